@@ -1,0 +1,47 @@
+/** The broker's whole configuration, validated once at start-up by `loadConfig`. */
+export interface RedisConfig {
+  url: string;
+  sentinels?: Array<{ host: string; port: number }>;
+  sentinelName?: string;
+  clusterNodes?: Array<{ host: string; port: number }>;
+}
+
+export interface EncryptionKey {
+  id: string;
+  key: Buffer;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  internalHost: string;
+  internalPort: number;
+  publicUrl: string;
+  redis: RedisConfig;
+  redisKeyPrefix: string;
+  sessionSecrets: string[];
+  encryptionKeys: EncryptionKey[];
+  internalApiKeys: string[];
+  allowedReturnUrls: string[];
+  connectSessionTtlSeconds: number;
+  refreshMarginSeconds: number;
+  providersFile?: string;
+  allowInsecureProviderUrls: boolean;
+  providerTimeoutSeconds: number;
+  shutdownTimeoutSeconds: number;
+  refreshAhead: boolean;
+  /** Undefined: each provider's own `keepalive_after` applies. 0: off. */
+  keepaliveAfterSeconds?: number;
+  sweepIntervalSeconds: number;
+  logLevel: string;
+  webhookUrl?: string;
+  webhookSecret?: string;
+  /** Requests per minute per IP on /auth and /callback; 0 turns the limit off. */
+  rateLimitPerMinute: number;
+  /** Failed internal-API authentications per minute per IP before 429; 0 turns it off. */
+  authFailureLimitPerMinute: number;
+  /** Express `trust proxy` for the public listener (which client IP rate limits count); unset trusts none. */
+  trustProxy?: string;
+  /** The raw environment, for the provider registry's `<PROVIDER>_*` variables. */
+  env: Readonly<Record<string, string | undefined>>;
+}

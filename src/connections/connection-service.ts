@@ -1,0 +1,297 @@
+import { BrokerError } from '../errors/broker-error';
+import { BrokerMetrics } from '../observability/metrics';
+import { Logger, errorForLog } from '../observability/logger';
+import { TokenSet } from '../oauth/parse-token-response';
+import { ProviderHttp } from '../oauth/provider-http';
+import { TokenEndpointDeps } from '../oauth/request-token';
+import { revokeToken } from '../oauth/revoke-token';
+import { Provider } from '../providers/provider-definition';
+import { ConnectionEvents } from './connection-events';
+import { ConnectionSecrets, StoredConnection } from './connection-record';
+import { openSecrets, sealSecrets } from './connection-secrets';
+import { ConnectionFields, ConnectionStore } from './connection-store';
+import { KeyRing } from './key-ring';
+import { RefreshCoordinator } from './refresh-coordinator';
+import { RefreshLock } from './refresh-lock';
+import { ScheduleSettings, computeNextRefreshAt, refreshAheadAt } from './schedule';
+
+export interface ConnectionSettings {
+  refreshMarginSeconds: number;
+  refreshAhead: boolean;
+  sweepIntervalSeconds: number;
+  providerTimeoutSeconds: number;
+}
+
+export interface ConnectionServiceDeps {
+  store: ConnectionStore;
+  lock: RefreshLock;
+  keyRing: KeyRing;
+  tokenEndpoint: TokenEndpointDeps;
+  http: ProviderHttp;
+  settings: ConnectionSettings;
+  logger: Logger;
+  metrics: BrokerMetrics;
+  events: ConnectionEvents;
+  now?: () => number;
+}
+
+export type TokenAnswer =
+  | { auth_mode: 'oauth2'; access_token: string; token_type: string; expires_at: string | null; scopes: string[] }
+  | { auth_mode: 'api_key'; api_key: string; headers: Record<string, string>; expires_at: null; scopes: string[] };
+
+export interface TokenRequestOptions {
+  minValiditySeconds: number;
+  forceRefresh: boolean;
+}
+
+/**
+ * What the broker does with connections: store what a connect or import brings, answer fresh
+ * tokens, refresh, delete and re-seal. Providers are passed in, already checked by the caller.
+ */
+export class ConnectionService {
+  private readonly now: () => number;
+  private readonly coordinator: RefreshCoordinator;
+  private readonly pendingRevocations = new Set<Promise<void>>();
+
+  constructor(private readonly deps: ConnectionServiceDeps) {
+    this.now = deps.now ?? Date.now;
+    this.coordinator = new RefreshCoordinator({ ...deps, now: this.now, schedule: (p) => this.scheduleSettings(p) });
+  }
+
+  scheduleSettings(provider: Pick<Provider, 'keepalive_seconds'>): ScheduleSettings {
+    const s = this.deps.settings;
+    return {
+      refreshAhead: s.refreshAhead,
+      refreshMarginMs: s.refreshMarginSeconds * 1000,
+      sweepIntervalMs: s.sweepIntervalSeconds * 1000,
+      keepaliveMs: provider.keepalive_seconds * 1000,
+    };
+  }
+
+  /** Stores the tokens of a connect or an import: a fresh start that keeps only `created_at`. */
+  async saveTokens(provider: Provider, connectionId: string, tokens: TokenSet, requestedScopes: string[]) {
+    return this.saveFresh(
+      provider,
+      connectionId,
+      { access_token: tokens.access_token, refresh_token: tokens.refresh_token, token_type: tokens.token_type },
+      { scopes: tokens.granted_scopes ?? requestedScopes, expires_at: tokens.expires_at },
+    );
+  }
+
+  async saveApiKey(provider: Provider, connectionId: string, apiKey: string) {
+    return this.saveFresh(provider, connectionId, { api_key: apiKey }, { scopes: [], expires_at: null });
+  }
+
+  private async saveFresh(
+    provider: Provider,
+    connectionId: string,
+    secrets: ConnectionSecrets,
+    extra: { scopes: string[]; expires_at: number | null },
+  ): Promise<{ created: boolean; connection: StoredConnection }> {
+    const now = this.now();
+    const sealed = sealSecrets(this.deps.keyRing, provider.id, connectionId, secrets);
+    const fields: ConnectionFields = {
+      provider: provider.id,
+      connection_id: connectionId,
+      auth_mode: provider.auth_mode,
+      status: 'active',
+      scopes: extra.scopes,
+      expires_at: extra.expires_at,
+      last_refreshed_at: null,
+      last_activity_at: now,
+      last_error: null,
+      refresh_failures: 0,
+      next_refresh_at: null,
+      read_since_refresh: false,
+      refreshable: Boolean(secrets.refresh_token),
+      key_id: sealed.keyId,
+      sealed: sealed.data,
+    };
+    fields.next_refresh_at = computeNextRefreshAt(fields, this.scheduleSettings(provider), now);
+    const { created } = await this.deps.store.replace(fields, now);
+    if (created) this.deps.events.emit({ type: 'connection.created', provider: provider.id, connection_id: connectionId });
+    const connection = await this.read(provider.id, connectionId);
+    return { created, connection };
+  }
+
+  async read(providerId: string, connectionId: string): Promise<StoredConnection> {
+    const record = await this.deps.store.read(providerId, connectionId);
+    if (!record) throw new BrokerError('connection_not_found', `No connection "${connectionId}" for provider "${providerId}".`);
+    return record;
+  }
+
+  /**
+   * A token valid for at least `minValiditySeconds`, refreshed first when it is not (or when
+   * forced). A token of unknown expiry is served until forced or refused.
+   */
+  async getToken(provider: Provider, connectionId: string, options: TokenRequestOptions): Promise<TokenAnswer> {
+    let record = await this.read(provider.id, connectionId);
+    if (record.status === 'reauthorization_required') throw reauthorizationError(record);
+    let secrets = openSecrets(this.deps.keyRing, provider.id, connectionId, record);
+    if (record.auth_mode === 'api_key') return apiKeyAnswer(provider, secrets);
+
+    const now = this.now();
+    const minMs = options.minValiditySeconds * 1000;
+    const freshEnough = record.expires_at === null || record.expires_at - now >= minMs;
+    if (!options.forceRefresh && freshEnough) {
+      this.noteRead(provider, record);
+      return oauthAnswer(record, secrets);
+    }
+    if (!record.refreshable) {
+      // Nothing to refresh with: serve the token while it lives, then the user must come back.
+      if (record.expires_at !== null && record.expires_at <= now) {
+        await this.markExpiredWithoutRefreshToken(record);
+        throw new BrokerError('reauthorization_required', 'The access token expired and there is no refresh token.');
+      }
+      return oauthAnswer(record, secrets);
+    }
+    try {
+      record = await this.coordinator.refresh(provider, record, { ...options, trigger: 'caller' });
+    } catch (error) {
+      if (error instanceof BrokerError && error.code === 'provider_unavailable' && record.expires_at !== null && record.expires_at > now) {
+        // The refresh failed, but the current token still works for a while: say until when, so a
+        // caller that can live with it asks again with min_validity=0.
+        throw new BrokerError(error.code, error.detail, {
+          retryable: error.retryable,
+          cause: error,
+          extra: { current_token_expires_at: new Date(record.expires_at).toISOString() },
+        });
+      }
+      throw error;
+    }
+    secrets = openSecrets(this.deps.keyRing, provider.id, connectionId, record);
+    return oauthAnswer(record, secrets);
+  }
+
+  /** A background refresh (refresh-ahead, keep-alive, retry): never waits for a busy connection. */
+  async refreshInBackground(provider: Provider, connectionId: string) {
+    return this.coordinator.refreshIfDue(provider, connectionId);
+  }
+
+  /** Puts a connection that cannot be worked on now (its provider is disabled) back by `delayMs`. */
+  async postpone(providerId: string, connectionId: string, delayMs: number): Promise<void> {
+    await this.deps.store.syncSchedule(providerId, connectionId, this.now() + delayMs);
+  }
+
+  countDue(): Promise<number> {
+    return this.deps.store.countDue(this.now());
+  }
+
+  due(limit: number) {
+    return this.deps.store.due(this.now(), limit);
+  }
+
+  list(options: { provider?: string; cursor?: string; limit: number }) {
+    return this.deps.store.list(options);
+  }
+
+  /** Deletes at once; revokes at the provider afterwards, best effort, within PROVIDER_TIMEOUT. */
+  async delete(provider: Provider, connectionId: string): Promise<void> {
+    const record = await this.deps.store.take(provider.id, connectionId);
+    if (!record) throw new BrokerError('connection_not_found', `No connection "${connectionId}" for provider "${provider.id}".`);
+    this.deps.events.emit({ type: 'connection.deleted', provider: provider.id, connection_id: connectionId });
+    if (record.auth_mode !== 'oauth2' || !provider.revocation_url) return;
+    const revocation = this.revoke(provider, record).finally(() => this.pendingRevocations.delete(revocation));
+    this.pendingRevocations.add(revocation);
+  }
+
+  private async revoke(provider: Provider, record: StoredConnection): Promise<void> {
+    try {
+      const secrets = openSecrets(this.deps.keyRing, provider.id, record.connection_id, record);
+      const token = secrets.refresh_token
+        ? { value: secrets.refresh_token, hint: 'refresh_token' as const }
+        : secrets.access_token
+          ? { value: secrets.access_token, hint: 'access_token' as const }
+          : undefined;
+      if (!token) return;
+      const ok = await revokeToken(this.deps.http, provider, token);
+      this.deps.logger.info({ provider: provider.id, connection_id: record.connection_id, revoked: ok }, 'revocation sent');
+    } catch (error) {
+      this.deps.logger.warn({ provider: provider.id, connection_id: record.connection_id, err: errorForLog(error) }, 'revocation failed');
+    }
+  }
+
+  /** Waits for revocations still under way (graceful shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.pendingRevocations, this.coordinator.drain()]);
+  }
+
+  /**
+   * Re-seals one connection under the ring's first key, under the refresh lock and by
+   * compare-and-set, so a refresh meanwhile is never undone.
+   */
+  async reseal(providerId: string, connectionId: string): Promise<'resealed' | 'current' | 'busy' | 'changed' | 'gone'> {
+    const owner = await this.deps.lock.acquire(providerId, connectionId, 10_000);
+    if (!owner) return 'busy';
+    try {
+      const record = await this.deps.store.read(providerId, connectionId);
+      if (!record) return 'gone';
+      if (record.key_id === this.deps.keyRing.activeKeyId) return 'current';
+      const secrets = openSecrets(this.deps.keyRing, providerId, connectionId, record);
+      const sealed = sealSecrets(this.deps.keyRing, providerId, connectionId, secrets);
+      const version = await this.deps.store.patch(
+        providerId,
+        connectionId,
+        { key_id: sealed.keyId, sealed: sealed.data },
+        record.updated_at,
+        record.version,
+      );
+      return version === null ? 'changed' : 'resealed';
+    } finally {
+      await this.deps.lock.release(providerId, connectionId, owner).catch(() => undefined);
+    }
+  }
+
+  /** Refresh-ahead candidates are the connections someone reads: note the first read after a refresh. */
+  private noteRead(provider: Provider, record: StoredConnection): void {
+    if (!this.deps.settings.refreshAhead || record.read_since_refresh || !record.refreshable || record.expires_at === null) return;
+    const settings = this.scheduleSettings(provider);
+    const ahead = refreshAheadAt({ ...record, read_since_refresh: true }, settings);
+    void this.deps.store.markRead(provider.id, record.connection_id, ahead).catch((error: unknown) => {
+      this.deps.logger.debug({ err: errorForLog(error) }, 'could not note a read');
+    });
+  }
+
+  private async markExpiredWithoutRefreshToken(record: StoredConnection): Promise<void> {
+    const now = this.now();
+    await this.deps.store.patch(
+      record.provider,
+      record.connection_id,
+      {
+        status: 'reauthorization_required',
+        last_error: { code: 'reauthorization_required', message: 'access token expired without a refresh token', at: now },
+        next_refresh_at: null,
+      },
+      now,
+      record.version,
+    );
+    this.deps.events.emit({
+      type: 'connection.reauthorization_required',
+      provider: record.provider,
+      connection_id: record.connection_id,
+      reason: 'expired_without_refresh_token',
+    });
+  }
+}
+
+export function reauthorizationError(record: StoredConnection): BrokerError {
+  const why = record.last_error?.message ? ` (${record.last_error.message})` : '';
+  return new BrokerError('reauthorization_required', `The connection needs the user to connect again${why}.`);
+}
+
+function oauthAnswer(record: StoredConnection, secrets: ConnectionSecrets): TokenAnswer {
+  return {
+    auth_mode: 'oauth2',
+    access_token: secrets.access_token ?? '',
+    token_type: secrets.token_type || 'Bearer',
+    expires_at: record.expires_at === null ? null : new Date(record.expires_at).toISOString(),
+    scopes: record.scopes,
+  };
+}
+
+function apiKeyAnswer(provider: Provider, secrets: ConnectionSecrets): TokenAnswer {
+  const header = provider.api_key?.header ?? 'Authorization';
+  const prefix = provider.api_key ? provider.api_key.prefix : 'Bearer ';
+  const key = secrets.api_key ?? '';
+  return { auth_mode: 'api_key', api_key: key, headers: { [header]: `${prefix}${key}` }, expires_at: null, scopes: [] };
+}

@@ -1,0 +1,263 @@
+import { RedisClient } from './redis-client';
+import { ConnectionMeta, StoredConnection } from './connection-record';
+import { RedisKeys, memberOf, parseMember } from './redis-keys';
+
+/**
+ * Writes a connection's hash by compare-and-set on `version`.
+ * ARGV: expected version ('*' any, '0' must be absent, n must equal), mode ('replace' | 'patch'),
+ * now, then field/value pairs where the value '\0' deletes the field. A replace keeps
+ * `created_at`. Returns { version, existed } with version -1 on a conflict, -2 when a patch
+ * finds no record.
+ */
+const WRITE_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], 'version')
+local existed = current and 1 or 0
+if ARGV[1] ~= '*' then
+  if (ARGV[1] == '0' and current) or (ARGV[1] ~= '0' and current ~= ARGV[1]) then return {-1, existed} end
+end
+if ARGV[2] == 'patch' and not current then return {-2, 0} end
+local created = redis.call('HGET', KEYS[1], 'created_at')
+if ARGV[2] == 'replace' then redis.call('DEL', KEYS[1]) end
+local set = {}
+for i = 4, #ARGV, 2 do
+  if ARGV[i + 1] == '\\0' then redis.call('HDEL', KEYS[1], ARGV[i]) else
+    set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+end
+local version = (tonumber(current) or 0) + 1
+set[#set + 1] = 'version'; set[#set + 1] = tostring(version)
+set[#set + 1] = 'updated_at'; set[#set + 1] = ARGV[3]
+set[#set + 1] = 'created_at'; set[#set + 1] = created or ARGV[3]
+redis.call('HSET', KEYS[1], unpack(set))
+return {version, existed}
+`;
+
+/** Removes a connection's hash and answers what it held. */
+const TAKE_SCRIPT = `
+local fields = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return fields
+`;
+
+/** Marks a read without bumping the version: a read is not a write of tokens. */
+const MARK_READ_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'read_since_refresh', '1')
+if ARGV[1] ~= '' then
+  local next = tonumber(redis.call('HGET', KEYS[1], 'next_refresh_at'))
+  if not next or tonumber(ARGV[1]) < next then
+    redis.call('HSET', KEYS[1], 'next_refresh_at', ARGV[1])
+    return 2
+  end
+end
+return 1
+`;
+
+interface ScriptCommands {
+  obWrite(key: string, ...args: string[]): Promise<[number, number]>;
+  obTake(key: string): Promise<string[]>;
+  obMarkRead(key: string, nextRefreshAt: string): Promise<number>;
+}
+
+export type ConnectionFields = Omit<ConnectionMeta, 'version' | 'created_at' | 'updated_at'> & { sealed: string };
+export type ConnectionPatch = Partial<ConnectionFields>;
+
+export interface WriteResult {
+  version: number;
+  created: boolean;
+}
+
+export interface ConnectionPage {
+  connections: StoredConnection[];
+  nextCursor: string | null;
+}
+
+/** The connection records on Redis: one hash per connection, an index for listing, a schedule. */
+export class ConnectionStore {
+  private readonly scripts: ScriptCommands;
+
+  constructor(
+    private readonly redis: RedisClient,
+    readonly keys: RedisKeys,
+  ) {
+    redis.defineCommand('obWrite', { numberOfKeys: 1, lua: WRITE_SCRIPT });
+    redis.defineCommand('obTake', { numberOfKeys: 1, lua: TAKE_SCRIPT });
+    redis.defineCommand('obMarkRead', { numberOfKeys: 1, lua: MARK_READ_SCRIPT });
+    this.scripts = redis as unknown as ScriptCommands;
+  }
+
+  async read(provider: string, connectionId: string): Promise<StoredConnection | null> {
+    const hash = await this.redis.hgetall(this.keys.connection(provider, connectionId));
+    return decode(hash);
+  }
+
+  /** Writes the whole record (connect, import); keeps `created_at`. */
+  async replace(fields: ConnectionFields, now: number, expectVersion: number | '*' = '*'): Promise<WriteResult> {
+    const result = await this.write(fields.provider, fields.connection_id, fields, 'replace', now, expectVersion);
+    await this.afterWrite(fields.provider, fields.connection_id, fields.next_refresh_at ?? null, true);
+    return result;
+  }
+
+  /**
+   * Changes some fields if the record is still at `expectVersion`. Answers the new version, or
+   * null when someone else wrote first (or the record is gone).
+   */
+  async patch(
+    provider: string,
+    connectionId: string,
+    patch: ConnectionPatch,
+    now: number,
+    expectVersion: number | '*',
+  ): Promise<number | null> {
+    const result = await this.write(provider, connectionId, patch, 'patch', now, expectVersion);
+    if (result.version < 0) return null;
+    if ('next_refresh_at' in patch) await this.afterWrite(provider, connectionId, patch.next_refresh_at ?? null, false);
+    return result.version;
+  }
+
+  /** Notes a token API read; moves the schedule earlier when `nextRefreshAt` is sooner. */
+  async markRead(provider: string, connectionId: string, nextRefreshAt: number | null): Promise<void> {
+    const outcome = await this.scripts.obMarkRead(
+      this.keys.connection(provider, connectionId),
+      nextRefreshAt === null ? '' : String(nextRefreshAt),
+    );
+    if (outcome === 2 && nextRefreshAt !== null) {
+      await this.redis.zadd(this.keys.schedule(), nextRefreshAt, memberOf(provider, connectionId));
+    }
+  }
+
+  /** Deletes a connection; answers what it held, for revocation. */
+  async take(provider: string, connectionId: string): Promise<StoredConnection | null> {
+    const flat = await this.scripts.obTake(this.keys.connection(provider, connectionId));
+    const member = memberOf(provider, connectionId);
+    await Promise.all([this.redis.zrem(this.keys.index(), member), this.redis.zrem(this.keys.schedule(), member)]);
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+    return decode(hash);
+  }
+
+  /**
+   * A page of connections in `provider:connection_id` order, from the index (ZRANGEBYLEX), never
+   * KEYS or a scan of the keyspace. The cursor is the last member answered, opaque to clients.
+   */
+  async list(options: { provider?: string; cursor?: string; limit: number }): Promise<ConnectionPage> {
+    const floor = options.provider ? `${options.provider}:` : '';
+    let min = floor ? `[${floor}` : '-';
+    if (options.cursor && options.cursor >= floor) min = `(${options.cursor}`;
+    const max = floor ? `[${options.provider};` : '+'; // ';' sorts right after ':'
+    const connections: StoredConnection[] = [];
+    let last: string | undefined;
+    let exhausted = false;
+    while (connections.length < options.limit && !exhausted) {
+      const want = options.limit - connections.length;
+      const members = await this.redis.zrangebylex(this.keys.index(), min, max, 'LIMIT', 0, want);
+      exhausted = members.length < want;
+      const records = await Promise.all(
+        members.map((m) => {
+          const parsed = parseMember(m);
+          return parsed ? this.read(parsed.provider, parsed.connectionId) : Promise.resolve(null);
+        }),
+      );
+      members.forEach((m, i) => {
+        const record = records[i];
+        if (record) connections.push(record);
+        else void this.redis.zrem(this.keys.index(), m).catch(() => undefined); // heal a stale entry
+        last = m;
+      });
+      if (last !== undefined) min = `(${last}`;
+      if (members.length === 0) exhausted = true;
+    }
+    return { connections, nextCursor: exhausted || last === undefined ? null : last };
+  }
+
+  /** Connections due for background work at `now`, soonest first: cost grows with the due ones only. */
+  async due(now: number, limit: number): Promise<Array<{ provider: string; connectionId: string; dueAt: number }>> {
+    const flat = await this.redis.zrangebyscore(this.keys.schedule(), '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit);
+    const out: Array<{ provider: string; connectionId: string; dueAt: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const parsed = parseMember(flat[i]!);
+      if (parsed) out.push({ ...parsed, dueAt: Number(flat[i + 1]) });
+    }
+    return out;
+  }
+
+  async countDue(now: number): Promise<number> {
+    return this.redis.zcount(this.keys.schedule(), '-inf', now);
+  }
+
+  /** Puts the schedule in line with a record (used when the two drifted apart). */
+  async syncSchedule(provider: string, connectionId: string, nextRefreshAt: number | null): Promise<void> {
+    await this.afterWrite(provider, connectionId, nextRefreshAt, false);
+  }
+
+  private async afterWrite(provider: string, connectionId: string, nextRefreshAt: number | null, index: boolean): Promise<void> {
+    const member = memberOf(provider, connectionId);
+    await Promise.all([
+      index ? this.redis.zadd(this.keys.index(), 'NX', 0, member) : undefined,
+      nextRefreshAt === null
+        ? this.redis.zrem(this.keys.schedule(), member)
+        : this.redis.zadd(this.keys.schedule(), nextRefreshAt, member),
+    ]);
+  }
+
+  private async write(
+    provider: string,
+    connectionId: string,
+    fields: ConnectionPatch,
+    mode: 'replace' | 'patch',
+    now: number,
+    expectVersion: number | '*',
+  ): Promise<WriteResult> {
+    const args: string[] = [String(expectVersion), mode, String(now)];
+    for (const [name, value] of Object.entries(fields)) {
+      if (value === undefined) continue;
+      args.push(name, encodeField(value));
+    }
+    const [version, existed] = await this.scripts.obWrite(this.keys.connection(provider, connectionId), ...args);
+    return { version, created: existed === 0 };
+  }
+}
+
+function encodeField(value: unknown): string {
+  if (value === null) return '\0';
+  if (typeof value === 'boolean') return value ? '1' : '\0';
+  if (typeof value === 'number' || typeof value === 'string') return String(value);
+  return JSON.stringify(value);
+}
+
+function num(value: string | undefined): number | null {
+  if (value === undefined || value === '') return null;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : null;
+}
+
+function decode(hash: Record<string, string>): StoredConnection | null {
+  if (!hash.version || !hash.provider || !hash.connection_id) return null;
+  let scopes: string[] = [];
+  let lastError = null;
+  try {
+    scopes = hash.scopes ? (JSON.parse(hash.scopes) as string[]) : [];
+    lastError = hash.last_error ? JSON.parse(hash.last_error) : null;
+  } catch {
+    // a damaged metadata field reads as empty rather than failing the whole record
+  }
+  return {
+    provider: hash.provider,
+    connection_id: hash.connection_id,
+    auth_mode: hash.auth_mode === 'api_key' ? 'api_key' : 'oauth2',
+    status: hash.status === 'reauthorization_required' ? 'reauthorization_required' : 'active',
+    scopes,
+    expires_at: num(hash.expires_at),
+    created_at: num(hash.created_at) ?? 0,
+    updated_at: num(hash.updated_at) ?? 0,
+    last_refreshed_at: num(hash.last_refreshed_at),
+    last_activity_at: num(hash.last_activity_at) ?? num(hash.updated_at) ?? 0,
+    last_error: lastError,
+    refresh_failures: num(hash.refresh_failures) ?? 0,
+    next_refresh_at: num(hash.next_refresh_at),
+    read_since_refresh: hash.read_since_refresh === '1',
+    refreshable: hash.refreshable === '1',
+    key_id: hash.key_id ?? '',
+    version: num(hash.version) ?? 0,
+    sealed: hash.sealed ?? '',
+  };
+}

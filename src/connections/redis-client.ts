@@ -1,0 +1,74 @@
+import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
+import { RedisConfig } from '../config/config';
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * The one place that knows Redis topologies. Requests must fail fast while Redis is away (no
+ * offline queue, one retry, a command timeout), and the client must come back by itself within
+ * about a second of Redis answering again.
+ */
+export function createRedisClient(config: RedisConfig, overrides: Partial<RedisOptions> = {}): RedisClient {
+  const url = new URL(config.url);
+  const auth: RedisOptions = {
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    tls: url.protocol === 'rediss:' ? { servername: url.hostname } : undefined,
+  };
+  const resilient: RedisOptions = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    // Reconnect quickly and keep trying forever: the guarantee is resuming within 3 s.
+    retryStrategy: (times: number) => Math.min(100 * times, 500),
+    lazyConnect: false,
+    ...overrides,
+  };
+
+  if (config.clusterNodes && config.clusterNodes.length > 0) {
+    const options: ClusterOptions = {
+      enableOfflineQueue: false,
+      enableReadyCheck: true,
+      clusterRetryStrategy: (times: number) => Math.min(100 * times, 500),
+      slotsRefreshTimeout: 2000,
+      redisOptions: { ...resilient, ...auth, tls: undefined, ...(auth.tls ? { tls: {} } : {}) },
+      dnsLookup: (address, callback) => callback(null, address),
+    };
+    return new Cluster(config.clusterNodes, options);
+  }
+  if (config.sentinels && config.sentinels.length > 0) {
+    return new Redis({
+      ...resilient,
+      ...auth,
+      sentinels: config.sentinels,
+      name: config.sentinelName,
+      enableTLSForSentinelMode: Boolean(auth.tls),
+      // Reconnect as soon as a sentinel announces a new master, not when the old one times out.
+      failoverDetector: true,
+      sentinelRetryStrategy: (times: number) => Math.min(100 * times, 500),
+    });
+  }
+  return new Redis({
+    ...resilient,
+    ...auth,
+    host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+    port: url.port ? Number(url.port) : 6379,
+    db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) || 0 : 0,
+  });
+}
+
+/** Resolves when the client is ready, or after `timeoutMs` (the broker starts either way). */
+export function waitForReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    const onReady = (): void => finish(true);
+    function finish(ready: boolean): void {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ready);
+    }
+    client.on('ready', onReady);
+  });
+}

@@ -1,0 +1,318 @@
+import { BrokerError, ErrorCode } from '../errors/broker-error';
+import { BrokerMetrics } from '../observability/metrics';
+import { Logger, errorForLog } from '../observability/logger';
+import { TokenEndpointDeps, requestToken, toTokenEndpointError } from '../oauth/request-token';
+import { TokenEndpointError } from '../oauth/token-endpoint-error';
+import { Provider } from '../providers/provider-definition';
+import { ConnectionEvents } from './connection-events';
+import { LastError, StoredConnection } from './connection-record';
+import { openSecrets, sealSecrets } from './connection-secrets';
+import { ConnectionStore } from './connection-store';
+import { KeyRing } from './key-ring';
+import { RefreshLock } from './refresh-lock';
+import { REFRESH_AHEAD_WINDOW_MS, ScheduleSettings, computeNextRefreshAt } from './schedule';
+
+export type RefreshTrigger = 'caller' | 'refresh_ahead' | 'keepalive' | 'retry';
+
+export interface RefreshCoordinatorDeps {
+  store: ConnectionStore;
+  lock: RefreshLock;
+  keyRing: KeyRing;
+  tokenEndpoint: TokenEndpointDeps;
+  settings: { providerTimeoutSeconds: number };
+  logger: Logger;
+  metrics: BrokerMetrics;
+  events: ConnectionEvents;
+  now: () => number;
+  schedule: (provider: Provider) => ScheduleSettings;
+}
+
+interface RefreshNeed {
+  minValiditySeconds: number;
+  forceRefresh: boolean;
+  trigger: RefreshTrigger;
+}
+
+const POLL_MS = 20;
+const MAX_ROUNDS = 4;
+
+/**
+ * One refresh per connection at a time, everywhere: callers in one process share one promise
+ * (single flight); processes share a Redis lock. Whoever takes the lock re-reads the record and
+ * refreshes only if nobody did meanwhile; the others wait for the record to change, then read.
+ * New tokens (with the rotated refresh token) are written before the lock is released and before
+ * any caller is answered.
+ */
+export class RefreshCoordinator {
+  private readonly inFlight = new Map<string, Promise<StoredConnection>>();
+  private readonly lockTtlMs: number;
+
+  constructor(private readonly deps: RefreshCoordinatorDeps) {
+    // Outlives a provider call with its one retry, so a live holder never loses the lock.
+    const timeoutMs = deps.settings.providerTimeoutSeconds * 1000;
+    this.lockTtlMs = timeoutMs * ((deps.tokenEndpoint.retries ?? 1) + 1) + 5_000;
+  }
+
+  refresh(provider: Provider, seen: StoredConnection, need: RefreshNeed): Promise<StoredConnection> {
+    const key = `${provider.id}:${seen.connection_id}`;
+    const running = this.inFlight.get(key);
+    if (running) return running;
+    const flight = this.refreshAcrossProcesses(provider, seen, need).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, flight);
+    return flight;
+  }
+
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  /**
+   * Background work: takes the lock without waiting (a busy connection is being refreshed
+   * already), re-checks that the connection is still due, refreshes.
+   */
+  async refreshIfDue(provider: Provider, connectionId: string): Promise<'refreshed' | 'skipped' | 'failed' | 'gone'> {
+    const owner = await this.deps.lock.acquire(provider.id, connectionId, this.lockTtlMs);
+    if (!owner) return 'skipped';
+    try {
+      const record = await this.deps.store.read(provider.id, connectionId);
+      if (!record) {
+        await this.deps.store.syncSchedule(provider.id, connectionId, null);
+        return 'gone';
+      }
+      const now = this.deps.now();
+      if (record.next_refresh_at === null || record.next_refresh_at > now) {
+        await this.deps.store.syncSchedule(provider.id, connectionId, record.next_refresh_at);
+        return 'skipped';
+      }
+      if (record.status !== 'active' || !record.refreshable || record.auth_mode !== 'oauth2') {
+        await this.deps.store.patch(provider.id, connectionId, { next_refresh_at: null }, record.updated_at, record.version);
+        return 'skipped';
+      }
+      const trigger: RefreshTrigger =
+        record.refresh_failures > 0
+          ? 'retry'
+          : record.read_since_refresh &&
+              record.expires_at !== null &&
+              record.expires_at - this.deps.schedule(provider).refreshMarginMs - REFRESH_AHEAD_WINDOW_MS <= now
+            ? 'refresh_ahead'
+            : 'keepalive';
+      const flight = this.refreshLocked(provider, record, trigger);
+      const key = `${provider.id}:${connectionId}`;
+      this.inFlight.set(key, flight);
+      try {
+        await flight;
+        return 'refreshed';
+      } catch {
+        return 'failed';
+      } finally {
+        this.inFlight.delete(key);
+      }
+    } finally {
+      await this.deps.lock.release(provider.id, connectionId, owner).catch(() => undefined);
+    }
+  }
+
+  private async refreshAcrossProcesses(provider: Provider, seen: StoredConnection, need: RefreshNeed): Promise<StoredConnection> {
+    const started = this.deps.now();
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const owner = await this.deps.lock.acquire(provider.id, seen.connection_id, this.lockTtlMs);
+      if (owner) {
+        try {
+          const current = await this.deps.store.read(provider.id, seen.connection_id);
+          if (!current) throw new BrokerError('connection_not_found', 'The connection was deleted.');
+          const settled = this.settledMeanwhile(seen, current, need);
+          if (settled) return settled;
+          return await this.refreshLocked(provider, current, need.trigger);
+        } finally {
+          await this.deps.lock.release(provider.id, seen.connection_id, owner).catch(() => undefined);
+        }
+      }
+      const changed = await this.waitForHolder(provider.id, seen);
+      if (changed) {
+        const settled = this.settledMeanwhile(seen, changed, need);
+        if (settled) {
+          this.deps.metrics.lockWaits.inc({ outcome: 'served' });
+          this.deps.metrics.lockWaitDuration.observe((this.deps.now() - started) / 1000);
+          return settled;
+        }
+      }
+      // The holder vanished without a result (died, or did other work such as a re-seal): try again.
+      this.deps.metrics.lockWaits.inc({ outcome: 'retried' });
+    }
+    throw new BrokerError('provider_unavailable', 'The refresh could not be completed; try again.', { retryable: true });
+  }
+
+  /**
+   * What a caller can take from a record that changed while it waited: a newer token (refresh,
+   * reconnect, import), or the failure the refresh ran into. Undefined: nothing settled.
+   */
+  private settledMeanwhile(seen: StoredConnection, current: StoredConnection, need: RefreshNeed): StoredConnection | undefined {
+    if (current.status === 'reauthorization_required') throw reauthorizationRequired(current);
+    if (current.last_activity_at !== seen.last_activity_at || current.created_at !== seen.created_at) return current;
+    if (!need.forceRefresh) {
+      const minMs = need.minValiditySeconds * 1000;
+      if (current.expires_at === null ? false : current.expires_at - this.deps.now() >= minMs) return current;
+    }
+    const error = current.last_error;
+    if (error && current.version !== seen.version && error.at !== seen.last_error?.at) throw errorFromLastError(error);
+    return undefined;
+  }
+
+  /** Polls the record's version and the lock (one round trip) until either moves. */
+  private async waitForHolder(providerId: string, seen: StoredConnection): Promise<StoredConnection | null> {
+    const deadline = this.deps.now() + this.lockTtlMs + 1000;
+    while (this.deps.now() < deadline) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      const peek = await this.deps.lock.peek(providerId, seen.connection_id);
+      if (peek.version === null) throw new BrokerError('connection_not_found', 'The connection was deleted.');
+      if (peek.version !== seen.version) return this.deps.store.read(providerId, seen.connection_id);
+      if (!peek.locked) return null;
+    }
+    return null;
+  }
+
+  /** The refresh-token grant itself (RFC 6749 §6), under the lock. */
+  private async refreshLocked(provider: Provider, current: StoredConnection, trigger: RefreshTrigger): Promise<StoredConnection> {
+    const secrets = openSecrets(this.deps.keyRing, provider.id, current.connection_id, current);
+    if (!secrets.refresh_token) throw new BrokerError('reauthorization_required', 'There is no refresh token.');
+    const began = this.deps.now();
+    const log = this.deps.logger.child({ provider: provider.id, connection_id: current.connection_id, trigger });
+    try {
+      const tokens = await requestToken(this.deps.tokenEndpoint, provider, {
+        grant_type: 'refresh_token',
+        refresh_token: secrets.refresh_token,
+      });
+      const now = this.deps.now();
+      // A provider that rotates sends a new refresh token; one that does not keeps the old alive.
+      const sealed = sealSecrets(this.deps.keyRing, provider.id, current.connection_id, {
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token ?? secrets.refresh_token,
+        token_type: tokens.token_type,
+      });
+      const next = {
+        ...current,
+        status: 'active' as const,
+        expires_at: tokens.expires_at,
+        scopes: tokens.granted_scopes ?? current.scopes,
+        last_refreshed_at: now,
+        last_activity_at: now,
+        last_error: null,
+        refresh_failures: 0,
+        read_since_refresh: false,
+        refreshable: true,
+      };
+      const written: StoredConnection = {
+        ...next,
+        key_id: sealed.keyId,
+        sealed: sealed.data,
+        next_refresh_at: computeNextRefreshAt(next, this.deps.schedule(provider), now),
+        updated_at: now,
+      };
+      const version = await this.deps.store.patch(
+        provider.id,
+        current.connection_id,
+        {
+          status: written.status,
+          expires_at: written.expires_at,
+          scopes: written.scopes,
+          last_refreshed_at: now,
+          last_activity_at: now,
+          last_error: null,
+          refresh_failures: 0,
+          read_since_refresh: false,
+          refreshable: true,
+          key_id: written.key_id,
+          sealed: written.sealed,
+          next_refresh_at: written.next_refresh_at,
+        },
+        now,
+        current.version,
+      );
+      const elapsed = (this.deps.now() - began) / 1000;
+      this.deps.metrics.refreshes.inc({ provider: provider.id, outcome: 'success', trigger });
+      this.deps.metrics.refreshDuration.observe({ provider: provider.id }, elapsed);
+      log.info({ outcome: 'success', duration_ms: Math.round(elapsed * 1000), rotated: Boolean(tokens.refresh_token) }, 'refresh');
+      if (version !== null) return { ...written, version };
+      // Replaced or deleted while we refreshed (a reconnect wins): answer what is there now.
+      const stored = await this.deps.store.read(provider.id, current.connection_id);
+      if (!stored) throw new BrokerError('connection_not_found', 'The connection was deleted.');
+      return stored;
+    } catch (error) {
+      if (error instanceof BrokerError) throw error;
+      const failure = toTokenEndpointError(error);
+      await this.recordFailure(provider, current, failure, trigger, log);
+      throw brokerErrorFor(failure);
+    }
+  }
+
+  private async recordFailure(
+    provider: Provider,
+    current: StoredConnection,
+    failure: TokenEndpointError,
+    trigger: RefreshTrigger,
+    log: Logger,
+  ): Promise<void> {
+    const now = this.deps.now();
+    const code = brokerErrorFor(failure).code;
+    const lastError: LastError & { retryable?: boolean } = { code, message: failure.message, at: now };
+    if (code === 'provider_unavailable') lastError.retryable = failure.retryable;
+    const reauth = failure.kind === 'invalid_grant';
+    const next = {
+      ...current,
+      status: reauth ? ('reauthorization_required' as const) : current.status,
+      refresh_failures: current.refresh_failures + 1,
+    };
+    this.deps.metrics.refreshes.inc({ provider: provider.id, outcome: failure.kind, trigger });
+    log.warn({ outcome: failure.kind, oauth_error: failure.oauthError, http_status: failure.httpStatus, refresh_failures: next.refresh_failures }, 'refresh failed');
+    try {
+      await this.deps.store.patch(
+        provider.id,
+        current.connection_id,
+        {
+          status: next.status,
+          refresh_failures: next.refresh_failures,
+          last_error: lastError,
+          next_refresh_at: computeNextRefreshAt(next, this.deps.schedule(provider), now),
+        },
+        now,
+        current.version,
+      );
+    } catch (error) {
+      log.warn({ err: errorForLog(error) }, 'could not record the refresh failure');
+    }
+    if (reauth) {
+      this.deps.events.emit({
+        type: 'connection.reauthorization_required',
+        provider: provider.id,
+        connection_id: current.connection_id,
+        reason: 'invalid_grant',
+      });
+    }
+  }
+}
+
+function reauthorizationRequired(record: StoredConnection): BrokerError {
+  const why = record.last_error?.message ? ` (${record.last_error.message})` : '';
+  return new BrokerError('reauthorization_required', `The connection needs the user to connect again${why}.`);
+}
+
+/** Upstream failures map to a few kinds, never to per-provider codes. */
+export function brokerErrorFor(failure: TokenEndpointError): BrokerError {
+  switch (failure.kind) {
+    case 'invalid_grant':
+      return new BrokerError('reauthorization_required', 'The provider refused the refresh token (invalid_grant); the user must connect again.');
+    case 'client_rejected':
+      return new BrokerError('provider_rejected_client', `The provider refused the broker's client credentials (${failure.oauthError ?? 'invalid_client'}); check the configuration.`, { retryable: false });
+    case 'refused':
+      return new BrokerError('provider_unavailable', `The provider refused the refresh: ${failure.message}.`, { retryable: false });
+    default:
+      return new BrokerError('provider_unavailable', `The provider could not refresh the token: ${failure.message}.`, { retryable: true });
+  }
+}
+
+function errorFromLastError(error: LastError & { retryable?: boolean }): BrokerError {
+  const known: ErrorCode[] = ['reauthorization_required', 'provider_unavailable', 'provider_rejected_client'];
+  const code = known.includes(error.code as ErrorCode) ? (error.code as ErrorCode) : 'provider_unavailable';
+  const retryable = code === 'reauthorization_required' ? undefined : (error.retryable ?? code === 'provider_unavailable');
+  return new BrokerError(code, `The refresh failed: ${error.message}.`, { retryable });
+}

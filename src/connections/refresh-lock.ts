@@ -1,0 +1,56 @@
+import { randomToken } from '../oauth/random-token';
+import { RedisClient } from './redis-client';
+import { RedisKeys } from './redis-keys';
+
+/** Deletes the lock only if we still own it (compare-and-delete). */
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/** One round trip for a waiter: the record's version and whether the lock is still held. */
+const PEEK_SCRIPT = `
+return {redis.call('HGET', KEYS[1], 'version') or '', redis.call('EXISTS', KEYS[2])}
+`;
+
+interface LockScripts {
+  obReleaseLock(key: string, token: string): Promise<number>;
+  obPeek(connKey: string, lockKey: string): Promise<[string, number]>;
+}
+
+/**
+ * The per-connection refresh lock across processes: `SET key owner NX PX ttl` on a single Redis
+ * deployment (no Redlock), released only by its owner. The TTL outlives the provider timeout, so
+ * a holder that dies stalls others for at most the TTL. Keys share the connection's hash tag.
+ */
+export class RefreshLock {
+  private readonly scripts: LockScripts;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+  ) {
+    redis.defineCommand('obReleaseLock', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    redis.defineCommand('obPeek', { numberOfKeys: 2, lua: PEEK_SCRIPT });
+    this.scripts = redis as unknown as LockScripts;
+  }
+
+  /** Answers the owner token, or null when someone else holds the lock. */
+  async acquire(provider: string, connectionId: string, ttlMs: number): Promise<string | null> {
+    const owner = randomToken(16);
+    const result = await this.redis.set(this.keys.lock(provider, connectionId), owner, 'PX', Math.ceil(ttlMs), 'NX');
+    return result === 'OK' ? owner : null;
+  }
+
+  async release(provider: string, connectionId: string, owner: string): Promise<boolean> {
+    return (await this.scripts.obReleaseLock(this.keys.lock(provider, connectionId), owner)) === 1;
+  }
+
+  async peek(provider: string, connectionId: string): Promise<{ version: number | null; locked: boolean }> {
+    const [version, locked] = await this.scripts.obPeek(
+      this.keys.connection(provider, connectionId),
+      this.keys.lock(provider, connectionId),
+    );
+    return { version: version === '' ? null : Number(version), locked: locked === 1 };
+  }
+}

@@ -1,0 +1,64 @@
+import express, { Express } from 'express';
+import { RedisClient } from '../connections/redis-client';
+import { BrokerMetrics } from '../observability/metrics';
+import { Logger } from '../observability/logger';
+import { AuthFailureHandler, requireInternalKey } from './internal-auth';
+import { buildOpenApiDocument } from './openapi';
+import { notFoundProblem, problemErrorHandler } from './problem';
+import { requestContext } from './request-context';
+import { InternalRoutesDeps, createInternalRoutes } from './routes/internal-routes';
+
+export interface InternalAppDeps extends InternalRoutesDeps {
+  internalApiKeys: string[];
+  redis: RedisClient;
+  logger: Logger;
+  metrics: BrokerMetrics;
+  /** Per-IP limit on failed authentications; none in tests that do not ask for it. */
+  authFailureLimit?: AuthFailureHandler;
+}
+
+/**
+ * The listener for the app's own services: the token API behind a key, `/readyz` and
+ * `/metrics`. Never reachable from the public listener.
+ */
+export function createInternalApp(deps: InternalAppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+  const openapi = JSON.stringify(buildOpenApiDocument());
+
+  app.use(requestContext('internal', deps.logger, deps.metrics));
+  app.use((_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    try {
+      const pong = await Promise.race([
+        deps.redis.ping(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 1500).unref()),
+      ]);
+      if (pong !== 'PONG') throw new Error('unexpected PING answer');
+      res.json({ status: 'ready', redis: 'ok' });
+    } catch {
+      deps.metrics.redisErrors.inc();
+      res.status(503).json({ status: 'unavailable', redis: 'unreachable' });
+    }
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  app.use('/internal', requireInternalKey(deps.internalApiKeys, deps.authFailureLimit));
+  app.get('/internal/openapi.json', (_req, res) => {
+    res.type('application/json').send(openapi);
+  });
+  app.use(createInternalRoutes(deps));
+
+  app.use((_req, _res, next) => next(notFoundProblem()));
+  app.use(problemErrorHandler(deps.logger, () => deps.metrics.redisErrors.inc()));
+  return app;
+}

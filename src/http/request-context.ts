@@ -1,0 +1,32 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { BrokerMetrics } from '../observability/metrics';
+import { Logger } from '../observability/logger';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * A request id (the caller's `X-Request-Id` when it is sane, else a new one) echoed back and put
+ * on the log line, plus the request metrics. The log line has the route pattern, never the query
+ * (a callback's query carries `code` and `state`) nor any header or body.
+ */
+export function requestContext(listener: 'public' | 'internal', logger: Logger, metrics: BrokerMetrics): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.locals.requestId = id;
+    res.setHeader('X-Request-Id', id);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      metrics.httpRequests.inc({ listener, route, method: req.method, status: String(res.statusCode) });
+      metrics.httpDuration.observe({ listener, route, method: req.method }, seconds);
+      const quiet = listener === 'internal' && res.statusCode < 400;
+      const line = { req_id: id, listener, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 10000) / 10 };
+      if (quiet) logger.debug(line, 'request');
+      else logger.info(line, 'request');
+    });
+    next();
+  };
+}

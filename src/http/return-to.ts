@@ -1,0 +1,32 @@
+/**
+ * Whether `return_to` may receive the browser (RFC 9700 §4.11, open redirectors): an absolute
+ * http(s) URL without userinfo whose origin equals an allowed entry's, and whose path equals the
+ * entry's path prefix or lies below it at a `/` boundary. Compared after URL parsing, so encoded
+ * and backslash variants normalise before the check, and anything unparseable is refused.
+ */
+export function isAllowedReturnUrl(candidate: string, allowed: readonly string[]): boolean {
+  if (candidate.length > 2048 || /[\s\\]|%5c/i.test(candidate) || /[\u0000-\u001f\u007f]/.test(candidate)) return false;
+  let url: URL;
+  try {
+    url = new URL(candidate);
+  } catch {
+    return false;
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password) return false;
+  // Refuse encoded dot segments and slashes: the path must mean what it shows.
+  if (/%2e|%2f/i.test(url.pathname)) return false;
+  return allowed.some((entry) => {
+    const allowedUrl = new URL(entry);
+    if (allowedUrl.origin !== url.origin) return false;
+    const prefix = allowedUrl.pathname.replace(/\/+$/, '');
+    if (prefix === '') return true;
+    return url.pathname === prefix || url.pathname.startsWith(`${prefix}/`);
+  });
+}
+
+/** `return_to` with the outcome added to its query. */
+export function withQuery(returnTo: string, params: Record<string, string>): string {
+  const url = new URL(returnTo);
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  return url.toString();
+}

@@ -1,0 +1,128 @@
+import express, { Router } from 'express';
+import { ConnectSessionStore } from '../../connections/connect-session-store';
+import { presentConnection } from '../../connections/connection-record';
+import { ConnectionService } from '../../connections/connection-service';
+import { BrokerError } from '../../errors/broker-error';
+import { ProviderRegistry } from '../../providers/provider-registry';
+import { resolveProvider } from '../resolve-provider';
+import { isAllowedReturnUrl } from '../return-to';
+import {
+  invalid,
+  optionalBoolean,
+  optionalInteger,
+  optionalQueryString,
+  optionalScopes,
+  optionalString,
+  rejectUnknownFields,
+  requireConnectionId,
+  requireObjectBody,
+} from '../validate';
+import { parseImport } from './parse-import';
+import { presentProvider } from './present-provider';
+
+export interface InternalRoutesDeps {
+  publicUrl: string;
+  allowedReturnUrls: string[];
+  refreshMarginSeconds: number;
+  registry: ProviderRegistry;
+  connectSessions: ConnectSessionStore;
+  connections: ConnectionService;
+}
+
+const JSON_LIMIT = '64kb';
+
+/** The internal token API (CONTRACT.md): mounted behind the internal key check. */
+export function createInternalRoutes(deps: InternalRoutesDeps): Router {
+  const router = Router();
+  const json = express.json({ limit: JSON_LIMIT, strict: true, type: () => true });
+
+  router.post('/internal/connect-sessions', json, async (req, res) => {
+    const body = requireObjectBody(req.body);
+    rejectUnknownFields(body, ['provider', 'connection_id', 'return_to', 'scopes']);
+    if (typeof body.provider !== 'string') throw invalid('`provider` must be a string');
+    const provider = resolveProvider(deps.registry, body.provider);
+    const connectionId = requireConnectionId(body.connection_id);
+    const returnTo = optionalString(body.return_to, 'return_to', 2048);
+    if (returnTo !== undefined && !isAllowedReturnUrl(returnTo, deps.allowedReturnUrls)) {
+      throw invalid('`return_to` is not allowed by ALLOWED_RETURN_URLS');
+    }
+    const scopes = optionalScopes(body.scopes);
+    const { token, expiresAt } = await deps.connectSessions.create({
+      provider: provider.id,
+      connection_id: connectionId,
+      return_to: returnTo,
+      scopes,
+    });
+    res.status(201).json({
+      url: `${deps.publicUrl}/auth/${provider.id}?session=${token}`,
+      expires_at: new Date(expiresAt).toISOString(),
+    });
+  });
+
+  router.get('/internal/connections/:provider/:connection_id/token', async (req, res) => {
+    const provider = resolveProvider(deps.registry, req.params.provider);
+    const connectionId = requireConnectionId(req.params.connection_id);
+    const query = req.query as Record<string, unknown>;
+    const minValidity = optionalInteger(query, 'min_validity', 0, 86400) ?? deps.refreshMarginSeconds;
+    const forceRefresh = optionalBoolean(query, 'force_refresh') ?? false;
+    const answer = await deps.connections.getToken(provider, connectionId, {
+      minValiditySeconds: minValidity,
+      forceRefresh,
+    });
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(answer);
+  });
+
+  router.get('/internal/connections/:provider/:connection_id', async (req, res) => {
+    const provider = resolveProvider(deps.registry, req.params.provider);
+    const connectionId = requireConnectionId(req.params.connection_id);
+    res.json(presentConnection(await deps.connections.read(provider.id, connectionId)));
+  });
+
+  router.put('/internal/connections/:provider/:connection_id', json, async (req, res) => {
+    const provider = resolveProvider(deps.registry, req.params.provider);
+    const connectionId = requireConnectionId(req.params.connection_id);
+    const imported = parseImport(requireObjectBody(req.body), provider.auth_mode);
+    const { created, connection } =
+      imported.kind === 'api_key'
+        ? await deps.connections.saveApiKey(provider, connectionId, imported.apiKey)
+        : await deps.connections.saveTokens(provider, connectionId, imported.tokens, imported.tokens.granted_scopes ?? provider.scopes);
+    res.status(created ? 201 : 200).json(presentConnection(connection));
+  });
+
+  router.delete('/internal/connections/:provider/:connection_id', async (req, res) => {
+    const provider = resolveProvider(deps.registry, req.params.provider);
+    const connectionId = requireConnectionId(req.params.connection_id);
+    await deps.connections.delete(provider, connectionId);
+    res.status(204).end();
+  });
+
+  router.get('/internal/connections', async (req, res) => {
+    const query = req.query as Record<string, unknown>;
+    const providerId = optionalQueryString(query, 'provider', 64);
+    if (providerId !== undefined && !deps.registry.get(providerId)) {
+      throw new BrokerError('provider_not_found', `Unknown provider "${providerId.replace(/[^\w.-]/g, '?')}".`);
+    }
+    const limit = optionalInteger(query, 'limit', 1, 1000) ?? 50;
+    const cursorParam = optionalQueryString(query, 'cursor', 400);
+    const cursor = cursorParam === undefined || cursorParam === '' ? undefined : decodeCursor(cursorParam);
+    const page = await deps.connections.list({ provider: providerId, cursor, limit });
+    res.json({
+      connections: page.connections.map(presentConnection),
+      next_cursor: page.nextCursor === null ? null : Buffer.from(page.nextCursor).toString('base64url'),
+    });
+  });
+
+  router.get('/internal/providers', (_req, res) => {
+    res.json({ providers: deps.registry.enabled().map(presentProvider) });
+  });
+
+  return router;
+}
+
+function decodeCursor(value: string): string {
+  if (!/^[A-Za-z0-9_-]{1,400}$/.test(value)) throw invalid('`cursor` is not a cursor this API gave');
+  const decoded = Buffer.from(value, 'base64url').toString('utf8');
+  if (!/^[a-z0-9-]+:[A-Za-z0-9._:@-]{1,200}$/.test(decoded)) throw invalid('`cursor` is not a cursor this API gave');
+  return decoded;
+}

@@ -1,0 +1,81 @@
+import session from 'express-session';
+import { RedisStore } from 'connect-redis';
+import type { RequestHandler } from 'express';
+import { RedisClient } from '../connections/redis-client';
+
+/** One connect flow under way in a browser, kept in its Redis-backed session. */
+export interface FlowState {
+  provider: string;
+  connection_id: string;
+  return_to?: string;
+  scopes: string[];
+  /** PKCE verifier (oauth2 flows). */
+  code_verifier?: string;
+  /** Anti-CSRF token of the API-key form (api_key flows). */
+  csrf?: string;
+  created_at: number;
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    /** Flows by `state` (oauth2) or form id (api_key): several may be under way at once. */
+    flows?: Record<string, FlowState>;
+  }
+}
+
+/** A flow lives as long as its `state` may come back: 10 minutes (RFC 9700 §4.7.1 asks short). */
+export const FLOW_TTL_MS = 10 * 60 * 1000;
+const MAX_FLOWS_PER_SESSION = 10;
+
+export interface SessionOptions {
+  redis: RedisClient;
+  prefix: string;
+  secrets: string[];
+  secureCookie: boolean;
+}
+
+export const SESSION_COOKIE = 'ob.sid';
+
+/**
+ * express-session on connect-redis: any process can serve any step of a flow. The cookie is
+ * HttpOnly, SameSite=Lax (Strict would drop it on the provider's redirect back), Path=/, Secure
+ * when PUBLIC_URL is https. The first secret signs; all verify.
+ */
+export function createSessionMiddleware(options: SessionOptions): RequestHandler {
+  const store = new RedisStore({ client: options.redis, prefix: options.prefix });
+  return session({
+    name: SESSION_COOKIE,
+    store,
+    secret: options.secrets,
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    cookie: {
+      httpOnly: true,
+      sameSite: 'lax',
+      path: '/',
+      secure: options.secureCookie,
+      maxAge: 60 * 60 * 1000,
+    },
+  });
+}
+
+/**
+ * Browsers reach this listener at PUBLIC_URL; when that is https, a TLS proxy in front of us
+ * terminates it and the socket we see is plain. Mark the request as the https one it is, so
+ * express-session sets the Secure cookie whatever headers the proxy forwards (and none is
+ * trusted: X-Forwarded-* never decide anything here).
+ */
+export function markPublicRequestsSecure(): RequestHandler {
+  return (req, _res, next) => {
+    (req.socket as { encrypted?: boolean }).encrypted = true;
+    next();
+  };
+}
+
+/** Live flows only, newest last, at most a handful per browser. */
+export function liveFlows(flows: Record<string, FlowState> | undefined, now: number): Record<string, FlowState> {
+  const entries = Object.entries(flows ?? {}).filter(([, f]) => now - f.created_at < FLOW_TTL_MS);
+  entries.sort(([, a], [, b]) => a.created_at - b.created_at);
+  return Object.fromEntries(entries.slice(-MAX_FLOWS_PER_SESSION + 1));
+}

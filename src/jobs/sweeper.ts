@@ -1,0 +1,114 @@
+import { ConnectionService } from '../connections/connection-service';
+import { BrokerMetrics } from '../observability/metrics';
+import { Logger, errorForLog } from '../observability/logger';
+import { ProviderRegistry } from '../providers/provider-registry';
+
+export interface SweeperDeps {
+  connections: Pick<ConnectionService, 'due' | 'countDue' | 'refreshInBackground' | 'postpone'>;
+  registry: Pick<ProviderRegistry, 'get'>;
+  intervalMs: number;
+  logger: Logger;
+  metrics: BrokerMetrics;
+  /** Due connections taken per look. */
+  batchSize?: number;
+  /** Background refreshes at once, in all and per provider. */
+  concurrency?: number;
+  perProviderConcurrency?: number;
+}
+
+/**
+ * Every process runs one: every SWEEP_INTERVAL (jittered) it takes the due connections from the
+ * schedule (ZRANGEBYSCORE … LIMIT: the cost follows the due connections, not all of them) and
+ * refreshes each under the same per-connection lock as a caller, so three processes sweeping at
+ * once refresh each connection once.
+ */
+export class Sweeper {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = true;
+
+  constructor(private readonly deps: SweeperDeps) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(Math.random() * this.deps.intervalMs);
+  }
+
+  /** Stops looking for work and waits for the refreshes under way. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One look at the schedule; answers how many connections it worked on. */
+  async sweepOnce(): Promise<number> {
+    const started = process.hrtime.bigint();
+    const batch = this.deps.batchSize ?? 100;
+    let worked = 0;
+    try {
+      for (let round = 0; round < 10 && !this.stopped; round++) {
+        const due = await this.deps.connections.due(batch);
+        if (due.length === 0) break;
+        worked += due.length;
+        await this.work(due);
+        if (due.length < batch) break;
+      }
+      this.deps.metrics.dueBacklog.set(await this.deps.connections.countDue());
+    } catch (error) {
+      this.deps.logger.warn({ err: errorForLog(error) }, 'sweep failed');
+    } finally {
+      this.deps.metrics.sweepDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    return worked;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.sweepOnce().then(() => {
+        this.running = undefined;
+        this.schedule(this.deps.intervalMs * (0.9 + Math.random() * 0.2));
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async work(due: Array<{ provider: string; connectionId: string }>): Promise<void> {
+    const limit = this.deps.concurrency ?? 8;
+    const perProvider = this.deps.perProviderConcurrency ?? 2;
+    const active = new Map<string, number>();
+    const queue = [...due];
+    const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
+      while (queue.length > 0 && !this.stopped) {
+        const index = queue.findIndex((d) => (active.get(d.provider) ?? 0) < perProvider);
+        if (index < 0) {
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        const item = queue.splice(index, 1)[0]!;
+        active.set(item.provider, (active.get(item.provider) ?? 0) + 1);
+        try {
+          await this.refreshOne(item.provider, item.connectionId);
+        } finally {
+          active.set(item.provider, (active.get(item.provider) ?? 1) - 1);
+        }
+      }
+    });
+    await Promise.all(workers);
+  }
+
+  private async refreshOne(providerId: string, connectionId: string): Promise<void> {
+    const provider = this.deps.registry.get(providerId);
+    try {
+      if (!provider || !provider.enabled) {
+        // Not ours to refresh now (provider removed or without credentials): look again in an hour.
+        await this.deps.connections.postpone(providerId, connectionId, 3_600_000);
+        return;
+      }
+      await this.deps.connections.refreshInBackground(provider, connectionId);
+    } catch (error) {
+      this.deps.logger.warn({ provider: providerId, connection_id: connectionId, err: errorForLog(error) }, 'background refresh failed');
+    }
+  }
+}

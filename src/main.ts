@@ -1,0 +1,112 @@
+import 'dotenv/config';
+import { Server, createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { ConfigError } from './config/config-error';
+import { loadConfig } from './config/load-config';
+import { waitForReady } from './connections/redis-client';
+import { createBroker } from './create-broker';
+import { createLogger, errorForLog } from './observability/logger';
+import { createMetrics } from './observability/metrics';
+
+/** Wiring: config → Redis → stores → apps → listeners; graceful shutdown on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`oauth-broker: cannot start, invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  let broker;
+  try {
+    const metrics = createMetrics({ defaultMetrics: true });
+    broker = createBroker(config, { logger, metrics });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`oauth-broker: cannot start, invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const { redis } = broker;
+  let lastRedisError = 0;
+  redis.on('error', (error: Error) => {
+    // ioredis repeats the same error on every reconnect attempt: one line a few seconds is enough.
+    if (Date.now() - lastRedisError > 5000) logger.warn({ err: errorForLog(error) }, 'redis error');
+    lastRedisError = Date.now();
+  });
+  process.on('unhandledRejection', (reason) => logger.error({ err: errorForLog(reason) }, 'unhandled rejection'));
+
+  const ready = await waitForReady(redis, 3000);
+  if (!ready) logger.warn('redis is not answering yet; serving 503 until it does');
+
+  const publicServer = createServer({ keepAliveTimeout: 5000 }, broker.publicApp);
+  const internalServer = createServer({ keepAliveTimeout: 5000 }, broker.internalApp);
+  await Promise.all([listen(publicServer, config.port, config.host), listen(internalServer, config.internalPort, config.internalHost)]);
+  broker.sweeper.start();
+  broker.webhooks?.start();
+  logger.info(
+    {
+      public: address(publicServer),
+      internal: address(internalServer),
+      public_url: config.publicUrl,
+      providers: broker.registry.enabled().map((p) => p.id),
+    },
+    'oauth-broker listening',
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      publicServer.closeAllConnections();
+      internalServer.closeAllConnections();
+    }, config.shutdownTimeoutSeconds * 1000);
+    deadline.unref();
+    await broker.sweeper.stop();
+    await Promise.all([closeServer(publicServer), closeServer(internalServer)]);
+    clearTimeout(deadline);
+    await broker.webhooks?.stop();
+    await Promise.race([broker.connections.drain(), new Promise((r) => setTimeout(r, config.shutdownTimeoutSeconds * 1000).unref())]);
+    await redis.quit().catch(() => redis.disconnect());
+    logger.info('stopped');
+    logger.flush();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting, drops idle keep-alive connections at once, lets requests in flight finish. */
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+function address(server: Server): string {
+  const a = server.address() as AddressInfo | null;
+  return a ? `${a.address}:${a.port}` : 'unknown';
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`oauth-broker: failed to start: ${error instanceof Error ? error.message : 'unknown error'}\n`);
+  process.exit(1);
+});
