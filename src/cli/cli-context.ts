@@ -1,0 +1,62 @@
+import { Config } from '../config/config';
+import { ConnectionService } from '../connections/connection-service';
+import { ConnectionStore } from '../connections/connection-store';
+import { KeyRing } from '../connections/key-ring';
+import { RedisClient, createRedisClient, waitForReady } from '../connections/redis-client';
+import { RedisKeys } from '../connections/redis-keys';
+import { RefreshLock } from '../connections/refresh-lock';
+import { noEvents } from '../connections/connection-events';
+import { createLogger } from '../observability/logger';
+import { createMetrics } from '../observability/metrics';
+import { CircuitBreaker } from '../oauth/circuit-breaker';
+import { createProviderHttp } from '../oauth/provider-http';
+import { ProviderRegistry } from '../providers/provider-registry';
+import { loadProviderRegistry } from '../providers/load-registry';
+
+export interface CliContext {
+  config: Config;
+  registry: ProviderRegistry;
+  redis: RedisClient;
+  store: ConnectionStore;
+  keyRing: KeyRing;
+  connections: ConnectionService;
+  close(): Promise<void>;
+}
+
+/** The same stores the broker uses, without its listeners: admin commands work beside live brokers. */
+export async function createCliContext(config: Config): Promise<CliContext> {
+  const registry = loadProviderRegistry(config);
+  const redis = createRedisClient(config.redis);
+  redis.on('error', () => undefined);
+  if (!(await waitForReady(redis, 5000))) {
+    redis.disconnect();
+    throw new Error('Redis does not answer (check REDIS_URL / REDIS_SENTINELS / REDIS_CLUSTER_NODES)');
+  }
+  const keys = new RedisKeys(config.redisKeyPrefix);
+  const store = new ConnectionStore(redis, keys);
+  const keyRing = new KeyRing(config.encryptionKeys);
+  const http = createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
+  const connections = new ConnectionService({
+    store,
+    lock: new RefreshLock(redis, keys),
+    keyRing,
+    tokenEndpoint: { http, breakers: new Map<string, CircuitBreaker>(), retries: 1 },
+    http,
+    settings: config,
+    logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel),
+    metrics: createMetrics(),
+    events: noEvents,
+  });
+  return {
+    config,
+    registry,
+    redis,
+    store,
+    keyRing,
+    connections,
+    async close() {
+      await connections.drain();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
