@@ -69,8 +69,8 @@ async function main(): Promise<void> {
       internalServer.closeAllConnections();
     }, config.shutdownTimeoutSeconds * 1000);
     deadline.unref();
-    await broker.sweeper.stop();
-    await Promise.all([closeServer(publicServer), closeServer(internalServer)]);
+    // Stop accepting at once; background work stops beside it and its refreshes finish.
+    await Promise.all([closeServer(publicServer), closeServer(internalServer), broker.sweeper.stop()]);
     clearTimeout(deadline);
     await broker.webhooks?.stop();
     await Promise.race([broker.connections.drain(), new Promise((r) => setTimeout(r, config.shutdownTimeoutSeconds * 1000).unref())]);
