@@ -149,8 +149,11 @@ export class ConnectionStore {
     let exhausted = false;
     while (connections.length < options.limit && !exhausted) {
       const want = options.limit - connections.length;
-      const members = await this.redis.zrangebylex(this.keys.index(), min, max, 'LIMIT', 0, want);
-      exhausted = members.length < want;
+      // One member more than wanted tells whether anything follows, so the page that holds the
+      // last connection already answers next_cursor null.
+      const ahead = await this.redis.zrangebylex(this.keys.index(), min, max, 'LIMIT', 0, want + 1);
+      exhausted = ahead.length <= want;
+      const members = ahead.slice(0, want);
       const records = await Promise.all(
         members.map((m) => {
           const parsed = parseMember(m);
