@@ -1,0 +1,235 @@
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { TEST_INTERNAL_KEY, baseEnv } from './broker-harness';
+import { TestBrowser } from './browser';
+import { freePort } from './free-port';
+
+const run = promisify(execFile);
+const ROOT = resolve(__dirname, '../..');
+const MAIN = join(ROOT, 'dist', 'main.js');
+
+/** The newest modification time under a folder (ms). */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Builds dist/ when it is missing or older than src/ (once across parallel test files: a lock
+ * directory serialises the builds, and whoever comes second finds dist fresh).
+ */
+export async function ensureBuilt(timeoutMs = 120_000): Promise<void> {
+  const fresh = (): boolean => existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestMtime(join(ROOT, 'src'));
+  if (fresh()) return;
+  const lock = join(tmpdir(), `ob-build-lock-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error('timed out waiting for another build');
+      // A lock older than the timeout belongs to a build that died.
+      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > timeoutMs) rmdirSync(lock);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  try {
+    if (fresh()) return;
+    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, timeout: timeoutMs }).catch((error: { stdout?: string }) => {
+      throw new Error(`npm run build failed:\n${String(error.stdout ?? '').slice(0, 2000)}`);
+    });
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+export interface ApiAnswer {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+export interface StartOptions {
+  publicPort?: number;
+  internalPort?: number;
+  /** Waits for /healthz this long (ms). */
+  readyTimeoutMs?: number;
+}
+
+/**
+ * A real broker process (`node dist/main.js`) on loopback ports, with the test environment
+ * plus what the test passes; its output is captured for assertions.
+ */
+export class BrokerProcess {
+  stdout = '';
+  stderr = '';
+  exitCode: number | null = null;
+  exitSignal: NodeJS.Signals | null = null;
+  private readonly exited: Promise<void>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly publicUrl: string,
+    readonly internalUrl: string,
+  ) {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((done) =>
+      child.once('exit', (code, signal) => {
+        this.exitCode = code;
+        this.exitSignal = signal;
+        done();
+      }),
+    );
+  }
+
+  static async start(env: Record<string, string | undefined>, options: StartOptions = {}): Promise<BrokerProcess> {
+    const publicPort = options.publicPort ?? (await freePort());
+    const internalPort = options.internalPort ?? (await freePort());
+    const fullEnv: Record<string, string> = {};
+    const merged = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...baseEnv(publicPort),
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      PORT: String(publicPort),
+      INTERNAL_HOST: '127.0.0.1',
+      INTERNAL_PORT: String(internalPort),
+      ...env,
+    };
+    for (const [k, v] of Object.entries(merged)) if (v !== undefined) fullEnv[k] = v;
+    // cwd outside the project so no .env file there leaks into the test's environment.
+    const child = spawn(process.execPath, [MAIN], { env: fullEnv, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    const broker = new BrokerProcess(child, `http://127.0.0.1:${publicPort}`, `http://127.0.0.1:${internalPort}`);
+    try {
+      await broker.waitForHealth(options.readyTimeoutMs ?? 15_000);
+    } catch (error) {
+      await broker.kill();
+      throw new Error(`${(error as Error).message}\nstderr: ${broker.stderr.slice(0, 2000)}\nstdout: ${broker.stdout.slice(0, 2000)}`);
+    }
+    return broker;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.exitCode === null && this.exitSignal === null;
+  }
+
+  /** The captured JSON log lines (pino), parsed; other lines are skipped. */
+  logs(): Array<Record<string, unknown>> {
+    return this.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => {
+        try {
+          return JSON.parse(l) as Record<string, unknown>;
+        } catch {
+          return {};
+        }
+      });
+  }
+
+  async waitForHealth(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error(`broker exited (${this.exitCode ?? this.exitSignal}) before it was healthy`);
+      try {
+        const [pub, internal] = await Promise.all([
+          fetch(`${this.publicUrl}/healthz`, { signal: AbortSignal.timeout(1000) }),
+          fetch(`${this.internalUrl}/readyz`, { signal: AbortSignal.timeout(3000) }),
+        ]);
+        if (pub.status === 200 && internal.status > 0) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('broker did not answer /healthz in time');
+  }
+
+  async api(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<ApiAnswer> {
+    return callApi(this.internalUrl, path, init);
+  }
+
+  /** POST /internal/connect-sessions; answers the link (on this process's PUBLIC_URL). */
+  async connectLink(provider: string, connectionId: string, extra: Record<string, unknown> = {}): Promise<string> {
+    const res = await this.api('/internal/connect-sessions', { method: 'POST', body: { provider, connection_id: connectionId, ...extra } });
+    if (res.status !== 201) throw new Error(`connect-sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body.url as string;
+  }
+
+  /** Sends a signal and waits for the exit; answers the exit code (null when killed by a signal). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
+    if (this.running) {
+      this.child.kill(signal);
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    return this.exitCode;
+  }
+
+  /** SIGKILL: a crash, nothing cleaned up. */
+  async kill(): Promise<void> {
+    await this.stop('SIGKILL');
+  }
+
+  waitForExit(): Promise<void> {
+    return this.exited;
+  }
+}
+
+export async function callApi(
+  baseUrl: string,
+  path: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<ApiAnswer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${TEST_INTERNAL_KEY}`, ...init.headers };
+  let body: string | undefined;
+  if (init.body !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+  }
+  const response = await fetch(`${baseUrl}${path}`, { method: init.method ?? 'GET', headers, body, signal: AbortSignal.timeout(init.timeoutMs ?? 30_000) });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON
+  }
+  return { status: response.status, body: parsed, headers: response.headers };
+}
+
+/**
+ * The browser journey split over processes, as a load balancer might: the link from one, the
+ * /auth step on another, the callback on a third. Answers the callback's answer.
+ */
+export async function connectAcross(
+  provider: string,
+  connectionId: string,
+  steps: { link: BrokerProcess; auth: BrokerProcess; callback: BrokerProcess },
+  options: { returnTo?: string; browser?: TestBrowser } = {},
+): Promise<{ status: number; location: string | null; body: string; authorizeUrl: URL }> {
+  const browser = options.browser ?? new TestBrowser();
+  const link = new URL(await steps.link.connectLink(provider, connectionId, options.returnTo ? { return_to: options.returnTo } : {}));
+  const auth = await browser.get(`${steps.auth.publicUrl}${link.pathname}${link.search}`);
+  if (auth.status !== 302 || !auth.location) throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
+  const authorizeUrl = new URL(auth.location);
+  const query = new URLSearchParams({ code: `code-${connectionId}`, state: authorizeUrl.searchParams.get('state') ?? '' });
+  const callback = await browser.get(`${steps.callback.publicUrl}/callback/${provider}?${query.toString()}`);
+  return { status: callback.status, location: callback.location, body: callback.body, authorizeUrl };
+}
