@@ -8,8 +8,10 @@ import { ProviderEntry } from './provider-definition';
 export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
   {
     // bexio moved its identity provider to Keycloak; the older idp.bexio.com endpoints are retired.
-    // Endpoints from https://auth.bexio.com/realms/bexio/.well-known/openid-configuration, which
-    // also announces authorization_response_iss_parameter_supported (RFC 9207).
+    // Issuer and endpoints as https://auth.bexio.com/realms/bexio/.well-known/openid-configuration
+    // lists them; it also announces authorization_response_iss_parameter_supported: true (RFC 9207),
+    // code_challenge_methods_supported ["plain", "S256"] and token_endpoint_auth_methods_supported
+    // with both client_secret_basic and client_secret_post.
     id: 'bexio',
     display_name: 'bexio',
     authorization_url: 'https://auth.bexio.com/realms/bexio/protocol/openid-connect/auth',
@@ -17,6 +19,8 @@ export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
     revocation_url: 'https://auth.bexio.com/realms/bexio/protocol/openid-connect/revoke',
     issuer: 'https://auth.bexio.com/realms/bexio',
     // Users may deselect API scopes at consent: the granted `scope` of the token response is kept.
+    // `offline_access` is what yields a refresh token; API scopes (contact_show, kb_invoice_show …,
+    // all in the discovery document's scopes_supported) are added through BEXIO_SCOPES.
     default_scopes: ['openid', 'offline_access'],
     scope_separator: ' ',
     client_auth: 'client_secret_basic',
@@ -30,40 +34,59 @@ export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
     docs_url: 'https://docs.bexio.com/#section/Authentication',
   },
   {
-    // Scopes are fixed in the app's settings in Jobber's Developer Center: no `scope` is sent.
+    // Scopes are fixed in the app's settings in Jobber's Developer Center ("the scopes specified
+    // when the app was created", app_authorization docs): no `scope` is sent.
     // The token response carries no `expires_in`; the access token is a JWT whose `exp` is its
-    // expiry. Refresh tokens rotate and the old one stops working at once.
+    // expiry (Jobber's own template, GetJobber/Jobber-AppTemplate-RailsAPI, reads expires_at from
+    // the JWT's `exp`). Refresh token rotation is on by default and required for the App
+    // Marketplace; for apps created after 2 January 2024 the previous refresh token is invalidated
+    // at once (developer.getjobber.com/docs/building_your_app/refresh_token_rotation).
     id: 'jobber',
     display_name: 'Jobber',
     authorization_url: 'https://api.getjobber.com/api/oauth/authorize',
     token_url: 'https://api.getjobber.com/api/oauth/token',
     default_scopes: [],
-    // Jobber's guide posts client_id and client_secret as form parameters.
+    // Jobber's template (oauth2 gem 1.4.9, whose default auth_scheme is request_body) posts
+    // client_id and client_secret as form parameters; Basic is not documented.
     client_auth: 'client_secret_post',
+    // Jobber documents no PKCE and its template sends none; nothing says its server refuses the
+    // parameters either (a server without PKCE ignores them: RFC 6749 §3.1, §3.2; RFC 7636 §5).
+    // Should it refuse them, a PROVIDERS_FILE entry {"id": "jobber", "pkce": "none"} turns them off.
     pkce: 'S256',
+    // `exp` of the JWT; the assumed hour only if a token ever comes back opaque.
     expiry: { from: 'jwt_exp', default_seconds: 3600 },
     refresh_token_rotation: true,
     api_base_url: 'https://api.getjobber.com/api/graphql',
-    // GraphQL requests name a dated schema version.
-    api_headers: { 'X-JOBBER-GRAPHQL-VERSION': '2025-01-20' },
+    // Every GraphQL request must name a dated API version (docs/using_jobbers_api/api_versioning);
+    // unsupported versions are upgraded to the oldest supported one. 2025-04-16 is the version
+    // current integrations pin; pick the newest from Jobber's changelog.
+    api_headers: { 'X-JOBBER-GRAPHQL-VERSION': '2025-04-16' },
     docs_url: 'https://developer.getjobber.com/docs/building_your_app/app_authorization',
   },
   {
     // UNCONFIRMED: Bonjoro documents no public authorization endpoint. These are the seed's
     // defaults; set BONJORO_AUTHORIZATION_URL / BONJORO_TOKEN_URL to the values Bonjoro gives you.
+    // Its API v2 reference (docs_url) lists only a token operation, POST
+    // https://www.bonjoro.com/api/v2/oauth/2/token (grant types password, client_credentials,
+    // authorization_code), answering a JWT bearer token with `expires_in` and a refresh token;
+    // the API itself takes `Authorization: Bearer` (an API key works too: BONJORO_AUTH_MODE=api_key).
     id: 'bonjoro',
     display_name: 'Bonjoro',
     authorization_url: 'https://app.bonjoro.com/oauth/authorize',
     token_url: 'https://app.bonjoro.com/oauth/token',
     default_scopes: [],
     api_base_url: 'https://www.bonjoro.com/api/v2',
-    docs_url: 'https://vimeo.github.io/bonjoro-api-docs/',
+    docs_url: 'https://vimily.github.io/bonjoro-api-docs/',
   },
   {
     // OAuth as the seed describes it (comma separated scopes). Process Street's public API
-    // documents API keys only (X-API-KEY): PROCESS_STREET_AUTH_MODE=api_key switches to them.
-    // Its key check endpoint (GET https://public-api.process.st/api/v1.1/testAuth) can be set as
-    // `api_key.verify_url` through PROVIDERS_FILE.
+    // documents API keys only (`X-API-KEY`, developer.process.st and the v1.1 reference in
+    // docs_url): PROCESS_STREET_AUTH_MODE=api_key switches to them.
+    // The v1.1 OpenAPI lists GET https://public-api.process.st/api/v1.1/testAuth ("returns the API
+    // key's label"), a cheap key check; it is not the default verify_url because its answer to a
+    // bad key (401 or 403, which refuse the key, or another status, which reads as "provider
+    // unavailable") is not documented. Set it with PROCESS_STREET_API_KEY_VERIFY_URL or an
+    // `api_key.verify_url` in PROVIDERS_FILE.
     id: 'process-street',
     display_name: 'Process Street',
     authorization_url: 'https://app.process.st/oauth/authorize',
@@ -72,11 +95,14 @@ export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
     scope_separator: ',',
     api_key: { header: 'X-API-KEY', prefix: '', verify_method: 'GET' },
     api_base_url: 'https://public-api.process.st/api/v1.1',
-    docs_url: 'https://developer.process.st/public-api',
+    docs_url: 'https://public-api.process.st/api/v1.1/docs/index.html',
   },
   {
     // OAuth as the seed describes it. respond.io's public API documents workspace access tokens
-    // sent as `Authorization: Bearer`: RESPOND_IO_AUTH_MODE=api_key switches to them.
+    // (Settings > Integrations > Developer API) sent as `Authorization: Bearer` to
+    // https://api.respond.io/v2: RESPOND_IO_AUTH_MODE=api_key switches to them. No key check
+    // endpoint is documented (GET /v2/space/user, listing the workspace's users, is the cheapest
+    // read; RESPOND_IO_API_KEY_VERIFY_URL sets one if wanted).
     id: 'respond-io',
     display_name: 'respond.io',
     authorization_url: 'https://app.respond.io/oauth/authorize',
