@@ -73,10 +73,20 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
     it('answers 201 with the metadata for a new connection, then 200 when it replaces it', async () => {
       const first = await broker.api('/internal/connections/bonjoro/imp-1', {
         method: 'PUT',
-        body: { access_token: 'imp1-access-A', refresh_token: 'imp1-refresh-A', expires_in: 3600, scopes: ['read'] },
+        body: {
+          access_token: 'imp1-access-A',
+          refresh_token: 'imp1-refresh-A',
+          expires_in: 3600,
+          scopes: ['read'],
+        },
       });
       expect(first.status).toBe(201);
-      expect(first.body).toMatchObject({ provider: 'bonjoro', connection_id: 'imp-1', status: 'active', scopes: ['read'] });
+      expect(first.body).toMatchObject({
+        provider: 'bonjoro',
+        connection_id: 'imp-1',
+        status: 'active',
+        scopes: ['read'],
+      });
 
       const second = await broker.api('/internal/connections/bonjoro/imp-1', {
         method: 'PUT',
@@ -94,7 +104,12 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
     it('answers the metadata fields the contract lists, exactly, and no secret among them', async () => {
       const put = await broker.api('/internal/connections/bonjoro/meta-1', {
         method: 'PUT',
-        body: { access_token: 'meta1-secret-access', refresh_token: 'meta1-secret-refresh', expires_in: 3600, token_type: 'Bearer' },
+        body: {
+          access_token: 'meta1-secret-access',
+          refresh_token: 'meta1-secret-refresh',
+          expires_in: 3600,
+          token_type: 'Bearer',
+        },
       });
       expect(put.status).toBe(201);
       const got = await broker.api('/internal/connections/bonjoro/meta-1');
@@ -123,7 +138,10 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
     });
 
     it('uses the provider default scopes when the import names none', async () => {
-      const put = await broker.api('/internal/connections/bexio/default-scopes', { method: 'PUT', body: { access_token: 'ds-access' } });
+      const put = await broker.api('/internal/connections/bexio/default-scopes', {
+        method: 'PUT',
+        body: { access_token: 'ds-access' },
+      });
       expect(put.status).toBe(201);
       expect(put.body.scopes).toEqual(['openid', 'offline_access']);
     });
@@ -131,7 +149,10 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
     it('computes expires_at from expires_in (number or numeric string)', async () => {
       for (const expiresIn of [1800, '1800']) {
         const before = Date.now();
-        const put = await broker.api('/internal/connections/bonjoro/exp-in', { method: 'PUT', body: { access_token: 'x', expires_in: expiresIn } });
+        const put = await broker.api('/internal/connections/bonjoro/exp-in', {
+          method: 'PUT',
+          body: { access_token: 'x', expires_in: expiresIn },
+        });
         const after = Date.now();
         expect(put.status).toBeLessThan(300);
         const at = Date.parse(put.body.expires_at);
@@ -142,7 +163,10 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
 
     it('keeps expires_at as given', async () => {
       const expiresAt = new Date(Date.now() + 7200_000).toISOString();
-      const put = await broker.api('/internal/connections/bonjoro/exp-at', { method: 'PUT', body: { access_token: 'x', expires_at: expiresAt } });
+      const put = await broker.api('/internal/connections/bonjoro/exp-at', {
+        method: 'PUT',
+        body: { access_token: 'x', expires_at: expiresAt },
+      });
       expect(put.status).toBe(201);
       expect(put.body.expires_at).toBe(expiresAt);
       const token = await broker.api('/internal/connections/bonjoro/exp-at/token');
@@ -150,12 +174,19 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
     });
 
     it('stores an unknown expiry when neither is given, and serves the token with expires_at null', async () => {
-      const put = await broker.api('/internal/connections/bonjoro/exp-none', { method: 'PUT', body: { access_token: 'no-exp-token' } });
+      const put = await broker.api('/internal/connections/bonjoro/exp-none', {
+        method: 'PUT',
+        body: { access_token: 'no-exp-token' },
+      });
       expect(put.status).toBe(201);
       expect(put.body.expires_at).toBeNull();
       const token = await broker.api('/internal/connections/bonjoro/exp-none/token?min_validity=86400');
       expect(token.status).toBe(200);
-      expect(token.body).toMatchObject({ access_token: 'no-exp-token', expires_at: null, token_type: 'Bearer' });
+      expect(token.body).toMatchObject({
+        access_token: 'no-exp-token',
+        expires_at: null,
+        token_type: 'Bearer',
+      });
     });
 
     it('refuses expires_at together with expires_in with 400 invalid_request, and stores nothing', async () => {
@@ -177,7 +208,10 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
 
   describe('DELETE', () => {
     it('answers 204, then 404 for the metadata, the token and a second delete', async () => {
-      await broker.api('/internal/connections/bonjoro/del-1', { method: 'PUT', body: { access_token: 'del1-access', refresh_token: 'del1-refresh' } });
+      await broker.api('/internal/connections/bonjoro/del-1', {
+        method: 'PUT',
+        body: { access_token: 'del1-access', refresh_token: 'del1-refresh' },
+      });
       const del = await broker.api('/internal/connections/bonjoro/del-1', { method: 'DELETE' });
       expect(del.status).toBe(204);
       for (const [path, method] of [
@@ -190,32 +224,49 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
         expect(res.status).toBe(404);
       }
       const listed = await broker.api('/internal/connections?provider=bonjoro&limit=1000');
-      expect(listed.body.connections.map((c: { connection_id: string }) => c.connection_id)).not.toContain('del-1');
+      expect(listed.body.connections.map((c: { connection_id: string }) => c.connection_id)).not.toContain(
+        'del-1',
+      );
     });
 
     it('revokes the refresh token at the provider after answering (RFC 7009)', async () => {
-      await broker.api('/internal/connections/bonjoro/del-rt', { method: 'PUT', body: { access_token: 'delrt-access', refresh_token: 'delrt-refresh' } });
+      await broker.api('/internal/connections/bonjoro/del-rt', {
+        method: 'PUT',
+        body: { access_token: 'delrt-access', refresh_token: 'delrt-refresh' },
+      });
       const before = fake.revocations.length;
-      expect((await broker.api('/internal/connections/bonjoro/del-rt', { method: 'DELETE' })).status).toBe(204);
+      expect((await broker.api('/internal/connections/bonjoro/del-rt', { method: 'DELETE' })).status).toBe(
+        204,
+      );
       const revocation = await until(() => fake.revocations[before]);
       expect(revocation.params.token).toBe('delrt-refresh');
       expect(revocation.params.token_type_hint).toBe('refresh_token');
       // bonjoro authenticates with client_secret_basic (the catalogue default).
-      expect(String(revocation.headers.authorization)).toBe(`Basic ${Buffer.from('bonjoro-client:bonjoro-secret').toString('base64')}`);
+      expect(String(revocation.headers.authorization)).toBe(
+        `Basic ${Buffer.from('bonjoro-client:bonjoro-secret').toString('base64')}`,
+      );
       expect(fake.revocations.length).toBe(before + 1);
     });
 
     it('revokes the access token when there is no refresh token', async () => {
-      await broker.api('/internal/connections/bonjoro/del-at', { method: 'PUT', body: { access_token: 'delat-access' } });
+      await broker.api('/internal/connections/bonjoro/del-at', {
+        method: 'PUT',
+        body: { access_token: 'delat-access' },
+      });
       const before = fake.revocations.length;
-      expect((await broker.api('/internal/connections/bonjoro/del-at', { method: 'DELETE' })).status).toBe(204);
+      expect((await broker.api('/internal/connections/bonjoro/del-at', { method: 'DELETE' })).status).toBe(
+        204,
+      );
       const revocation = await until(() => fake.revocations[before]);
       expect(revocation.params.token).toBe('delat-access');
       expect(revocation.params.token_type_hint).toBe('access_token');
     });
 
     it('answers 204 while the revocation endpoint has not answered yet', async () => {
-      await broker.api('/internal/connections/process-street/del-slow', { method: 'PUT', body: { access_token: 'ps-access', refresh_token: 'ps-refresh' } });
+      await broker.api('/internal/connections/process-street/del-slow', {
+        method: 'PUT',
+        body: { access_token: 'ps-access', refresh_token: 'ps-refresh' },
+      });
       const before = held.length;
       const del = await broker.api('/internal/connections/process-street/del-slow', { method: 'DELETE' });
       expect(del.status).toBe(204);
@@ -234,16 +285,29 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
     beforeAll(async () => {
       const puts: Array<Promise<unknown>> = [];
       for (let i = 0; i < BEXIO; i++) {
-        puts.push(broker.api(`/internal/connections/bexio/list-${String(i).padStart(3, '0')}`, { method: 'PUT', body: { access_token: `bx-${i}` } }));
+        puts.push(
+          broker.api(`/internal/connections/bexio/list-${String(i).padStart(3, '0')}`, {
+            method: 'PUT',
+            body: { access_token: `bx-${i}` },
+          }),
+        );
       }
       for (let i = 0; i < RESPOND; i++) {
-        puts.push(broker.api(`/internal/connections/respond-io/list:${i}@x`, { method: 'PUT', body: { access_token: `ri-${i}` } }));
+        puts.push(
+          broker.api(`/internal/connections/respond-io/list:${i}@x`, {
+            method: 'PUT',
+            body: { access_token: `ri-${i}` },
+          }),
+        );
       }
       const answers = (await Promise.all(puts)) as Array<{ status: number }>;
       expect(answers.every((a) => a.status === 201)).toBe(true);
     });
 
-    async function pageThrough(query: string, limit: number): Promise<{ ids: string[]; pages: number; metas: any[] }> {
+    async function pageThrough(
+      query: string,
+      limit: number,
+    ): Promise<{ ids: string[]; pages: number; metas: any[] }> {
       const ids: string[] = [];
       const metas: any[] = [];
       let cursor: string | null = null;
@@ -294,7 +358,9 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
       expect(exact.body.next_cursor).toBeNull();
       const half = await broker.api(`/internal/connections?provider=respond-io&limit=${RESPOND / 2}`);
       expect(half.body.next_cursor).not.toBeNull();
-      const rest = await broker.api(`/internal/connections?provider=respond-io&limit=${RESPOND / 2}&cursor=${half.body.next_cursor}`);
+      const rest = await broker.api(
+        `/internal/connections?provider=respond-io&limit=${RESPOND / 2}&cursor=${half.body.next_cursor}`,
+      );
       expect(rest.body.connections).toHaveLength(RESPOND / 2);
       expect(rest.body.next_cursor).toBeNull();
     });
@@ -312,13 +378,23 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
     });
 
     it('skips a connection deleted between two pages', async () => {
-      const all = (await broker.api('/internal/connections?provider=bexio&limit=1000')).body.connections.map((c: { connection_id: string }) => c.connection_id);
+      const all = (await broker.api('/internal/connections?provider=bexio&limit=1000')).body.connections.map(
+        (c: { connection_id: string }) => c.connection_id,
+      );
       const first = await broker.api('/internal/connections?provider=bexio&limit=10');
-      expect(first.body.connections.map((c: { connection_id: string }) => c.connection_id)).toEqual(all.slice(0, 10));
+      expect(first.body.connections.map((c: { connection_id: string }) => c.connection_id)).toEqual(
+        all.slice(0, 10),
+      );
       const nextId = all[10];
-      expect((await broker.api(`/internal/connections/bexio/${nextId}`, { method: 'DELETE' })).status).toBe(204);
-      const second = await broker.api(`/internal/connections?provider=bexio&limit=10&cursor=${first.body.next_cursor}`);
-      expect(second.body.connections.map((c: { connection_id: string }) => c.connection_id)).toEqual(all.slice(11, 21));
+      expect((await broker.api(`/internal/connections/bexio/${nextId}`, { method: 'DELETE' })).status).toBe(
+        204,
+      );
+      const second = await broker.api(
+        `/internal/connections?provider=bexio&limit=10&cursor=${first.body.next_cursor}`,
+      );
+      expect(second.body.connections.map((c: { connection_id: string }) => c.connection_id)).toEqual(
+        all.slice(11, 21),
+      );
     });
   });
 });

@@ -50,12 +50,21 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
   ];
 
   it.each(refused)('answers 401 unauthorized as problem+json to %s', async (_name, headers) => {
-    for (const path of ['/internal/providers', '/internal/connections', '/internal/connections/bonjoro/acct-1/token']) {
+    for (const path of [
+      '/internal/providers',
+      '/internal/connections',
+      '/internal/connections/bonjoro/acct-1/token',
+    ]) {
       const res = await call(broker.internalUrl, path, headers);
       expect(res.body.code).toBe('unauthorized');
       expect(res.status).toBe(401);
       expect(res.contentType).toMatch(/^application\/problem\+json/);
-      expect(res.body).toMatchObject({ status: 401, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
+      expect(res.body).toMatchObject({
+        status: 401,
+        type: expect.any(String),
+        title: expect.any(String),
+        detail: expect.any(String),
+      });
     }
   });
 
@@ -87,15 +96,22 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
     expect(metrics.text).toMatch(/^# (HELP|TYPE) /m);
   });
 
-  it.each(['/internal/providers', '/internal/connections', '/internal/connections/bonjoro/acct-1/token', '/internal/openapi.json', '/readyz', '/metrics'])(
-    'answers 404 for %s on the public listener, even with a valid key',
-    async (path) => {
-      const res = await call(broker.publicUrl, path, { authorization: `Bearer ${KEY_A}`, accept: 'application/json' });
-      expect(res.status).toBe(404);
-      expect(res.text).not.toContain('providers');
-      expect(res.text).not.toMatch(/# (HELP|TYPE)/);
-    },
-  );
+  it.each([
+    '/internal/providers',
+    '/internal/connections',
+    '/internal/connections/bonjoro/acct-1/token',
+    '/internal/openapi.json',
+    '/readyz',
+    '/metrics',
+  ])('answers 404 for %s on the public listener, even with a valid key', async (path) => {
+    const res = await call(broker.publicUrl, path, {
+      authorization: `Bearer ${KEY_A}`,
+      accept: 'application/json',
+    });
+    expect(res.status).toBe(404);
+    expect(res.text).not.toContain('providers');
+    expect(res.text).not.toMatch(/# (HELP|TYPE)/);
+  });
 
   it('answers an unknown path on the public listener the same 404 as an internal one', async () => {
     const unknown = await call(broker.publicUrl, '/definitely-not-here', { accept: 'application/json' });
