@@ -1,0 +1,70 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Browser, Page, chromium } from 'playwright-core';
+
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+export const ARTIFACTS_DIR = join(__dirname, '..', '..', '..', 'test-artifacts');
+
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // Only loopback exists here: a page's third-party asset (oidc-provider's dev pages import a web
+  // font) fails at once instead of waiting on DNS.
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
+];
+
+export const chromiumAvailable = existsSync(CHROMIUM_PATH);
+
+/**
+ * `describe` when Debian's Chromium is installed; otherwise the block is skipped and the reason
+ * printed, so a skipped e2e run is never mistaken for a passing one.
+ */
+export function describeInChromium(name: string, body: () => void): void {
+  if (chromiumAvailable) {
+    describe(name, body);
+    return;
+  }
+  console.warn(
+    `SKIPPED e2e "${name}": ${CHROMIUM_PATH} is missing. Install it with \`apt-get install -y chromium\` (.ci/run does this) and run \`npm run test:e2e\`.`,
+  );
+  describe.skip(name, body);
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: FLAGS, timeout: 30_000 });
+}
+
+/**
+ * Runs a journey on its pages; when it fails, each page as it was is kept in test-artifacts/failed-<name>.png
+ * (git-ignored) so the failure can be looked at, then the failure goes on.
+ */
+export async function withScreenshotOnFailure<T>(
+  pages: Page | Page[],
+  name: string,
+  journey: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await journey();
+  } catch (error) {
+    const list = Array.isArray(pages) ? pages : [pages];
+    await Promise.all(
+      list.map((page, i) =>
+        screenshot(page, `failed-${name}${list.length > 1 ? `-tab${i + 1}` : ''}`).catch(() => undefined),
+      ),
+    );
+    throw error;
+  }
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  const path = join(ARTIFACTS_DIR, `${name.replace(/[^A-Za-z0-9._-]+/g, '-')}.png`);
+  await page.screenshot({ path, fullPage: true, timeout: 10_000 });
+  return path;
+}
