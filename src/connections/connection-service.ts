@@ -246,8 +246,10 @@ export class ConnectionService {
   private noteRead(provider: Provider, record: StoredConnection): void {
     if (!this.deps.settings.refreshAhead || record.read_since_refresh || !record.refreshable || record.expires_at === null) return;
     const settings = this.scheduleSettings(provider);
-    const ahead = refreshAheadAt({ ...record, read_since_refresh: true }, settings);
-    void this.deps.store.markRead(provider.id, record.connection_id, ahead).catch((error: unknown) => {
+    // A connection in backoff keeps its retry time: a read must not hurry a failing provider.
+    const ahead = record.refresh_failures > 0 ? null : refreshAheadAt({ ...record, read_since_refresh: true }, settings, this.now());
+    // Tied to the version read: a mark computed from tokens a refresh has just replaced is dropped.
+    void this.deps.store.markRead(provider.id, record.connection_id, ahead, record.version).catch((error: unknown) => {
       this.deps.logger.debug({ err: errorForLog(error) }, 'could not note a read');
     });
   }

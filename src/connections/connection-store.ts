@@ -38,9 +38,14 @@ redis.call('DEL', KEYS[1])
 return fields
 `;
 
-/** Marks a read without bumping the version: a read is not a write of tokens. */
+/**
+ * Marks a read without bumping the version: a read is not a write of tokens. ARGV: the sooner
+ * next_refresh_at ('' none), the version the read saw ('' any; another version: nothing done).
+ */
 const MARK_READ_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local version = redis.call('HGET', KEYS[1], 'version')
+if not version then return 0 end
+if ARGV[2] ~= '' and ARGV[2] ~= version then return 0 end
 redis.call('HSET', KEYS[1], 'read_since_refresh', '1')
 if ARGV[1] ~= '' then
   local next = tonumber(redis.call('HGET', KEYS[1], 'next_refresh_at'))
@@ -55,7 +60,7 @@ return 1
 interface ScriptCommands {
   obWrite(key: string, ...args: string[]): Promise<[number, number]>;
   obTake(key: string): Promise<string[]>;
-  obMarkRead(key: string, nextRefreshAt: string): Promise<number>;
+  obMarkRead(key: string, nextRefreshAt: string, version: string): Promise<number>;
 }
 
 export type ConnectionFields = Omit<ConnectionMeta, 'version' | 'created_at' | 'updated_at'> & { sealed: string };
@@ -115,10 +120,11 @@ export class ConnectionStore {
   }
 
   /** Notes a token API read; moves the schedule earlier when `nextRefreshAt` is sooner. */
-  async markRead(provider: string, connectionId: string, nextRefreshAt: number | null): Promise<void> {
+  async markRead(provider: string, connectionId: string, nextRefreshAt: number | null, version?: number): Promise<void> {
     const outcome = await this.scripts.obMarkRead(
       this.keys.connection(provider, connectionId),
       nextRefreshAt === null ? '' : String(nextRefreshAt),
+      version === undefined ? '' : String(version),
     );
     if (outcome === 2 && nextRefreshAt !== null) {
       await this.redis.zadd(this.keys.schedule(), nextRefreshAt, memberOf(provider, connectionId));

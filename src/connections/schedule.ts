@@ -38,7 +38,7 @@ export function computeNextRefreshAt(
   }
   const candidates: number[] = [];
   if (settings.keepaliveMs > 0) candidates.push(meta.last_activity_at + settings.keepaliveMs);
-  const ahead = refreshAheadAt(meta, settings, random);
+  const ahead = refreshAheadAt(meta, settings, now, random);
   if (ahead !== null) candidates.push(ahead);
   return candidates.length > 0 ? Math.round(Math.min(...candidates)) : null;
 }
@@ -47,11 +47,15 @@ export function computeNextRefreshAt(
 export function refreshAheadAt(
   meta: Pick<ConnectionMeta, 'expires_at' | 'read_since_refresh' | 'refreshable' | 'status'>,
   settings: Pick<ScheduleSettings, 'refreshAhead' | 'refreshMarginMs'>,
+  now: number,
   random: () => number = Math.random,
 ): number | null {
   if (!settings.refreshAhead || !meta.read_since_refresh || !meta.refreshable || meta.expires_at === null) return null;
   if (meta.status !== 'active') return null;
   const staleAt = meta.expires_at - settings.refreshMarginMs;
   // Between 55 s and 5 s before it turns stale: inside the 60 s window, with room for a sweep.
-  return Math.round(staleAt - REFRESH_AHEAD_WINDOW_MS + 5_000 + random() * 50_000);
+  const planned = staleAt - REFRESH_AHEAD_WINDOW_MS + 5_000 + random() * 50_000;
+  // A first read inside the window makes the work due now, not at a moment already past:
+  // next_refresh_at is when the broker will act (CONTRACT.md: at most a SWEEP_INTERVAL behind).
+  return Math.round(Math.max(planned, now));
 }

@@ -26,6 +26,8 @@ export class Sweeper {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = true;
+  /** Sweeps under way (timer-driven or called directly); stop() cancels them between refreshes. */
+  private readonly sweeps = new Set<{ cancelled: boolean }>();
 
   constructor(private readonly deps: SweeperDeps) {}
 
@@ -38,6 +40,7 @@ export class Sweeper {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    for (const sweep of this.sweeps) sweep.cancelled = true;
     await this.running;
   }
 
@@ -45,19 +48,23 @@ export class Sweeper {
   async sweepOnce(): Promise<number> {
     const started = process.hrtime.bigint();
     const batch = this.deps.batchSize ?? 100;
+    // Not `this.stopped`: a sweep called directly (tests, tools) runs whether or not start() was.
+    const sweep = { cancelled: false };
+    this.sweeps.add(sweep);
     let worked = 0;
     try {
-      for (let round = 0; round < 10 && !this.stopped; round++) {
+      for (let round = 0; round < 10 && !sweep.cancelled; round++) {
         const due = await this.deps.connections.due(batch);
         if (due.length === 0) break;
         worked += due.length;
-        await this.work(due);
+        await this.work(due, sweep);
         if (due.length < batch) break;
       }
       this.deps.metrics.dueBacklog.set(await this.deps.connections.countDue());
     } catch (error) {
       this.deps.logger.warn({ err: errorForLog(error) }, 'sweep failed');
     } finally {
+      this.sweeps.delete(sweep);
       this.deps.metrics.sweepDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
     return worked;
@@ -74,13 +81,13 @@ export class Sweeper {
     this.timer.unref();
   }
 
-  private async work(due: Array<{ provider: string; connectionId: string }>): Promise<void> {
+  private async work(due: Array<{ provider: string; connectionId: string }>, sweep: { cancelled: boolean }): Promise<void> {
     const limit = this.deps.concurrency ?? 8;
     const perProvider = this.deps.perProviderConcurrency ?? 2;
     const active = new Map<string, number>();
     const queue = [...due];
     const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
-      while (queue.length > 0 && !this.stopped) {
+      while (queue.length > 0 && !sweep.cancelled) {
         const index = queue.findIndex((d) => (active.get(d.provider) ?? 0) < perProvider);
         if (index < 0) {
           await new Promise((r) => setTimeout(r, 10));
