@@ -1,0 +1,114 @@
+/**
+ * The shapes of the internal API (CONTRACT.md), as a caller sees them. Kept free of the broker's
+ * own modules so the client can be used by any service that depends on this package.
+ */
+export type AuthMode = 'oauth2' | 'api_key';
+
+export interface OAuthTokenAnswer {
+  auth_mode: 'oauth2';
+  access_token: string;
+  token_type: string;
+  /** ISO 8601, or null when the provider did not say. */
+  expires_at: string | null;
+  scopes: string[];
+}
+
+export interface ApiKeyAnswer {
+  auth_mode: 'api_key';
+  api_key: string;
+  /** The header(s) to send to the provider's API, ready to use. */
+  headers: Record<string, string>;
+  expires_at: null;
+  scopes: [];
+}
+
+export type TokenAnswer = OAuthTokenAnswer | ApiKeyAnswer;
+
+export interface ConnectionLastError {
+  code: string;
+  message: string;
+  at: string;
+}
+
+export interface Connection {
+  provider: string;
+  connection_id: string;
+  auth_mode: AuthMode;
+  status: 'active' | 'reauthorization_required';
+  scopes: string[];
+  expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+  last_refreshed_at: string | null;
+  last_error: ConnectionLastError | null;
+  refresh_failures: number;
+  next_refresh_at: string | null;
+  key_id: string;
+}
+
+export interface ConnectionPage {
+  connections: Connection[];
+  next_cursor: string | null;
+}
+
+export interface ConnectSession {
+  url: string;
+  expires_at: string;
+}
+
+export interface ConnectSessionRequest {
+  provider: string;
+  connection_id: string;
+  return_to?: string;
+  scopes?: string[];
+}
+
+/** Tokens obtained elsewhere (`expires_at` or `expires_in`, not both), or an API key. */
+export type ImportRequest =
+  | {
+      access_token: string;
+      refresh_token?: string;
+      expires_at?: string;
+      expires_in?: number;
+      scopes?: string[];
+      token_type?: string;
+    }
+  | { api_key: string };
+
+export interface ProviderInfo {
+  id: string;
+  display_name: string;
+  auth_mode: AuthMode;
+  scopes: string[];
+  redirect_uri: string | null;
+  [field: string]: unknown;
+}
+
+/** The broker's stable problem codes; a newer broker may add some, hence `string` too. */
+export type ProblemCode =
+  | 'unauthorized'
+  | 'invalid_request'
+  | 'provider_not_found'
+  | 'provider_not_enabled'
+  | 'connection_not_found'
+  | 'reauthorization_required'
+  | 'provider_unavailable'
+  | 'provider_rejected_client'
+  | 'decryption_failed'
+  | 'store_unavailable'
+  | 'rate_limited'
+  | 'internal_error'
+  | (string & {});
+
+/** An RFC 9457 problem body as the broker sends it. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+  retryable?: boolean;
+  request_id?: string;
+  current_token_expires_at?: string;
+  [field: string]: unknown;
+}
