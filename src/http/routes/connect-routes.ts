@@ -116,10 +116,17 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
     const provider = pageProvider(deps.registry, req, res);
     if (!provider) return;
     const state = req.query.state;
-    const flow = typeof state === 'string' && state ? req.session.flows?.[state] : undefined;
+    const flows = req.session.flows;
+    const flow = typeof state === 'string' && state && flows && Object.hasOwn(flows, state) ? flows[state] : undefined;
     // Without a flow of this browser and this provider there is no trusted return_to, and no
     // token request is made (RFC 9700 §4.7: CSRF; §4.4: mix-up via another provider's state).
     if (!flow || flow.provider !== provider.id || flow.code_verifier === undefined || Date.now() - flow.created_at > FLOW_TTL_MS) {
+      // A flow of this browser seen at the wrong callback, or too late, is used up all the same:
+      // `state` is single use, and after a mix-up its code may be in other hands (RFC 9700 §4.4).
+      if (flow) {
+        await finishFlow(req, state as string);
+        await deps.usedStates.claim(state as string);
+      }
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'unknown_flow' });
       log.info({ provider: provider.id, has_session: Boolean(req.session.flows) }, 'callback matched no flow');
       return sendPage(res, 400, failurePage('unknown_flow', provider.display_name));
