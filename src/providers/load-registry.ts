@@ -31,13 +31,7 @@ export function loadProviderRegistry(config: RegistryConfig, builtIns = BUILT_IN
   const entries = new Map<string, ProviderEntry>(builtIns.map((e) => [e.id, e]));
   const fromFile = config.providersFile ? readProvidersFile(config.providersFile, problems) : [];
 
-  const seen = new Set<string>();
   for (const entry of fromFile) {
-    if (seen.has(entry.id)) {
-      problems.push(`PROVIDERS_FILE: provider "${entry.id}": duplicate id`);
-      continue;
-    }
-    seen.add(entry.id);
     const builtIn = entries.get(entry.id);
     // A named field replaces the built-in's value whole; objects are not merged.
     entries.set(entry.id, builtIn && !entry.extends ? { ...builtIn, ...entry } : entry);
@@ -69,6 +63,7 @@ function readProvidersFile(path: string, problems: string[]): ProviderEntry[] {
     return [];
   }
   const out: ProviderEntry[] = [];
+  const firstEntryOf = new Map<string, number>();
   file.data.providers.forEach((raw, index) => {
     const label = entryLabel(raw, index);
     const result = providerEntrySchema.safeParse(raw);
@@ -76,6 +71,12 @@ function readProvidersFile(path: string, problems: string[]): ProviderEntry[] {
       for (const issue of result.error.issues) problems.push(`PROVIDERS_FILE: ${label}: ${describeIssue(issue)}`);
       return;
     }
+    const first = firstEntryOf.get(result.data.id);
+    if (first !== undefined) {
+      problems.push(`PROVIDERS_FILE: ${label}: field "id": duplicate id (entry ${first + 1} has it already)`);
+      return;
+    }
+    firstEntryOf.set(result.data.id, index);
     out.push(result.data);
   });
   return out;

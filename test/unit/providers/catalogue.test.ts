@@ -38,7 +38,12 @@ interface CatalogueCase {
   apiKey: { header: string; prefix: string };
   /** A token response as that provider (or its seed description) answers a code exchange. */
   response: RawHttpResponse;
-  expected: { expiresAt: number | null; tokenType: string; grantedScopes: string[] | undefined; refreshToken: string | undefined };
+  expected: {
+    expiresAt: number | null;
+    tokenType: string;
+    grantedScopes: string[] | undefined;
+    refreshToken: string | undefined;
+  };
 }
 
 const JOBBER_EXP = NOW_S + 3600;
@@ -87,8 +92,16 @@ const CASES: CatalogueCase[] = [
     rotation: true,
     apiKey: { header: 'Authorization', prefix: 'Bearer ' },
     // No expires_in, no token_type: the JWT's `exp` is the only expiry there is.
-    response: json({ access_token: jwt({ sub: 'jobber-user', exp: JOBBER_EXP }), refresh_token: 'jobber-refresh-1' }),
-    expected: { expiresAt: JOBBER_EXP * 1000, tokenType: 'Bearer', grantedScopes: undefined, refreshToken: 'jobber-refresh-1' },
+    response: json({
+      access_token: jwt({ sub: 'jobber-user', exp: JOBBER_EXP }),
+      refresh_token: 'jobber-refresh-1',
+    }),
+    expected: {
+      expiresAt: JOBBER_EXP * 1000,
+      tokenType: 'Bearer',
+      grantedScopes: undefined,
+      refreshToken: 'jobber-refresh-1',
+    },
   },
   {
     id: 'bonjoro',
@@ -102,8 +115,18 @@ const CASES: CatalogueCase[] = [
     rotation: false,
     apiKey: { header: 'Authorization', prefix: 'Bearer ' },
     // Bonjoro's API v2 reference: a year-long JWT bearer token and a refresh token.
-    response: json({ token_type: 'Bearer', expires_in: 31536000, access_token: jwt({ sub: '42' }), refresh_token: 'def50200bonjoro' }),
-    expected: { expiresAt: NOW + 31536000 * 1000, tokenType: 'Bearer', grantedScopes: undefined, refreshToken: 'def50200bonjoro' },
+    response: json({
+      token_type: 'Bearer',
+      expires_in: 31536000,
+      access_token: jwt({ sub: '42' }),
+      refresh_token: 'def50200bonjoro',
+    }),
+    expected: {
+      expiresAt: NOW + 31536000 * 1000,
+      tokenType: 'Bearer',
+      grantedScopes: undefined,
+      refreshToken: 'def50200bonjoro',
+    },
   },
   {
     id: 'process-street',
@@ -117,8 +140,19 @@ const CASES: CatalogueCase[] = [
     rotation: false,
     apiKey: { header: 'X-API-KEY', prefix: '' },
     // The seed's OAuth: lower-case token_type, expires_in as a string, comma separated scopes.
-    response: json({ access_token: 'ps-at', token_type: 'bearer', expires_in: '7200', scope: 'read,write', refresh_token: 'ps-rt' }),
-    expected: { expiresAt: NOW + 7200 * 1000, tokenType: 'Bearer', grantedScopes: ['read', 'write'], refreshToken: 'ps-rt' },
+    response: json({
+      access_token: 'ps-at',
+      token_type: 'bearer',
+      expires_in: '7200',
+      scope: 'read,write',
+      refresh_token: 'ps-rt',
+    }),
+    expected: {
+      expiresAt: NOW + 7200 * 1000,
+      tokenType: 'Bearer',
+      grantedScopes: ['read', 'write'],
+      refreshToken: 'ps-rt',
+    },
   },
   {
     id: 'respond-io',
@@ -132,7 +166,11 @@ const CASES: CatalogueCase[] = [
     rotation: false,
     apiKey: { header: 'Authorization', prefix: 'Bearer ' },
     // A form-encoded answer without expires_in: nothing tells the expiry.
-    response: { status: 200, contentType: 'application/x-www-form-urlencoded', body: 'access_token=rio-at&token_type=Bearer' },
+    response: {
+      status: 200,
+      contentType: 'application/x-www-form-urlencoded',
+      body: 'access_token=rio-at&token_type=Bearer',
+    },
     expected: { expiresAt: null, tokenType: 'Bearer', grantedScopes: undefined, refreshToken: undefined },
   },
 ];
@@ -194,12 +232,17 @@ describe('the built-in catalogue, provider by provider', () => {
       expect(p.redirect_uri).toBe(`${PUBLIC_URL}/callback/${c.id}`);
       expect(p.docs_url).toMatch(/^https:\/\//);
       expect(p.api_base_url).toMatch(/^https:\/\//);
-      expect({ header: p.api_key?.header ?? 'Authorization', prefix: p.api_key ? p.api_key.prefix : 'Bearer ' }).toEqual(c.apiKey);
+      expect({
+        header: p.api_key?.header ?? 'Authorization',
+        prefix: p.api_key ? p.api_key.prefix : 'Bearer ',
+      }).toEqual(c.apiKey);
     });
 
     it('builds the authorization URL the provider expects', () => {
       const p = provider(c.id);
-      const url = new URL(buildAuthorizationUrl(p, { state: 'state-123', codeVerifier: 'v'.repeat(43), scopes: p.scopes }));
+      const url = new URL(
+        buildAuthorizationUrl(p, { state: 'state-123', codeVerifier: 'v'.repeat(43), scopes: p.scopes }),
+      );
       expect(`${url.origin}${url.pathname}`).toBe(c.authorizationUrl);
       const q = url.searchParams;
       expect(q.get('response_type')).toBe('code');
@@ -215,7 +258,8 @@ describe('the built-in catalogue, provider by provider', () => {
         expect(q.has('code_challenge_method')).toBe(false);
       }
       // Scopes travel joined by the provider's separator, encoded once.
-      if (c.scope !== null) expect(url.search).toContain(`scope=${encodeURIComponent(c.scope).replace(/%20/g, '+')}`);
+      if (c.scope !== null)
+        expect(url.search).toContain(`scope=${encodeURIComponent(c.scope).replace(/%20/g, '+')}`);
     });
 
     it('exchanges a code with the declared body format and client authentication', async () => {
@@ -240,7 +284,9 @@ describe('the built-in catalogue, provider by provider', () => {
       expect(body.code_verifier).toBe(c.pkce ? 'v'.repeat(43) : undefined);
       expect(body.scope).toBeUndefined();
       if (c.clientAuth === 'basic') {
-        expect(sent.headers?.Authorization).toBe(`Basic ${Buffer.from(`${CLIENT_ID_FORM}:${CLIENT_SECRET_FORM}`).toString('base64')}`);
+        expect(sent.headers?.Authorization).toBe(
+          `Basic ${Buffer.from(`${CLIENT_ID_FORM}:${CLIENT_SECRET_FORM}`).toString('base64')}`,
+        );
         expect(body.client_secret).toBeUndefined();
         expect(body.client_id).toBeUndefined();
       } else {
@@ -253,7 +299,10 @@ describe('the built-in catalogue, provider by provider', () => {
     it('refreshes with the same client authentication and only the refresh parameters', async () => {
       const p = provider(c.id);
       const { http, calls } = recordingHttp(c.response);
-      await requestToken({ http, breakers: new Map(), retries: 0 }, p, { grant_type: 'refresh_token', refresh_token: 'rt-old' });
+      await requestToken({ http, breakers: new Map(), retries: 0 }, p, {
+        grant_type: 'refresh_token',
+        refresh_token: 'rt-old',
+      });
       const sent = calls[0]!;
       const body = formBody(sent);
       expect(body.grant_type).toBe('refresh_token');
@@ -277,12 +326,20 @@ describe('the built-in catalogue, provider by provider', () => {
   });
 
   it('gives Jobber an assumed hour only when its access token is not a JWT', () => {
-    const tokens = parseTokenResponse(json({ access_token: 'opaque', refresh_token: 'r' }), provider('jobber').expiry, NOW);
+    const tokens = parseTokenResponse(
+      json({ access_token: 'opaque', refresh_token: 'r' }),
+      provider('jobber').expiry,
+      NOW,
+    );
     expect(tokens.expires_at).toBe(NOW + 3600 * 1000);
   });
 
   it('lets expires_in win over a JWT exp when Jobber sends both', () => {
-    const tokens = parseTokenResponse(json({ access_token: jwt({ exp: JOBBER_EXP }), expires_in: 60 }), provider('jobber').expiry, NOW);
+    const tokens = parseTokenResponse(
+      json({ access_token: jwt({ exp: JOBBER_EXP }), expires_in: 60 }),
+      provider('jobber').expiry,
+      NOW,
+    );
     expect(tokens.expires_at).toBe(NOW + 60 * 1000);
   });
 });
