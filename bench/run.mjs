@@ -1,0 +1,938 @@
+// `npm run bench`: the broker measured beside its floor, on loopback, against a private
+// redis-server this script starts (never the machine's Redis on 6379). Prints a table and writes
+// bench/results.md. Absolute figures drift on a shared machine; the ratios are the point.
+//
+// Options: --only=token,stampede,connect,scale (scenarios to run; memory is measured alongside)
+//          --quick (short runs, for trying the script out)
+//          --profile (the first broker runs under --cpu-prof; the profile is summarised at the end)
+//          --no-write (do not write bench/results.md)
+import autocannon from 'autocannon';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  commandCalls,
+  diffCalls,
+  drive,
+  freePort,
+  installCleanup,
+  makeAgent,
+  parseInfo,
+  percentile,
+  request,
+  rssMiB,
+  rssSampler,
+  sleep,
+  startChild,
+  startRedis,
+  tempDir,
+  waitUntil,
+} from './lib.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(HERE);
+const DIST = join(ROOT, 'dist');
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const onlyArg = argv.find((a) => a.startsWith('--only='));
+const ONLY = onlyArg
+  ? new Set(onlyArg.slice(7).split(','))
+  : new Set(['token', 'stampede', 'connect', 'scale']);
+const QUICK = flag('quick');
+const PROFILE = flag('profile');
+
+// Durations (ms). The whole run stays under ~3 minutes plus the build.
+const T = QUICK
+  ? { warm: 1000, max: 3000, fixed: 2000, phase: 2000 }
+  : { warm: 2000, max: 10_000, fixed: 6000, phase: 4000 };
+const CLIENTS = 50;
+const CONNECTIONS = 1000;
+const SCALE_CONNECTIONS = QUICK ? 20_000 : 100_000;
+const STAMPEDE_CALLERS = 500;
+const STAMPEDE_ROUNDS = 3;
+const PROVIDER_DELAY_MS = 300;
+const PROVIDER = 'bexio';
+const RETURN_TO = 'https://app.example.com/integrations';
+// Token sizes of a typical opaque provider: 120-byte access token, 64-byte refresh token.
+const ACCESS_BYTES = 120;
+const REFRESH_BYTES = 64;
+const TOKEN_BYTES = ACCESS_BYTES + REFRESH_BYTES;
+const SCOPES = ['openid', 'offline_access', 'accounting'];
+
+installCleanup(QUICK ? 150_000 : 300_000);
+if (!existsSync(join(DIST, 'main.js')))
+  throw new Error('dist/main.js is missing: run `npm run build` first (npm run bench does)');
+
+const INTERNAL_KEY = randomBytes(32).toString('base64url');
+const AUTH = { authorization: `Bearer ${INTERNAL_KEY}` };
+const SECRETS = {
+  SESSION_SECRET: randomBytes(32).toString('base64url'),
+  TOKEN_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
+  INTERNAL_API_KEYS: INTERNAL_KEY,
+};
+const agent = makeAgent(256);
+const results = { scenarios: {}, notes: [] };
+const log = (line) => console.log(`bench: ${line}`);
+
+// ---------------------------------------------------------------------------------------------
+// processes
+
+function cleanEnv(extra) {
+  // Only what the process needs: a developer's REDIS_* or provider variables must not leak in.
+  return { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', ...extra };
+}
+
+function brokerEnv(redisUrl, fakeUrl, port, internalPort) {
+  const p = PROVIDER.toUpperCase().replace(/-/g, '_');
+  return cleanEnv({
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    INTERNAL_HOST: '127.0.0.1',
+    INTERNAL_PORT: String(internalPort),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    REDIS_URL: redisUrl,
+    ...SECRETS,
+    ALLOWED_RETURN_URLS: RETURN_TO,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_MINUTE: '0',
+    [`${p}_CLIENT_ID`]: 'bench-client',
+    [`${p}_CLIENT_SECRET`]: 'bench-client-secret',
+    [`${p}_AUTHORIZATION_URL`]: `${fakeUrl}/authorize`,
+    [`${p}_TOKEN_URL`]: `${fakeUrl}/token`,
+    [`${p}_REVOCATION_URL`]: `${fakeUrl}/revoke`,
+  });
+}
+
+async function startBroker(name, redisUrl, fakeUrl, nodeArgs = []) {
+  const port = await freePort();
+  const internalPort = await freePort();
+  const env = brokerEnv(redisUrl, fakeUrl, port, internalPort);
+  // cwd is an empty directory, so dotenv finds no .env of the developer's.
+  const proc = startChild(name, process.execPath, [...nodeArgs, join(DIST, 'main.js')], {
+    env,
+    cwd: tempDir('ob-bench-cwd-'),
+  });
+  const internalUrl = `http://127.0.0.1:${internalPort}`;
+  await waitUntil(
+    `${name} /readyz`,
+    async () => (await request(agent, `${internalUrl}/readyz`)).status === 200,
+    20_000,
+    proc,
+  );
+  return { ...proc, env, publicUrl: `http://127.0.0.1:${port}`, internalUrl };
+}
+
+async function startFloor(redisUrl) {
+  const port = await freePort();
+  const proc = startChild('floor', process.execPath, [join(HERE, 'floor.mjs')], {
+    env: cleanEnv({ PORT: String(port), REDIS_URL: redisUrl, FLOOR_PREFIX: 'floor:' }),
+    cwd: ROOT,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil('floor', async () => (await request(agent, `${url}/healthz`)).status === 200, 10_000, proc);
+  return { ...proc, url };
+}
+
+async function startFakeProvider() {
+  const port = await freePort();
+  const proc = startChild('fake-provider', process.execPath, [join(HERE, 'fake-provider.mjs')], {
+    env: cleanEnv({ PORT: String(port) }),
+    cwd: ROOT,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(
+    'fake provider',
+    async () => (await request(agent, `${url}/_stats`)).status === 200,
+    10_000,
+    proc,
+  );
+  return {
+    ...proc,
+    url,
+    async stats() {
+      return JSON.parse((await request(agent, `${url}/_stats`)).body);
+    },
+    async delay(ms) {
+      await request(agent, `${url}/_config?delay_ms=${ms}`, { method: 'POST' });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// load
+
+/**
+ * autocannon against the token API of `base`, a random connection of `ids` per request. Latency
+ * percentiles come from every 2xx response's own time (sub-millisecond; autocannon's histogram
+ * rounds to whole ms).
+ */
+async function tokenLoad(base, ids, { durationMs, overallRate, pid }) {
+  const samples = [];
+  const statuses = {};
+  const sampler = pid ? rssSampler(pid) : undefined;
+  const instance = autocannon({
+    url: base,
+    connections: CLIENTS,
+    duration: durationMs / 1000,
+    overallRate,
+    headers: AUTH,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => {
+          req.path = `/internal/connections/${PROVIDER}/${ids[Math.floor(Math.random() * ids.length)]}/token`;
+          return req;
+        },
+      },
+    ],
+  });
+  instance.on('response', (_client, status, _bytes, ms) => {
+    statuses[status] = (statuses[status] ?? 0) + 1;
+    if (status >= 200 && status < 300) samples.push(ms);
+  });
+  const result = await instance;
+  const peakRss = sampler?.stop();
+  const bad = Object.entries(statuses).filter(([s]) => !s.startsWith('2'));
+  if (bad.length > 0 || result.errors > 0) {
+    throw new Error(
+      `token load on ${base} had failures: statuses ${JSON.stringify(statuses)}, errors ${result.errors}, timeouts ${result.timeouts}`,
+    );
+  }
+  return {
+    rps: samples.length / result.duration,
+    p50: percentile(samples, 0.5),
+    p99: percentile(samples, 0.99),
+    requests: samples.length,
+    peakRss,
+  };
+}
+
+function randomToken(bytes) {
+  // base64url of n bytes: 4/3 n characters.
+  return randomBytes((bytes * 3) / 4).toString('base64url');
+}
+
+function connectionIds(prefix, n) {
+  return Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(6, '0')}`);
+}
+
+async function importConnections(broker, ids, expiresIn) {
+  const run = await drive({
+    concurrency: 20,
+    count: ids.length,
+    work: async (i) => {
+      const res = await request(agent, `${broker.internalUrl}/internal/connections/${PROVIDER}/${ids[i]}`, {
+        method: 'PUT',
+        headers: AUTH,
+        body: {
+          access_token: randomToken(ACCESS_BYTES),
+          refresh_token: randomToken(REFRESH_BYTES),
+          expires_in: expiresIn,
+          scopes: SCOPES,
+        },
+      });
+      if (res.status !== 201 && res.status !== 200)
+        throw new Error(`PUT answered ${res.status}: ${res.body}`);
+    },
+  });
+  if (run.failed > 0) throw run.failures[0];
+  return run;
+}
+
+// ---------------------------------------------------------------------------------------------
+// scenarios
+
+async function scenarioToken(env) {
+  const { broker, redis } = env;
+  const ids = connectionIds('bench', CONNECTIONS);
+  log(`token API: importing ${CONNECTIONS} connections`);
+  await importConnections(broker, ids, 86_400);
+  env.tokenIds = ids;
+
+  // The floor reads a value as large as a broker record (fields and values) and answers the same shape.
+  const sample = await redis.client.hgetall(`ob:{${PROVIDER}:${ids[0]}}:conn`);
+  const recordBytes = Object.entries(sample).reduce(
+    (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v),
+    0,
+  );
+  const pipeline = redis.client.pipeline();
+  for (const id of ids) {
+    const value = {
+      access_token: randomToken(ACCESS_BYTES),
+      token_type: 'Bearer',
+      expires_at: new Date(Date.now() + 86_400_000).toISOString(),
+      scopes: SCOPES,
+      pad: '',
+    };
+    value.pad = 'x'.repeat(Math.max(0, recordBytes - JSON.stringify(value).length));
+    pipeline.set(`floor:{${PROVIDER}:${id}}`, JSON.stringify(value));
+  }
+  await pipeline.exec();
+  const floor = await startFloor(redis.url);
+  env.floor = floor;
+  results.memory.idleAfterImport = rssMiB(broker.pid);
+  results.memory.floorIdle = rssMiB(floor.pid);
+
+  log(`token API: floor, ${CLIENTS} clients, ${T.max / 1000} s (after ${T.warm / 1000} s warm-up)`);
+  await tokenLoad(floor.url, ids, { durationMs: T.warm });
+  const floorMax = await tokenLoad(floor.url, ids, { durationMs: T.max, pid: floor.pid });
+  log(`token API: broker, ${CLIENTS} clients, ${T.max / 1000} s (after ${T.warm / 1000} s warm-up)`);
+  await tokenLoad(broker.internalUrl, ids, { durationMs: T.warm });
+  const brokerMax = await tokenLoad(broker.internalUrl, ids, { durationMs: T.max, pid: broker.pid });
+  const rate = Math.max(50, Math.round(floorMax.rps * 0.5));
+  env.fixedRate = rate;
+  log(`token API: both at a fixed ${rate} req/s (half the floor's maximum), ${T.fixed / 1000} s each`);
+  const brokerFixed = await tokenLoad(broker.internalUrl, ids, {
+    durationMs: T.fixed,
+    overallRate: rate,
+    pid: broker.pid,
+  });
+  const floorFixed = await tokenLoad(floor.url, ids, { durationMs: T.fixed, overallRate: rate });
+  results.memory.underLoad = Math.max(brokerMax.peakRss, brokerFixed.peakRss);
+  results.memory.floorUnderLoad = floorMax.peakRss;
+  results.scenarios.token = { recordBytes, floorMax, brokerMax, brokerFixed, floorFixed, rate };
+  await floor.stop();
+}
+
+async function scenarioStampede(env) {
+  const { broker, fake, redis } = env;
+  const broker2 = await startBroker('broker-2', redis.url, fake.url);
+  const brokers = [broker, broker2];
+  const agents = [makeAgent(STAMPEDE_CALLERS / 2), makeAgent(STAMPEDE_CALLERS / 2)];
+  await fake.delay(PROVIDER_DELAY_MS);
+  try {
+    // Open the callers' sockets first, so the rounds measure the stampede, not TCP handshakes.
+    await importConnections(broker, ['stampede-warm'], 86_400);
+    await Promise.all(
+      Array.from({ length: STAMPEDE_CALLERS }, (_, i) =>
+        request(
+          agents[i % 2],
+          `${brokers[i % 2].internalUrl}/internal/connections/${PROVIDER}/stampede-warm/token`,
+          { headers: AUTH },
+        ),
+      ),
+    );
+    const rounds = [];
+    for (let round = 1; round <= STAMPEDE_ROUNDS; round++) {
+      const id = `stampede-${round}`;
+      // Valid for 60 s, inside REFRESH_MARGIN (300 s): stale, so every caller needs a refresh.
+      await importConnections(broker, [id], 60);
+      const before = await fake.stats();
+      const started = performance.now();
+      const answers = await Promise.all(
+        Array.from({ length: STAMPEDE_CALLERS }, async (_, i) => {
+          const t0 = performance.now();
+          const res = await request(
+            agents[i % 2],
+            `${brokers[i % 2].internalUrl}/internal/connections/${PROVIDER}/${id}/token`,
+            { headers: AUTH },
+          );
+          return {
+            ms: performance.now() - t0,
+            status: res.status,
+            token: res.status === 200 ? JSON.parse(res.body).access_token : undefined,
+          };
+        }),
+      );
+      const wall = performance.now() - started;
+      const after = await fake.stats();
+      const latencies = answers.map((a) => a.ms);
+      const failed = answers.filter((a) => a.status !== 200);
+      rounds.push({
+        providerCalls: after.refresh_calls - before.refresh_calls,
+        distinctTokens: new Set(answers.filter((a) => a.token).map((a) => a.token)).size,
+        failed: failed.length,
+        failedStatuses: [...new Set(failed.map((a) => a.status))],
+        p50: percentile(latencies, 0.5),
+        p99: percentile(latencies, 0.99),
+        max: Math.max(...latencies),
+        wall,
+      });
+      log(
+        `stampede round ${round}: ${rounds.at(-1).providerCalls} provider call(s), ${rounds.at(-1).distinctTokens} distinct token(s), p99 ${rounds.at(-1).p99.toFixed(1)} ms`,
+      );
+    }
+    results.scenarios.stampede = { rounds };
+  } finally {
+    await fake.delay(0);
+    agents.forEach((a) => a.destroy());
+    await broker2.stop();
+  }
+}
+
+function cookieHeader(setCookie) {
+  return (Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : [])
+    .map((c) => c.split(';')[0])
+    .join('; ');
+}
+
+async function scenarioConnect(env) {
+  const { broker, redis } = env;
+  const phase = async (name, options) => {
+    await redis.client.config('RESETSTAT');
+    const run = await drive({ concurrency: CLIENTS, durationMs: T.phase, ...options });
+    const calls = diffCalls({}, await commandCalls(redis.client));
+    delete calls['config|resetstat'];
+    delete calls.config;
+    delete calls.info;
+    const perItem = {};
+    for (const [k, v] of Object.entries(calls)) perItem[k] = run.done > 0 ? v / run.done : 0;
+    if (run.failed > 0)
+      throw new Error(`connect flow, ${name}: ${run.failed} failed, first: ${run.failures[0]?.message}`);
+    log(`connect flow, ${name}: ${run.done} in ${run.seconds.toFixed(1)} s = ${run.rate.toFixed(0)}/s`);
+    return {
+      done: run.done,
+      rate: run.rate,
+      p50: percentile(run.latencies, 0.5),
+      p99: percentile(run.latencies, 0.99),
+      redisCalls: perItem,
+    };
+  };
+
+  const links = [];
+  const links$ = await phase('connect links (POST /internal/connect-sessions)', {
+    count: 50_000,
+    work: async (i) => {
+      const res = await request(agent, `${broker.internalUrl}/internal/connect-sessions`, {
+        method: 'POST',
+        headers: AUTH,
+        body: { provider: PROVIDER, connection_id: `flow-${i}`, return_to: RETURN_TO },
+      });
+      if (res.status !== 201) throw new Error(`connect-sessions answered ${res.status}: ${res.body}`);
+      links.push(JSON.parse(res.body).url);
+    },
+  });
+  const flows = [];
+  const auth$ = await phase('GET /auth (302 to the provider)', {
+    count: links.length,
+    work: async (i) => {
+      const res = await request(agent, links[i]);
+      if (res.status !== 302) throw new Error(`/auth answered ${res.status}`);
+      const state = new URL(res.headers.location).searchParams.get('state');
+      flows.push({ cookie: cookieHeader(res.headers['set-cookie']), state });
+    },
+  });
+  const callback$ = await phase('GET /callback (code exchange, store, 303)', {
+    count: flows.length,
+    work: async (i) => {
+      const { cookie, state } = flows[i];
+      const res = await request(
+        agent,
+        `${broker.publicUrl}/callback/${PROVIDER}?code=code-${i}&state=${encodeURIComponent(state)}`,
+        {
+          headers: { cookie },
+        },
+      );
+      if (res.status !== 303 || !String(res.headers.location).includes('connected=')) {
+        throw new Error(`/callback answered ${res.status} ${res.headers.location ?? ''}`);
+      }
+    },
+  });
+  results.scenarios.connect = { links: links$, auth: auth$, callback: callback$ };
+}
+
+async function scenarioScale(env) {
+  const { broker, redis } = env;
+  const memory = async () => Number(parseInfo(await redis.client.info('memory')).used_memory);
+  const keysBefore = await redis.client.dbsize();
+  const before = await memory();
+  log(`scale: writing ${SCALE_CONNECTIONS} connections with the broker's own ConnectionService`);
+  const seeded = await seedWithBrokerCode(broker.env, redis.url, SCALE_CONNECTIONS);
+  const after = await memory();
+  const keysAdded = (await redis.client.dbsize()) - keysBefore;
+  const perConnection = (after - before) / SCALE_CONNECTIONS;
+  const sample = await redis.client.hgetall(`ob:{${PROVIDER}:${seeded.ids[0]}}:conn`);
+  const encoding = await redis.client.object('ENCODING', `ob:{${PROVIDER}:${seeded.ids[0]}}:conn`);
+  const fieldBytes = Object.entries(sample).reduce(
+    (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v),
+    0,
+  );
+
+  const allIds = [...env.tokenIds, ...seeded.ids];
+  log(
+    `scale: token API over ${allIds.length} connections, ${CLIENTS} clients, ${T.max / 1000} s, then ${env.fixedRate} req/s`,
+  );
+  await tokenLoad(broker.internalUrl, allIds, { durationMs: T.warm });
+  const max = await tokenLoad(broker.internalUrl, allIds, { durationMs: T.max, pid: broker.pid });
+  const fixed = await tokenLoad(broker.internalUrl, allIds, {
+    durationMs: T.fixed,
+    overallRate: env.fixedRate,
+    pid: broker.pid,
+  });
+
+  log('scale: paging through GET /internal/connections?limit=1000');
+  await redis.client.config('RESETSTAT');
+  const sampler = rssSampler(broker.pid);
+  const t0 = performance.now();
+  let cursor = '';
+  let pages = 0;
+  let listed = 0;
+  for (;;) {
+    const res = await request(
+      agent,
+      `${broker.internalUrl}/internal/connections?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
+      { headers: AUTH },
+    );
+    if (res.status !== 200) throw new Error(`listing answered ${res.status}: ${res.body}`);
+    const page = JSON.parse(res.body);
+    pages += 1;
+    listed += page.connections.length;
+    if (!page.next_cursor) break;
+    cursor = page.next_cursor;
+  }
+  const listSeconds = (performance.now() - t0) / 1000;
+  const listPeakRss = sampler.stop();
+  const calls = diffCalls({}, await commandCalls(redis.client));
+  const totalConnections = await redis.client.zcard('ob:connections');
+  results.memory.underLoad = Math.max(results.memory.underLoad ?? 0, max.peakRss, fixed.peakRss);
+  results.memory.listing = listPeakRss;
+  results.scenarios.scale = {
+    n: SCALE_CONNECTIONS,
+    seedSeconds: seeded.seconds,
+    perConnection,
+    keysPerConnection: keysAdded / SCALE_CONNECTIONS,
+    fieldBytes,
+    sealedBytes: Buffer.byteLength(sample.sealed ?? ''),
+    encoding,
+    max,
+    fixed,
+    listing: {
+      seconds: listSeconds,
+      pages,
+      listed,
+      totalConnections,
+      calls,
+      scans: (calls.keys ?? 0) + (calls.scan ?? 0),
+    },
+  };
+}
+
+/** Writes connections exactly as a PUT would, through dist/'s ConnectionService, many at a time. */
+async function seedWithBrokerCode(env, redisUrl, n) {
+  const load = async (path) => {
+    const m = await import(pathToFileURL(join(DIST, path)).href);
+    return m.default ?? m;
+  };
+  const { loadConfig } = await load('config/load-config.js');
+  const { createBroker } = await load('create-broker.js');
+  const { createLogger } = await load('observability/logger.js');
+  const { parseImport } = await load('http/routes/parse-import.js');
+  const { default: Redis } = await import('ioredis');
+  const client = new Redis(redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
+  const seeder = createBroker(loadConfig({ ...env, REDIS_URL: redisUrl }), {
+    logger: createLogger('warn'),
+    redis: client,
+  });
+  const provider = seeder.registry.get(PROVIDER);
+  const ids = connectionIds('scale', n);
+  try {
+    const run = await drive({
+      concurrency: 500,
+      count: n,
+      work: async (i) => {
+        const imported = parseImport(
+          {
+            access_token: randomToken(ACCESS_BYTES),
+            refresh_token: randomToken(REFRESH_BYTES),
+            expires_in: 86_400,
+            scopes: SCOPES,
+          },
+          'oauth2',
+        );
+        await seeder.connections.saveTokens(
+          provider,
+          ids[i],
+          imported.tokens,
+          imported.tokens.granted_scopes ?? provider.scopes,
+        );
+      },
+    });
+    if (run.failed > 0) throw run.failures[0];
+    return { ids, seconds: run.seconds };
+  } finally {
+    await client.quit();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const ms = (x) => (Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms` : 'n/a');
+const verdict = (ok) => (ok === undefined ? '' : ok ? 'PASS' : 'MISS');
+
+function rows() {
+  const out = [];
+  const s = results.scenarios;
+  if (s.token) {
+    const { floorMax, brokerMax, brokerFixed, floorFixed, rate } = s.token;
+    out.push(['1. Token API (1,000 connections, fresh tokens)', '', '', '', '', '']);
+    out.push([
+      `req/s at ${CLIENTS} clients`,
+      f0(brokerMax.rps),
+      f0(floorMax.rps),
+      f2(brokerMax.rps / floorMax.rps),
+      '≥ 0.8× floor',
+      verdict(brokerMax.rps / floorMax.rps >= 0.8),
+    ]);
+    out.push([
+      `p50 at ${CLIENTS} clients`,
+      ms(brokerMax.p50),
+      ms(floorMax.p50),
+      f2(brokerMax.p50 / floorMax.p50),
+      '',
+      '',
+    ]);
+    out.push([
+      `p99 at ${CLIENTS} clients`,
+      ms(brokerMax.p99),
+      ms(floorMax.p99),
+      f2(brokerMax.p99 / floorMax.p99),
+      '≤ floor',
+      verdict(brokerMax.p99 <= floorMax.p99),
+    ]);
+    out.push([
+      `p50 at ${rate} req/s (fixed)`,
+      ms(brokerFixed.p50),
+      ms(floorFixed.p50),
+      f2(brokerFixed.p50 / floorFixed.p50),
+      '',
+      '',
+    ]);
+    out.push([
+      `p99 at ${rate} req/s (fixed)`,
+      ms(brokerFixed.p99),
+      ms(floorFixed.p99),
+      f2(brokerFixed.p99 / floorFixed.p99),
+      '≤ floor',
+      verdict(brokerFixed.p99 <= floorFixed.p99),
+    ]);
+  }
+  if (s.stampede) {
+    const r = s.stampede.rounds;
+    const calls = Math.max(...r.map((x) => x.providerCalls));
+    const distinct = Math.max(...r.map((x) => x.distinctTokens));
+    const p99 = Math.max(...r.map((x) => x.p99));
+    const failed = r.reduce((n, x) => n + x.failed, 0);
+    out.push([
+      `2. Refresh stampede (${STAMPEDE_CALLERS} callers, 2 processes, provider ${PROVIDER_DELAY_MS} ms; worst of ${r.length})`,
+      '',
+      '',
+      '',
+      '',
+      '',
+    ]);
+    out.push(['provider token calls per stampede', String(calls), '1', '', '= 1', verdict(calls === 1)]);
+    out.push([
+      'distinct tokens handed out',
+      String(distinct),
+      '1',
+      '',
+      '= 1',
+      verdict(distinct === 1 && failed === 0),
+    ]);
+    out.push(['failed callers', String(failed), '0', '', '= 0', verdict(failed === 0)]);
+    out.push([
+      'callers p99 − provider latency',
+      ms(p99 - PROVIDER_DELAY_MS),
+      '',
+      '',
+      '≤ 50 ms',
+      verdict(p99 - PROVIDER_DELAY_MS <= 50),
+    ]);
+  }
+  if (s.connect) {
+    const c = s.connect;
+    const calls = (x) =>
+      Object.entries(x.redisCalls)
+        .map(([k, v]) => `${k}×${f1(v)}`)
+        .join(' ');
+    out.push([
+      `3. Connect flow (${CLIENTS} concurrent browsers, provider answers at once)`,
+      '',
+      '',
+      '',
+      '',
+      '',
+    ]);
+    out.push([
+      'connect links /s (internal POST)',
+      f0(c.links.rate),
+      '',
+      '',
+      '',
+      `p99 ${ms(c.links.p99)}; Redis: ${calls(c.links)}`,
+    ]);
+    out.push([
+      '/auth redirects /s',
+      f0(c.auth.rate),
+      '',
+      '',
+      '',
+      `p99 ${ms(c.auth.p99)}; Redis: ${calls(c.auth)}`,
+    ]);
+    out.push([
+      'complete callbacks /s',
+      f0(c.callback.rate),
+      '',
+      '',
+      '',
+      `p99 ${ms(c.callback.p99)}; Redis: ${calls(c.callback)}`,
+    ]);
+  }
+  if (s.scale) {
+    const sc = s.scale;
+    const beyond = sc.perConnection - TOKEN_BYTES;
+    out.push([`4. Scale (${sc.n.toLocaleString('en')} more connections)`, '', '', '', '', '']);
+    out.push([
+      'Redis bytes per connection',
+      f0(sc.perConnection),
+      '',
+      '',
+      '',
+      `hash ${sc.encoding}, ${sc.fieldBytes} B of fields+values (sealed ${sc.sealedBytes} B), ${f2(sc.keysPerConnection)} keys/connection, plus index and schedule entries`,
+    ]);
+    out.push([
+      `… beyond the ${TOKEN_BYTES} token bytes`,
+      f0(beyond),
+      '',
+      '',
+      '≤ 1024',
+      verdict(beyond <= 1024),
+    ]);
+    if (s.token) {
+      const t = s.token;
+      out.push([
+        `token req/s at ${CLIENTS} clients, vs 1,000`,
+        f0(sc.max.rps),
+        f0(t.brokerMax.rps),
+        f2(sc.max.rps / t.brokerMax.rps),
+        '≈ 1',
+        '',
+      ]);
+      out.push([
+        `token p99 at ${t.rate} req/s, vs 1,000`,
+        ms(sc.fixed.p99),
+        ms(t.brokerFixed.p99),
+        f2(sc.fixed.p99 / t.brokerFixed.p99),
+        '≈ 1',
+        '',
+      ]);
+    } else {
+      out.push([`token req/s at ${CLIENTS} clients`, f0(sc.max.rps), '', '', '', '']);
+    }
+    const l = sc.listing;
+    out.push([
+      `list all ${l.listed.toLocaleString('en')} (${l.pages} pages of 1,000)`,
+      `${f1(l.seconds)} s`,
+      '',
+      '',
+      'no KEYS/SCAN',
+      `${verdict(l.scans === 0 && l.listed === l.totalConnections)}; ${f0(l.listed / l.seconds)} connections/s; Redis: ${Object.entries(
+        l.calls,
+      )
+        .filter(([k]) => !k.startsWith('config') && k !== 'info')
+        .map(([k, v]) => `${k}×${v}`)
+        .join(' ')}`,
+    ]);
+  }
+  const m = results.memory;
+  out.push(['5. Memory (VmRSS of the broker)', '', '', '', '', '']);
+  out.push(['RSS idle after start', `${f0(m.idle)} MiB`, '', '', '', '']);
+  if (m.idleAfterImport !== undefined)
+    out.push([
+      'RSS idle, 1,000 connections imported',
+      `${f0(m.idleAfterImport)} MiB`,
+      m.floorIdle ? `${f0(m.floorIdle)} MiB` : '',
+      '',
+      '',
+      '',
+    ]);
+  if (m.underLoad !== undefined)
+    out.push([
+      'RSS peak under load',
+      `${f0(m.underLoad)} MiB`,
+      m.floorUnderLoad ? `${f0(m.floorUnderLoad)} MiB` : '',
+      '',
+      '< 150 MiB',
+      verdict(m.underLoad < 150),
+    ]);
+  if (m.listing !== undefined)
+    out.push([
+      'RSS peak while listing everything',
+      `${f0(m.listing)} MiB`,
+      '',
+      '',
+      '< 150 MiB',
+      verdict(m.listing < 150),
+    ]);
+  return out;
+}
+
+function machine() {
+  const model = cpus()[0]?.model ?? 'unknown';
+  let nproc = String(cpus().length);
+  try {
+    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  } catch {
+    // os.cpus() then
+  }
+  let redisVersion = 'unknown';
+  try {
+    redisVersion =
+      /v=([\d.]+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1] ?? 'unknown';
+  } catch {
+    // not fatal
+  }
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    if (execFileSync('git', ['status', '--porcelain', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim())
+      commit += ' (src/ has uncommitted changes)';
+  } catch {
+    // not a checkout
+  }
+  let load = 'unknown';
+  try {
+    load = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).split(' ').slice(0, 3).join(' ');
+  } catch {
+    // not Linux
+  }
+  return {
+    nproc,
+    model,
+    node: process.version,
+    redis: redisVersion,
+    date: new Date().toISOString(),
+    commit,
+    loadBefore: load,
+  };
+}
+
+function table(rowsList) {
+  const header = ['measure', 'broker', 'floor / baseline', 'ratio', 'target', 'verdict / detail'];
+  const widths = header.map((h, i) =>
+    Math.min(60, Math.max(h.length, ...rowsList.map((r) => String(r[i]).length))),
+  );
+  const line = (r) =>
+    r
+      .map((c, i) => String(c).padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  return [
+    line(header),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rowsList.map((r) => (r.slice(1).every((c) => c === '') ? `\n${r[0]}` : line(r))),
+  ].join('\n');
+}
+
+function markdown(m, rowsList, seconds) {
+  const md = [];
+  md.push('# Benchmark results', '');
+  md.push(
+    'Written by `npm run bench` (bench/run.mjs). Each scenario runs beside its floor in the same run, so read the ratios: absolute figures drift with whatever else the machine does.',
+    '',
+  );
+  md.push('## Machine', '');
+  md.push(`- CPU: ${m.model}, \`nproc\` = ${m.nproc}`);
+  md.push(`- Node ${m.node}, redis-server ${m.redis}`);
+  md.push(`- Date: ${m.date}; commit ${m.commit}; load average before the run: ${m.loadBefore}`);
+  md.push(
+    `- Run took ${f0(seconds)} s${QUICK ? ' (--quick: short runs, figures are rough)' : ''}${PROFILE ? ' (--profile: the broker ran under --cpu-prof, which slows it)' : ''}`,
+    '',
+  );
+  md.push('## Results', '');
+  md.push(
+    '| measure | broker | floor / baseline | ratio | target | verdict / detail |',
+    '|---|---|---|---|---|---|',
+  );
+  for (const r of rowsList) {
+    if (r.slice(1).every((c) => c === '')) md.push(`| **${r[0]}** | | | | | |`);
+    else md.push(`| ${r.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`);
+  }
+  md.push('', '## How it is measured', '');
+  md.push(
+    `- Everything runs on loopback on this machine: a private \`redis-server\` (no persistence) on a free port, the broker as a real process (\`node dist/main.js\`, \`NODE_ENV=production\`, \`LOG_LEVEL=warn\`, \`RATE_LIMIT_PER_MINUTE=0\`), a fake provider (bench/fake-provider.mjs) and the load generator (autocannon, in the bench process). With 2 cores, the load generator and Redis take a large share of the CPU: the floor shows what is left for any Node service.`,
+    `- **Token API**: ${CONNECTIONS} connections imported with \`PUT\` (access token ${ACCESS_BYTES} B, refresh token ${REFRESH_BYTES} B, valid 24 h), ${CLIENTS} closed-loop clients (keep-alive), each request for a random connection, ${T.max / 1000} s after a ${T.warm / 1000} s warm-up. The **floor** (bench/floor.mjs, its own process) is a bare Express 5 app doing one ioredis \`GET\` of a JSON value as large as a broker record (${results.scenarios.token?.recordBytes ?? 'n/a'} B) and answering the same JSON shape: no key check, no decryption, no metrics. In a closed loop at saturation, latency is clients ÷ throughput, so p99 there mostly mirrors throughput; the fixed-rate runs (autocannon \`overallRate\`, half the floor's maximum, ${T.fixed / 1000} s) compare latency below saturation. Percentiles are computed from every 2xx response's own time (sub-millisecond).`,
+    `- **Refresh stampede**: two broker processes, ${STAMPEDE_CALLERS} callers (half on each, keep-alive sockets opened beforehand) ask at the same moment for one connection whose token is stale (valid 60 s, inside \`REFRESH_MARGIN\`); the fake provider answers its token endpoint after ${PROVIDER_DELAY_MS} ms. ${STAMPEDE_ROUNDS} rounds, one connection each; the worst round is shown.`,
+    `- **Connect flow**: ${CLIENTS} concurrent loops, each phase ${T.phase / 1000} s: connect links from the internal API, then \`GET /auth\` with each link (a fresh browser: no cookie; answers 302 and sets the session cookie), then \`GET /callback\` with that cookie and the \`state\` (the fake provider's token endpoint answers at once; the broker stores the tokens and answers 303). "Redis" lists the Redis commands per request (INFO commandstats). No floor: there is no simpler thing doing the same work.`,
+    `- **Scale**: ${SCALE_CONNECTIONS.toLocaleString('en')} more connections written through the broker's own ConnectionService from dist/ (as \`PUT\` does). Bytes per connection = the growth of Redis \`used_memory\` ÷ ${SCALE_CONNECTIONS.toLocaleString('en')}: the record's hash, its entries in the listing index and in the due-work schedule. Then the token API over all connections, and paging through \`GET /internal/connections?limit=1000\` with INFO commandstats showing what Redis ran (no \`KEYS\`, no \`SCAN\`).`,
+    "- **Memory**: VmRSS of the broker from /proc/<pid>/status, sampled every 200 ms during each run; the floor's for comparison.",
+  );
+  if (results.notes.length) md.push('', '## Notes', '', ...results.notes.map((n) => `- ${n}`));
+  if (results.profile) md.push('', '## CPU profile (--profile)', '', '```', results.profile, '```');
+  md.push('');
+  return md.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+async function main() {
+  const started = performance.now();
+  const m = machine();
+  log(`${m.model}, nproc ${m.nproc}, node ${m.node}, redis ${m.redis}; load average ${m.loadBefore}`);
+  const redis = await startRedis();
+  const fake = await startFakeProvider();
+  const profileDir = PROFILE ? join(HERE, 'profiles') : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const broker = await startBroker(
+    'broker',
+    redis.url,
+    fake.url,
+    profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+  );
+  await sleep(500);
+  results.memory = { idle: rssMiB(broker.pid) };
+  const env = { redis, fake, broker, fixedRate: 1000 };
+
+  if (ONLY.has('token')) await scenarioToken(env);
+  else {
+    env.tokenIds = connectionIds('bench', CONNECTIONS);
+    await importConnections(broker, env.tokenIds, 86_400);
+  }
+  if (ONLY.has('stampede')) await scenarioStampede(env);
+  if (ONLY.has('connect')) await scenarioConnect(env);
+  if (ONLY.has('scale')) await scenarioScale(env);
+
+  if (!broker.alive()) throw new Error(`the broker died during the run:\n${broker.output()}`);
+  const brokerWarnings = broker.output().trim();
+  if (brokerWarnings)
+    results.notes.push(
+      `The broker wrote (LOG_LEVEL=warn): ${brokerWarnings.split('\n').slice(-3).join(' / ').slice(0, 600)}`,
+    );
+  if (profileDir) {
+    const since = Date.now();
+    await broker.stop(10_000);
+    const newest = readdirSync(profileDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => join(profileDir, f))
+      .filter((f) => statSync(f).mtimeMs >= since - 60_000)
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+    if (newest) {
+      const { summarise } = await import('./profile-summary.mjs');
+      results.profile = `${newest}\n${summarise(newest, 25)}`;
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const rowsList = rows();
+  console.log(`\n${table(rowsList)}\n`);
+  console.log(`machine: ${m.model}, nproc ${m.nproc}, node ${m.node}; ${f0(seconds)} s`);
+  if (results.profile) console.log(`\nCPU profile, top self time:\n${results.profile}`);
+  if (!flag('no-write')) {
+    writeFileSync(join(HERE, 'results.md'), markdown(m, rowsList, seconds));
+    console.log('written: bench/results.md');
+  }
+  redis.client.disconnect();
+  agent.destroy();
+  process.exit(0);
+}
+
+await main();
