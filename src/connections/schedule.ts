@@ -33,8 +33,9 @@ export function computeNextRefreshAt(
 ): number | null {
   if (meta.status !== 'active' || meta.auth_mode !== 'oauth2' || !meta.refreshable) return null;
   if (meta.refresh_failures > 0) {
-    const backoff = Math.min(settings.sweepIntervalMs * 2 ** (meta.refresh_failures - 1), MAX_BACKOFF_MS);
-    return Math.round(now + backoff * (0.9 + 0.2 * random()));
+    const backoff = settings.sweepIntervalMs * 2 ** (meta.refresh_failures - 1);
+    // Jittered ±10 % so connections that failed together spread out; never beyond the hour.
+    return Math.round(now + Math.min(backoff * (0.9 + 0.2 * random()), MAX_BACKOFF_MS));
   }
   const candidates: number[] = [];
   if (settings.keepaliveMs > 0) candidates.push(meta.last_activity_at + settings.keepaliveMs);
