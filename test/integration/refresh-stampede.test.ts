@@ -1,0 +1,114 @@
+import Redis from 'ioredis';
+import { FakeProvider } from '../helpers/fake-provider';
+import { TestRedis } from '../helpers/redis-server';
+import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+
+/**
+ * CONTRACT Guarantees: however many callers and processes ask for a stale token at once, the
+ * provider sees one refresh request and every caller gets the same new token. Two broker
+ * instances share one Redis, as two processes behind a load balancer would.
+ */
+describe('refresh stampede across two broker instances', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let fake: FakeProvider;
+  let brokers: TestBroker[];
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    client = redis.client();
+    fake = await FakeProvider.start({ tokenDelayMs: 300, rotateRefreshTokens: true });
+    const env = { REDIS_URL: redis.url, PROVIDER_TIMEOUT: '2', ...providerEnv('bonjoro', fake.url) };
+    brokers = [await startTestBroker(env), await startTestBroker(env)];
+  });
+
+  afterAll(async () => {
+    client.disconnect();
+    for (const b of brokers) await b.close();
+    await fake.close();
+    await redis.close();
+  });
+
+  async function importStale(id: string): Promise<string> {
+    const refresh = `stampede-refresh-${id}`;
+    fake.liveRefreshTokens.add(refresh);
+    const put = await brokers[0]!.api(`/internal/connections/bonjoro/${id}`, {
+      method: 'PUT',
+      body: { access_token: `stale-access-${id}`, refresh_token: refresh, expires_in: 100 },
+    });
+    expect(put.status).toBe(201);
+    return refresh;
+  }
+
+  function callers(id: string, count: number) {
+    return Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        brokers[i % brokers.length]!.api(`/internal/connections/bonjoro/${id}/token`),
+      ),
+    );
+  }
+
+  it('sends one refresh request for 300 concurrent callers over two instances, and gives them all the same new token', async () => {
+    const refresh = await importStale('hot');
+    const before = fake.refreshRequests.length;
+
+    const answers = await callers('hot', 300);
+
+    const statuses = new Map<number, number>();
+    for (const a of answers) statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+    expect(Object.fromEntries(statuses)).toEqual({ 200: 300 });
+    expect(fake.refreshRequests.length).toBe(before + 1);
+    expect(fake.refreshRequests[before]!.params.refresh_token).toBe(refresh);
+    const issued = fake.issued[fake.issued.length - 1]!;
+    expect(new Set(answers.map((a) => a.body.access_token))).toEqual(new Set([issued.access_token]));
+    // The rotated refresh token was stored: the next refresh presents it, and works.
+    const next = await brokers[1]!.api('/internal/connections/bonjoro/hot/token?force_refresh=true');
+    expect(next.status).toBe(200);
+    expect(fake.refreshRequests[fake.refreshRequests.length - 1]!.params.refresh_token).toBe(
+      issued.refresh_token,
+    );
+    // No lock is left behind.
+    expect(await client.exists('ob:{bonjoro:hot}:lock')).toBe(0);
+  });
+
+  it('refreshes once per connection when two stale connections are hit at the same time', async () => {
+    await importStale('twin-a');
+    await importStale('twin-b');
+    const before = fake.refreshRequests.length;
+    const [a, b] = await Promise.all([callers('twin-a', 60), callers('twin-b', 60)]);
+    expect(a.every((r) => r.status === 200) && b.every((r) => r.status === 200)).toBe(true);
+    expect(new Set(a.map((r) => r.body.access_token)).size).toBe(1);
+    expect(new Set(b.map((r) => r.body.access_token)).size).toBe(1);
+    expect(a[0]!.body.access_token).not.toBe(b[0]!.body.access_token);
+    expect(fake.refreshRequests.length).toBe(before + 2);
+  });
+
+  it('waits out a lock left by a dead process, then refreshes once', async () => {
+    fake.options.tokenDelayMs = 0;
+    try {
+      const refresh = await importStale('orphaned');
+      const lockKey = 'ob:{bonjoro:orphaned}:lock';
+      // The holder "died" mid-refresh: its lock stays until its PX runs out.
+      const lockedAt = Date.now();
+      expect(await client.set(lockKey, 'owner-of-a-dead-process', 'PX', 1500, 'NX')).toBe('OK');
+      const before = fake.refreshRequests.length;
+
+      const pending = callers('orphaned', 40);
+      // While the dead holder's lock lives, nobody refreshes.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await client.get(lockKey)).toBe('owner-of-a-dead-process');
+      expect(fake.refreshRequests.length).toBe(before);
+
+      const answers = await pending;
+      expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+      expect(fake.refreshRequests.length).toBe(before + 1);
+      const request = fake.refreshRequests[before]!;
+      expect(request.params.refresh_token).toBe(refresh);
+      expect(request.at).toBeGreaterThanOrEqual(lockedAt + 1400);
+      const issued = fake.issued[fake.issued.length - 1]!;
+      expect(new Set(answers.map((a) => a.body.access_token))).toEqual(new Set([issued.access_token]));
+    } finally {
+      fake.options.tokenDelayMs = 300;
+    }
+  });
+});
