@@ -126,27 +126,20 @@ describeInChromium('the API-key form in Chromium', () => {
   /** Submits a form to the broker's /auth/<key provider> from a broker page in this browser; answers the status. */
   async function postForm(page: Page, fields: Record<string, string>): Promise<number> {
     await page.goto(`${env.broker.publicUrl}/healthz`);
+    const inputs = Object.entries(fields)
+      .map(
+        ([name, value]) =>
+          `<input type="hidden" name="${name}" value="${value.replace(/[&"<>]/g, (c) => `&#${c.charCodeAt(0)};`)}">`,
+      )
+      .join('');
+    await page.setContent(
+      `<form method="post" action="/auth/${KEY_PROVIDER_ID}">${inputs}<button type="submit">Send</button></form>`,
+    );
     const [answer] = await Promise.all([
       page.waitForResponse(
         (r) => r.request().method() === 'POST' && r.url().endsWith(`/auth/${KEY_PROVIDER_ID}`),
       ),
-      page.evaluate(
-        ({ action, values }) => {
-          const form = document.createElement('form');
-          form.method = 'post';
-          form.action = action;
-          for (const [name, value] of Object.entries(values)) {
-            const input = document.createElement('input');
-            input.type = 'hidden';
-            input.name = name;
-            input.value = value;
-            form.appendChild(input);
-          }
-          document.body.appendChild(form);
-          form.submit();
-        },
-        { action: `/auth/${KEY_PROVIDER_ID}`, values: fields },
-      ),
+      page.getByRole('button', { name: 'Send' }).click(),
     ]);
     await page.waitForLoadState('domcontentloaded');
     return answer.status();

@@ -12,7 +12,7 @@ export async function signIn(page: Page, login: string): Promise<void> {
 }
 
 /** On the consent page: agree, and wait until the browser has left the authorization server. */
-export async function consent(page: Page, leaveTo: string | RegExp): Promise<void> {
+export async function consent(page: Page, leaveTo: string | RegExp | ((url: URL) => boolean)): Promise<void> {
   await Promise.all([
     page.waitForURL(leaveTo, { waitUntil: 'domcontentloaded' }),
     page.getByRole('button', { name: 'Continue' }).click(),
@@ -20,7 +20,10 @@ export async function consent(page: Page, leaveTo: string | RegExp): Promise<voi
 }
 
 /** On the consent page: cancel, and wait until the browser has left the authorization server. */
-export async function cancelAtConsent(page: Page, leaveTo: string | RegExp): Promise<void> {
+export async function cancelAtConsent(
+  page: Page,
+  leaveTo: string | RegExp | ((url: URL) => boolean),
+): Promise<void> {
   await Promise.all([
     page.waitForURL(leaveTo, { waitUntil: 'domcontentloaded' }),
     page.getByRole('link', { name: '[ Cancel ]' }).click(),
