@@ -92,7 +92,7 @@ export class ConnectionStore {
 
   async read(provider: string, connectionId: string): Promise<StoredConnection | null> {
     const hash = await this.redis.hgetall(this.keys.connection(provider, connectionId));
-    return decode(hash);
+    return decode(hash, provider, connectionId);
   }
 
   /** Writes the whole record (connect, import); keeps `created_at`. */
@@ -138,7 +138,7 @@ export class ConnectionStore {
     await Promise.all([this.redis.zrem(this.keys.index(), member), this.redis.zrem(this.keys.schedule(), member)]);
     const hash: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
-    return decode(hash);
+    return decode(hash, provider, connectionId);
   }
 
   /**
@@ -239,7 +239,12 @@ function num(value: string | undefined): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-function decode(hash: Record<string, string>): StoredConnection | null {
+/**
+ * A record as the connection it was read for: `provider` and `connection_id` come from the key,
+ * never from the hash's own fields, so a record copied under another key is opened (AAD), refreshed
+ * and revoked as that other connection, and its sealed tokens fail to open there.
+ */
+function decode(hash: Record<string, string>, provider: string, connectionId: string): StoredConnection | null {
   if (!hash.version || !hash.provider || !hash.connection_id) return null;
   let scopes: string[] = [];
   let lastError = null;
@@ -250,8 +255,8 @@ function decode(hash: Record<string, string>): StoredConnection | null {
     // a damaged metadata field reads as empty rather than failing the whole record
   }
   return {
-    provider: hash.provider,
-    connection_id: hash.connection_id,
+    provider,
+    connection_id: connectionId,
     auth_mode: hash.auth_mode === 'api_key' ? 'api_key' : 'oauth2',
     status: hash.status === 'reauthorization_required' ? 'reauthorization_required' : 'active',
     scopes,

@@ -1,0 +1,168 @@
+import Redis from 'ioredis';
+import { TestBroker, providerEnv, startTestBroker, testKey } from '../helpers/broker-harness';
+import { FakeProvider } from '../helpers/fake-provider';
+import { TestRedis } from '../helpers/redis-server';
+
+/**
+ * Someone who can write to Redis but holds no key moves one connection's sealed tokens to another
+ * connection. The AAD (provider + connection_id of the connection asked for, taken from the Redis
+ * key, never from the record's fields) makes the moved ciphertext fail to open: 500
+ * decryption_failed, the record untouched, and no token of the victim ever used by the broker
+ * (served, refreshed or revoked) on the other connection's behalf.
+ */
+describe('ciphertext swap between connections', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let fake: FakeProvider;
+  let broker: TestBroker;
+
+  const conn = (provider: string, id: string) => `ob:{${provider}:${id}}:conn`;
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    client = redis.client();
+    fake = await FakeProvider.start();
+    broker = await startTestBroker({
+      REDIS_URL: redis.url,
+      TOKEN_ENCRYPTION_KEYS: `k2:${testKey()},k1:${testKey()}`,
+      ...providerEnv('jobber', fake.url),
+      ...providerEnv('bonjoro', fake.url),
+      PROCESS_STREET_AUTH_MODE: 'api_key',
+    });
+  });
+
+  afterAll(async () => {
+    await broker.close();
+    client.disconnect();
+    await fake.close();
+    await redis.close();
+  });
+
+  async function importTokens(provider: string, id: string, secret: string, body: Record<string, unknown> = {}): Promise<void> {
+    const res = await broker.api(`/internal/connections/${provider}/${id}`, {
+      method: 'PUT',
+      body: { access_token: `at-${secret}`, refresh_token: `rt-${secret}`, expires_in: 3600, ...body },
+    });
+    expect(res.status).toBe(201);
+  }
+
+  function expectNoSecretOf(secret: string, value: unknown): void {
+    expect(JSON.stringify(value)).not.toContain(secret);
+  }
+
+  it('stores no plaintext token in Redis', async () => {
+    await importTokens('jobber', 'acct-plain-check', 'plain-check-9f3e');
+    const hash = await client.hgetall(conn('jobber', 'acct-plain-check'));
+    expect(Object.keys(hash)).toEqual(expect.arrayContaining(['sealed', 'key_id']));
+    expectNoSecretOf('plain-check-9f3e', hash);
+    expectNoSecretOf(Buffer.from('plain-check-9f3e').toString('base64'), hash);
+  });
+
+  it('refuses a sealed blob moved to another connection of the same provider, and leaves the record as it was', async () => {
+    await importTokens('jobber', 'acct-victim-1', 'victim-1');
+    await importTokens('jobber', 'acct-target-1', 'target-1');
+    const victim = await client.hgetall(conn('jobber', 'acct-victim-1'));
+    await client.hset(conn('jobber', 'acct-target-1'), { sealed: victim.sealed!, key_id: victim.key_id! });
+    const swapped = await client.hgetall(conn('jobber', 'acct-target-1'));
+
+    const res = await broker.api('/internal/connections/jobber/acct-target-1/token');
+    expect(res.body.code).toBe('decryption_failed');
+    expect(res.status).toBe(500);
+    expectNoSecretOf('victim-1', res.body);
+    expect(await client.hgetall(conn('jobber', 'acct-target-1'))).toEqual(swapped);
+
+    // The victim itself is unharmed.
+    const own = await broker.api('/internal/connections/jobber/acct-victim-1/token');
+    expect(own.body.access_token).toBe('at-victim-1');
+  });
+
+  it('refuses a sealed blob moved to the same connection id under another provider', async () => {
+    await importTokens('jobber', 'acct-shared-id', 'cross-provider');
+    await importTokens('bonjoro', 'acct-shared-id', 'other-provider');
+    const victim = await client.hgetall(conn('jobber', 'acct-shared-id'));
+    await client.hset(conn('bonjoro', 'acct-shared-id'), { sealed: victim.sealed!, key_id: victim.key_id! });
+
+    const res = await broker.api('/internal/connections/bonjoro/acct-shared-id/token');
+    expect(res.body.code).toBe('decryption_failed');
+    expectNoSecretOf('cross-provider', res.body);
+  });
+
+  it("refuses a whole record copied over another, its provider and connection_id fields included", async () => {
+    await importTokens('jobber', 'acct-victim-2', 'victim-2');
+    await importTokens('jobber', 'acct-target-2', 'target-2');
+    const victim = await client.hgetall(conn('jobber', 'acct-victim-2'));
+    await client.del(conn('jobber', 'acct-target-2'));
+    await client.hset(conn('jobber', 'acct-target-2'), victim);
+
+    const res = await broker.api('/internal/connections/jobber/acct-target-2/token');
+    expect(res.body.code).toBe('decryption_failed');
+    expectNoSecretOf('victim-2', res.body);
+    const forced = await broker.api('/internal/connections/jobber/acct-target-2/token?force_refresh=true');
+    expect(forced.body.code).toBe('decryption_failed');
+    expect(fake.refreshRequests.filter((r) => r.params.refresh_token === 'rt-victim-2')).toHaveLength(0);
+    // The record is read as the connection asked for, whatever its fields claim.
+    const meta = await broker.api('/internal/connections/jobber/acct-target-2');
+    expect(meta.body.connection_id).toBe('acct-target-2');
+  });
+
+  it("never refreshes the victim's refresh token in the background from a copied record", async () => {
+    await importTokens('jobber', 'acct-victim-3', 'victim-3');
+    await importTokens('jobber', 'acct-target-3', 'target-3');
+    const past = String(Date.now() - 60_000);
+    await client.hset(conn('jobber', 'acct-victim-3'), { next_refresh_at: past });
+    const victim = await client.hgetall(conn('jobber', 'acct-victim-3'));
+    await client.del(conn('jobber', 'acct-target-3'));
+    await client.hset(conn('jobber', 'acct-target-3'), victim);
+    await client.zadd('ob:schedule', past, 'jobber:acct-target-3');
+    await client.zrem('ob:schedule', 'jobber:acct-victim-3');
+
+    const provider = broker.broker.registry.get('jobber')!;
+    await broker.broker.connections.refreshInBackground(provider, 'acct-target-3');
+    expect(fake.refreshRequests.filter((r) => r.params.refresh_token === 'rt-victim-3')).toHaveLength(0);
+    // The victim's record was not rewritten through the copy.
+    expect(await client.hgetall(conn('jobber', 'acct-victim-3'))).toEqual(victim);
+  });
+
+  it("never revokes the victim's token when the connection holding a copied record is deleted", async () => {
+    await importTokens('jobber', 'acct-victim-4', 'victim-4');
+    await importTokens('jobber', 'acct-target-4', 'target-4');
+    const victim = await client.hgetall(conn('jobber', 'acct-victim-4'));
+    await client.del(conn('jobber', 'acct-target-4'));
+    await client.hset(conn('jobber', 'acct-target-4'), victim);
+
+    const res = await broker.api('/internal/connections/jobber/acct-target-4', { method: 'DELETE' });
+    expect(res.status).toBe(204);
+    await broker.broker.connections.drain();
+    const revoked = fake.revocations.map((r) => r.params.token);
+    expect(revoked).not.toContain('rt-victim-4');
+    expect(revoked).not.toContain('at-victim-4');
+    expect((await broker.api('/internal/connections/jobber/acct-victim-4/token')).body.access_token).toBe('at-victim-4');
+  });
+
+  it('refuses an API key moved between connections', async () => {
+    for (const [id, key] of [['acct-key-victim', 'key-victim-5'], ['acct-key-target', 'key-target-5']]) {
+      const res = await broker.api(`/internal/connections/process-street/${id}`, { method: 'PUT', body: { api_key: key } });
+      expect(res.status).toBe(201);
+    }
+    const victim = await client.hgetall(conn('process-street', 'acct-key-victim'));
+    await client.hset(conn('process-street', 'acct-key-target'), { sealed: victim.sealed!, key_id: victim.key_id! });
+    const res = await broker.api('/internal/connections/process-street/acct-key-target/token');
+    expect(res.body.code).toBe('decryption_failed');
+    expectNoSecretOf('key-victim-5', res.body);
+  });
+
+  it('refuses a ciphertext with one bit flipped, and one relabelled with the other key id of the ring', async () => {
+    await importTokens('jobber', 'acct-tamper', 'tamper-6');
+    const original = await client.hgetall(conn('jobber', 'acct-tamper'));
+    const raw = Buffer.from(original.sealed!, 'base64');
+    raw[raw.length - 1] = raw[raw.length - 1]! ^ 1;
+    await client.hset(conn('jobber', 'acct-tamper'), { sealed: raw.toString('base64') });
+    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe('decryption_failed');
+
+    await client.hset(conn('jobber', 'acct-tamper'), { sealed: original.sealed!, key_id: original.key_id === 'k1' ? 'k2' : 'k1' });
+    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe('decryption_failed');
+
+    await client.hset(conn('jobber', 'acct-tamper'), { key_id: original.key_id! });
+    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.access_token).toBe('at-tamper-6');
+  });
+});
