@@ -276,3 +276,16 @@ export function diffCalls(before, after) {
   }
   return out;
 }
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** User + system CPU seconds a process has used, from /proc/<pid>/stat. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}

@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   commandCalls,
+  cpuSeconds,
   diffCalls,
   drive,
   freePort,
@@ -169,12 +170,13 @@ async function startFakeProvider() {
 /**
  * autocannon against the token API of `base`, a random connection of `ids` per request. Latency
  * percentiles come from every 2xx response's own time (sub-millisecond; autocannon's histogram
- * rounds to whole ms).
+ * rounds to whole ms). CPU is the target process's user+system time over the run.
  */
 async function tokenLoad(base, ids, { durationMs, overallRate, pid }) {
   const samples = [];
   const statuses = {};
   const sampler = pid ? rssSampler(pid) : undefined;
+  const cpuBefore = pid ? cpuSeconds(pid) : NaN;
   const instance = autocannon({
     url: base,
     connections: CLIENTS,
@@ -196,6 +198,7 @@ async function tokenLoad(base, ids, { durationMs, overallRate, pid }) {
     if (status >= 200 && status < 300) samples.push(ms);
   });
   const result = await instance;
+  const cpu = pid ? cpuSeconds(pid) - cpuBefore : NaN;
   const peakRss = sampler?.stop();
   const bad = Object.entries(statuses).filter(([s]) => !s.startsWith('2'));
   if (bad.length > 0 || result.errors > 0) {
@@ -203,13 +206,40 @@ async function tokenLoad(base, ids, { durationMs, overallRate, pid }) {
       `token load on ${base} had failures: statuses ${JSON.stringify(statuses)}, errors ${result.errors}, timeouts ${result.timeouts}`,
     );
   }
-  return {
-    rps: samples.length / result.duration,
-    p50: percentile(samples, 0.5),
-    p99: percentile(samples, 0.99),
-    requests: samples.length,
-    peakRss,
-  };
+  return { samples, seconds: result.duration, cpu, peakRss };
+}
+
+/**
+ * Runs the same load on each target in turn, in `slices` alternating slices, so a change in what
+ * else the machine does weighs on all targets alike. Answers per target: req/s, percentiles,
+ * CPU per request (µs) and peak RSS.
+ */
+async function interleaved(targets, ids, { durationMs, overallRate, slices = 5 }) {
+  const acc = targets.map(() => ({ samples: [], seconds: 0, cpu: 0, peakRss: 0 }));
+  for (let i = 0; i < slices; i++) {
+    // Alternate who goes first, so neither always follows the other.
+    const order = i % 2 === 0 ? targets.map((_, k) => k) : targets.map((_, k) => targets.length - 1 - k);
+    for (const k of order) {
+      const t = targets[k];
+      const r = await tokenLoad(t.base, t.ids ?? ids, {
+        durationMs: durationMs / slices,
+        overallRate,
+        pid: t.pid,
+      });
+      acc[k].samples.push(...r.samples);
+      acc[k].seconds += r.seconds;
+      acc[k].cpu += r.cpu;
+      acc[k].peakRss = Math.max(acc[k].peakRss, r.peakRss ?? 0);
+    }
+  }
+  return acc.map((a) => ({
+    rps: a.samples.length / a.seconds,
+    p50: percentile(a.samples, 0.5),
+    p99: percentile(a.samples, 0.99),
+    requests: a.samples.length,
+    cpuUs: (a.cpu / a.samples.length) * 1e6,
+    peakRss: a.peakRss,
+  }));
 }
 
 function randomToken(bytes) {
@@ -278,21 +308,24 @@ async function scenarioToken(env) {
   results.memory.idleAfterImport = rssMiB(broker.pid);
   results.memory.floorIdle = rssMiB(floor.pid);
 
-  log(`token API: floor, ${CLIENTS} clients, ${T.max / 1000} s (after ${T.warm / 1000} s warm-up)`);
+  const targets = [
+    { base: broker.internalUrl, pid: broker.pid },
+    { base: floor.url, pid: floor.pid },
+  ];
+  log(
+    `token API: broker and floor, ${CLIENTS} clients, ${T.max / 1000} s each in alternating slices (after a warm-up)`,
+  );
   await tokenLoad(floor.url, ids, { durationMs: T.warm });
-  const floorMax = await tokenLoad(floor.url, ids, { durationMs: T.max, pid: floor.pid });
-  log(`token API: broker, ${CLIENTS} clients, ${T.max / 1000} s (after ${T.warm / 1000} s warm-up)`);
   await tokenLoad(broker.internalUrl, ids, { durationMs: T.warm });
-  const brokerMax = await tokenLoad(broker.internalUrl, ids, { durationMs: T.max, pid: broker.pid });
+  const [brokerMax, floorMax] = await interleaved(targets, ids, { durationMs: T.max });
   const rate = Math.max(50, Math.round(floorMax.rps * 0.5));
   env.fixedRate = rate;
   log(`token API: both at a fixed ${rate} req/s (half the floor's maximum), ${T.fixed / 1000} s each`);
-  const brokerFixed = await tokenLoad(broker.internalUrl, ids, {
+  const [brokerFixed, floorFixed] = await interleaved(targets, ids, {
     durationMs: T.fixed,
     overallRate: rate,
-    pid: broker.pid,
+    slices: 2,
   });
-  const floorFixed = await tokenLoad(floor.url, ids, { durationMs: T.fixed, overallRate: rate });
   results.memory.underLoad = Math.max(brokerMax.peakRss, brokerFixed.peakRss);
   results.memory.floorUnderLoad = floorMax.peakRss;
   results.scenarios.token = { recordBytes, floorMax, brokerMax, brokerFixed, floorFixed, rate };
@@ -458,11 +491,16 @@ async function scenarioScale(env) {
     `scale: token API over ${allIds.length} connections, ${CLIENTS} clients, ${T.max / 1000} s, then ${env.fixedRate} req/s`,
   );
   await tokenLoad(broker.internalUrl, allIds, { durationMs: T.warm });
-  const max = await tokenLoad(broker.internalUrl, allIds, { durationMs: T.max, pid: broker.pid });
-  const fixed = await tokenLoad(broker.internalUrl, allIds, {
+  // The same broker over all connections and over the first 1,000, alternating.
+  const targets = [
+    { base: broker.internalUrl, pid: broker.pid, ids: allIds },
+    { base: broker.internalUrl, pid: broker.pid, ids: env.tokenIds },
+  ];
+  const [max, max1k] = await interleaved(targets, allIds, { durationMs: T.max });
+  const [fixed, fixed1k] = await interleaved(targets, allIds, {
     durationMs: T.fixed,
     overallRate: env.fixedRate,
-    pid: broker.pid,
+    slices: 2,
   });
 
   log('scale: paging through GET /internal/connections?limit=1000');
@@ -501,6 +539,9 @@ async function scenarioScale(env) {
     encoding,
     max,
     fixed,
+    max1k,
+    fixed1k,
+    rate: env.fixedRate,
     listing: {
       seconds: listSeconds,
       pages,
@@ -614,6 +655,14 @@ function rows() {
       '≤ floor',
       verdict(brokerFixed.p99 <= floorFixed.p99),
     ]);
+    out.push([
+      'CPU per request (process user+sys)',
+      `${f0(brokerMax.cpuUs)} µs`,
+      `${f0(floorMax.cpuUs)} µs`,
+      f2(brokerMax.cpuUs / floorMax.cpuUs),
+      '',
+      `at ${rate} req/s: ${f0(brokerFixed.cpuUs)} µs vs ${f0(floorFixed.cpuUs)} µs`,
+    ]);
   }
   if (s.stampede) {
     const r = s.stampede.rounds;
@@ -707,27 +756,10 @@ function rows() {
       '≤ 1024',
       verdict(beyond <= 1024),
     ]);
-    if (s.token) {
-      const t = s.token;
-      out.push([
-        `token req/s at ${CLIENTS} clients, vs 1,000`,
-        f0(sc.max.rps),
-        f0(t.brokerMax.rps),
-        f2(sc.max.rps / t.brokerMax.rps),
-        '≈ 1',
-        '',
-      ]);
-      out.push([
-        `token p99 at ${t.rate} req/s, vs 1,000`,
-        ms(sc.fixed.p99),
-        ms(t.brokerFixed.p99),
-        f2(sc.fixed.p99 / t.brokerFixed.p99),
-        '≈ 1',
-        '',
-      ]);
-    } else {
-      out.push([`token req/s at ${CLIENTS} clients`, f0(sc.max.rps), '', '', '', '']);
-    }
+    const against1k = (label, a, b, fmt) => out.push([label, fmt(a), fmt(b), f2(a / b), '≈ 1', '']);
+    against1k(`token req/s at ${CLIENTS} clients, all vs first 1,000`, sc.max.rps, sc.max1k.rps, f0);
+    against1k(`token p99 at ${CLIENTS} clients, all vs first 1,000`, sc.max.p99, sc.max1k.p99, ms);
+    against1k(`token p99 at ${sc.rate} req/s, all vs first 1,000`, sc.fixed.p99, sc.fixed1k.p99, ms);
     const l = sc.listing;
     out.push([
       `list all ${l.listed.toLocaleString('en')} (${l.pages} pages of 1,000)`,
