@@ -59,15 +59,23 @@ export class TestRedisSentinel {
     return new Redis({ host: '127.0.0.1', port: this.sentinelPort, maxRetriesPerRequest: 1 });
   }
 
-  /** Waits until the replica has every write of the master (so a failover loses nothing). */
-  async waitForReplicaInSync(timeoutMs = 5000): Promise<void> {
+  /**
+   * Waits until a replica has every write of the master and the sentinel counts it as healthy,
+   * so a failover now loses nothing (after a failover the old master must resync first).
+   */
+  async waitForReplicaInSync(timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     const master = await this.masterClient();
     try {
-      const acked = (await master.call('WAIT', '1', String(timeoutMs))) as number;
-      if (acked < 1) throw new Error('the replica did not acknowledge the writes');
+      for (;;) {
+        const acked = (await master.call('WAIT', '1', '500')) as number;
+        if (acked >= 1) break;
+        if (Date.now() > deadline) throw new Error('no replica acknowledged the writes');
+      }
     } finally {
       master.disconnect();
     }
+    await this.waitForSentinelToSeeReplica(Math.max(1000, deadline - Date.now()));
   }
 
   /**
@@ -82,7 +90,16 @@ export class TestRedisSentinel {
     } finally {
       client.disconnect();
     }
-    return this.waitForNewMaster(before, timeoutMs);
+    const promoted = await this.waitForNewMaster(before, timeoutMs);
+    // The sentinel turns the old master into a replica only when it next looks (up to 10 s);
+    // do now what it would do then, so the deployment has a replica again at once.
+    const old = new Redis({ host: '127.0.0.1', port: before, maxRetriesPerRequest: 1 });
+    try {
+      await old.call('REPLICAOF', '127.0.0.1', String(promoted.port));
+    } finally {
+      old.disconnect();
+    }
+    return promoted;
   }
 
   /** Crashes the master (SIGKILL); answers the port it had. */
@@ -179,8 +196,9 @@ export class TestRedisSentinel {
       while (Date.now() < deadline) {
         const replicas = (await client.call('SENTINEL', 'REPLICAS', SENTINEL_MASTER_NAME).catch(() => [])) as string[][];
         const ok = replicas.some((fields) => {
+          // master-link-status is refreshed only every 10 s; the caller's WAIT proves the link.
           const flags = fields[fields.indexOf('flags') + 1] ?? '';
-          return !/s_down|disconnected/.test(flags);
+          return /slave/.test(flags) && !/s_down|disconnected|promoted/.test(flags);
         });
         if (ok) return;
         await new Promise((r) => setTimeout(r, 100));
