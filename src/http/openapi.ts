@@ -14,10 +14,24 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     description,
     content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } },
   });
+  // Every /internal request passes the key check: 401 without a valid key, 429 once an address
+  // has failed it AUTH_FAILURE_LIMIT_PER_MINUTE times in a minute.
+  const auth = {
+    '401': problem('unauthorized: no or wrong internal API key'),
+    '429': problem('rate_limited: too many failed authentications from this address; retry after `Retry-After` seconds'),
+  };
+  // Anything unexpected: a generic 500 internal_error whose `request_id` links it to the log line.
+  const unexpected = { default: problem('internal_error: an unexpected failure (see the log line of `request_id`)') };
   const common = {
     '400': problem('invalid_request: a parameter or body breaks the rules'),
-    '401': problem('unauthorized: no or wrong internal API key'),
-    '503': problem('store_unavailable: Redis cannot be reached'),
+    ...auth,
+    '503': problem('store_unavailable: Redis cannot be reached (`Retry-After: 1`)'),
+    ...unexpected,
+  };
+  // Operations that read a JSON body (64 kB at most; identity, gzip, deflate or br; UTF-8).
+  const withBody = {
+    '413': problem('payload_too_large: the body exceeds 64 kB'),
+    '415': problem('unsupported_media_type: an unsupported Content-Encoding or charset'),
   };
   const providerParams = [
     { name: 'provider', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' } },
@@ -42,7 +56,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           operationId: 'createConnectSession',
           summary: 'Create a single-use connect link for a browser',
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ConnectSessionRequest' } } } },
-          responses: { '201': json('The link and when it expires', 'ConnectSession'), ...common, '404': problem('provider_not_found or provider_not_enabled') },
+          responses: {
+            '201': json('The link and when it expires', 'ConnectSession'),
+            ...common,
+            ...withBody,
+            '404': problem('provider_not_found or provider_not_enabled'),
+          },
         },
       },
       '/internal/connections': {
@@ -72,6 +91,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             '200': json('Replaced an existing connection', 'Connection'),
             '201': json('Created a new connection', 'Connection'),
             ...common,
+            ...withBody,
             '404': problem('provider_not_found or provider_not_enabled'),
           },
         },
@@ -104,14 +124,18 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           operationId: 'listProviders',
           summary: 'The enabled providers, their scopes and redirect URIs',
-          responses: { '200': json('Providers', 'ProviderList'), '401': common['401'] },
+          responses: { '200': json('Providers', 'ProviderList'), ...auth, ...unexpected },
         },
       },
       '/internal/openapi.json': {
         get: {
           operationId: 'getOpenApi',
           summary: 'This document',
-          responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } }, '401': common['401'] },
+          responses: {
+            '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } },
+            ...auth,
+            ...unexpected,
+          },
         },
       },
       '/readyz': {
@@ -120,8 +144,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           security: [],
           summary: 'Ready when Redis answers PING',
           responses: {
-            '200': { description: 'Ready', content: { 'application/json': { schema: { type: 'object' } } } },
-            '503': { description: 'Redis unreachable', content: { 'application/json': { schema: { type: 'object' } } } },
+            '200': { description: 'Ready', content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
+            '503': { description: 'Redis unreachable', content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
           },
         },
       },
@@ -130,7 +154,10 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           operationId: 'metrics',
           security: [],
           summary: 'Prometheus metrics',
-          responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+          responses: {
+            '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+            ...unexpected,
+          },
         },
       },
     },
@@ -206,9 +233,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           additionalProperties: false,
           properties: {
             access_token: { type: 'string' },
-            refresh_token: { type: 'string' },
-            expires_at: { type: 'string', format: 'date-time' },
-            expires_in: { type: 'number', minimum: 0 },
+            refresh_token: { type: ['string', 'null'] },
+            expires_at: { type: ['string', 'null'], format: 'date-time', description: 'not together with expires_in' },
+            expires_in: {
+              description: 'seconds, a number or a numeric string; not together with expires_at',
+              anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^\\d+$' }, { type: 'null' }],
+            },
             scopes: { type: 'array', items: { type: 'string' } },
             token_type: { type: 'string' },
             api_key: { type: 'string', description: 'api_key providers only, instead of the token fields' },
@@ -240,6 +270,11 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             },
           ],
         },
+        Readiness: {
+          type: 'object',
+          required: ['status', 'redis'],
+          properties: { status: { type: 'string', enum: ['ready', 'unavailable'] }, redis: { type: 'string', enum: ['ok', 'unreachable'] } },
+        },
         ProviderList: {
           type: 'object',
           required: ['providers'],
@@ -254,7 +289,15 @@ export function buildOpenApiDocument(): Record<string, unknown> {
                   display_name: { type: 'string' },
                   auth_mode: { type: 'string', enum: ['oauth2', 'api_key'] },
                   scopes: { type: 'array', items: { type: 'string' } },
-                  redirect_uri: { type: ['string', 'null'] },
+                  redirect_uri: { type: ['string', 'null'], description: 'null for api_key providers' },
+                  issuer: { type: ['string', 'null'], description: 'RFC 9207 issuer the callback requires in `iss`' },
+                  pkce: { type: 'string', enum: ['S256', 'none'] },
+                  refresh_token_rotation: { type: 'boolean' },
+                  keepalive_after: { type: 'integer', minimum: 0, description: 'seconds; 0 is off' },
+                  api_base_url: { type: ['string', 'null'] },
+                  api_headers: { type: 'object', additionalProperties: { type: 'string' } },
+                  api_key_header: { type: ['string', 'null'], description: 'api_key providers: the header the key goes in' },
+                  docs_url: { type: ['string', 'null'] },
                 },
               },
             },
