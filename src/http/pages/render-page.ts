@@ -17,6 +17,9 @@ input[type=password],input[type=text]{width:100%;padding:.7rem .8rem;font:inheri
 input:focus{outline:3px solid #9ec5ff;border-color:#2f6fde}
 button{margin-top:1rem;width:100%;padding:.75rem;font:inherit;font-weight:600;color:#fff;background:#2f6fde;border:0;border-radius:8px;cursor:pointer}
 button:hover{background:#2459b8}
+button.secondary{background:#fff;color:#1d2330;border:1px solid #b8c0cc}
+button.secondary:hover{background:#f0f2f5}
+pre{white-space:pre-wrap;word-break:break-all;font-size:.85rem;background:#f0f2f5;padding:.6rem .8rem;border-radius:8px}
 .error{color:#9b1c1c;background:#fdf0f0;border-radius:8px;padding:.6rem .8rem}
 a{color:#2f6fde}
 code{font-size:.9em;background:#f0f2f5;padding:.05rem .3rem;border-radius:4px}
