@@ -204,7 +204,8 @@ class EnvReader {
     const value = this.string(name);
     if (value === undefined) return undefined;
     const out: Array<{ host: string; port: number }> = [];
-    for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const item of items) {
       const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(item);
       if (!m || Number(m[2]) > 65535) {
         this.problems.push(`${name}: "${item}" is not host:port`);
@@ -212,7 +213,8 @@ class EnvReader {
       }
       out.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) });
     }
-    if (out.length === 0) this.problems.push(`${name}: no host:port given`);
+    // Only when no item was named above: one line per problem.
+    if (items.length === 0) this.problems.push(`${name}: no host:port given`);
     return out;
   }
 
