@@ -38,11 +38,18 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       level,
       base: { service: 'oauth-broker' },
       redact: { paths, censor: '[redacted]' },
+      // An error that reaches a log as it is (an axios error holds the request's body and headers,
+      // so a code, a secret or a token) is reduced to class, code, message and stack.
+      serializers: { err: serializeError, error: serializeError },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,
   );
+}
+
+function serializeError(value: unknown): unknown {
+  return value instanceof Error ? errorForLog(value) : value;
 }
 
 /** What of an error may be logged: its class, code and message, never its request or response. */
