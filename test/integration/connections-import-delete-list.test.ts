@@ -365,6 +365,14 @@ describe('connections: import (PUT), metadata (GET), delete and listing', () => 
       expect(rest.body.next_cursor).toBeNull();
     });
 
+    it("takes the empty parameters of the contract's own example (?provider=&cursor=&limit=) as absent", async () => {
+      const res = await broker.api('/internal/connections?provider=&cursor=&limit=');
+      expect(res.status).toBe(200);
+      expect(res.body.connections).toHaveLength(50);
+      const plain = await broker.api('/internal/connections');
+      expect(res.body).toEqual(plain.body);
+    });
+
     it('uses a default page size of 50', async () => {
       const res = await broker.api('/internal/connections');
       expect(res.body.connections).toHaveLength(50);

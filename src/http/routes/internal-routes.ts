@@ -98,14 +98,15 @@ export function createInternalRoutes(deps: InternalRoutesDeps): Router {
   });
 
   router.get('/internal/connections', async (req, res) => {
-    const query = req.query as Record<string, unknown>;
+    // CONTRACT.md writes the listing as `?provider=&cursor=&limit=`: an empty value means "not given".
+    const query = Object.fromEntries(Object.entries(req.query as Record<string, unknown>).filter(([, v]) => v !== ''));
     const providerId = optionalQueryString(query, 'provider', 64);
     if (providerId !== undefined && !deps.registry.get(providerId)) {
       throw new BrokerError('provider_not_found', `Unknown provider "${providerId.replace(/[^\w.-]/g, '?')}".`);
     }
     const limit = optionalInteger(query, 'limit', 1, 1000) ?? 50;
     const cursorParam = optionalQueryString(query, 'cursor', 400);
-    const cursor = cursorParam === undefined || cursorParam === '' ? undefined : decodeCursor(cursorParam);
+    const cursor = cursorParam === undefined ? undefined : decodeCursor(cursorParam);
     const page = await deps.connections.list({ provider: providerId, cursor, limit });
     res.json({
       connections: page.connections.map(presentConnection),
