@@ -50,7 +50,8 @@ export function requireObjectBody(body: unknown): Record<string, unknown> {
 
 export function rejectUnknownFields(body: Record<string, unknown>, allowed: readonly string[]): void {
   const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
-  if (unknown.length > 0) throw invalid(`Unknown field ${unknown.map((k) => `\`${k.slice(0, 40)}\``).join(', ')}.`);
+  // Field names are the caller's input: shown only as word characters, so nothing comes back as markup.
+  if (unknown.length > 0) throw invalid(`Unknown field ${unknown.map((k) => `\`${k.slice(0, 40).replace(/[^\w.-]/g, '?')}\``).join(', ')}.`);
 }
 
 export function optionalScopes(value: unknown, field = 'scopes'): string[] | undefined {
