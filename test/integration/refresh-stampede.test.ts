@@ -83,6 +83,21 @@ describe('refresh stampede across two broker instances', () => {
     expect(fake.refreshRequests.length).toBe(before + 2);
   });
 
+  it('sends one refresh request when the provider refuses the refresh token, and answers every caller 409', async () => {
+    const put = await brokers[1]!.api('/internal/connections/bonjoro/refused', {
+      method: 'PUT',
+      body: { access_token: 'stale-refused', refresh_token: 'revoked-at-provider', expires_in: 100 },
+    });
+    expect(put.status).toBe(201);
+    const before = fake.tokenRequests.length;
+    const answers = await callers('refused', 200);
+    expect(new Set(answers.map((a) => a.status))).toEqual(new Set([409]));
+    expect(new Set(answers.map((a) => a.body.code))).toEqual(new Set(['reauthorization_required']));
+    expect(fake.tokenRequests.length).toBe(before + 1);
+    const meta = await brokers[0]!.api('/internal/connections/bonjoro/refused');
+    expect(meta.body).toMatchObject({ status: 'reauthorization_required', refresh_failures: 1 });
+  });
+
   it('waits out a lock left by a dead process, then refreshes once', async () => {
     fake.options.tokenDelayMs = 0;
     try {
