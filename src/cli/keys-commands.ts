@@ -32,34 +32,41 @@ export interface RekeyReport {
   changedMeanwhile: number;
   failed: Array<{ provider: string; connectionId: string; reason: string }>;
   remaining: number;
+  /** Stopped by its signal (SIGINT) before the end; run it again to resume. */
+  interrupted: boolean;
 }
 
+export interface RekeyOptions {
+  concurrency?: number;
+  progress?: Progress;
+  /** Aborted: take no new record, let the re-seals under way finish (their locks are released). */
+  signal?: AbortSignal;
+  /** How long to keep retrying records whose lock is held; default outlives any lock's TTL. */
+  busyWaitMs?: number;
+}
+
+type Item = { provider: string; connectionId: string };
+
 /**
- * `keys rekey`: re-seals every connection not under the ring's first key, in batches, while
- * brokers keep serving. Each record is re-sealed under its refresh lock by compare-and-set, so a
- * refresh meanwhile is never undone; a busy record is retried after the others. Safe to
- * interrupt and to run again: it only ever looks at what is still under an old key.
+ * `keys rekey`: re-seals every connection not under the ring's first key, a page of the index at
+ * a time, while brokers keep serving. Each record is re-sealed under its refresh lock by
+ * compare-and-set, so a refresh meanwhile is never undone; a busy record is retried after the
+ * others. Safe to interrupt and to run again: it only ever looks at what is still under an old key.
  */
-export async function rekey(ctx: CliContext, options: { concurrency?: number; progress?: Progress } = {}): Promise<RekeyReport> {
+export async function rekey(ctx: CliContext, options: RekeyOptions = {}): Promise<RekeyReport> {
   const active = ctx.keyRing.activeKeyId;
-  const report: RekeyReport = { total: 0, resealed: 0, alreadyCurrent: 0, changedMeanwhile: 0, failed: [], remaining: 0 };
-  const todo: Array<{ provider: string; connectionId: string }> = [];
-  for await (const page of allConnections(ctx)) {
-    for (const c of page) {
-      report.total += 1;
-      if (c.key_id === active) report.alreadyCurrent += 1;
-      else todo.push({ provider: c.provider, connectionId: c.connection_id });
-    }
-  }
+  const report: RekeyReport = { total: 0, resealed: 0, alreadyCurrent: 0, changedMeanwhile: 0, failed: [], remaining: 0, interrupted: false };
   const concurrency = options.concurrency ?? 16;
+  const aborted = (): boolean => options.signal?.aborted === true;
+  const expected = await ctx.redis.zcard(ctx.store.keys.index());
   let done = 0;
-  let queue = todo;
-  for (let round = 0; round < 20 && queue.length > 0; round++) {
-    const busy: typeof todo = [];
+  const tick = (): void => options.progress?.update(done, Math.max(expected, done), `resealed ${report.resealed}`);
+
+  const resealAll = async (items: Item[], busy: Item[]): Promise<void> => {
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < queue.length) {
-        const item = queue[next++]!;
+      while (next < items.length && !aborted()) {
+        const item = items[next++]!;
         try {
           const outcome = await ctx.connections.reseal(item.provider, item.connectionId);
           if (outcome === 'busy') {
@@ -69,19 +76,46 @@ export async function rekey(ctx: CliContext, options: { concurrency?: number; pr
           if (outcome === 'resealed') report.resealed += 1;
           else if (outcome === 'current') report.alreadyCurrent += 1;
           else if (outcome === 'changed') report.changedMeanwhile += 1;
-          done += 1;
         } catch (error) {
           report.failed.push({ ...item, reason: error instanceof Error ? error.message : 'unknown error' });
-          done += 1;
         }
-        options.progress?.update(done, todo.length, `resealed ${report.resealed}`);
+        done += 1;
+        tick();
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
-    queue = busy;
-    if (busy.length > 0) await new Promise((r) => setTimeout(r, 250));
+    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  };
+
+  let busy: Item[] = [];
+  for await (const page of allConnections(ctx)) {
+    if (aborted()) break;
+    const todo: Item[] = [];
+    for (const c of page) {
+      report.total += 1;
+      if (c.key_id === active) {
+        report.alreadyCurrent += 1;
+        done += 1;
+      } else todo.push({ provider: c.provider, connectionId: c.connection_id });
+    }
+    tick();
+    await resealAll(todo, busy);
+  }
+
+  // A busy record is being refreshed (the refresh writes it under the first key anyway) or was
+  // locked by a process that died: its lock lapses after at most the refresh lock's TTL
+  // (PROVIDER_TIMEOUT per try, two tries, plus 5 s), so keep retrying a little longer than that.
+  const busyWaitMs = options.busyWaitMs ?? (ctx.config.providerTimeoutSeconds * 2 + 10) * 1000;
+  const deadline = Date.now() + busyWaitMs;
+  let pause = 250;
+  while (busy.length > 0 && !aborted() && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, pause));
+    pause = Math.min(pause * 2, 2000);
+    const again: Item[] = [];
+    await resealAll(busy, again);
+    busy = again;
   }
   options.progress?.finish();
+  report.interrupted = aborted();
   const status = await keysStatus(ctx);
   report.remaining = [...status.entries()].filter(([kid]) => kid !== active).reduce((n, [, count]) => n + count, 0);
   return report;
