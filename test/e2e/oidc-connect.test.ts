@@ -1,6 +1,11 @@
 import { BrowserContext, Page } from 'playwright-core';
 import { describeInChromium, withScreenshotOnFailure } from './support/chromium';
-import { JourneyEnv, OIDC_PROVIDER_ID, startJourneyEnv } from './support/journey-env';
+import {
+  JourneyEnv,
+  OIDC_PROVIDER_ID,
+  WRONG_ISSUER_PROVIDER_ID,
+  startJourneyEnv,
+} from './support/journey-env';
 import { cancelAtConsent, consent, signIn } from './support/oidc-pages';
 
 jest.setTimeout(60_000);
@@ -144,6 +149,37 @@ describeInChromium('connect journeys in Chromium against oidc-provider', () => {
       expect(userinfo.body).toEqual({ sub: 'frank', name: 'Test user frank' });
       // A token the server never issued is refused there: the check above means something.
       expect((await env.oidc.userinfo('not-a-token')).status).toBe(401);
+    });
+  });
+
+  it('an authorization response whose iss is not the declared issuer is refused with error=invalid_issuer and the code is never exchanged', async () => {
+    const page = await context.newPage();
+    await withScreenshotOnFailure(page, 'wrong-issuer', async () => {
+      const codeGrantsBefore = (await env.oidc.state()).grants.filter(
+        (g) => g.grant_type === 'authorization_code',
+      ).length;
+      const link = await env.broker.connectLink(WRONG_ISSUER_PROVIDER_ID, 'acct-mixup', {
+        return_to: env.returnTo,
+      });
+      await page.goto(link, { waitUntil: 'domcontentloaded' });
+      await signIn(page, 'mallory');
+      // The real server answers with its own iss (RFC 9207 §2), which is not the declared one.
+      const [callback] = await Promise.all([
+        page.waitForRequest((r) =>
+          r.url().startsWith(`${env.broker.publicUrl}/callback/${WRONG_ISSUER_PROVIDER_ID}?`),
+        ),
+        consent(page, backInApp()),
+      ]);
+      expect(new URL(callback.url()).searchParams.get('iss')).toBe(env.oidc.issuer);
+
+      const back = new URL(page.url());
+      expect(back.searchParams.get('error')).toBe('invalid_issuer');
+      expect(back.searchParams.get('connected')).toBeNull();
+      expect(
+        (await env.broker.api(`/internal/connections/${WRONG_ISSUER_PROVIDER_ID}/acct-mixup`)).status,
+      ).toBe(404);
+      const codeGrants = (await env.oidc.state()).grants.filter((g) => g.grant_type === 'authorization_code');
+      expect(codeGrants).toHaveLength(codeGrantsBefore);
     });
   });
 });

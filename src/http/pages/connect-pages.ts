@@ -7,7 +7,8 @@ export function connectedPage(displayName: string, connectionId: string): string
     title: `${displayName} is connected`,
     tone: 'ok',
     badge: 'Connected',
-    body: `<p>Your ${escapeHtml(displayName)} account is now connected as <code>${escapeHtml(connectionId)}</code>.</p>${CLOSE_HINT}`,
+    // The connection id is the app's own reference, not the user's account at the provider.
+    body: `<p>The app you came from can now use your ${escapeHtml(displayName)} account.</p>${CLOSE_HINT}<p class="hint">Connection reference: <code>${escapeHtml(connectionId)}</code></p>`,
   });
 }
 
@@ -31,7 +32,7 @@ const FAILURES: Record<string, { title: string; text: string }> = {
   },
   access_denied: {
     title: 'Connection cancelled',
-    text: 'Access was not granted, so nothing was connected. You can start again from the app at any time.',
+    text: 'Access was not granted, so nothing was connected. Whenever you want to connect after all, go back to the app and start connecting again.',
   },
   invalid_issuer: {
     title: 'The sign-in answer could not be trusted',
@@ -65,12 +66,12 @@ const FAILURES: Record<string, { title: string; text: string }> = {
 
 export function failurePage(code: string, displayName?: string): string {
   const failure = FAILURES[code] ?? { title: 'Something went wrong', text: 'Start connecting again from the app.' };
-  const service = displayName ? `<p class="hint">Service: ${escapeHtml(displayName)}</p>` : '';
   return renderPage({
     title: failure.title,
     tone: 'err',
-    badge: 'Not connected',
-    body: `<p>${escapeHtml(failure.text)}</p>${service}<p class="hint">Reference: <code>${escapeHtml(code)}</code></p>`,
+    // The service's name first, so the page says at a glance which connection this is about.
+    badge: displayName ? `${displayName} · not connected` : 'Not connected',
+    body: `<p>${escapeHtml(failure.text)}</p><p class="hint">Reference for support: <code>${escapeHtml(code)}</code></p>`,
   });
 }
 

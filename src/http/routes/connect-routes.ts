@@ -195,7 +195,7 @@ function pageProvider(registry: ProviderRegistry, req: Request, res: Response): 
         title: `${provider.display_name} is not set up`,
         tone: 'err',
         badge: 'Not enabled',
-        body: `<p>Connecting ${escapeHtml(provider.display_name)} is not enabled on this server. An operator enables it by setting <code>${provider.env_prefix}_CLIENT_ID</code> and <code>${provider.env_prefix}_CLIENT_SECRET</code>.</p>`,
+        body: `<p>Connecting ${escapeHtml(provider.display_name)} is not enabled on this server. An operator enables it by setting <code>${provider.env_prefix}_CLIENT_ID</code> and <code>${provider.env_prefix}_CLIENT_SECRET</code>.</p><p class="hint">Go back to the app and let its support team know, or try again later.</p>`,
       }),
     );
     return undefined;

@@ -15,6 +15,8 @@ import { OidcClient, OidcServer } from './authorization-server';
 /** The provider oidc-provider plays, as the broker knows it: data in PROVIDERS_FILE only. */
 export const OIDC_PROVIDER_ID = 'acme-id';
 export const OIDC_DISPLAY_NAME = 'Acme ID';
+/** The same server declared under an issuer it is not: every answer must fail the RFC 9207 check. */
+export const WRONG_ISSUER_PROVIDER_ID = 'acme-id-elsewhere';
 /** An API-key provider whose verify_url is on a local fake (accepts keys containing "good-key"). */
 export const KEY_PROVIDER_ID = 'keyco';
 export const KEY_DISPLAY_NAME = 'KeyCo Reports';
@@ -45,7 +47,9 @@ export async function startJourneyEnv(options: { accessTokenTtl?: number } = {})
   const client: OidcClient = {
     client_id: 'oauth-broker-e2e',
     client_secret: randomBytes(24).toString('base64url'),
-    redirect_uris: [`http://127.0.0.1:${publicPort}/callback/${OIDC_PROVIDER_ID}`],
+    redirect_uris: [OIDC_PROVIDER_ID, WRONG_ISSUER_PROVIDER_ID].map(
+      (id) => `http://127.0.0.1:${publicPort}/callback/${id}`,
+    ),
   };
   const [oidc, browser] = await Promise.all([
     OidcServer.start({ clients: [client], accessTokenTtl: options.accessTokenTtl }),
@@ -75,6 +79,12 @@ export async function startJourneyEnv(options: { accessTokenTtl?: number } = {})
           api_base_url: oidc.issuer,
         },
         {
+          id: WRONG_ISSUER_PROVIDER_ID,
+          extends: OIDC_PROVIDER_ID,
+          display_name: 'Acme ID (elsewhere)',
+          issuer: 'https://id.elsewhere.example',
+        },
+        {
           id: KEY_PROVIDER_ID,
           display_name: KEY_DISPLAY_NAME,
           auth_mode: 'api_key',
@@ -97,6 +107,8 @@ export async function startJourneyEnv(options: { accessTokenTtl?: number } = {})
         PROVIDERS_FILE: providersFile,
         ACME_ID_CLIENT_ID: client.client_id,
         ACME_ID_CLIENT_SECRET: client.client_secret,
+        ACME_ID_ELSEWHERE_CLIENT_ID: client.client_id,
+        ACME_ID_ELSEWHERE_CLIENT_SECRET: client.client_secret,
         ALLOWED_RETURN_URLS: `${app.url}/app`,
         // Access tokens live 60 s here: a margin of 10 s keeps a fresh one fresh, and no
         // background refresh runs behind the journeys' backs.
