@@ -327,4 +327,28 @@ describe('refresh failures', () => {
       expect((await meta('bonjoro', id)).refresh_failures).toBe(0);
     });
   });
+
+  // Last: it reads what the tests above counted.
+  it('counts every refresh outcome in /metrics, with no token in it', async () => {
+    const res = await fetch(`${broker.internalUrl}/metrics`);
+    const text = await res.text();
+    const count = (outcome: string) => {
+      const line = text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('oauth_broker_refreshes_total{') &&
+            l.includes('provider="bonjoro"') &&
+            l.includes(`outcome="${outcome}"`) &&
+            l.includes('trigger="caller"'),
+        );
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    expect(count('success')).toBeGreaterThanOrEqual(10);
+    expect(count('invalid_grant')).toBe(3);
+    expect(count('client_rejected')).toBe(2);
+    expect(count('refused')).toBe(3);
+    expect(count('unavailable')).toBeGreaterThanOrEqual(14);
+    expect(text).not.toMatch(/old-access-|old-refresh-|bonjoro-secret/);
+  });
 });
