@@ -1,0 +1,73 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { ConfigError } from '../../src/config/config-error';
+import { loadConfig } from '../../src/config/load-config';
+import { baseEnv } from '../helpers/broker-harness';
+import { ensureBuilt } from '../helpers/broker-process';
+
+const SHORT_KEY = 'short-internal-key-1234';
+const LONG_KEY = 'a-long-internal-api-key-0123456789abcdef';
+
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig({ ...baseEnv(3000), ...env });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+/**
+ * The internal listener hands out tokens: it binds loopback by default, and the broker refuses to
+ * start when it is bound anywhere else while an INTERNAL_API_KEYS entry is short enough to guess.
+ */
+describe('internal listener binding', () => {
+  it('binds 127.0.0.1 unless told otherwise', () => {
+    const env = baseEnv(3000);
+    delete env.INTERNAL_HOST;
+    expect(loadConfig(env).internalHost).toBe('127.0.0.1');
+  });
+
+  it.each(['0.0.0.0', '::', '10.1.2.3', '192.168.0.4', 'broker.internal.example', '[::]'])(
+    'refuses INTERNAL_HOST=%s with a short INTERNAL_API_KEYS entry, naming INTERNAL_API_KEYS and not the key',
+    (host) => {
+      const problems = problemsOf({ INTERNAL_HOST: host, INTERNAL_API_KEYS: SHORT_KEY });
+      expect(problems.some((p) => p.startsWith('INTERNAL_API_KEYS'))).toBe(true);
+      expect(problems.join('\n')).not.toContain(SHORT_KEY);
+    },
+  );
+
+  it('refuses a public bind when any key of a rotation list is short', () => {
+    const problems = problemsOf({ INTERNAL_HOST: '0.0.0.0', INTERNAL_API_KEYS: `${LONG_KEY},${SHORT_KEY}` });
+    expect(problems.join('\n')).toContain('INTERNAL_API_KEYS');
+  });
+
+  it.each(['', ' ', ',,'])('refuses an empty INTERNAL_API_KEYS (%j)', (keys) => {
+    expect(problemsOf({ INTERNAL_HOST: '0.0.0.0', INTERNAL_API_KEYS: keys }).join('\n')).toContain('INTERNAL_API_KEYS');
+    expect(problemsOf({ INTERNAL_API_KEYS: keys }).join('\n')).toContain('INTERNAL_API_KEYS');
+  });
+
+  it('starts bound publicly when every key is at least 32 characters', () => {
+    expect(problemsOf({ INTERNAL_HOST: '0.0.0.0', INTERNAL_API_KEYS: `${LONG_KEY},${LONG_KEY.replace('a-', 'b-')}` })).toEqual([]);
+  });
+
+  it.each(['127.0.0.1', '127.0.0.2', '::1', '[::1]', 'localhost'])('accepts a short key on loopback (%s)', (host) => {
+    expect(problemsOf({ INTERNAL_HOST: host, INTERNAL_API_KEYS: SHORT_KEY })).toEqual([]);
+  });
+
+  it('stops the broker process before it listens, naming INTERNAL_API_KEYS, and exits non-zero', async () => {
+    await ensureBuilt();
+    const main = resolve(__dirname, '../../dist/main.js');
+    const env = { PATH: process.env.PATH, ...baseEnv(1), REDIS_URL: 'redis://127.0.0.1:1', PORT: '0', INTERNAL_PORT: '0', INTERNAL_HOST: '0.0.0.0', INTERNAL_API_KEYS: SHORT_KEY };
+    const outcome = await new Promise<{ code: number | null; stderr: string; stdout: string }>((done) => {
+      execFile(process.execPath, [main], { env, cwd: '/', timeout: 20_000 }, (error, stdout, stderr) => {
+        done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr, stdout });
+      });
+    });
+    expect(outcome.code).not.toBe(0);
+    expect(outcome.stderr).toContain('INTERNAL_API_KEYS');
+    expect(outcome.stderr).not.toContain(SHORT_KEY);
+    expect(outcome.stdout).not.toContain('listening');
+  }, 150_000);
+});
