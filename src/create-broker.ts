@@ -58,7 +58,12 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   const keys = new RedisKeys(config.redisKeyPrefix);
   const keyRing = new KeyRing(config.encryptionKeys);
   const http = options.http ?? createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
-  const tokenEndpoint: TokenEndpointDeps = { http, breakers: new Map<string, CircuitBreaker>(), retries: 1 };
+  const tokenEndpoint: TokenEndpointDeps = {
+    http,
+    breakers: new Map<string, CircuitBreaker>(),
+    retries: 1,
+    circuit: { threshold: config.circuitThreshold, openMs: config.circuitOpenSeconds * 1000 },
+  };
 
   const webhooks =
     config.webhookUrl && config.webhookSecret

@@ -28,6 +28,10 @@ export interface Config {
   providersFile?: string;
   allowInsecureProviderUrls: boolean;
   providerTimeoutSeconds: number;
+  /** Failures in a row that open a provider's circuit breaker. */
+  circuitThreshold: number;
+  /** Seconds an open circuit answers 502 at once before one probe is let through. */
+  circuitOpenSeconds: number;
   shutdownTimeoutSeconds: number;
   refreshAhead: boolean;
   /** Undefined: each provider's own `keepalive_after` applies. 0: off. */

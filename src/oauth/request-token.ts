@@ -15,6 +15,8 @@ export interface TokenEndpointDeps {
   /** Extra tries for failures that are safe to repeat; 0 disables retries. */
   retries?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** Circuit breaker settings for new breakers; the breaker's defaults otherwise. */
+  circuit?: { threshold: number; openMs: number };
 }
 
 type TokenProvider = Pick<Provider, 'id' | 'token_url' | 'token_request' | 'client_auth' | 'client_id' | 'client_secret' | 'expiry'>;
@@ -26,7 +28,7 @@ type TokenProvider = Pick<Provider, 'id' | 'token_url' | 'token_request' | 'clie
  * a code exchange that may have reached the provider is never repeated.
  */
 export async function requestToken(deps: TokenEndpointDeps, provider: TokenProvider, grant: TokenGrant): Promise<TokenSet> {
-  const breaker = breakerFor(deps.breakers, provider.id);
+  const breaker = breakerFor(deps.breakers, provider.id, deps.circuit);
   if (!breaker.allow()) throw new TokenEndpointError('unavailable', 'provider circuit open after repeated failures');
 
   const auth = clientAuthentication(provider);
@@ -66,10 +68,14 @@ export function toTokenEndpointError(error: unknown): TokenEndpointError {
   return new TokenEndpointError('unavailable', 'token endpoint call failed');
 }
 
-export function breakerFor(breakers: Map<string, CircuitBreaker>, providerId: string): CircuitBreaker {
+export function breakerFor(
+  breakers: Map<string, CircuitBreaker>,
+  providerId: string,
+  settings?: { threshold: number; openMs: number },
+): CircuitBreaker {
   let breaker = breakers.get(providerId);
   if (!breaker) {
-    breaker = new CircuitBreaker();
+    breaker = settings ? new CircuitBreaker(settings.threshold, settings.openMs) : new CircuitBreaker();
     breakers.set(providerId, breaker);
   }
   return breaker;
