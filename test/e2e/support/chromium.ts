@@ -2,7 +2,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, Page, chromium } from 'playwright-core';
 
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+/** Debian's Chromium; E2E_CHROMIUM_PATH points elsewhere (another install, or a missing one to see the skip). */
+export const CHROMIUM_PATH = process.env.E2E_CHROMIUM_PATH || '/usr/bin/chromium';
 export const ARTIFACTS_DIR = join(__dirname, '..', '..', '..', 'test-artifacts');
 
 const FLAGS = [

@@ -89,10 +89,6 @@ process.on('message', async (message) => {
     let result;
     if (cmd === 'state') {
       result = { refreshTokens: await refreshTokenStates(), accessTokens, revokedGrants, grants, requests };
-    } else if (cmd === 'stop') {
-      server.closeAllConnections();
-      server.close();
-      result = true;
     } else {
       throw new Error(`unknown command ${cmd}`);
     }
