@@ -29,7 +29,10 @@ function newestMtime(dir: string): number {
 export async function ensureBuilt(timeoutMs = 120_000): Promise<void> {
   const fresh = (): boolean => existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestMtime(join(ROOT, 'src'));
   if (fresh()) return;
-  const lock = join(tmpdir(), `ob-build-lock-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}`);
+  const lock = join(
+    tmpdir(),
+    `ob-build-lock-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}`,
+  );
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -44,11 +47,14 @@ export async function ensureBuilt(timeoutMs = 120_000): Promise<void> {
   }
   try {
     if (fresh()) return;
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, timeout: timeoutMs }).catch((error: { stdout?: string }) => {
-      // tsc emits despite type errors (someone's edit in progress elsewhere); only a missing
-      // dist/main.js stops the tests.
-      if (!existsSync(MAIN)) throw new Error(`npm run build failed:\n${String(error.stdout ?? '').slice(0, 2000)}`);
-    });
+    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, timeout: timeoutMs }).catch(
+      (error: { stdout?: string }) => {
+        // tsc emits despite type errors (someone's edit in progress elsewhere); only a missing
+        // dist/main.js stops the tests.
+        if (!existsSync(MAIN))
+          throw new Error(`npm run build failed:\n${String(error.stdout ?? '').slice(0, 2000)}`);
+      },
+    );
   } finally {
     rmdirSync(lock);
   }
@@ -94,7 +100,10 @@ export class BrokerProcess {
     );
   }
 
-  static async start(env: Record<string, string | undefined>, options: StartOptions = {}): Promise<BrokerProcess> {
+  static async start(
+    env: Record<string, string | undefined>,
+    options: StartOptions = {},
+  ): Promise<BrokerProcess> {
     const publicPort = options.publicPort ?? (await freePort());
     const internalPort = options.internalPort ?? (await freePort());
     const fullEnv: Record<string, string> = {};
@@ -111,13 +120,23 @@ export class BrokerProcess {
     };
     for (const [k, v] of Object.entries(merged)) if (v !== undefined) fullEnv[k] = v;
     // cwd outside the project so no .env file there leaks into the test's environment.
-    const child = spawn(process.execPath, [MAIN], { env: fullEnv, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    const broker = new BrokerProcess(child, `http://127.0.0.1:${publicPort}`, `http://127.0.0.1:${internalPort}`);
+    const child = spawn(process.execPath, [MAIN], {
+      env: fullEnv,
+      cwd: '/',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const broker = new BrokerProcess(
+      child,
+      `http://127.0.0.1:${publicPort}`,
+      `http://127.0.0.1:${internalPort}`,
+    );
     try {
       await broker.waitForHealth(options.readyTimeoutMs ?? 15_000);
     } catch (error) {
       await broker.kill();
-      throw new Error(`${(error as Error).message}\nstderr: ${broker.stderr.slice(0, 2000)}\nstdout: ${broker.stdout.slice(0, 2000)}`);
+      throw new Error(
+        `${(error as Error).message}\nstderr: ${broker.stderr.slice(0, 2000)}\nstdout: ${broker.stdout.slice(0, 2000)}`,
+      );
     }
     return broker;
   }
@@ -147,7 +166,8 @@ export class BrokerProcess {
   async waitForHealth(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (!this.running) throw new Error(`broker exited (${this.exitCode ?? this.exitSignal}) before it was healthy`);
+      if (!this.running)
+        throw new Error(`broker exited (${this.exitCode ?? this.exitSignal}) before it was healthy`);
       try {
         const [pub, internal] = await Promise.all([
           fetch(`${this.publicUrl}/healthz`, { signal: AbortSignal.timeout(1000) }),
@@ -162,14 +182,25 @@ export class BrokerProcess {
     throw new Error('broker did not answer /healthz in time');
   }
 
-  async api(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<ApiAnswer> {
+  async api(
+    path: string,
+    init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<ApiAnswer> {
     return callApi(this.internalUrl, path, init);
   }
 
   /** POST /internal/connect-sessions; answers the link (on this process's PUBLIC_URL). */
-  async connectLink(provider: string, connectionId: string, extra: Record<string, unknown> = {}): Promise<string> {
-    const res = await this.api('/internal/connect-sessions', { method: 'POST', body: { provider, connection_id: connectionId, ...extra } });
-    if (res.status !== 201) throw new Error(`connect-sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
+  async connectLink(
+    provider: string,
+    connectionId: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<string> {
+    const res = await this.api('/internal/connect-sessions', {
+      method: 'POST',
+      body: { provider, connection_id: connectionId, ...extra },
+    });
+    if (res.status !== 201)
+      throw new Error(`connect-sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
     return res.body.url as string;
   }
 
@@ -205,7 +236,12 @@ export async function callApi(
     headers['content-type'] ??= 'application/json';
     body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
   }
-  const response = await fetch(`${baseUrl}${path}`, { method: init.method ?? 'GET', headers, body, signal: AbortSignal.timeout(init.timeoutMs ?? 30_000) });
+  const response = await fetch(`${baseUrl}${path}`, {
+    method: init.method ?? 'GET',
+    headers,
+    body,
+    signal: AbortSignal.timeout(init.timeoutMs ?? 30_000),
+  });
   const text = await response.text();
   let parsed: unknown = text;
   try {
@@ -227,11 +263,21 @@ export async function connectAcross(
   options: { returnTo?: string; browser?: TestBrowser } = {},
 ): Promise<{ status: number; location: string | null; body: string; authorizeUrl: URL }> {
   const browser = options.browser ?? new TestBrowser();
-  const link = new URL(await steps.link.connectLink(provider, connectionId, options.returnTo ? { return_to: options.returnTo } : {}));
+  const link = new URL(
+    await steps.link.connectLink(
+      provider,
+      connectionId,
+      options.returnTo ? { return_to: options.returnTo } : {},
+    ),
+  );
   const auth = await browser.get(`${steps.auth.publicUrl}${link.pathname}${link.search}`);
-  if (auth.status !== 302 || !auth.location) throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
+  if (auth.status !== 302 || !auth.location)
+    throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
   const authorizeUrl = new URL(auth.location);
-  const query = new URLSearchParams({ code: `code-${connectionId}`, state: authorizeUrl.searchParams.get('state') ?? '' });
+  const query = new URLSearchParams({
+    code: `code-${connectionId}`,
+    state: authorizeUrl.searchParams.get('state') ?? '',
+  });
   const callback = await browser.get(`${steps.callback.publicUrl}/callback/${provider}?${query.toString()}`);
   return { status: callback.status, location: callback.location, body: callback.body, authorizeUrl };
 }

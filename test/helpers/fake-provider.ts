@@ -28,6 +28,8 @@ export interface FakeProviderOptions {
   rotateRefreshTokens?: boolean;
   /** Milliseconds before the token endpoint answers. */
   tokenDelayMs?: number;
+  /** Milliseconds before the revocation endpoint answers. */
+  revokeDelayMs?: number;
   /** Issuer to put in `iss` when the fake authorizes. */
   issuer?: string;
   /** `scope` of token responses; undefined leaves it out. */
@@ -132,7 +134,8 @@ export class FakeProvider {
       if (this.options.tokenDelayMs) await new Promise((r) => setTimeout(r, this.options.tokenDelayMs));
       await (this.tokenHandler ?? defaultTokenHandler)(recorded, res, this);
     });
-    app.post('/revoke', (_req, res) => {
+    app.post('/revoke', async (_req, res) => {
+      if (this.options.revokeDelayMs) await new Promise((r) => setTimeout(r, this.options.revokeDelayMs));
       res.status(200).end();
     });
     app.all('/verify', (req, res) => {

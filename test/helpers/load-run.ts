@@ -12,7 +12,11 @@ export interface Sample {
  * Keeps `loops` callers each sending one request after the other until `stop()`; records when
  * each request started and ended and what it answered. A request that throws records status 0.
  */
-export function runLoad(loops: number, request: (i: number) => Promise<{ status: number; body: any }>, pauseMs = 20) {
+export function runLoad(
+  loops: number,
+  request: (i: number) => Promise<{ status: number; body: any }>,
+  pauseMs = 20,
+) {
   const samples: Sample[] = [];
   let running = true;
   let n = 0;
@@ -21,7 +25,12 @@ export function runLoad(loops: number, request: (i: number) => Promise<{ status:
       const start = Date.now();
       try {
         const res = await request(n++);
-        samples.push({ start, end: Date.now(), status: res.status, code: typeof res.body === 'object' ? res.body?.code : undefined });
+        samples.push({
+          start,
+          end: Date.now(),
+          status: res.status,
+          code: typeof res.body === 'object' ? res.body?.code : undefined,
+        });
       } catch {
         samples.push({ start, end: Date.now(), status: 0 });
       }
@@ -51,5 +60,8 @@ export function failureWindow(samples: Sample[]): { first: number; last: number;
 export function recordFigures(name: string, figures: Record<string, unknown>): void {
   const dir = resolve(__dirname, '../../test-artifacts');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ at: new Date().toISOString(), ...figures }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, `${name}.json`),
+    `${JSON.stringify({ at: new Date().toISOString(), ...figures }, null, 2)}\n`,
+  );
 }

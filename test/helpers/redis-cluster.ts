@@ -76,14 +76,22 @@ export class TestRedisCluster {
       const child = spawn(
         'redis-server',
         [
-          '--port', String(port),
-          '--bind', '127.0.0.1',
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', join(this.dir, `nodes-${port}.conf`),
-          '--cluster-node-timeout', '2000',
-          '--save', '',
-          '--appendonly', 'no',
-          '--dir', this.dir,
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(this.dir, `nodes-${port}.conf`),
+          '--cluster-node-timeout',
+          '2000',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          this.dir,
         ],
         { stdio: 'ignore' },
       );
@@ -93,9 +101,20 @@ export class TestRedisCluster {
   }
 
   private async create(): Promise<void> {
-    await run('redis-cli', ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
-      timeout: 20_000,
-    });
+    await run(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...this.ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      {
+        timeout: 20_000,
+      },
+    );
   }
 
   /** Every node says cluster_state:ok and knows every master. */
@@ -104,8 +123,17 @@ export class TestRedisCluster {
     const clients = this.ports.map((port) => new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 }));
     try {
       while (Date.now() < deadline) {
-        const infos = await Promise.all(clients.map((c) => c.cluster('INFO').catch(() => '') as Promise<string>));
-        if (infos.every((info) => /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${this.ports.length}\\b`).test(info))) return;
+        const infos = await Promise.all(
+          clients.map((c) => c.cluster('INFO').catch(() => '') as Promise<string>),
+        );
+        if (
+          infos.every(
+            (info) =>
+              /cluster_state:ok/.test(info) &&
+              new RegExp(`cluster_known_nodes:${this.ports.length}\\b`).test(info),
+          )
+        )
+          return;
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error('the test cluster did not reach cluster_state:ok');

@@ -43,7 +43,10 @@ export class TestRedisSentinel {
   async masterPort(): Promise<number> {
     const client = this.sentinelClient();
     try {
-      const [, port] = (await client.call('SENTINEL', 'get-master-addr-by-name', SENTINEL_MASTER_NAME)) as [string, string];
+      const [, port] = (await client.call('SENTINEL', 'get-master-addr-by-name', SENTINEL_MASTER_NAME)) as [
+        string,
+        string,
+      ];
       return Number(port);
     } finally {
       client.disconnect();
@@ -162,7 +165,18 @@ export class TestRedisSentinel {
   }
 
   private startServer(port: number, replicaOf?: number): void {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+    ];
     if (replicaOf) args.push('--replicaof', '127.0.0.1', String(replicaOf));
     this.servers.set(port, spawn('redis-server', args, { stdio: 'ignore' }));
   }
@@ -194,7 +208,9 @@ export class TestRedisSentinel {
     try {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
-        const replicas = (await client.call('SENTINEL', 'REPLICAS', SENTINEL_MASTER_NAME).catch(() => [])) as string[][];
+        const replicas = (await client
+          .call('SENTINEL', 'REPLICAS', SENTINEL_MASTER_NAME)
+          .catch(() => [])) as string[][];
         const ok = replicas.some((fields) => {
           // master-link-status is refreshed only every 10 s; the caller's WAIT proves the link.
           const flags = fields[fields.indexOf('flags') + 1] ?? '';

@@ -33,7 +33,9 @@ describe('several broker processes on one Redis', () => {
     // Behind one load balancer the processes share PUBLIC_URL; the test reaches each directly.
     const publicPort = await freePort();
     env.PUBLIC_URL = `http://127.0.0.1:${publicPort}`;
-    brokers = await Promise.all([0, 1, 2].map((i) => BrokerProcess.start(env, i === 0 ? { publicPort } : {})));
+    brokers = await Promise.all(
+      [0, 1, 2].map((i) => BrokerProcess.start(env, i === 0 ? { publicPort } : {})),
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -54,7 +56,12 @@ describe('several broker processes on one Redis', () => {
 
   it('finishes a flow on another process than the one that started it (two and three processes)', async () => {
     const [a, b, c] = brokers as [BrokerProcess, BrokerProcess, BrokerProcess];
-    const two = await connectAcross('jobber', 'acct-two', { link: a, auth: a, callback: b }, { returnTo: 'https://app.example.com/integrations' });
+    const two = await connectAcross(
+      'jobber',
+      'acct-two',
+      { link: a, auth: a, callback: b },
+      { returnTo: 'https://app.example.com/integrations' },
+    );
     expect(two.status).toBe(303);
     expect(new URL(two.location!).searchParams.get('connected')).toBe('jobber');
     const three = await connectAcross('jobber', 'acct-three', { link: c, auth: b, callback: a });
@@ -71,11 +78,15 @@ describe('several broker processes on one Redis', () => {
     fake.options.tokenDelayMs = 300;
     try {
       const answers = await Promise.all(
-        Array.from({ length: 30 }, (_, i) => brokers[i % 3]!.api('/internal/connections/jobber/acct-stampede/token')),
+        Array.from({ length: 30 }, (_, i) =>
+          brokers[i % 3]!.api('/internal/connections/jobber/acct-stampede/token'),
+        ),
       );
       expect(answers.map((a) => a.status)).toEqual(Array(30).fill(200));
       expect(fake.refreshRequests.length - before).toBe(1);
-      expect(new Set(answers.map((a) => a.body.access_token))).toEqual(new Set([fake.issued[fake.issued.length - 1]!.access_token]));
+      expect(new Set(answers.map((a) => a.body.access_token))).toEqual(
+        new Set([fake.issued[fake.issued.length - 1]!.access_token]),
+      );
     } finally {
       fake.options.tokenDelayMs = 0;
     }
@@ -101,7 +112,9 @@ describe('several broker processes on one Redis', () => {
       await until(() => fake.refreshRequests.length > before);
       const started = Date.now();
       const waiting = await Promise.all(
-        Array.from({ length: 6 }, (_, i) => (i % 2 ? b : c).api('/internal/connections/jobber/acct-killed/token', { timeoutMs: 30_000 })),
+        Array.from({ length: 6 }, (_, i) =>
+          (i % 2 ? b : c).api('/internal/connections/jobber/acct-killed/token', { timeoutMs: 30_000 }),
+        ),
       );
       const waited = Date.now() - started;
       expect(await onA).toBe('killed');
@@ -109,7 +122,9 @@ describe('several broker processes on one Redis', () => {
       expect(waiting.map((w) => w.status)).toEqual(Array(6).fill(200));
       // One more refresh, by a surviving process, after the dead holder's lock expired.
       expect(fake.refreshRequests.length - before).toBe(2);
-      expect(new Set(waiting.map((w) => w.body.access_token))).toEqual(new Set([fake.issued[fake.issued.length - 1]!.access_token]));
+      expect(new Set(waiting.map((w) => w.body.access_token))).toEqual(
+        new Set([fake.issued[fake.issued.length - 1]!.access_token]),
+      );
       recordFigures('multi-process-killed-lock-holder', { callers_waited_ms: waited });
     } finally {
       fake.onToken(undefined);

@@ -59,7 +59,9 @@ describe('Redis Cluster (three masters)', () => {
     expect(token.body.access_token).toBe(fake.issued[fake.issued.length - 1]!.access_token);
 
     // The browser session lives on the cluster too: a replayed callback finds its flow used up.
-    const replay = await result.browser.get(`${a.publicUrl}/callback/bexio?code=again&state=${result.authorizeUrl.searchParams.get('state')}`);
+    const replay = await result.browser.get(
+      `${a.publicUrl}/callback/bexio?code=again&state=${result.authorizeUrl.searchParams.get('state')}`,
+    );
     expect(replay.status).toBe(400);
   });
 
@@ -95,7 +97,10 @@ describe('Redis Cluster (three masters)', () => {
   it('imports, reads, lists with paging and deletes connections spread over the three masters', async () => {
     const ids = Array.from({ length: 12 }, (_, i) => `list-${String(i).padStart(2, '0')}`);
     for (const id of ids) {
-      const put = await a.api(`/internal/connections/jobber/${id}`, { method: 'PUT', body: { access_token: `at-${id}`, refresh_token: `rt-${id}`, expires_in: 3600 } });
+      const put = await a.api(`/internal/connections/jobber/${id}`, {
+        method: 'PUT',
+        body: { access_token: `at-${id}`, refresh_token: `rt-${id}`, expires_in: 3600 },
+      });
       expect(put.status).toBe(201);
     }
     // The connections really are spread: more than one master holds some of them.
@@ -139,7 +144,9 @@ describe('Redis Cluster (three masters)', () => {
     fake.options.tokenDelayMs = 300;
     try {
       const answers = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).api('/internal/connections/bexio/acct-stampede/token')),
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 === 0 ? a : b).api('/internal/connections/bexio/acct-stampede/token'),
+        ),
       );
       expect(answers.map((r) => r.status)).toEqual(Array(20).fill(200));
       expect(fake.refreshRequests.length - before).toBe(1);
@@ -151,7 +158,9 @@ describe('Redis Cluster (three masters)', () => {
     // The rotated refresh token was stored: the next forced refresh presents it.
     const forced = await b.api('/internal/connections/bexio/acct-stampede/token?force_refresh=true');
     expect(forced.status).toBe(200);
-    expect(fake.refreshRequests[fake.refreshRequests.length - 1]!.params.refresh_token).toBe(fake.issued[fake.issued.length - 2]!.refresh_token);
+    expect(fake.refreshRequests[fake.refreshRequests.length - 1]!.params.refresh_token).toBe(
+      fake.issued[fake.issued.length - 2]!.refresh_token,
+    );
   });
 
   it('answers /readyz 200 on the cluster', async () => {

@@ -52,7 +52,11 @@ describe('Redis outage: a real broker process on a Redis that goes away and come
 
   it('answers every route fast while Redis is down (503 problem+json, 503 pages), keeps /healthz, and resumes alone with the data intact', async () => {
     // Before: a connection, a browser flow under way (state in its session), an API-key form shown.
-    const connected = await connectAcross('jobber', 'acct-1', { link: broker, auth: broker, callback: broker });
+    const connected = await connectAcross('jobber', 'acct-1', {
+      link: broker,
+      auth: broker,
+      callback: broker,
+    });
     expect(connected.status).toBe(200);
     const before = await broker.api('/internal/connections/jobber/acct-1/token');
     expect(before.status).toBe(200);
@@ -78,9 +82,23 @@ describe('Redis outage: a real broker process on a Redis that goes away and come
       [`${i}/internal/connections/jobber/acct-1/token?force_refresh=true`, { headers: AUTH }],
       [`${i}/internal/connections/jobber/acct-1`, { headers: AUTH }],
       [`${i}/internal/connections?limit=10`, { headers: AUTH }],
-      [`${i}/internal/connections/jobber/acct-2`, { method: 'PUT', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ access_token: 'x' }) }],
+      [
+        `${i}/internal/connections/jobber/acct-2`,
+        {
+          method: 'PUT',
+          headers: { ...AUTH, 'content-type': 'application/json' },
+          body: JSON.stringify({ access_token: 'x' }),
+        },
+      ],
       [`${i}/internal/connections/jobber/acct-1`, { method: 'DELETE', headers: AUTH }],
-      [`${i}/internal/connect-sessions`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ provider: 'jobber', connection_id: 'x' }) }],
+      [
+        `${i}/internal/connect-sessions`,
+        {
+          method: 'POST',
+          headers: { ...AUTH, 'content-type': 'application/json' },
+          body: JSON.stringify({ provider: 'jobber', connection_id: 'x' }),
+        },
+      ],
     ];
     const answers: Array<[string, Answer]> = [];
     for (const [url, init] of internal) {
@@ -94,13 +112,24 @@ describe('Redis outage: a real broker process on a Redis that goes away and come
 
     const browser: Array<[string, RequestInit]> = [
       [unusedLink, { headers: { accept: 'text/html' } }],
-      [`${p}/callback/jobber?code=c&state=${pendingState}`, { headers: { accept: 'text/html', cookie: pending.cookieHeader() } }],
+      [
+        `${p}/callback/jobber?code=c&state=${pendingState}`,
+        { headers: { accept: 'text/html', cookie: pending.cookieHeader() } },
+      ],
       [
         `${p}/auth/bonjoro`,
         {
           method: 'POST',
-          headers: { accept: 'text/html', cookie: keyBrowser.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ flow: field('flow'), csrf: field('csrf'), api_key: 'k-123' }).toString(),
+          headers: {
+            accept: 'text/html',
+            cookie: keyBrowser.cookieHeader(),
+            'content-type': 'application/x-www-form-urlencoded',
+          },
+          body: new URLSearchParams({
+            flow: field('flow'),
+            csrf: field('csrf'),
+            api_key: 'k-123',
+          }).toString(),
         },
       ],
     ];
@@ -122,7 +151,11 @@ describe('Redis outage: a real broker process on a Redis that goes away and come
     expect((await timed(`${i}/metrics`)).status).toBe(200);
 
     // A few seconds of steady traffic on a dead Redis: every answer fast, the process alive.
-    const hammer = await Promise.all(Array.from({ length: 40 }, () => timed(`${i}/internal/connections/jobber/acct-1/token`, { headers: AUTH })));
+    const hammer = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        timed(`${i}/internal/connections/jobber/acct-1/token`, { headers: AUTH }),
+      ),
+    );
     expect(hammer.every((a) => a.status === 503 && a.ms <= FAST_MS)).toBe(true);
     expect(broker.running).toBe(true);
 
@@ -175,7 +208,9 @@ describe('Redis outage: a real broker process on a Redis that goes away and come
         if (!ok) await new Promise((r) => setTimeout(r, 50));
       }
       expect(ok).toBe(true);
-      expect((await timed(`${cold.internalUrl}/internal/connections?limit=1`, { headers: AUTH })).status).toBe(200);
+      expect(
+        (await timed(`${cold.internalUrl}/internal/connections?limit=1`, { headers: AUTH })).status,
+      ).toBe(200);
     } finally {
       await cold.stop('SIGKILL');
       await later.close();

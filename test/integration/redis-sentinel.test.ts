@@ -41,7 +41,9 @@ describe('Redis Sentinel (one master, one replica, one sentinel)', () => {
   }
 
   it('connects through the master the sentinel names, and serves tokens', async () => {
-    const result = await broker.connect('jobber', 'acct-flow', { returnTo: `${TEST_RETURN_ORIGIN}/integrations` });
+    const result = await broker.connect('jobber', 'acct-flow', {
+      returnTo: `${TEST_RETURN_ORIGIN}/integrations`,
+    });
     expect(result.callback.status).toBe(303);
     const token = await broker.api('/internal/connections/jobber/acct-flow/token');
     expect(token.status).toBe(200);
@@ -62,7 +64,11 @@ describe('Redis Sentinel (one master, one replica, one sentinel)', () => {
     await sentinel.waitForReplicaInSync();
     const oldMaster = await sentinel.masterPort();
 
-    const load = runLoad(4, (i) => broker.api(`/internal/connections/jobber/${CONNECTIONS[i % CONNECTIONS.length]}/token`, { headers: {} }));
+    const load = runLoad(4, (i) =>
+      broker.api(`/internal/connections/jobber/${CONNECTIONS[i % CONNECTIONS.length]}/token`, {
+        headers: {},
+      }),
+    );
     await new Promise((r) => setTimeout(r, 300));
     const failoverStarted = Date.now();
     const promoted = await sentinel.failover();
@@ -85,7 +91,9 @@ describe('Redis Sentinel (one master, one replica, one sentinel)', () => {
 
     // Nothing lost: every connection answers the token it had, and writes go to the new master.
     expect(await tokens()).toEqual(before);
-    const forced = await broker.api(`/internal/connections/jobber/${CONNECTIONS[0]}/token?force_refresh=true`);
+    const forced = await broker.api(
+      `/internal/connections/jobber/${CONNECTIONS[0]}/token?force_refresh=true`,
+    );
     expect(forced.status).toBe(200);
     const master = await sentinel.masterClient();
     try {
@@ -110,7 +118,9 @@ describe('Redis Sentinel (one master, one replica, one sentinel)', () => {
     const before = await tokens();
     await sentinel.waitForReplicaInSync();
 
-    const load = runLoad(4, (i) => broker.api(`/internal/connections/jobber/${CONNECTIONS[i % CONNECTIONS.length]}/token`));
+    const load = runLoad(4, (i) =>
+      broker.api(`/internal/connections/jobber/${CONNECTIONS[i % CONNECTIONS.length]}/token`),
+    );
     await new Promise((r) => setTimeout(r, 300));
     const crashed = Date.now();
     const oldMaster = await sentinel.killMaster();

@@ -90,14 +90,27 @@ describe('crash between the provider answering a refresh and the broker storing 
     await new Promise((r) => setTimeout(r, 1500)); // several sweeps
     expect(fake.refreshRequests.length).toBe(2);
     const meta = await b.api('/internal/connections/jobber/rot');
-    expect(meta.body).toMatchObject({ status: 'reauthorization_required', next_refresh_at: null, refresh_failures: 1 });
+    expect(meta.body).toMatchObject({
+      status: 'reauthorization_required',
+      next_refresh_at: null,
+      refresh_failures: 1,
+    });
     expect(meta.body.last_error.code).toBe('reauthorization_required');
 
     // The way out is the user connecting again: a fresh start.
     const reconnect = fake.mint();
-    const put = await b.api('/internal/connections/jobber/rot', { method: 'PUT', body: { access_token: reconnect.access_token, refresh_token: reconnect.refresh_token, expires_in: 3600 } });
+    const put = await b.api('/internal/connections/jobber/rot', {
+      method: 'PUT',
+      body: {
+        access_token: reconnect.access_token,
+        refresh_token: reconnect.refresh_token,
+        expires_in: 3600,
+      },
+    });
     expect(put.status).toBe(200);
-    expect((await b.api('/internal/connections/jobber/rot/token')).body.access_token).toBe(reconnect.access_token);
+    expect((await b.api('/internal/connections/jobber/rot/token')).body.access_token).toBe(
+      reconnect.access_token,
+    );
     await fake.close();
   });
 
