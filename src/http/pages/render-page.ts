@@ -19,10 +19,10 @@ button{margin-top:1rem;width:100%;padding:.75rem;font:inherit;font-weight:600;co
 button:hover{background:#2459b8}
 button.secondary{background:#fff;color:#1d2330;border:1px solid #b8c0cc}
 button.secondary:hover{background:#f0f2f5}
-pre{white-space:pre-wrap;word-break:break-all;font-size:.85rem;background:#f0f2f5;padding:.6rem .8rem;border-radius:8px}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.85rem;background:#f0f2f5;padding:.6rem .8rem;border-radius:8px}
 .error{color:#9b1c1c;background:#fdf0f0;border-radius:8px;padding:.6rem .8rem}
 a{color:#2f6fde}
-code{font-size:.9em;background:#f0f2f5;padding:.05rem .3rem;border-radius:4px}
+code{font-size:.9em;background:#f0f2f5;padding:.05rem .3rem;border-radius:4px;overflow-wrap:anywhere}
 `.trim();
 
 export const PAGE_CSS_HASH = `'sha256-${createHash('sha256').update(PAGE_CSS).digest('base64')}'`;
