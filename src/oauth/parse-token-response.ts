@@ -63,10 +63,12 @@ export function parseTokenResponse(response: RawHttpResponse, expiry: ExpiryRule
   };
 }
 
-/** `token_type` is case-insensitive (RFC 6749 §5.1, RFC 6750 §1): `bearer` is reported as `Bearer`. */
+/**
+ * `token_type` is answered as the provider said it (CONTRACT: "as the provider said it, Bearer when
+ * it said nothing"); RFC 6749 §5.1 makes it case-insensitive, so callers compare it that way.
+ */
 function normalizeTokenType(value: string | undefined): string {
-  if (!value || value.toLowerCase() === 'bearer') return 'Bearer';
-  return value;
+  return value ? value : 'Bearer';
 }
 
 function readExpiresIn(value: unknown): number | undefined {

@@ -100,7 +100,7 @@ export class FakeProvider {
     const refreshToken = `rt-${n}-${Math.random().toString(36).slice(2, 10)}`;
     this.issued.push({ access_token: accessToken, refresh_token: refreshToken });
     this.liveRefreshTokens.add(refreshToken);
-    const body: Record<string, unknown> = { access_token: accessToken, token_type: 'bearer', refresh_token: refreshToken };
+    const body: Record<string, unknown> = { access_token: accessToken, token_type: 'Bearer', refresh_token: refreshToken };
     if (lifetime !== null && !this.options.jwtAccessTokens) body.expires_in = lifetime;
     if (this.options.grantedScope !== undefined) body.scope = this.options.grantedScope;
     return body;

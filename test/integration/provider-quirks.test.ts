@@ -218,7 +218,7 @@ describe('provider quirks, each emulated by a fake provider', () => {
       expect(outcome(result.callback.location).get('connected')).toBe('respond-io');
       const token = await broker.api(`/internal/connections/respond-io/${id}/token`);
       expect(token.body.access_token).toBe('form-at-1');
-      expect(token.body.token_type).toBe('Bearer');
+      expect(token.body.token_type).toBe('bearer');
       expect(Date.parse(token.body.expires_at)).toBeGreaterThanOrEqual(before + 3600_000 - 1000);
     });
 
@@ -242,8 +242,8 @@ describe('provider quirks, each emulated by a fake provider', () => {
 
     it.each([
       ['missing', 'Bearer', undefined],
-      ['lower case', 'Bearer', 'bearer'],
-      ['upper case', 'Bearer', 'BEARER'],
+      ['lower case', 'bearer', 'bearer'],
+      ['upper case', 'BEARER', 'BEARER'],
       ['of another scheme', 'DPoP', 'DPoP'],
     ])('answers a token_type %s as %s', async (_how, answered, sent) => {
       const id = nextId('bonjoro');

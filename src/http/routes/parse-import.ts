@@ -35,7 +35,7 @@ export function parseImport(body: Record<string, unknown>, authMode: 'oauth2' | 
     tokens: {
       access_token: accessToken,
       refresh_token: refreshToken,
-      token_type: tokenType === undefined || tokenType.toLowerCase() === 'bearer' ? 'Bearer' : tokenType,
+      token_type: tokenType ?? 'Bearer',
       expires_at: expiresAt,
       granted_scopes: optionalScopes(body.scopes),
     },

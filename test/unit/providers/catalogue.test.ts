@@ -149,7 +149,7 @@ const CASES: CatalogueCase[] = [
     }),
     expected: {
       expiresAt: NOW + 7200 * 1000,
-      tokenType: 'Bearer',
+      tokenType: 'bearer',
       grantedScopes: ['read', 'write'],
       refreshToken: 'ps-rt',
     },
