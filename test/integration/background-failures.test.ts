@@ -72,7 +72,8 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
   }
 
   const refreshesOf = (rt: string) => fake.refreshRequests.filter((r) => r.params.refresh_token === rt);
-  const meta = async (broker: TestBroker, id: string) => (await broker.api(`/internal/connections/bonjoro/${id}`)).body;
+  const meta = async (broker: TestBroker, id: string) =>
+    (await broker.api(`/internal/connections/bonjoro/${id}`)).body;
 
   beforeAll(async () => {
     redis = await TestRedis.start();
@@ -146,8 +147,12 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     expect(token.body.access_token).toBe(c.at);
 
     const metrics = String((await broker.api('/metrics')).body);
-    expect(metrics).toMatch(/oauth_broker_refreshes_total\{[^}]*outcome="unavailable"[^}]*trigger="keepalive"[^}]*\} 1/);
-    expect(metrics).toMatch(/oauth_broker_refreshes_total\{[^}]*outcome="unavailable"[^}]*trigger="retry"[^}]*\} 2/);
+    expect(metrics).toMatch(
+      /oauth_broker_refreshes_total\{[^}]*outcome="unavailable"[^}]*trigger="keepalive"[^}]*\} 1/,
+    );
+    expect(metrics).toMatch(
+      /oauth_broker_refreshes_total\{[^}]*outcome="unavailable"[^}]*trigger="retry"[^}]*\} 2/,
+    );
 
     // The provider comes back: the next try (due now) succeeds and the plan returns to keep-alive.
     failing.delete(c.rt);
@@ -191,10 +196,16 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
 
     const delivery = await until(async () => {
       await broker.broker.webhooks!.deliverDue();
-      return deliveries.find((d) => d.body.connection_id === c.id && d.body.type === 'connection.reauthorization_required');
+      return deliveries.find(
+        (d) => d.body.connection_id === c.id && d.body.type === 'connection.reauthorization_required',
+      );
     });
     expect(delivery.headers['x-broker-event']).toBe('connection.reauthorization_required');
-    expect(delivery.body).toMatchObject({ provider: 'bonjoro', connection_id: c.id, reason: 'invalid_grant' });
+    expect(delivery.body).toMatchObject({
+      provider: 'bonjoro',
+      connection_id: c.id,
+      reason: 'invalid_grant',
+    });
 
     // The user connects again (an import here): active and back on the schedule.
     fake.liveRefreshTokens.add(`${c.rt}-new`);
@@ -206,7 +217,9 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     expect(again.body.status).toBe('active');
     expect(again.body.refresh_failures).toBe(0);
     expect(ms(again.body.next_refresh_at)).not.toBeNull();
-    expect(Number(await client.zscore('grant:schedule', `bonjoro:${c.id}`))).toBe(ms(again.body.next_refresh_at));
+    expect(Number(await client.zscore('grant:schedule', `bonjoro:${c.id}`))).toBe(
+      ms(again.body.next_refresh_at),
+    );
   });
 
   it("keeps the status when the provider refuses the broker's client credentials in the background, and backs off", async () => {

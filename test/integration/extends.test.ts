@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
-import { TEST_RETURN_ORIGIN, TestBroker, baseEnv, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import {
+  TEST_RETURN_ORIGIN,
+  TestBroker,
+  baseEnv,
+  providerEnv,
+  startTestBroker,
+} from '../helpers/broker-harness';
 import { ensureBuilt } from '../helpers/broker-process';
 
 /**
@@ -23,7 +29,14 @@ function basicAuthOf(header: unknown): string {
 /** Starts `node dist/main.js` and answers how it ended (it is expected to refuse to start). */
 function startUp(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   const full: Record<string, string> = { PATH: process.env.PATH ?? '' };
-  for (const [k, v] of Object.entries({ ...baseEnv(9), PORT: '0', INTERNAL_PORT: '0', HOST: '127.0.0.1', ...env })) if (v !== undefined) full[k] = v;
+  for (const [k, v] of Object.entries({
+    ...baseEnv(9),
+    PORT: '0',
+    INTERNAL_PORT: '0',
+    HOST: '127.0.0.1',
+    ...env,
+  }))
+    if (v !== undefined) full[k] = v;
   const child = spawn(process.execPath, [MAIN], { env: full, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
@@ -118,7 +131,7 @@ describe('extends: another OAuth app of a provider, from PROVIDERS_FILE', () => 
     expect((await broker.api('/internal/connections/bexio-eu/eu-1')).body.provider).toBe('bexio-eu');
   });
 
-  it("keeps what it does not name from bexio: the issuer check (RFC 9207), rotation, keep-alive", async () => {
+  it('keeps what it does not name from bexio: the issuer check (RFC 9207), rotation, keep-alive', async () => {
     const wrong = await broker.connect('bexio-eu', 'eu-wrong-iss', {
       returnTo: `${TEST_RETURN_ORIGIN}/integrations`,
       callbackQuery: { iss: 'https://elsewhere.example' },
@@ -142,7 +155,9 @@ describe('extends: another OAuth app of a provider, from PROVIDERS_FILE', () => 
   });
 
   it('leaves the base app as it was', async () => {
-    const result = await broker.connect('bexio', 'base-1', { returnTo: `${TEST_RETURN_ORIGIN}/integrations` });
+    const result = await broker.connect('bexio', 'base-1', {
+      returnTo: `${TEST_RETURN_ORIGIN}/integrations`,
+    });
     expect(result.authorizeUrl.origin).toBe(base.url);
     expect(result.authorizeUrl.searchParams.get('client_id')).toBe('bexio-client');
     expect(result.callback.status).toBe(303);
@@ -158,14 +173,21 @@ describe('extends: another OAuth app of a provider, from PROVIDERS_FILE', () => 
     });
     expect(result.authorizeUrl.origin + result.authorizeUrl.pathname).toBe(`${eu.url}/authorize`);
     expect(result.authorizeUrl.searchParams.get('client_id')).toBe('bexio-eu-b-client');
-    expect(result.authorizeUrl.searchParams.get('redirect_uri')).toBe(`${broker.publicUrl}/callback/bexio-eu-b`);
+    expect(result.authorizeUrl.searchParams.get('redirect_uri')).toBe(
+      `${broker.publicUrl}/callback/bexio-eu-b`,
+    );
     expect(result.callback.status).toBe(303);
     expect(eu.tokenRequests).toHaveLength(before + 1);
-    expect(basicAuthOf(eu.tokenRequests[before]!.headers.authorization)).toBe('bexio-eu-b-client:bexio-eu-b-secret');
+    expect(basicAuthOf(eu.tokenRequests[before]!.headers.authorization)).toBe(
+      'bexio-eu-b-client:bexio-eu-b-secret',
+    );
   });
 
   it("does not enable an app on its base's credentials", async () => {
-    const res = await broker.api('/internal/connect-sessions', { method: 'POST', body: { provider: 'bexio-ch', connection_id: 'ch-1' } });
+    const res = await broker.api('/internal/connect-sessions', {
+      method: 'POST',
+      body: { provider: 'bexio-ch', connection_id: 'ch-1' },
+    });
     expect(res.status).toBe(404);
     expect(res.body.code).toBe('provider_not_enabled');
     expect(res.body.detail).toContain('BEXIO_CH_CLIENT_ID');

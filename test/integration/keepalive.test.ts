@@ -43,7 +43,10 @@ describe('keep-alive: idle connections are refreshed before a provider drops the
     return broker;
   }
 
-  async function importConnection(broker: TestBroker, provider = 'bonjoro'): Promise<{ id: string; rt: string; importedAt: number }> {
+  async function importConnection(
+    broker: TestBroker,
+    provider = 'bonjoro',
+  ): Promise<{ id: string; rt: string; importedAt: number }> {
     n += 1;
     const id = `idle-${n}`;
     const rt = `rt-idle-${n}`;
@@ -58,7 +61,8 @@ describe('keep-alive: idle connections are refreshed before a provider drops the
   }
 
   const refreshesOf = (rt: string) => fake.refreshRequests.filter((r) => r.params.refresh_token === rt);
-  const meta = async (broker: TestBroker, provider: string, id: string) => (await broker.api(`/internal/connections/${provider}/${id}`)).body;
+  const meta = async (broker: TestBroker, provider: string, id: string) =>
+    (await broker.api(`/internal/connections/${provider}/${id}`)).body;
   const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 
   beforeAll(async () => {
@@ -102,7 +106,9 @@ describe('keep-alive: idle connections are refreshed before a provider drops the
     expect(ms(after.next_refresh_at)! - ms(after.last_refreshed_at)!).toBe(2000);
 
     const metrics = await broker.api('/metrics');
-    expect(String(metrics.body)).toMatch(/oauth_broker_refreshes_total\{[^}]*provider="bonjoro"[^}]*outcome="success"[^}]*trigger="keepalive"[^}]*\} 1/);
+    expect(String(metrics.body)).toMatch(
+      /oauth_broker_refreshes_total\{[^}]*provider="bonjoro"[^}]*outcome="success"[^}]*trigger="keepalive"[^}]*\} 1/,
+    );
   });
 
   it('keeps an idle connection alive again and again while nobody uses it', async () => {
@@ -111,7 +117,14 @@ describe('keep-alive: idle connections are refreshed before a provider drops the
     broker.broker.sweeper.start();
     try {
       // The first refresh rotates the refresh token; the second keep-alive presents the new one.
-      await until(() => (fake.refreshRequests.filter((r) => r.at > c.importedAt + 1500 && r.params.refresh_token !== c.rt).length > 0 ? true : undefined), 6000);
+      await until(
+        () =>
+          fake.refreshRequests.filter((r) => r.at > c.importedAt + 1500 && r.params.refresh_token !== c.rt)
+            .length > 0
+            ? true
+            : undefined,
+        6000,
+      );
     } finally {
       await broker.broker.sweeper.stop();
     }

@@ -29,7 +29,10 @@ describe('refresh-ahead: busy connections are refreshed in the background', () =
   let n = 0;
 
   /** Imports a connection whose refresh token the fake accepts; answers its id and refresh token. */
-  async function importConnection(target: TestBroker, expiresIn = LIFE_S): Promise<{ id: string; rt: string; at: string }> {
+  async function importConnection(
+    target: TestBroker,
+    expiresIn = LIFE_S,
+  ): Promise<{ id: string; rt: string; at: string }> {
     n += 1;
     const id = `acct-${n}`;
     const rt = `rt-imported-${n}`;
@@ -44,7 +47,8 @@ describe('refresh-ahead: busy connections are refreshed in the background', () =
   }
 
   const refreshesOf = (rt: string) => fake.refreshRequests.filter((r) => r.params.refresh_token === rt);
-  const meta = async (target: TestBroker, id: string) => (await target.api(`/internal/connections/bonjoro/${id}`)).body;
+  const meta = async (target: TestBroker, id: string) =>
+    (await target.api(`/internal/connections/bonjoro/${id}`)).body;
   const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 
   beforeAll(async () => {
@@ -112,7 +116,9 @@ describe('refresh-ahead: busy connections are refreshed in the background', () =
     const unread = await importConnection(broker);
     const read = await importConnection(broker);
     expect((await broker.api(`/internal/connections/bonjoro/${read.id}/token`)).status).toBe(200);
-    await until(async () => (ms((await meta(broker, read.id)).next_refresh_at)! < Date.now() + DAY_MS ? true : undefined));
+    await until(async () =>
+      ms((await meta(broker, read.id)).next_refresh_at)! < Date.now() + DAY_MS ? true : undefined,
+    );
 
     await broker.broker.sweeper.sweepOnce();
     expect(refreshesOf(read.rt)).toHaveLength(1);
@@ -138,13 +144,17 @@ describe('refresh-ahead: busy connections are refreshed in the background', () =
   it('makes a caller that arrives during a background refresh wait for it instead of starting another', async () => {
     const c = await importConnection(broker);
     expect((await broker.api(`/internal/connections/bonjoro/${c.id}/token`)).status).toBe(200);
-    await until(async () => (ms((await meta(broker, c.id)).next_refresh_at)! < Date.now() + DAY_MS ? true : undefined));
+    await until(async () =>
+      ms((await meta(broker, c.id)).next_refresh_at)! < Date.now() + DAY_MS ? true : undefined,
+    );
     fake.options.tokenDelayMs = 800;
     try {
       const sweep = broker.broker.sweeper.sweepOnce();
       await until(() => (refreshesOf(c.rt).length > 0 ? true : undefined));
       // Asks for more life than the current token has left: a caller refresh, were it alone.
-      const caller = await broker.api(`/internal/connections/bonjoro/${c.id}/token?min_validity=${LIFE_S + 30}`);
+      const caller = await broker.api(
+        `/internal/connections/bonjoro/${c.id}/token?min_validity=${LIFE_S + 30}`,
+      );
       await sweep;
       expect(caller.status).toBe(200);
       expect(fake.refreshRequests.filter((r) => r.at >= refreshesOf(c.rt)[0]!.at)).toHaveLength(1);
@@ -166,7 +176,8 @@ describe('refresh-ahead: busy connections are refreshed in the background', () =
     try {
       const c = await importConnection(off);
       const planned = await meta(off, c.id);
-      for (let i = 0; i < 3; i++) expect((await off.api(`/internal/connections/bonjoro/${c.id}/token`)).status).toBe(200);
+      for (let i = 0; i < 3; i++)
+        expect((await off.api(`/internal/connections/bonjoro/${c.id}/token`)).status).toBe(200);
       // Give a fire-and-forget read mark the time it would take, then look at the plan again.
       await new Promise((r) => setTimeout(r, 200));
       const m = await meta(off, c.id);

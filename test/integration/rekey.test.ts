@@ -24,9 +24,14 @@ interface CliRun {
 
 function cli(args: string[], env: Record<string, string | undefined>): CliRun {
   const full: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ PATH: process.env.PATH, ...baseEnv(9), ...env })) if (v !== undefined) full[k] = v;
+  for (const [k, v] of Object.entries({ PATH: process.env.PATH, ...baseEnv(9), ...env }))
+    if (v !== undefined) full[k] = v;
   // cwd outside the project: no .env there to leak in.
-  const child = spawn(process.execPath, [CLI, ...args], { env: full, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: full,
+    cwd: '/',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const run: CliRun = {
     child,
     stdout: '',
@@ -38,7 +43,10 @@ function cli(args: string[], env: Record<string, string | undefined>): CliRun {
   return run;
 }
 
-async function cliDone(args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function cliDone(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const run = cli(args, env);
   const { code } = await run.exit;
   return { code, stdout: run.stdout, stderr: run.stderr };
@@ -73,7 +81,11 @@ describe('keys rekey: online key rotation', () => {
 
   /** Seeds `count` connections under k1 through the service a connect or import uses. */
   async function seed(prefix: string, count: number): Promise<string[]> {
-    const seeder = await startTestBroker({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, ...providerEnv('bonjoro', fake.url) });
+    const seeder = await startTestBroker({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: prefix,
+      ...providerEnv('bonjoro', fake.url),
+    });
     const provider = seeder.broker.registry.get('bonjoro')!;
     const ids = Array.from({ length: count }, (_, i) => `rk-${i}`);
     try {
@@ -85,7 +97,12 @@ describe('keys rekey: online key rotation', () => {
             return seeder.broker.connections.saveTokens(
               provider,
               id,
-              { access_token: `at-${prefix}${id}`, refresh_token: rt, token_type: 'Bearer', expires_at: Date.now() + 3_600_000 },
+              {
+                access_token: `at-${prefix}${id}`,
+                refresh_token: rt,
+                token_type: 'Bearer',
+                expires_at: Date.now() + 3_600_000,
+              },
               [],
             );
           }),
@@ -100,9 +117,20 @@ describe('keys rekey: online key rotation', () => {
   it('re-seals every connection under k2 while the token API is hammered: no read fails, no refresh is undone, k1 can go', async () => {
     const prefix = 'live:';
     const ids = await seed(prefix, 1000);
-    expect(await keyIds(client, prefix, ids.map((id) => `bonjoro:${id}`))).toEqual(new Map([['k1', 1000]]));
+    expect(
+      await keyIds(
+        client,
+        prefix,
+        ids.map((id) => `bonjoro:${id}`),
+      ),
+    ).toEqual(new Map([['k1', 1000]]));
 
-    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, TOKEN_ENCRYPTION_KEYS: `${K2},${K1}`, ...providerEnv('bonjoro', fake.url) };
+    const env = {
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: prefix,
+      TOKEN_ENCRYPTION_KEYS: `${K2},${K1}`,
+      ...providerEnv('bonjoro', fake.url),
+    };
     const broker = await startTestBroker(env);
     let stop = false;
     const failures: string[] = [];
@@ -168,7 +196,9 @@ describe('keys rekey: online key rotation', () => {
     // k1 leaves the ring: everything still opens, and refreshes still work.
     const withoutK1 = await startTestBroker({ ...env, TOKEN_ENCRYPTION_KEYS: K2 });
     try {
-      const answers = await Promise.all(ids.map((id) => withoutK1.api(`/internal/connections/bonjoro/${id}/token?min_validity=0`)));
+      const answers = await Promise.all(
+        ids.map((id) => withoutK1.api(`/internal/connections/bonjoro/${id}/token?min_validity=0`)),
+      );
       expect(answers.filter((a) => a.status !== 200)).toEqual([]);
       for (const [i, a] of answers.entries()) {
         const id = ids[i]!;
@@ -185,47 +215,60 @@ describe('keys rekey: online key rotation', () => {
     }
   }, 120_000);
 
-  it.each(['SIGINT', 'SIGKILL'] as const)('resumes a rekey interrupted by %s midway and completes it', async (signal) => {
-    const prefix = `cut-${signal.toLowerCase()}:`;
-    const ids = await seed(prefix, 2000);
-    const members = ids.map((id) => `bonjoro:${id}`);
-    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, TOKEN_ENCRYPTION_KEYS: `${K2},${K1}`, ...providerEnv('bonjoro', fake.url) };
+  it.each(['SIGINT', 'SIGKILL'] as const)(
+    'resumes a rekey interrupted by %s midway and completes it',
+    async (signal) => {
+      const prefix = `cut-${signal.toLowerCase()}:`;
+      const ids = await seed(prefix, 2000);
+      const members = ids.map((id) => `bonjoro:${id}`);
+      const env = {
+        REDIS_URL: redis.url,
+        REDIS_KEY_PREFIX: prefix,
+        TOKEN_ENCRYPTION_KEYS: `${K2},${K1}`,
+        ...providerEnv('bonjoro', fake.url),
+      };
 
-    const first = cli(['keys', 'rekey'], env);
-    let exited = false;
-    void first.exit.then(() => (exited = true));
-    // Interrupt once a tenth is done.
-    for (;;) {
-      if (exited) throw new Error(`rekey ended before it could be interrupted: ${first.stdout}${first.stderr}`);
-      if (((await keyIds(client, prefix, members)).get('k2') ?? 0) >= 200) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    first.child.kill(signal);
-    const ended = await first.exit;
-    const locks = (await Promise.all(members.map((m) => client.exists(`${prefix}{${m}}:lock`)))).reduce((a, b) => a + b, 0);
-    if (signal === 'SIGINT') {
-      // Ctrl-C: the re-seals under way finish and release their locks; exit 130, nothing left held.
-      expect(ended.code).toBe(130);
-      expect(first.stderr).toMatch(/interrupted/);
-      expect(locks).toBe(0);
-    } else {
-      // A crash leaves the locks of the re-seals under way until their TTL: the resume waits them out.
-      expect(ended.signal).toBe('SIGKILL');
-      expect(locks).toBeGreaterThan(0);
-    }
+      const first = cli(['keys', 'rekey'], env);
+      let exited = false;
+      void first.exit.then(() => (exited = true));
+      // Interrupt once a tenth is done.
+      for (;;) {
+        if (exited)
+          throw new Error(`rekey ended before it could be interrupted: ${first.stdout}${first.stderr}`);
+        if (((await keyIds(client, prefix, members)).get('k2') ?? 0) >= 200) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      first.child.kill(signal);
+      const ended = await first.exit;
+      const locks = (await Promise.all(members.map((m) => client.exists(`${prefix}{${m}}:lock`)))).reduce(
+        (a, b) => a + b,
+        0,
+      );
+      if (signal === 'SIGINT') {
+        // Ctrl-C: the re-seals under way finish and release their locks; exit 130, nothing left held.
+        expect(ended.code).toBe(130);
+        expect(first.stderr).toMatch(/interrupted/);
+        expect(locks).toBe(0);
+      } else {
+        // A crash leaves the locks of the re-seals under way until their TTL: the resume waits them out.
+        expect(ended.signal).toBe('SIGKILL');
+        expect(locks).toBeGreaterThan(0);
+      }
 
-    const midway = await keyIds(client, prefix, members);
-    expect(midway.get('k1') ?? 0).toBeGreaterThan(0);
-    expect(midway.get('k2') ?? 0).toBeGreaterThan(0);
+      const midway = await keyIds(client, prefix, members);
+      expect(midway.get('k1') ?? 0).toBeGreaterThan(0);
+      expect(midway.get('k2') ?? 0).toBeGreaterThan(0);
 
-    const status = await cliDone(['keys', 'status'], env);
-    expect(status.stdout).toBe(`k1 ${midway.get('k1')}\nk2 ${midway.get('k2')}\n`);
+      const status = await cliDone(['keys', 'status'], env);
+      expect(status.stdout).toBe(`k1 ${midway.get('k1')}\nk2 ${midway.get('k2')}\n`);
 
-    const resumed = await cliDone(['keys', 'rekey'], env);
-    expect(resumed.stderr).not.toMatch(/^failed /m);
-    expect(resumed.code).toBe(0);
-    expect(resumed.stdout).toMatch(/still under an old key: 0\b/);
-    expect(await keyIds(client, prefix, members)).toEqual(new Map([['k2', 2000]]));
-    expect((await cliDone(['keys', 'status'], env)).stdout).toBe('k2 2000\n');
-  }, 120_000);
+      const resumed = await cliDone(['keys', 'rekey'], env);
+      expect(resumed.stderr).not.toMatch(/^failed /m);
+      expect(resumed.code).toBe(0);
+      expect(resumed.stdout).toMatch(/still under an old key: 0\b/);
+      expect(await keyIds(client, prefix, members)).toEqual(new Map([['k2', 2000]]));
+      expect((await cliDone(['keys', 'status'], env)).stdout).toBe('k2 2000\n');
+    },
+    120_000,
+  );
 });

@@ -49,7 +49,14 @@ describe('three broker processes sweeping one schedule', () => {
 
   it('refreshes each of 200 due connections exactly once', async () => {
     for (let i = 0; i < 3; i++) {
-      processes.push(await BrokerProcess.start({ ...env(), SWEEP_INTERVAL: '0.5', KEEPALIVE_AFTER: '3600', LOG_LEVEL: 'warn' }));
+      processes.push(
+        await BrokerProcess.start({
+          ...env(),
+          SWEEP_INTERVAL: '0.5',
+          KEEPALIVE_AFTER: '3600',
+          LOG_LEVEL: 'warn',
+        }),
+      );
     }
 
     // Imported through a broker whose keep-alive is 2 s: all 200 fall due while the three sweep.
@@ -77,12 +84,16 @@ describe('three broker processes sweeping one schedule', () => {
     expect(await redis.client().zcard('ob:schedule')).toBe(200);
 
     const presented = () => fake.refreshRequests.filter((r) => imported.has(r.params.refresh_token ?? ''));
-    await until(() => (new Set(presented().map((r) => r.params.refresh_token)).size === 200 ? true : undefined), 30_000);
+    await until(
+      () => (new Set(presented().map((r) => r.params.refresh_token)).size === 200 ? true : undefined),
+      30_000,
+    );
     // A few more sweeps of every process: a second refresh would show now.
     await new Promise((r) => setTimeout(r, 1500));
 
     const perToken = new Map<string, number>();
-    for (const r of presented()) perToken.set(r.params.refresh_token!, (perToken.get(r.params.refresh_token!) ?? 0) + 1);
+    for (const r of presented())
+      perToken.set(r.params.refresh_token!, (perToken.get(r.params.refresh_token!) ?? 0) + 1);
     expect(perToken.size).toBe(200);
     expect([...perToken.values()].filter((count) => count !== 1)).toEqual([]);
     expect(fake.refreshRequests).toHaveLength(200);

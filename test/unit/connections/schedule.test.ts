@@ -1,7 +1,12 @@
 import { ScheduleSettings, computeNextRefreshAt } from '../../../src/connections/schedule';
 
 const NOW = 1_700_000_000_000;
-const settings: ScheduleSettings = { refreshAhead: true, refreshMarginMs: 300_000, sweepIntervalMs: 15_000, keepaliveMs: 604_800_000 };
+const settings: ScheduleSettings = {
+  refreshAhead: true,
+  refreshMarginMs: 300_000,
+  sweepIntervalMs: 15_000,
+  keepaliveMs: 604_800_000,
+};
 const base = {
   status: 'active' as const,
   auth_mode: 'oauth2' as const,
@@ -16,7 +21,9 @@ const high = () => 0.999999;
 
 describe('computeNextRefreshAt: when the broker refreshes a connection by itself', () => {
   it('plans keep-alive KEEPALIVE_AFTER after the last connect, import or refresh', () => {
-    expect(computeNextRefreshAt({ ...base, last_activity_at: NOW - 1000 }, settings, NOW)).toBe(NOW - 1000 + 604_800_000);
+    expect(computeNextRefreshAt({ ...base, last_activity_at: NOW - 1000 }, settings, NOW)).toBe(
+      NOW - 1000 + 604_800_000,
+    );
   });
 
   it('plans nothing when keep-alive is off and nobody read the connection', () => {
@@ -31,7 +38,13 @@ describe('computeNextRefreshAt: when the broker refreshes a connection by itself
   });
 
   it('does not plan refresh-ahead when REFRESH_AHEAD is off or the connection was not read', () => {
-    expect(computeNextRefreshAt({ ...base, read_since_refresh: true }, { ...settings, refreshAhead: false, keepaliveMs: 0 }, NOW)).toBeNull();
+    expect(
+      computeNextRefreshAt(
+        { ...base, read_since_refresh: true },
+        { ...settings, refreshAhead: false, keepaliveMs: 0 },
+        NOW,
+      ),
+    ).toBeNull();
     expect(computeNextRefreshAt(base, { ...settings, keepaliveMs: 0 }, NOW)).toBeNull();
   });
 
@@ -41,7 +54,8 @@ describe('computeNextRefreshAt: when the broker refreshes a connection by itself
   });
 
   it('backs off after failures from about SWEEP_INTERVAL, doubling, never beyond an hour', () => {
-    const at = (failures: number, random: () => number) => computeNextRefreshAt({ ...base, refresh_failures: failures }, settings, NOW, random)! - NOW;
+    const at = (failures: number, random: () => number) =>
+      computeNextRefreshAt({ ...base, refresh_failures: failures }, settings, NOW, random)! - NOW;
     expect(at(1, low)).toBe(13_500);
     expect(at(1, high)).toBe(16_500);
     expect(at(2, low)).toBe(27_000);
@@ -54,6 +68,12 @@ describe('computeNextRefreshAt: when the broker refreshes a connection by itself
     expect(computeNextRefreshAt({ ...base, status: 'reauthorization_required' }, settings, NOW)).toBeNull();
     expect(computeNextRefreshAt({ ...base, refreshable: false }, settings, NOW)).toBeNull();
     expect(computeNextRefreshAt({ ...base, auth_mode: 'api_key' }, settings, NOW)).toBeNull();
-    expect(computeNextRefreshAt({ ...base, status: 'reauthorization_required', refresh_failures: 3 }, settings, NOW)).toBeNull();
+    expect(
+      computeNextRefreshAt(
+        { ...base, status: 'reauthorization_required', refresh_failures: 3 },
+        settings,
+        NOW,
+      ),
+    ).toBeNull();
   });
 });
