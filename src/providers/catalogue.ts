@@ -27,8 +27,12 @@ export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
     pkce: 'S256',
     // Keycloak may rotate refresh tokens on every refresh ("Revoke Refresh Token" realm setting).
     refresh_token_rotation: true,
-    // Keycloak's offline sessions expire after "Offline Session Idle" (30 days by default) unless
-    // a refresh keeps them alive: refresh weekly, well inside that window.
+    // Keycloak's offline sessions expire after "Offline Session Idle" unless a refresh keeps them
+    // alive: 30 days by default (DEFAULT_OFFLINE_SESSION_IDLE_TIMEOUT = 2592000 in keycloak/keycloak
+    // server-spi/src/main/java/org/keycloak/models/Constants.java; the setting is described in
+    // https://www.keycloak.org/docs/latest/server_admin/#_timeouts). bexio's current docs state no
+    // idle expiry for its refresh tokens; its retired OAuth docs (https://docs.bexio.com/oauth/oauth/,
+    // office.bexio.com endpoints) gave them 2 weeks. Weekly is inside both.
     keepalive_after: 604_800,
     api_base_url: 'https://api.bexio.com',
     docs_url: 'https://docs.bexio.com/#section/Authentication',
