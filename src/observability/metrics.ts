@@ -15,7 +15,13 @@ export interface BrokerMetrics {
   webhookDeliveries: Counter<'event' | 'outcome'>;
 }
 
-/** Prometheus metrics, served on the internal listener only. Labels never carry ids or secrets. */
+/**
+ * Prometheus metrics, served on the internal listener only. Labels never carry ids or secrets.
+ * Connections per key id are deliberately not a metric: counting them means reading every record
+ * (what `keys status` does, paging through the listing index), too much for a scrape, and a
+ * counter kept beside the records could not be updated atomically with them on a Redis Cluster
+ * (another hash slot), so it would drift. During a key rotation, `keys status` is the gauge.
+ */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): BrokerMetrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'oauth_broker_' });
