@@ -47,6 +47,10 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
       // Reconnect as soon as a sentinel announces a new master, not when the old one times out.
       failoverDetector: true,
       sentinelRetryStrategy: (times: number) => Math.min(100 * times, 500),
+      sentinelCommandTimeout: 1000,
+      // Still connected to a master that was demoted (a missed +switch-master): writes answer
+      // READONLY. Reconnecting asks the sentinels again and finds the new master.
+      reconnectOnError: (error: Error) => /^READONLY/.test(error.message),
     });
   }
   return new Redis({
