@@ -92,7 +92,7 @@ describe('rate limits across two broker processes', () => {
       const limited = await tryKey(broker, 'wrong-key-again');
       expectLimited(limited.status, limited.headers);
       expect(limited.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-      expect((await limited.json()).code).toBe('rate_limited');
+      expect(((await limited.json()) as { code: string }).code).toBe('rate_limited');
       // A missing header counts as a failure too.
       const bare = await fetch(`${broker.internalUrl}/internal/providers`);
       expectLimited(bare.status, bare.headers);
