@@ -106,8 +106,8 @@ describe('docker-compose.yml', () => {
 
   it('publishes both broker ports, reads .env and waits for a healthy Redis', () => {
     expect(broker).toMatch(/env_file:\s*\.env/);
-    expect(broker).toMatch(/-\s*"?3000:3000"?/);
-    expect(broker).toMatch(/-\s*"?(127\.0\.0\.1:)?3001:3001"?/);
+    expect(broker).toMatch(/-\s*["']?3000:3000["']?/);
+    expect(broker).toMatch(/-\s*["']?(127\.0\.0\.1:)?3001:3001["']?/);
     expect(broker).toMatch(/depends_on:\s*\n\s+redis:\s*\n\s+condition:\s*service_healthy/);
     expect(redis).toMatch(/healthcheck:/);
   });
