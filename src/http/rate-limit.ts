@@ -33,7 +33,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
   const hitCommand = options.redis as unknown as { obRateHit(key: string, windowMs: string): Promise<[number, number]> };
   return {
     async hit(req, res) {
-      const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+      const client = clientKey(req.ip ?? req.socket.remoteAddress ?? 'unknown');
       let count: number;
       let ttl: number;
       try {
@@ -57,4 +57,19 @@ export function rateLimitEveryRequest(options: RateLimitOptions): RequestHandler
       .then((over) => (over ? options.onLimited(req, res) : next()))
       .catch(next);
   };
+}
+
+/**
+ * The unit a limit counts: an IPv4 address, or an IPv6 /64 (one subscriber usually holds a whole
+ * /64 and could otherwise take a fresh budget with every address in it).
+ */
+export function clientKey(ip: string): string {
+  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (v4) return v4[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head, tail = ''] = ip.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => (g || '0').toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
