@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { BrokerError } from '../errors/broker-error';
 
@@ -9,14 +9,18 @@ import { BrokerError } from '../errors/broker-error';
  */
 export type AuthFailureHandler = (req: Request, res: Response, deny: (error?: unknown) => void) => void;
 
+/** One-shot SHA-256 (`crypto.hash`, Node ≥ 20.12) costs half of createHash().update().digest(). */
+const sha256 = (value: string): Buffer =>
+  typeof hash === 'function' ? hash('sha256', value, 'buffer') : createHash('sha256').update(value).digest();
+
 export function requireInternalKey(keys: readonly string[], onFailure?: AuthFailureHandler): RequestHandler {
-  const digests = keys.map((k) => createHash('sha256').update(k).digest());
+  const digests = keys.map(sha256);
   return (req, res, next) => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer[ ]+([^\s]{1,512})\s*$/i.exec(header);
     let ok = false;
     if (match) {
-      const presented = createHash('sha256').update(match[1]!).digest();
+      const presented = sha256(match[1]!);
       for (const digest of digests) ok = timingSafeEqual(presented, digest) || ok;
     }
     if (ok) return next();
