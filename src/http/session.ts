@@ -42,7 +42,9 @@ export const SESSION_COOKIE = 'ob.sid';
  * when PUBLIC_URL is https. The first secret signs; all verify.
  */
 export function createSessionMiddleware(options: SessionOptions): RequestHandler {
-  const store = new RedisStore({ client: options.redis, prefix: options.prefix });
+  // No touch: a session lives as long as its flows (saved at each step with the cookie's TTL), so
+  // extending it on every read would only cost a Redis round trip per callback.
+  const store = new RedisStore({ client: options.redis, prefix: options.prefix, disableTouch: true });
   return session({
     name: SESSION_COOKIE,
     store,

@@ -16,7 +16,7 @@ import { apiKeyFormPage, connectedPage, failurePage } from '../pages/connect-pag
 import { renderPage, escapeHtml } from '../pages/render-page';
 import { isRedisUnavailable } from '../problem';
 import { withQuery } from '../return-to';
-import { FLOW_TTL_MS, FlowState, liveFlows } from '../session';
+import { FLOW_TTL_MS, FlowState, SESSION_COOKIE, liveFlows } from '../session';
 import { verifyApiKey } from './verify-api-key';
 
 export interface ConnectRoutesDeps {
@@ -207,12 +207,25 @@ export function sendPage(res: Response, status: number, html: string): void {
   res.status(status).type('html').send(html);
 }
 
-/** Regenerates the session at flow start (session fixation) while keeping the browser's other flows. */
+/**
+ * Regenerates the session at flow start (session fixation) while keeping the browser's other
+ * flows. A browser that sent no session cookie has a session minted in this very request, whose
+ * id nobody else can know: regenerating it would only cost a DEL and a second SET.
+ */
 async function startFlow(req: Request, flowId: string, flow: FlowState): Promise<void> {
   const kept = liveFlows(req.session.flows, Date.now());
-  await new Promise<void>((resolve, reject) => req.session.regenerate((e: unknown) => (e ? reject(e) : resolve())));
+  if (hasSessionCookie(req)) {
+    await new Promise<void>((resolve, reject) => req.session.regenerate((e: unknown) => (e ? reject(e) : resolve())));
+  }
   req.session.flows = { ...kept, [flowId]: flow };
   await saveSession(req);
+}
+
+const SESSION_COOKIE_PRESENT = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE.replace(/\./g, '\\.')}=`);
+
+function hasSessionCookie(req: Request): boolean {
+  const header = req.headers.cookie;
+  return typeof header === 'string' && SESSION_COOKIE_PRESENT.test(header);
 }
 
 /** Uses a flow up: removed from the session before anything else happens. */
