@@ -106,6 +106,8 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       return form(502, `${provider.display_name} could not be reached to check the key. Please try again in a moment.`);
     }
     await finishFlow(req, flowId);
+    // Single use across processes, like `state`: two submissions of one form store once.
+    if (!(await deps.usedStates.claim(flowId))) return sendPage(res, 400, failurePage('invalid_form', provider.display_name));
     await deps.connections.saveApiKey(provider, flow.connection_id, apiKey);
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
     log.info({ provider: provider.id, connection_id: flow.connection_id }, 'api key connected');
