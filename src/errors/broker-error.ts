@@ -9,7 +9,6 @@ export const ERROR_CODES = {
   provider_not_enabled: { status: 404, title: 'Provider not enabled' },
   connection_not_found: { status: 404, title: 'Connection not found' },
   not_found: { status: 404, title: 'Not found' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
   reauthorization_required: { status: 409, title: 'Reauthorization required' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },

@@ -23,7 +23,7 @@ export function requestContext(listener: 'public' | 'internal', logger: Logger, 
       metrics.httpRequests.inc({ listener, route, method: req.method, status: String(res.statusCode) });
       metrics.httpDuration.observe({ listener, route, method: req.method }, seconds);
       const quiet = listener === 'internal' && res.statusCode < 400;
-      const line = { req_id: id, listener, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 10000) / 10 };
+      const line = { req_id: id, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 10000) / 10 };
       if (quiet) logger.debug(line, 'request');
       else logger.info(line, 'request');
     });
