@@ -177,11 +177,13 @@ export class RefreshCoordinator {
     if (!secrets.refresh_token) throw new BrokerError('reauthorization_required', 'There is no refresh token.');
     const began = this.deps.now();
     const log = this.deps.logger.child({ provider: provider.id, connection_id: current.connection_id, trigger });
+    let answered: { rotated: boolean } | undefined;
     try {
       const tokens = await requestToken(this.deps.tokenEndpoint, provider, {
         grant_type: 'refresh_token',
         refresh_token: secrets.refresh_token,
       });
+      answered = { rotated: Boolean(tokens.refresh_token) };
       const now = this.deps.now();
       // A provider that rotates sends a new refresh token; one that does not keeps the old alive.
       const sealed = sealSecrets(this.deps.keyRing, provider.id, current.connection_id, {
@@ -239,6 +241,14 @@ export class RefreshCoordinator {
       return stored;
     } catch (error) {
       if (error instanceof BrokerError) throw error;
+      if (answered) {
+        // The window no lock can close: the provider answered (and, if it rotates, retired the
+        // refresh token we hold) but the new tokens could not be stored, so this is the store's
+        // failure (503), not the provider's. The next refresh learns the rest from invalid_grant;
+        // say so now, without any token, so an operator can tell.
+        log.error({ err: errorForLog(error), rotated: answered.rotated }, 'refresh answered by the provider but not stored');
+        throw error;
+      }
       const failure = toTokenEndpointError(error);
       await this.recordFailure(provider, current, failure, trigger, log);
       throw brokerErrorFor(failure);

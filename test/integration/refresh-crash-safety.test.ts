@@ -1,4 +1,4 @@
-import { providerEnv } from '../helpers/broker-harness';
+import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { BrokerProcess, ensureBuilt } from '../helpers/broker-process';
 import { FakeProvider, RecordedRequest, defaultTokenHandler } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
@@ -122,5 +122,70 @@ describe('crash between the provider answering a refresh and the broker storing 
     expect(next.body.access_token).toBe(fake.issued[fake.issued.length - 1]!.access_token);
     expect((await b.api('/internal/connections/jobber/norot')).body.status).toBe('active');
     await fake.close();
+  });
+});
+
+/**
+ * The same window with the process alive: the provider answers, then Redis is gone before the
+ * write. The caller learns that the store failed (503), not that the provider did.
+ */
+describe('Redis gone between the provider answering a refresh and the write', () => {
+  let redis: TestRedis;
+  let fake: FakeProvider;
+  let broker: TestBroker;
+
+  beforeAll(async () => {
+    // Append-only: what was stored before the outage is there after it.
+    redis = await TestRedis.start(['--appendonly', 'yes', '--appendfsync', 'always']);
+    fake = await FakeProvider.start({ rotateRefreshTokens: true });
+    broker = await startTestBroker({
+      REDIS_URL: redis.url,
+      ...providerEnv('jobber', fake.url),
+      LOG_LEVEL: 'error',
+      // The lock the failed write could not release outlives the outage: keep its life short.
+      PROVIDER_TIMEOUT: '1',
+    });
+    broker.broker.redis.on('error', () => undefined);
+  });
+
+  afterAll(async () => {
+    await broker.close();
+    await fake.close();
+    await redis.close();
+  });
+
+  it('answers 503 store_unavailable, logs the lost refresh, and the next call after Redis returns answers 409 once', async () => {
+    const minted = fake.mint();
+    await broker.api('/internal/connections/jobber/lost', {
+      method: 'PUT',
+      body: { access_token: minted.access_token, refresh_token: minted.refresh_token, expires_in: 3600 },
+    });
+    fake.onToken(async (req, res, provider) => {
+      if (req.params.grant_type === 'refresh_token') await redis.stop();
+      return defaultTokenHandler(req, res, provider);
+    });
+    const failed = await broker.api('/internal/connections/jobber/lost/token?force_refresh=true');
+    expect(failed.status).toBe(503);
+    expect(failed.body.code).toBe('store_unavailable');
+    // The operator can see which connection lost a rotated refresh token, and no token is in the log.
+    const line = broker.logs.find((l) => l.includes('not stored'));
+    expect(line).toBeDefined();
+    expect(line).toContain('"connection_id":"lost"');
+    expect(broker.logs.join('\n')).not.toContain(fake.issued[fake.issued.length - 1]!.refresh_token!);
+
+    fake.onToken(undefined);
+    await redis.startProcess();
+    // Once Redis answers, the call waits out the orphaned lock, then presents the stored refresh
+    // token, which the provider retired when it answered the lost refresh.
+    let next = await broker.api('/internal/connections/jobber/lost/token?force_refresh=true');
+    for (let i = 0; i < 40 && next.status === 503; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      next = await broker.api('/internal/connections/jobber/lost/token?force_refresh=true');
+    }
+    expect(next.status).toBe(409);
+    expect(next.body.code).toBe('reauthorization_required');
+    const refreshes = fake.refreshRequests.length;
+    expect((await broker.api('/internal/connections/jobber/lost/token?force_refresh=true')).status).toBe(409);
+    expect(fake.refreshRequests.length).toBe(refreshes);
   });
 });
