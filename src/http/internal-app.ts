@@ -56,7 +56,7 @@ export function createInternalApp(deps: InternalAppDeps): Express {
   app.get('/internal/openapi.json', (_req, res) => {
     res.type('application/json').send(openapi);
   });
-  app.use(createInternalRoutes(deps));
+  createInternalRoutes(deps, app);
 
   app.use((_req, _res, next) => next(notFoundProblem()));
   app.use(problemErrorHandler(deps.logger, () => deps.metrics.redisErrors.inc()));

@@ -1,27 +1,41 @@
-import { createHash, hash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { BrokerError } from '../errors/broker-error';
 
 /**
- * `Authorization: Bearer <key>` against INTERNAL_API_KEYS (several, for rotation). Keys are
- * compared as SHA-256 digests with timingSafeEqual, every key every time: the time taken tells
- * neither which key nor how much of one matched.
+ * `Authorization: Bearer <key>` against INTERNAL_API_KEYS (several, for rotation). Every key is
+ * compared every time with timingSafeEqual over a fixed width, the presented key and each
+ * configured one zero-padded to it, and the lengths compared apart: the time taken tells neither
+ * which key nor how much of one matched, nor how long the keys are. (No hashing: a SHA-256 per
+ * request cost more than the rest of the check, through OpenSSL's one-shot digest.)
  */
 export type AuthFailureHandler = (req: Request, res: Response, deny: (error?: unknown) => void) => void;
 
-/** One-shot SHA-256 (`crypto.hash`, Node ≥ 20.12) costs half of createHash().update().digest(). */
-const sha256 = (value: string): Buffer =>
-  typeof hash === 'function' ? hash('sha256', value, 'buffer') : createHash('sha256').update(value).digest();
+/** The header allows 512 characters; Node reads headers as latin1, which is at most 2 bytes each in UTF-8. */
+const WIDTH = 1024;
 
 export function requireInternalKey(keys: readonly string[], onFailure?: AuthFailureHandler): RequestHandler {
-  const digests = keys.map(sha256);
+  const padded = keys.map((key) => {
+    const bytes = Buffer.alloc(WIDTH);
+    const length = Buffer.byteLength(key, 'utf8');
+    bytes.write(key, 'utf8');
+    // A key wider than the header allows could never be presented whole: it matches nothing.
+    return { bytes, length: length <= WIDTH ? length : -1 };
+  });
+  const presented = Buffer.alloc(WIDTH);
   return (req, res, next) => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer[ ]+([^\s]{1,512})\s*$/i.exec(header);
     let ok = false;
     if (match) {
-      const presented = sha256(match[1]!);
-      for (const digest of digests) ok = timingSafeEqual(presented, digest) || ok;
+      presented.fill(0);
+      const length = presented.write(match[1]!, 'utf8');
+      for (const key of padded) {
+        const sameBytes = timingSafeEqual(presented, key.bytes);
+        const sameLength = length === key.length;
+        ok = (sameBytes && sameLength) || ok;
+      }
+      presented.fill(0);
     }
     if (ok) return next();
     res.setHeader('WWW-Authenticate', 'Bearer realm="oauth-broker-internal"');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { RequestHandler } from 'express';
 import { BrokerMetrics } from '../observability/metrics';
 import { Logger } from '../observability/logger';
@@ -16,13 +17,15 @@ export function requestContext(listener: 'public' | 'internal', logger: Logger, 
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     res.on('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const seconds = (performance.now() - started) / 1000;
       const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
       metrics.httpRequests.inc({ listener, route, method: req.method, status: String(res.statusCode) });
       metrics.httpDuration.observe({ listener, route, method: req.method }, seconds);
       const quiet = listener === 'internal' && res.statusCode < 400;
+      // The token API's successful answers log at debug: skip building their line when that is off.
+      if (quiet && !logger.isLevelEnabled('debug')) return;
       const line = { req_id: id, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 10000) / 10 };
       if (quiet) logger.debug(line, 'request');
       else logger.info(line, 'request');

@@ -1,4 +1,4 @@
-import express, { Router } from 'express';
+import express, { IRouter, Router } from 'express';
 import { ConnectSessionStore } from '../../connections/connect-session-store';
 import { presentConnection } from '../../connections/connection-record';
 import { ConnectionService } from '../../connections/connection-service';
@@ -31,9 +31,12 @@ export interface InternalRoutesDeps {
 
 const JSON_LIMIT = '64kb';
 
-/** The internal token API (CONTRACT.md): mounted behind the internal key check. */
-export function createInternalRoutes(deps: InternalRoutesDeps): Router {
-  const router = Router();
+/**
+ * The internal token API (CONTRACT.md), registered behind the internal key check on `router`.
+ * The internal app passes itself, so a token request goes through one router, not a router
+ * inside a router (each pass costs per request).
+ */
+export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter = Router()): IRouter {
   const json = express.json({ limit: JSON_LIMIT, strict: true, type: () => true });
 
   router.post('/internal/connect-sessions', json, async (req, res) => {
