@@ -1,4 +1,5 @@
 import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
+import { isIP } from 'node:net';
 import { RedisConfig } from '../config/config';
 
 export type RedisClient = Redis | Cluster;
@@ -13,7 +14,9 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
   const auth: RedisOptions = {
     username: url.username ? decodeURIComponent(url.username) : undefined,
     password: url.password ? decodeURIComponent(url.password) : undefined,
-    tls: url.protocol === 'rediss:' ? { servername: url.hostname } : undefined,
+    // SNI carries host names only (RFC 6066 §3): for an IP address the certificate is checked
+    // against the address itself, and naming it as servername only earns a warning (DEP0123).
+    tls: url.protocol === 'rediss:' ? (isIP(hostOf(url)) ? {} : { servername: hostOf(url) }) : undefined,
   };
   const resilient: RedisOptions = {
     enableOfflineQueue: false,
@@ -56,10 +59,14 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
   return new Redis({
     ...resilient,
     ...auth,
-    host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+    host: hostOf(url) || '127.0.0.1',
     port: url.port ? Number(url.port) : 6379,
     db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) || 0 : 0,
   });
+}
+
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
 }
 
 /** Resolves when the client is ready, or after `timeoutMs` (the broker starts either way). */

@@ -26,9 +26,27 @@ export function isAllowedReturnUrl(candidate: string, allowed: readonly string[]
   });
 }
 
-/** `return_to` with the outcome added to its query. */
+/**
+ * `return_to` with the outcome added to its query. The app's own query is kept byte for byte (it
+ * may be signed, or read by a parser less forgiving than URLSearchParams); only a parameter of the
+ * same name as one we add is dropped, so the app reads our value and not a stale one.
+ */
 export function withQuery(returnTo: string, params: Record<string, string>): string {
   const url = new URL(returnTo);
-  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  const ours = new Set(Object.keys(params));
+  const kept = url.search
+    .slice(1)
+    .split('&')
+    .filter((pair) => pair !== '' && !ours.has(paramName(pair)));
+  url.search = [...kept, new URLSearchParams(params).toString()].join('&');
   return url.toString();
+}
+
+function paramName(pair: string): string {
+  const raw = pair.split('=')[0]!.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }

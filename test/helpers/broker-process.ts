@@ -71,6 +71,8 @@ export interface StartOptions {
   internalPort?: number;
   /** Waits for /healthz this long (ms). */
   readyTimeoutMs?: number;
+  /** Working directory (where a `.env` would be read); `/` by default. */
+  cwd?: string;
 }
 
 /**
@@ -122,7 +124,7 @@ export class BrokerProcess {
     // cwd outside the project so no .env file there leaks into the test's environment.
     const child = spawn(process.execPath, [MAIN], {
       env: fullEnv,
-      cwd: '/',
+      cwd: options.cwd ?? '/',
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const broker = new BrokerProcess(
