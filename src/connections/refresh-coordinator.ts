@@ -45,6 +45,8 @@ const MAX_ROUNDS = 4;
  */
 export class RefreshCoordinator {
   private readonly inFlight = new Map<string, Promise<StoredConnection>>();
+  /** Refreshes the provider answered but Redis has not taken yet (see persistLater). */
+  private readonly pendingWrites = new Set<Promise<void>>();
   private readonly lockTtlMs: number;
 
   constructor(private readonly deps: RefreshCoordinatorDeps) {
@@ -63,7 +65,7 @@ export class RefreshCoordinator {
   }
 
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled([...this.inFlight.values(), ...this.pendingWrites]);
   }
 
   /**
@@ -177,7 +179,7 @@ export class RefreshCoordinator {
     if (!secrets.refresh_token) throw new BrokerError('reauthorization_required', 'There is no refresh token.');
     const began = this.deps.now();
     const log = this.deps.logger.child({ provider: provider.id, connection_id: current.connection_id, trigger });
-    let answered: { rotated: boolean } | undefined;
+    let answered: { rotated: boolean; write?: () => Promise<number | null> } | undefined;
     try {
       const tokens = await requestToken(this.deps.tokenEndpoint, provider, {
         grant_type: 'refresh_token',
@@ -210,26 +212,29 @@ export class RefreshCoordinator {
         next_refresh_at: computeNextRefreshAt(next, this.deps.schedule(provider), now),
         updated_at: now,
       };
-      const version = await this.deps.store.patch(
-        provider.id,
-        current.connection_id,
-        {
-          status: written.status,
-          expires_at: written.expires_at,
-          scopes: written.scopes,
-          last_refreshed_at: now,
-          last_activity_at: now,
-          last_error: null,
-          refresh_failures: 0,
-          read_since_refresh: false,
-          refreshable: true,
-          key_id: written.key_id,
-          sealed: written.sealed,
-          next_refresh_at: written.next_refresh_at,
-        },
-        now,
-        current.version,
-      );
+      const write = (): Promise<number | null> =>
+        this.deps.store.patch(
+          provider.id,
+          current.connection_id,
+          {
+            status: written.status,
+            expires_at: written.expires_at,
+            scopes: written.scopes,
+            last_refreshed_at: now,
+            last_activity_at: now,
+            last_error: null,
+            refresh_failures: 0,
+            read_since_refresh: false,
+            refreshable: true,
+            key_id: written.key_id,
+            sealed: written.sealed,
+            next_refresh_at: written.next_refresh_at,
+          },
+          now,
+          current.version,
+        );
+      answered.write = write;
+      const version = await write();
       const elapsed = (this.deps.now() - began) / 1000;
       this.deps.metrics.refreshes.inc({ provider: provider.id, outcome: 'success', trigger });
       this.deps.metrics.refreshDuration.observe({ provider: provider.id }, elapsed);
@@ -244,15 +249,43 @@ export class RefreshCoordinator {
       if (answered) {
         // The window no lock can close: the provider answered (and, if it rotates, retired the
         // refresh token we hold) but the new tokens could not be stored, so this is the store's
-        // failure (503), not the provider's. The next refresh learns the rest from invalid_grant;
-        // say so now, without any token, so an operator can tell.
+        // failure (503), not the provider's. The write is retried here while the lock would be ours
+        // (persistLater); should this process die first, the next refresh learns it from
+        // invalid_grant. Say so now, without any token, so an operator can tell.
         log.error({ err: errorForLog(error), rotated: answered.rotated }, 'refresh answered by the provider but not stored');
+        if (answered.write) this.persistLater(answered.write, log);
         throw error;
       }
       const failure = toTokenEndpointError(error);
       await this.recordFailure(provider, current, failure, trigger, log);
       throw brokerErrorFor(failure);
     }
+  }
+
+  /**
+   * The provider answered but Redis did not take the write. The new tokens now live only in this
+   * process, and with rotation the stored refresh token is already dead: keep trying the same
+   * compare-and-set for as long as the lock would be ours, so a short Redis outage loses nothing.
+   * The caller was answered 503 already; a waiter elsewhere sees the version move.
+   */
+  private persistLater(write: () => Promise<number | null>, log: Logger): void {
+    const deadline = this.deps.now() + this.lockTtlMs;
+    const attempt = async (): Promise<void> => {
+      while (this.deps.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        try {
+          const version = await write();
+          if (version === null) log.warn('refresh not stored late: the connection changed meanwhile');
+          else log.warn('refresh stored late, after Redis came back');
+          return;
+        } catch {
+          // still away
+        }
+      }
+      log.error('refresh lost: Redis did not come back in time; the next refresh will find out from the provider');
+    };
+    const task = attempt().finally(() => this.pendingWrites.delete(task));
+    this.pendingWrites.add(task);
   }
 
   private async recordFailure(
