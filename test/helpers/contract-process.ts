@@ -153,8 +153,22 @@ export interface ExitResult {
 
 /** `node dist/main.js` with exactly this environment (plus PATH), run until it exits. */
 export function runBrokerToExit(env: Record<string, string>, timeoutMs = 15_000): Promise<ExitResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'ob-run-'));
-  const child = spawn(process.execPath, [MAIN], {
+  return runCommand(process.execPath, [MAIN], env, undefined, timeoutMs);
+}
+
+/**
+ * Any command with exactly this environment (plus PATH), run to its exit; in a fresh empty
+ * directory unless `cwd` is given, so no `.env` is read by accident.
+ */
+export function runCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+  timeoutMs = 30_000,
+): Promise<ExitResult> {
+  const dir = cwd ?? mkdtempSync(join(tmpdir(), 'ob-run-'));
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -165,11 +179,10 @@ export function runBrokerToExit(env: Record<string, string>, timeoutMs = 15_000)
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   return new Promise((done) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
-      rmSync(dir, { recursive: true, force: true });
-      // Let the pipes drain what the process wrote last.
-      setImmediate(() => done({ code, signal, stdout, stderr }));
+      if (!cwd) rmSync(dir, { recursive: true, force: true });
+      done({ code, signal, stdout, stderr });
     });
   });
 }

@@ -15,6 +15,7 @@ import {
   idleKeepAlive,
   makeTlsMaterial,
   runBrokerToExit,
+  runCommand,
 } from '../helpers/contract-process';
 import { FakeProvider } from '../helpers/fake-provider';
 import { connectionFootprint } from '../helpers/flow-steps';
@@ -30,6 +31,7 @@ import { TestRedis } from '../helpers/redis-server';
  * processes) are not repeated here.
  */
 
+const ROOT = join(__dirname, '..', '..');
 const ISSUER = 'https://id.example.test/realms/acme';
 const SECOND_KEY = 'second-internal-key-abcdef0123456789';
 const RETURN_TO = 'http://127.0.0.1:9/done';
@@ -95,6 +97,8 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
   let fake: FakeProvider;
   let slowFake: FakeProvider;
   let b1: BrokerProcess;
+  /** b1's environment, for the CLI ("with the same environment as the broker"). */
+  let env1: Record<string, string | undefined>;
   let b2: BrokerProcess;
   const others: BrokerProcess[] = [];
   const redisProcesses: RedisProcess[] = [];
@@ -108,26 +112,30 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
     redisClient = redis.client();
     fake = await FakeProvider.start();
     slowFake = await FakeProvider.start();
-    [b1, b2] = await Promise.all([
-      BrokerProcess.start({
-        ...CONTRACT_DEFAULTS,
-        REDIS_URL: redis.url,
-        INTERNAL_API_KEYS: `${TEST_INTERNAL_KEY},${SECOND_KEY}`,
-        SHUTDOWN_TIMEOUT: '60',
-        ...providerEnv('jobber', fake.url),
-        ...providerEnv('process-street', fake.url),
-        ...providerEnv('bexio', fake.url, {
-          BEXIO_ISSUER: ISSUER,
-          BEXIO_SCOPES: 'openid,contact_show offline_access',
-        }),
+    const b1Port = await freePort();
+    env1 = {
+      ...(baseEnv(b1Port) as Record<string, string>),
+      ...CONTRACT_DEFAULTS,
+      REDIS_URL: redis.url,
+      INTERNAL_API_KEYS: `${TEST_INTERNAL_KEY},${SECOND_KEY}`,
+      SHUTDOWN_TIMEOUT: '60',
+      ...providerEnv('jobber', fake.url),
+      ...providerEnv('process-street', fake.url),
+      ...providerEnv('bexio', fake.url, {
+        BEXIO_ISSUER: ISSUER,
+        BEXIO_SCOPES: 'openid,contact_show offline_access',
       }),
+    };
+    [b1, b2] = await Promise.all([
+      BrokerProcess.start(env1, { publicPort: b1Port }),
       // Another tenant on the same Redis, with a short link life, an https PUBLIC_URL and a
       // short shutdown.
       BrokerProcess.start({
         ...CONTRACT_DEFAULTS,
         REDIS_URL: redis.url,
         REDIS_KEY_PREFIX: 'tenant2:',
-        PUBLIC_URL: 'https://connect2.example.test',
+        // Behind a proxy that serves the broker under a path (trailing slash and all).
+        PUBLIC_URL: 'https://connect2.example.test/oauth/',
         CONNECT_SESSION_TTL: '1',
         SHUTDOWN_TIMEOUT: '1',
         PROVIDER_TIMEOUT: '30',
@@ -494,7 +502,7 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
       expect(sha256(exchange.params.code_verifier ?? '', 'base64url')).toBe(q.get('code_challenge'));
     });
 
-    it('sets the session cookie HttpOnly, SameSite=Lax, Path=/, without Secure under an http PUBLIC_URL and with it under an https one', async () => {
+    it('sets the session cookie HttpOnly, SameSite=Lax, Path=/, without Secure under an http PUBLIC_URL and with it under an https one (with a path)', async () => {
       const flow = await openFlow(b1, new TestBrowser(), 'jobber', 'acct-cookie');
       expect(flow.auth.setCookies).toHaveLength(1);
       const plain = cookieAttributes(flow.auth.setCookies[0]!);
@@ -502,12 +510,12 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
       expect(plain).not.toContain('secure');
 
       const link = await b2.connectLink('jobber', 'acct-cookie');
-      expect(link.startsWith('https://connect2.example.test/auth/jobber?session=')).toBe(true);
-      const url = new URL(link);
-      const auth = await new TestBrowser().get(`${b2.publicUrl}${url.pathname}${url.search}`);
+      expect(link.startsWith('https://connect2.example.test/oauth/auth/jobber?session=')).toBe(true);
+      // The proxy strips /oauth before the listener.
+      const auth = await new TestBrowser().get(`${b2.publicUrl}/auth/jobber${new URL(link).search}`);
       expect(auth.status).toBe(302);
       expect(new URL(auth.location!).searchParams.get('redirect_uri')).toBe(
-        'https://connect2.example.test/callback/jobber',
+        'https://connect2.example.test/oauth/callback/jobber',
       );
       const secure = cookieAttributes(auth.setCookies[0]!);
       expect(secure).toEqual(expect.arrayContaining(['httponly', 'samesite=lax', 'path=/', 'secure']));
@@ -526,7 +534,7 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
       expect(expires).toBeLessThanOrEqual(after + 1000 + 100);
       await new Promise((r) => setTimeout(r, 2200));
       const url = new URL(res.body.url as string);
-      const late = await new TestBrowser().get(`${b2.publicUrl}${url.pathname}${url.search}`);
+      const late = await new TestBrowser().get(`${b2.publicUrl}/auth/jobber${url.search}`);
       expect(late.status).toBe(400);
     });
 
@@ -721,6 +729,29 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
         expect(failed.status).toBeGreaterThanOrEqual(400);
         expect(failed.headers.get('content-type')).toMatch(/^text\/html/);
         expectProblem(await b1.api('/internal/connections/bexio/acct-never'), 404, 'connection_not_found');
+      });
+
+      it('replaces the tokens on a successful reconnect, starting the record afresh with created_at kept', async () => {
+        const refreshed = await b1.api('/internal/connections/bexio/acct-keep/token?force_refresh=true');
+        const before = await b1.api('/internal/connections/bexio/acct-keep');
+        expect(before.body.last_refreshed_at).not.toBeNull();
+        const browser = new TestBrowser();
+        const flow = await openFlow(b1, browser, 'bexio', 'acct-keep');
+        expect(
+          (await callback(b1, browser, 'bexio', { code: 'code-again', state: flow.state, iss: ISSUER }))
+            .status,
+        ).toBe(200);
+        const token = await b1.api('/internal/connections/bexio/acct-keep/token');
+        expect(token.body.access_token).not.toBe(refreshed.body.access_token);
+        expect(fake.issued[fake.issued.length - 1]!.access_token).toBe(token.body.access_token);
+        const after = await b1.api('/internal/connections/bexio/acct-keep');
+        expect(after.body).toMatchObject({
+          created_at: before.body.created_at,
+          status: 'active',
+          refresh_failures: 0,
+          last_error: null,
+          last_refreshed_at: null,
+        });
       });
     });
   });
@@ -954,6 +985,83 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
     });
   });
 
+  describe('operations CLI, run with the broker environment', () => {
+    const cliEnv = (): Record<string, string> => {
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries({ ...env1, PUBLIC_URL: b1.publicUrl }))
+        if (v !== undefined) env[k] = v;
+      return env;
+    };
+
+    it('`npm run cli -- providers` shows each provider with its mode, scopes and redirect URI, and no secret', async () => {
+      const run = await runCommand(
+        'npm',
+        ['run', '--silent', 'cli', '--', 'providers'],
+        { ...cliEnv(), HOME: process.env.HOME ?? '/tmp' },
+        ROOT,
+      );
+      expect(run.code).toBe(0);
+      const line = (id: string): string => run.stdout.split('\n').find((l) => l.startsWith(`${id} `)) ?? '';
+      expect(line('bexio')).toMatch(/\benabled\b.*\boauth2\b/);
+      expect(line('bexio')).toContain('openid contact_show offline_access');
+      expect(line('bexio')).toContain(`${b1.publicUrl}/callback/bexio`);
+      expect(line('process-street')).toContain('read,write');
+      expect(line('jobber')).toContain(`${b1.publicUrl}/callback/jobber`);
+      expect(line('bonjoro')).not.toMatch(/\benabled\b/);
+      expect(run.stdout + run.stderr).not.toMatch(/-secret/);
+    });
+
+    it('`connections list`, `show` and `delete` do what the internal API does (delete revokes at the provider)', async () => {
+      const minted = fake.mint();
+      const put = await b1.api('/internal/connections/jobber/cli-1', {
+        method: 'PUT',
+        body: { access_token: minted.access_token, refresh_token: minted.refresh_token, expires_in: 3600 },
+      });
+      expect(put.status).toBe(201);
+
+      const list = await runCli(['connections', 'list', '--provider', 'jobber'], cliEnv());
+      expect(list.code).toBe(0);
+      const lines = list.stdout.trim().split('\n');
+      expect(lines.some((l) => l.startsWith('jobber cli-1 active'))).toBe(true);
+      expect(lines.every((l) => l.startsWith('jobber '))).toBe(true);
+
+      const show = await runCli(['connections', 'show', 'jobber', 'cli-1'], cliEnv());
+      expect(show.code).toBe(0);
+      expect(JSON.parse(show.stdout)).toEqual((await b1.api('/internal/connections/jobber/cli-1')).body);
+      for (const run of [list, show]) {
+        expect(run.stdout).not.toContain(minted.access_token as string);
+        expect(run.stdout).not.toContain(minted.refresh_token as string);
+      }
+
+      const del = await runCli(['connections', 'delete', 'jobber', 'cli-1'], cliEnv());
+      expect(del.code).toBe(0);
+      expectProblem(await b1.api('/internal/connections/jobber/cli-1'), 404, 'connection_not_found');
+      await until(() => fake.revocations.some((r) => r.params.token === minted.refresh_token), 5000);
+
+      const missing = await runCli(['connections', 'show', 'jobber', 'cli-1'], cliEnv());
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain('connection_not_found');
+    });
+
+    it('`keys generate` prints a fresh kid:base64(32 bytes) key; `keys status` counts connections per key id', async () => {
+      const keys = await Promise.all([runCli(['keys', 'generate'], {}), runCli(['keys', 'generate'], {})]);
+      const material = keys.map((run) => {
+        expect(run.code).toBe(0);
+        const m = /^([A-Za-z0-9._-]{1,64}):([A-Za-z0-9+/]+={0,2})\n$/.exec(run.stdout);
+        expect(m).not.toBeNull();
+        expect(Buffer.from(m![2]!, 'base64')).toHaveLength(32);
+        return m![2];
+      });
+      expect(material[0]).not.toBe(material[1]);
+
+      const listed = await b1.api('/internal/connections?limit=1000');
+      expect(listed.body.next_cursor).toBeNull();
+      const status = await runCli(['keys', 'status'], cliEnv());
+      expect(status.code).toBe(0);
+      expect(status.stdout).toBe(`k1 ${listed.body.connections.length}\n`);
+    });
+  });
+
   describe('Redis URLs an operator may give', () => {
     it('works over rediss:// (TLS) with the CA given through NODE_EXTRA_CA_CERTS: connect and token round trip', async () => {
       tls = makeTlsMaterial();
@@ -1101,6 +1209,11 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
     expect(fake.issued.some((t) => t.access_token === token.body.access_token)).toBe(true);
   }
 });
+
+/** `node dist/cli/main.js …`, as `npx oauth-broker …` runs it. */
+function runCli(args: string[], env: Record<string, string>): ReturnType<typeof runCommand> {
+  return runCommand(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], env);
+}
 
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
