@@ -12,6 +12,9 @@ const config: Config = {
   // Child processes (redis-server, brokers) are stopped by each file's afterAll; a keep-alive socket
   // of fetch's pool must not hold the run open.
   forceExit: true,
+  // Most files wait on sockets, child processes and timers rather than the CPU: three workers keep
+  // the whole suite within a few minutes on two cores.
+  maxWorkers: 3,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
