@@ -55,7 +55,7 @@ export function makeTlsMaterial(): TlsMaterial {
   );
   writeFileSync(
     at('server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n',
   );
   openssl(
     'x509',
@@ -79,7 +79,7 @@ export function makeTlsMaterial(): TlsMaterial {
 
 /** A redis-server started with whatever arguments a test needs (TLS, requirepass …). */
 export class RedisProcess {
-  private readonly dir = mkdtempSync(join(tmpdir(), 'ob-redis-'));
+  readonly dir = mkdtempSync(join(tmpdir(), 'ob-redis-'));
   private child?: ChildProcess;
 
   private constructor(
@@ -89,14 +89,31 @@ export class RedisProcess {
 
   /**
    * `portArgs(port)` names the port options (`--port P`, or `--port 0 --tls-port P`); waits
-   * until the port accepts TCP connections.
+   * until the port accepts TCP connections. `options.config` writes a configuration file into
+   * the server's folder and answers its path (a sentinel needs one); `options.port` picks the port.
    */
-  static async start(portArgs: (port: number) => string[], extra: string[] = []): Promise<RedisProcess> {
-    const port = await freePort();
+  static async start(
+    portArgs: (port: number) => string[],
+    extra: string[] = [],
+    options: { port?: number; config?: (port: number, dir: string) => string } = {},
+  ): Promise<RedisProcess> {
+    const port = options.port ?? (await freePort());
     const redis = new RedisProcess(port, [...portArgs(port), ...extra]);
+    const leading = options.config ? [options.config(port, redis.dir)] : [];
     redis.child = spawn(
       'redis-server',
-      ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redis.dir, ...redis.args],
+      [
+        ...leading,
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        redis.dir,
+        ...redis.args,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';

@@ -1064,7 +1064,7 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
 
   describe('Redis URLs an operator may give', () => {
     it('works over rediss:// (TLS) with the CA given through NODE_EXTRA_CA_CERTS: connect and token round trip', async () => {
-      tls = makeTlsMaterial();
+      tls ??= makeTlsMaterial();
       const material = tls;
       let server: RedisProcess;
       try {
@@ -1138,6 +1138,237 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
         expect(output).not.toContain('wrong-PASSWORD-x');
       }
       await Promise.all([broker.stop('SIGKILL'), wrong.stop('SIGKILL')]);
+    });
+  });
+
+  describe('Sentinel and Cluster: REDIS_URL still gives the password', () => {
+    it('reaches the master REDIS_SENTINELS / REDIS_SENTINEL_NAME name, with the password of REDIS_URL (whose host is not used)', async () => {
+      const password = 'sentinel-master-PASS';
+      const master = await RedisProcess.start((p) => ['--port', String(p)], ['--requirepass', password]);
+      redisProcesses.push(master);
+      const sentinel = await RedisProcess.start((p) => ['--port', String(p)], ['--sentinel'], {
+        config: (_port, dir) => {
+          const file = join(dir, 'sentinel.conf');
+          writeFileSync(
+            file,
+            `sentinel monitor obpass 127.0.0.1 ${master.port} 1\nsentinel auth-pass obpass ${password}\n`,
+          );
+          return file;
+        },
+      });
+      redisProcesses.push(sentinel);
+      const broker = await BrokerProcess.start({
+        ...CONTRACT_DEFAULTS,
+        REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
+        REDIS_SENTINEL_NAME: 'obpass',
+        // Port 9 serves no Redis: only the sentinel's answer may decide where the master is.
+        REDIS_URL: `redis://:${password}@127.0.0.1:9`,
+        ...providerEnv('jobber', fake.url),
+      });
+      others.push(broker);
+      expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
+      await roundTrip(broker, 'acct-sentinel');
+      expect(broker.stdout + broker.stderr).not.toContain(password);
+      await broker.stop('SIGKILL');
+    });
+
+    it('reaches every master of REDIS_CLUSTER_NODES with the password of REDIS_URL', async () => {
+      const password = 'cluster-PASS';
+      const ports: number[] = [];
+      while (ports.length < 3) {
+        const port = await freePort();
+        // The cluster bus listens on port + 10000.
+        if (port + 10000 < 65536 && !ports.includes(port) && (await canListen(port + 10000, '127.0.0.1')))
+          ports.push(port);
+      }
+      const nodes = await Promise.all(
+        ports.map((port) =>
+          RedisProcess.start(
+            (p) => ['--port', String(p)],
+            [
+              '--cluster-enabled',
+              'yes',
+              '--cluster-config-file',
+              `nodes-${port}.conf`,
+              '--requirepass',
+              password,
+              '--masterauth',
+              password,
+            ],
+            { port },
+          ),
+        ),
+      );
+      redisProcesses.push(...nodes);
+      const created = await runCommand(
+        'redis-cli',
+        [
+          '-a',
+          password,
+          '--no-auth-warning',
+          '--cluster',
+          'create',
+          ...ports.map((p) => `127.0.0.1:${p}`),
+          '--cluster-replicas',
+          '0',
+          '--cluster-yes',
+        ],
+        {},
+        undefined,
+        15_000,
+      );
+      expect(created.code).toBe(0);
+      const probe = new Redis({ port: ports[0], host: '127.0.0.1', password, maxRetriesPerRequest: 1 });
+      try {
+        const deadline = Date.now() + 15_000;
+        while (!/cluster_state:ok/.test((await probe.cluster('INFO')) as string)) {
+          if (Date.now() > deadline) throw new Error('the cluster did not reach cluster_state:ok');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      } finally {
+        probe.disconnect();
+      }
+      const broker = await BrokerProcess.start({
+        ...CONTRACT_DEFAULTS,
+        REDIS_CLUSTER_NODES: ports.map((p) => `127.0.0.1:${p}`).join(','),
+        REDIS_URL: `redis://:${password}@127.0.0.1:9`,
+        ...providerEnv('jobber', fake.url),
+      });
+      others.push(broker);
+      expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
+      // Several connections, so their keys land on more than one master.
+      for (const id of ['acct-cluster-1', 'acct-cluster-2', 'acct-cluster-3']) await roundTrip(broker, id);
+      expect(broker.stdout + broker.stderr).not.toContain(password);
+      await broker.stop('SIGKILL');
+    });
+  });
+
+  describe('Sentinel and Cluster: a rediss:// REDIS_URL still turns TLS on', () => {
+    let material: TlsMaterial;
+    const tlsArgs = (): string[] => [
+      '--tls-cert-file',
+      material.certFile,
+      '--tls-key-file',
+      material.keyFile,
+      '--tls-ca-cert-file',
+      material.caFile,
+      '--tls-auth-clients',
+      'no',
+    ];
+
+    let supported = true;
+
+    beforeAll(async () => {
+      tls ??= makeTlsMaterial();
+      material = tls;
+      await RedisProcess.start((p) => ['--port', '0', '--tls-port', String(p)], tlsArgs()).then(
+        (probe) => probe.close(),
+        (error: Error) => {
+          supported = false;
+          console.log(
+            `skipped the TLS Sentinel and Cluster checks: this redis-server does not serve TLS (${error.message.slice(0, 200)})`,
+          );
+        },
+      );
+    });
+
+    it('talks TLS to the master a sentinel names', async () => {
+      if (!supported) return;
+      const master = await RedisProcess.start((p) => ['--port', '0', '--tls-port', String(p)], tlsArgs());
+      redisProcesses.push(master);
+      const sentinel = await RedisProcess.start(
+        (p) => ['--port', String(p)],
+        ['--sentinel', ...tlsArgs(), '--tls-replication', 'yes'],
+        {
+          config: (_port, dir) => {
+            const file = join(dir, 'sentinel.conf');
+            writeFileSync(file, `sentinel monitor obtls 127.0.0.1 ${master.port} 1\n`);
+            return file;
+          },
+        },
+      );
+      redisProcesses.push(sentinel);
+      const broker = await BrokerProcess.start({
+        ...CONTRACT_DEFAULTS,
+        REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
+        REDIS_SENTINEL_NAME: 'obtls',
+        REDIS_URL: 'rediss://127.0.0.1:9',
+        NODE_EXTRA_CA_CERTS: material.caFile,
+        ...providerEnv('jobber', fake.url),
+      });
+      others.push(broker);
+      expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
+      await roundTrip(broker, 'acct-sentinel-tls');
+      await broker.stop('SIGKILL');
+    });
+
+    it('talks TLS to every master of REDIS_CLUSTER_NODES', async () => {
+      if (!supported) return;
+      const ports: number[] = [];
+      while (ports.length < 3) {
+        const port = await freePort();
+        if (port + 10000 < 65536 && !ports.includes(port) && (await canListen(port + 10000, '127.0.0.1')))
+          ports.push(port);
+      }
+      const nodes = await Promise.all(
+        ports.map((port) =>
+          RedisProcess.start(
+            (p) => ['--port', '0', '--tls-port', String(p)],
+            [
+              '--cluster-enabled',
+              'yes',
+              '--cluster-config-file',
+              `nodes-${port}.conf`,
+              '--tls-cluster',
+              'yes',
+              ...tlsArgs(),
+            ],
+            { port },
+          ),
+        ),
+      );
+      redisProcesses.push(...nodes);
+      const created = await runCommand(
+        'redis-cli',
+        [
+          '--tls',
+          '--cacert',
+          material.caFile,
+          '--cluster',
+          'create',
+          ...ports.map((p) => `127.0.0.1:${p}`),
+          '--cluster-replicas',
+          '0',
+          '--cluster-yes',
+        ],
+        {},
+        undefined,
+        15_000,
+      );
+      expect(created.code).toBe(0);
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const info = await runCommand(
+          'redis-cli',
+          ['--tls', '--cacert', material.caFile, '-p', String(ports[2]), 'cluster', 'info'],
+          {},
+        );
+        if (/cluster_state:ok/.test(info.stdout)) break;
+        if (Date.now() > deadline) throw new Error('the TLS cluster did not reach cluster_state:ok');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const broker = await BrokerProcess.start({
+        ...CONTRACT_DEFAULTS,
+        REDIS_CLUSTER_NODES: ports.map((p) => `127.0.0.1:${p}`).join(','),
+        REDIS_URL: 'rediss://127.0.0.1:9',
+        NODE_EXTRA_CA_CERTS: material.caFile,
+        ...providerEnv('jobber', fake.url),
+      });
+      others.push(broker);
+      expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
+      for (const id of ['acct-tls-cluster-1', 'acct-tls-cluster-2', 'acct-tls-cluster-3'])
+        await roundTrip(broker, id);
+      await broker.stop('SIGKILL');
     });
   });
 
