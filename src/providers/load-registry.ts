@@ -66,25 +66,31 @@ function readProvidersFile(path: string, problems: string[]): ProviderEntry[] {
   const firstEntryOf = new Map<string, number>();
   file.data.providers.forEach((raw, index) => {
     const label = entryLabel(raw, index);
+    // Ids are compared before the entries are checked, so a duplicate of a faulty entry is
+    // reported beside that entry's own problems: the operator sees every problem at once.
+    const id = idOf(raw);
+    const first = id === undefined ? undefined : firstEntryOf.get(id);
+    if (id !== undefined && first === undefined) firstEntryOf.set(id, index);
     const result = providerEntrySchema.safeParse(raw);
     if (!result.success) {
       for (const issue of result.error.issues) problems.push(`PROVIDERS_FILE: ${label}: ${describeIssue(issue)}`);
-      return;
     }
-    const first = firstEntryOf.get(result.data.id);
     if (first !== undefined) {
       problems.push(`PROVIDERS_FILE: ${label}: field "id": duplicate id (entry ${first + 1} has it already)`);
-      return;
     }
-    firstEntryOf.set(result.data.id, index);
-    out.push(result.data);
+    if (result.success && first === undefined) out.push(result.data);
   });
   return out;
 }
 
-function entryLabel(raw: unknown, index: number): string {
+function idOf(raw: unknown): string | undefined {
   const id = raw && typeof raw === 'object' && 'id' in raw ? (raw as { id: unknown }).id : undefined;
-  return typeof id === 'string' ? `provider "${id.slice(0, 64)}" (entry ${index + 1})` : `entry ${index + 1}`;
+  return typeof id === 'string' ? id : undefined;
+}
+
+function entryLabel(raw: unknown, index: number): string {
+  const id = idOf(raw);
+  return id !== undefined ? `provider "${id.slice(0, 64)}" (entry ${index + 1})` : `entry ${index + 1}`;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

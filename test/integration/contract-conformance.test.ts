@@ -329,6 +329,65 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
       }
     });
 
+    it('stops start-up on a bad PROVIDERS_FILE with one line per problem naming the entry and the field, whatever else is wrong in it', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ob-providers-'));
+      try {
+        const env = (file: string): Record<string, string> => ({
+          ...(baseEnv(1) as Record<string, string>),
+          REDIS_URL: 'redis://127.0.0.1:9',
+          PROVIDERS_FILE: join(dir, file),
+        });
+        writeFileSync(
+          join(dir, 'bad.json'),
+          JSON.stringify({
+            providers: [
+              {
+                id: 'acme',
+                authorization_url: 'https://acme.example/a',
+                token_url: 'not a url',
+                colour: 'red',
+              },
+              {
+                id: 'acme',
+                authorization_url: 'https://acme.example/a',
+                token_url: 'https://acme.example/t',
+              },
+              { id: 'beta', extends: 'nope' },
+            ],
+          }),
+        );
+        writeFileSync(join(dir, 'broken.json'), '{"providers": [');
+        const bad = await runBrokerToExit(env('bad.json'));
+        expect(bad.code).not.toBe(0);
+        const lines = bad.stderr.split('\n').filter((l) => l.includes('PROVIDERS_FILE'));
+        const expected: RegExp[] = [
+          /"acme".*entry 1.*"token_url"/,
+          /"acme".*entry 1.*unknown field "colour"/,
+          /"acme".*entry 2.*"id".*duplicate/,
+          /"beta".*"extends"/,
+        ];
+        for (const line of expected)
+          expect({ line: String(line), found: lines.filter((l) => line.test(l)).length }).toEqual({
+            line: String(line),
+            found: 1,
+          });
+        expect(lines).toHaveLength(expected.length);
+        expect(bad.stderr).not.toMatch(/\n\s+at /);
+
+        for (const [file, what] of [
+          ['broken.json', /not valid JSON/],
+          ['missing.json', /cannot be read/],
+        ] as const) {
+          const run = await runBrokerToExit(env(file));
+          expect(run.code).not.toBe(0);
+          expect(run.stderr).toMatch(new RegExp(`PROVIDERS_FILE.*${what.source}`));
+          expect(run.stderr).not.toMatch(/\n\s+at /);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('reads a .env file in its working directory, the real environment winning over it', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'ob-dotenv-'));
       try {
@@ -484,6 +543,7 @@ describe('CONTRACT.md, checked from outside on the built broker (node dist/main.
       const again = await new TestBrowser().get(`${b1.publicUrl}${url.pathname}${url.search}`);
       expect(again.status).toBe(400);
       expect(again.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(again.body).toMatch(/link/i);
       for (const path of [
         '/auth/jobber',
         '/auth/jobber?session=',
