@@ -9,7 +9,7 @@
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -109,10 +109,10 @@ function brokerEnv(redisUrl, fakeUrl, port, internalPort) {
   });
 }
 
-async function startBroker(name, redisUrl, fakeUrl, nodeArgs = []) {
+async function startBroker(name, redisUrl, fakeUrl, nodeArgs = [], extraEnv = {}) {
   const port = await freePort();
   const internalPort = await freePort();
-  const env = brokerEnv(redisUrl, fakeUrl, port, internalPort);
+  const env = { ...brokerEnv(redisUrl, fakeUrl, port, internalPort), ...extraEnv };
   // cwd is an empty directory, so dotenv finds no .env of the developer's.
   const proc = startChild(name, process.execPath, [...nodeArgs, join(DIST, 'main.js')], {
     env,
@@ -126,6 +126,17 @@ async function startBroker(name, redisUrl, fakeUrl, nodeArgs = []) {
     proc,
   );
   return { ...proc, env, publicUrl: `http://127.0.0.1:${port}`, internalUrl };
+}
+
+/** NODE_OPTIONS as the Dockerfile's ENV sets it, if it does. */
+function dockerfileNodeOptions() {
+  try {
+    const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    const m = /NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(text);
+    return m ? (m[1] ?? m[2]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function startFloor(redisUrl) {
@@ -307,27 +318,37 @@ async function scenarioToken(env) {
   env.floor = floor;
   results.memory.idleAfterImport = rssMiB(broker.pid);
   results.memory.floorIdle = rssMiB(floor.pid);
+  // The same broker as the Dockerfile runs it (its NODE_OPTIONS), through the same imports.
+  const dockerOptions = dockerfileNodeOptions();
+  const docker = dockerOptions
+    ? await startBroker('broker-docker', redis.url, env.fake.url, [], { NODE_OPTIONS: dockerOptions })
+    : undefined;
+  if (docker) await importConnections(docker, ids, 86_400);
 
   const targets = [
     { base: broker.internalUrl, pid: broker.pid },
     { base: floor.url, pid: floor.pid },
   ];
+  if (docker) targets.push({ base: docker.internalUrl, pid: docker.pid });
   log(
     `token API: broker and floor, ${CLIENTS} clients, ${T.max / 1000} s each in alternating slices (after a warm-up)`,
   );
   await tokenLoad(floor.url, ids, { durationMs: T.warm });
   await tokenLoad(broker.internalUrl, ids, { durationMs: T.warm });
-  const [brokerMax, floorMax] = await interleaved(targets, ids, { durationMs: T.max });
+  if (docker) await tokenLoad(docker.internalUrl, ids, { durationMs: T.warm });
+  const [brokerMax, floorMax, dockerMax] = await interleaved(targets, ids, { durationMs: T.max });
+  await docker?.stop();
   const rate = Math.max(50, Math.round(floorMax.rps * 0.5));
   env.fixedRate = rate;
   log(`token API: both at a fixed ${rate} req/s (half the floor's maximum), ${T.fixed / 1000} s each`);
-  const [brokerFixed, floorFixed] = await interleaved(targets, ids, {
+  const [brokerFixed, floorFixed] = await interleaved(targets.slice(0, 2), ids, {
     durationMs: T.fixed,
     overallRate: rate,
     slices: 2,
   });
   results.memory.underLoad = Math.max(brokerMax.peakRss, brokerFixed.peakRss);
   results.memory.floorUnderLoad = floorMax.peakRss;
+  if (dockerMax) results.memory.docker = { options: dockerOptions, max: dockerMax };
   results.scenarios.token = { recordBytes, floorMax, brokerMax, brokerFixed, floorFixed, rate };
   await floor.stop();
 }
@@ -818,6 +839,16 @@ function rows() {
       '< 150 MiB',
       verdict(m.underLoad < 150),
     ]);
+  if (m.docker) {
+    out.push([
+      `RSS peak under load, NODE_OPTIONS=${m.docker.options} (Dockerfile)`,
+      `${f0(m.docker.max.peakRss)} MiB`,
+      m.underLoad !== undefined ? `${f0(m.underLoad)} MiB` : '',
+      m.underLoad !== undefined ? f2(m.docker.max.peakRss / m.underLoad) : '',
+      '< 150 MiB',
+      `${verdict(m.docker.max.peakRss < 150)}; baseline: the same broker without it; req/s ${f0(m.docker.max.rps)} vs ${f0(results.scenarios.token?.brokerMax.rps)}, CPU ${f0(m.docker.max.cpuUs)} µs vs ${f0(results.scenarios.token?.brokerMax.cpuUs)} µs per request`,
+    ]);
+  }
   if (m.underLoadScale !== undefined)
     out.push([
       'RSS peak under load (token API, all connections)',
@@ -927,7 +958,7 @@ function markdown(m, rowsList, seconds) {
     `- **Refresh stampede**: two broker processes, ${STAMPEDE_CALLERS} callers (half on each, keep-alive sockets opened beforehand) ask at the same moment for one connection whose token is stale (valid 60 s, inside \`REFRESH_MARGIN\`); the fake provider answers its token endpoint after ${PROVIDER_DELAY_MS} ms. ${STAMPEDE_ROUNDS} rounds, one connection each; the worst round is shown. Its floor is the same burst of ${STAMPEDE_CALLERS} callers for a fresh token (no refresh): what absorbing that many requests at once costs by itself.`,
     `- **Connect flow**: ${CLIENTS} concurrent loops, each phase ${T.phase / 1000} s: connect links from the internal API, then \`GET /auth\` with each link (a fresh browser: no cookie; answers 302 and sets the session cookie), then \`GET /callback\` with that cookie and the \`state\` (the fake provider's token endpoint answers at once; the broker stores the tokens and answers 303). "Redis" lists the Redis commands per request (INFO commandstats). No floor: there is no simpler thing doing the same work.`,
     `- **Scale**: ${SCALE_CONNECTIONS.toLocaleString('en')} more connections written through the broker's own ConnectionService from dist/ (as \`PUT\` does). Bytes per connection = the growth of Redis \`used_memory\` ÷ ${SCALE_CONNECTIONS.toLocaleString('en')}: the record's hash, its entries in the listing index and in the due-work schedule. Then the token API over all connections, and paging through \`GET /internal/connections?limit=1000\` with INFO commandstats showing what Redis ran (no \`KEYS\`, no \`SCAN\`).`,
-    "- **Memory**: VmRSS of the broker from /proc/<pid>/status, sampled every 200 ms during each run; the floor's for comparison.",
+    "- **Memory**: VmRSS of the broker from /proc/<pid>/status, sampled every 200 ms during each run; the floor's for comparison. A third broker process runs with the `NODE_OPTIONS` the Dockerfile sets (when it sets any), through the same imports and the same load, alternating with the other two.",
   );
   if (results.notes.length) md.push('', '## Notes', '', ...results.notes.map((n) => `- ${n}`));
   if (results.profile) md.push('', '## CPU profile (--profile)', '', '```', results.profile, '```');
