@@ -204,6 +204,19 @@ async function startBroker(env, publicPort) {
   throw new Error('broker did not start');
 }
 
+/** The V8 heap in use, from the broker's own /metrics (prom-client's default metrics). */
+async function heapUsedMb(broker) {
+  try {
+    const text = await (
+      await fetch(`${broker.internalUrl}/metrics`, { signal: AbortSignal.timeout(2000) })
+    ).text();
+    const m = /^(?:oauth_broker_)?nodejs_heap_size_used_bytes (\S+)/m.exec(text);
+    return m ? Math.round(Number(m[1]) / 1048576) : null;
+  } catch {
+    return null;
+  }
+}
+
 function rssMb(broker) {
   try {
     const status = readFileSync(`/proc/${broker.child.pid}/status`, 'utf8');
@@ -330,8 +343,12 @@ async function main() {
     if (stats.latencies.length < 2_000_000) stats.latencies.push(ms);
   };
   const rss = [];
-  const sampleRss = () => rss.push({ t_s: Math.round((Date.now() - t0) / 1000), rss_mb: brokers.map(rssMb) });
-  sampleRss();
+  const sampleRss = async () => {
+    const t_s = Math.round((Date.now() - t0) / 1000);
+    const rss_mb = brokers.map(rssMb);
+    rss.push({ t_s, rss_mb, heap_used_mb: await Promise.all(brokers.map(heapUsedMb)) });
+  };
+  await sampleRss();
   const rssTimer = setInterval(sampleRss, RSS_EVERY_MS);
 
   let running = true;
@@ -417,7 +434,7 @@ async function main() {
   await Promise.all(workers);
   await chaos;
   clearInterval(rssTimer);
-  sampleRss();
+  await sampleRss();
 
   // Every connection still decrypts, with the broker's own key ring, to a token the provider issued.
   const config = loadConfig({ ...env, LOG_LEVEL: 'silent' });
@@ -508,8 +525,12 @@ async function main() {
   );
   console.log(`provider: ${JSON.stringify(report.provider)}`);
   console.log(`redis restarts: ${JSON.stringify(report.redis_restarts)}`);
-  console.log('rss MB over time (broker A, broker B):');
-  for (const s of rss) console.log(`  ${String(s.t_s).padStart(5)} s  ${s.rss_mb.join('  ')}`);
+  console.log('memory MB over time (broker A / broker B):');
+  for (const s of rss) {
+    console.log(
+      `  ${String(s.t_s).padStart(5)} s  rss ${s.rss_mb.join(' / ')}  heap used ${s.heap_used_mb.join(' / ')}`,
+    );
+  }
   console.log(
     `broker logs: ${JSON.stringify(report.broker_log_lines)} (refreshes the provider answered while Redis was down: stored late / lost)`,
   );
