@@ -59,10 +59,23 @@ export function isRedisUnavailable(error: unknown): boolean {
   );
 }
 
+let lastStoreWarning = 0;
+
+/**
+ * 5xx answers reach the log. While Redis is away every request fails the same way: one warning a
+ * second says so (the metric counts them all) instead of a line per request.
+ */
 export function logFailure(logger: Logger, req: Request, error: BrokerError): void {
-  if (error.status >= 500) {
-    logger.error({ req_id: req.res?.locals.requestId, code: error.code, err: errorForLog(error.cause ?? error) }, 'request failed');
+  if (error.status < 500) return;
+  const line = { req_id: req.res?.locals.requestId, code: error.code, err: errorForLog(error.cause ?? error) };
+  if (error.code === 'store_unavailable') {
+    const now = Date.now();
+    if (now - lastStoreWarning < 1000) return;
+    lastStoreWarning = now;
+    logger.warn(line, 'request failed: store unavailable (further ones this second not logged)');
+    return;
   }
+  logger.error(line, 'request failed');
 }
 
 /** The JSON error handler of the internal listener. */

@@ -85,6 +85,8 @@ export async function startTestBroker(env: Record<string, string | undefined>, o
   });
   const logger = createLogger(config.logLevel, sink);
   const broker = createBroker(config, { logger });
+  // Outage tests stop Redis: ioredis reports each reconnect attempt as an 'error' event.
+  broker.redis.on('error', () => undefined);
   await waitForReady(broker.redis, 5000);
   const publicServer = createServer(broker.publicApp);
   const internalServer = createServer(broker.internalApp);
