@@ -148,7 +148,11 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
       ? (req, res, deny) => {
           authFailures
             .hit(req, res)
-            .then((over) => (over ? deny(new BrokerError('rate_limited', 'Too many failed authentications; wait and retry.')) : deny()))
+            .then((over) =>
+              over
+                ? deny(new BrokerError('rate_limited', 'Too many failed authentications; wait and retry.'))
+                : deny(),
+            )
             .catch(() => deny());
         }
       : undefined,

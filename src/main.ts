@@ -15,7 +15,9 @@ async function main(): Promise<void> {
     config = loadConfig(process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`oauth-broker: cannot start, invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`);
+      process.stderr.write(
+        `oauth-broker: cannot start, invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`,
+      );
       process.exit(1);
     }
     throw error;
@@ -27,7 +29,9 @@ async function main(): Promise<void> {
     broker = createBroker(config, { logger, metrics });
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`oauth-broker: cannot start, invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`);
+      process.stderr.write(
+        `oauth-broker: cannot start, invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`,
+      );
       process.exit(1);
     }
     throw error;
@@ -39,14 +43,19 @@ async function main(): Promise<void> {
     if (Date.now() - lastRedisError > 5000) logger.warn({ err: errorForLog(error) }, 'redis error');
     lastRedisError = Date.now();
   });
-  process.on('unhandledRejection', (reason) => logger.error({ err: errorForLog(reason) }, 'unhandled rejection'));
+  process.on('unhandledRejection', (reason) =>
+    logger.error({ err: errorForLog(reason) }, 'unhandled rejection'),
+  );
 
   const ready = await waitForReady(redis, 3000);
   if (!ready) logger.warn('redis is not answering yet; serving 503 until it does');
 
   const publicServer = createServer({ keepAliveTimeout: 5000 }, broker.publicApp);
   const internalServer = createServer({ keepAliveTimeout: 5000 }, broker.internalApp);
-  await Promise.all([listen(publicServer, config.port, config.host), listen(internalServer, config.internalPort, config.internalHost)]);
+  await Promise.all([
+    listen(publicServer, config.port, config.host),
+    listen(internalServer, config.internalPort, config.internalHost),
+  ]);
   broker.sweeper.start();
   broker.webhooks?.start();
   logger.info(
@@ -73,7 +82,10 @@ async function main(): Promise<void> {
     await Promise.all([closeServer(publicServer), closeServer(internalServer), broker.sweeper.stop()]);
     clearTimeout(deadline);
     await broker.webhooks?.stop();
-    await Promise.race([broker.connections.drain(), new Promise((r) => setTimeout(r, config.shutdownTimeoutSeconds * 1000).unref())]);
+    await Promise.race([
+      broker.connections.drain(),
+      new Promise((r) => setTimeout(r, config.shutdownTimeoutSeconds * 1000).unref()),
+    ]);
     await redis.quit().catch(() => redis.disconnect());
     logger.info('stopped');
     logger.flush();
@@ -107,6 +119,8 @@ function address(server: Server): string {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`oauth-broker: failed to start: ${error instanceof Error ? error.message : 'unknown error'}\n`);
+  process.stderr.write(
+    `oauth-broker: failed to start: ${error instanceof Error ? error.message : 'unknown error'}\n`,
+  );
   process.exit(1);
 });

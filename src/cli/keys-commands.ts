@@ -5,7 +5,10 @@ import { Progress } from './progress';
 const PAGE = 500;
 
 /** Every connection, page by page from the index (never KEYS). */
-export async function* allConnections(ctx: Pick<CliContext, 'store'>, provider?: string): AsyncGenerator<StoredConnection[]> {
+export async function* allConnections(
+  ctx: Pick<CliContext, 'store'>,
+  provider?: string,
+): AsyncGenerator<StoredConnection[]> {
   let cursor: string | undefined;
   for (;;) {
     const page = await ctx.store.list({ provider, cursor, limit: PAGE });
@@ -55,12 +58,21 @@ type Item = { provider: string; connectionId: string };
  */
 export async function rekey(ctx: CliContext, options: RekeyOptions = {}): Promise<RekeyReport> {
   const active = ctx.keyRing.activeKeyId;
-  const report: RekeyReport = { total: 0, resealed: 0, alreadyCurrent: 0, changedMeanwhile: 0, failed: [], remaining: 0, interrupted: false };
+  const report: RekeyReport = {
+    total: 0,
+    resealed: 0,
+    alreadyCurrent: 0,
+    changedMeanwhile: 0,
+    failed: [],
+    remaining: 0,
+    interrupted: false,
+  };
   const concurrency = options.concurrency ?? 16;
   const aborted = (): boolean => options.signal?.aborted === true;
   const expected = await ctx.redis.zcard(ctx.store.keys.index());
   let done = 0;
-  const tick = (): void => options.progress?.update(done, Math.max(expected, done), `resealed ${report.resealed}`);
+  const tick = (): void =>
+    options.progress?.update(done, Math.max(expected, done), `resealed ${report.resealed}`);
 
   const resealAll = async (items: Item[], busy: Item[]): Promise<void> => {
     let next = 0;
@@ -117,6 +129,8 @@ export async function rekey(ctx: CliContext, options: RekeyOptions = {}): Promis
   options.progress?.finish();
   report.interrupted = aborted();
   const status = await keysStatus(ctx);
-  report.remaining = [...status.entries()].filter(([kid]) => kid !== active).reduce((n, [, count]) => n + count, 0);
+  report.remaining = [...status.entries()]
+    .filter(([kid]) => kid !== active)
+    .reduce((n, [, count]) => n + count, 0);
   return report;
 }

@@ -60,13 +60,17 @@ async function run(argv: string[]): Promise<number> {
       interrupt.abort();
     };
     process.once('SIGINT', onSigint);
-    const report = await rekey(ctx, { progress: new Progress(`rekey to ${ctx.keyRing.activeKeyId}`), signal: interrupt.signal });
+    const report = await rekey(ctx, {
+      progress: new Progress(`rekey to ${ctx.keyRing.activeKeyId}`),
+      signal: interrupt.signal,
+    });
     process.off('SIGINT', onSigint);
     process.stdout.write(
       `connections: ${report.total}, resealed: ${report.resealed}, already under ${ctx.keyRing.activeKeyId}: ${report.alreadyCurrent}, ` +
         `rewritten meanwhile: ${report.changedMeanwhile}, failed: ${report.failed.length}, still under an old key: ${report.remaining}\n`,
     );
-    for (const f of report.failed) process.stderr.write(`failed ${f.provider} ${f.connectionId}: ${f.reason}\n`);
+    for (const f of report.failed)
+      process.stderr.write(`failed ${f.provider} ${f.connectionId}: ${f.reason}\n`);
     if (report.interrupted) return 130;
     return report.remaining === 0 && report.failed.length === 0 ? 0 : 1;
   } finally {
@@ -81,7 +85,9 @@ function providers(config: ReturnType<typeof loadConfig>): number {
     const state = p.enabled ? 'enabled ' : 'disabled';
     const scopes = p.auth_mode === 'oauth2' ? p.scopes.join(p.scope_separator) || '-' : '-';
     const redirect = p.auth_mode === 'oauth2' ? p.redirect_uri : '-';
-    process.stdout.write(`${p.id.padEnd(18)} ${state} ${p.auth_mode.padEnd(7)} scopes=${scopes} redirect=${redirect}\n`);
+    process.stdout.write(
+      `${p.id.padEnd(18)} ${state} ${p.auth_mode.padEnd(7)} scopes=${scopes} redirect=${redirect}\n`,
+    );
   }
   return 0;
 }
@@ -93,7 +99,9 @@ async function connections(ctx: CliContext, command: string, args: string[]): Pr
     for await (const page of allConnections(ctx, provider)) {
       for (const c of page) {
         const m = presentConnection(c);
-        process.stdout.write(`${c.provider} ${c.connection_id} ${m.status} expires_at=${m.expires_at ?? '-'} key_id=${c.key_id}\n`);
+        process.stdout.write(
+          `${c.provider} ${c.connection_id} ${m.status} expires_at=${m.expires_at ?? '-'} key_id=${c.key_id}\n`,
+        );
       }
     }
     return 0;
@@ -118,7 +126,8 @@ async function connections(ctx: CliContext, command: string, args: string[]): Pr
 run(process.argv.slice(2))
   .then((code) => process.exit(code))
   .catch((error: unknown) => {
-    if (error instanceof ConfigError) process.stderr.write(`invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`);
+    if (error instanceof ConfigError)
+      process.stderr.write(`invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`);
     else if (error instanceof BrokerError) process.stderr.write(`${error.code}: ${error.detail}\n`);
     else process.stderr.write(`error: ${error instanceof Error ? error.message : 'unknown'}\n`);
     process.exit(1);

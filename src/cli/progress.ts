@@ -12,7 +12,9 @@ export class Progress {
     if (this.stream.isTTY) {
       const width = 30;
       const filled = Math.round((pct / 100) * width);
-      this.stream.write(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% ${done}/${total} ${extra}   `);
+      this.stream.write(
+        `\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% ${done}/${total} ${extra}   `,
+      );
       return;
     }
     const now = Date.now();

@@ -16,7 +16,8 @@ export function loadConfig(env: Env): Config {
   const redisUrl = read.url('REDIS_URL', { schemes: ['redis:', 'rediss:'] }) ?? 'redis://127.0.0.1:6379';
   const sentinels = read.hostList('REDIS_SENTINELS');
   const sentinelName = read.string('REDIS_SENTINEL_NAME');
-  if (sentinels && !sentinelName) problems.push('REDIS_SENTINEL_NAME: missing (required with REDIS_SENTINELS)');
+  if (sentinels && !sentinelName)
+    problems.push('REDIS_SENTINEL_NAME: missing (required with REDIS_SENTINELS)');
   const clusterNodes = read.hostList('REDIS_CLUSTER_NODES');
 
   const config: Config = {
@@ -42,11 +43,13 @@ export function loadConfig(env: Env): Config {
     refreshAhead: read.boolean('REFRESH_AHEAD') ?? true,
     keepaliveAfterSeconds: read.integer('KEEPALIVE_AFTER', { min: 0, max: 10 * 365 * 86400 }),
     sweepIntervalSeconds: read.number('SWEEP_INTERVAL', { min: 0.1, max: 86400 }) ?? 15,
-    logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) ?? 'info',
+    logLevel:
+      read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) ?? 'info',
     webhookUrl: read.url('WEBHOOK_URL', { httpOnly: true }),
     webhookSecret: read.string('WEBHOOK_SECRET'),
     rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', { min: 0, max: 1_000_000 }) ?? 300,
-    authFailureLimitPerMinute: read.integer('AUTH_FAILURE_LIMIT_PER_MINUTE', { min: 0, max: 1_000_000 }) ?? 30,
+    authFailureLimitPerMinute:
+      read.integer('AUTH_FAILURE_LIMIT_PER_MINUTE', { min: 0, max: 1_000_000 }) ?? 30,
     trustProxy: read.string('TRUST_PROXY'),
     env,
   };
@@ -103,7 +106,10 @@ function readAllowedReturnUrls(env: Env, problems: string[]): string[] {
   const raw = env.ALLOWED_RETURN_URLS?.trim();
   if (!raw) return [];
   const out: string[] = [];
-  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     let url: URL;
     try {
       url = new URL(item);
@@ -112,7 +118,9 @@ function readAllowedReturnUrls(env: Env, problems: string[]): string[] {
       continue;
     }
     if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password) {
-      problems.push(`ALLOWED_RETURN_URLS: "${item}" must be an http(s) origin or origin + path, without credentials`);
+      problems.push(
+        `ALLOWED_RETURN_URLS: "${item}" must be an http(s) origin or origin + path, without credentials`,
+      );
       continue;
     }
     if (url.search || url.hash) {
@@ -191,7 +199,9 @@ class EnvReader {
     try {
       const url = new URL(value);
       if (schemes && !schemes.includes(url.protocol)) {
-        this.problems.push(`${name}: not a URL with scheme ${schemes.map((s) => s.replace(':', '')).join(' or ')}`);
+        this.problems.push(
+          `${name}: not a URL with scheme ${schemes.map((s) => s.replace(':', '')).join(' or ')}`,
+        );
         return undefined;
       }
       return value;
@@ -206,7 +216,10 @@ class EnvReader {
     const value = this.string(name);
     if (value === undefined) return undefined;
     const out: Array<{ host: string; port: number }> = [];
-    const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const item of items) {
       const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(item);
       if (!m || Number(m[2]) > 65535) {
@@ -232,7 +245,8 @@ class EnvReader {
       .filter(Boolean);
     if (items.length === 0) this.problems.push(`${name}: missing`);
     items.forEach((item, i) => {
-      if (item.length < minLength) this.problems.push(`${name}: entry ${i + 1} is too short (at least ${minLength} characters)`);
+      if (item.length < minLength)
+        this.problems.push(`${name}: entry ${i + 1} is too short (at least ${minLength} characters)`);
     });
     return items;
   }

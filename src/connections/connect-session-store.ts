@@ -25,8 +25,7 @@ return value
 `;
 
 export type ConsumeResult =
-  | { ok: true; session: ConnectSession }
-  | { ok: false; reason: 'unknown' | 'wrong_provider' };
+  { ok: true; session: ConnectSession } | { ok: false; reason: 'unknown' | 'wrong_provider' };
 
 /**
  * Single-use connect links. The token (256 bits) goes to the app's backend; Redis holds only its
@@ -41,18 +40,27 @@ export class ConnectSessionStore {
     redis.defineCommand('obConsumeConnect', { numberOfKeys: 1, lua: CONSUME_SCRIPT });
   }
 
-  async create(session: Omit<ConnectSession, 'expires_at'>, now = Date.now()): Promise<{ token: string; expiresAt: number }> {
+  async create(
+    session: Omit<ConnectSession, 'expires_at'>,
+    now = Date.now(),
+  ): Promise<{ token: string; expiresAt: number }> {
     const token = randomToken(32);
     const expiresAt = now + this.ttlSeconds * 1000;
     const value: ConnectSession = { ...session, expires_at: expiresAt };
-    await this.redis.set(this.keys.connectSession(hashToken(token)), JSON.stringify(value), 'EX', this.ttlSeconds);
+    await this.redis.set(
+      this.keys.connectSession(hashToken(token)),
+      JSON.stringify(value),
+      'EX',
+      this.ttlSeconds,
+    );
     return { token, expiresAt };
   }
 
   async consume(token: string, provider: string): Promise<ConsumeResult> {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return { ok: false, reason: 'unknown' };
-    const consume = (this.redis as unknown as { obConsumeConnect(key: string, provider: string): Promise<string | null> })
-      .obConsumeConnect;
+    const consume = (
+      this.redis as unknown as { obConsumeConnect(key: string, provider: string): Promise<string | null> }
+    ).obConsumeConnect;
     const value = await consume.call(this.redis, this.keys.connectSession(hashToken(token)), provider);
     if (value === null) return { ok: false, reason: 'unknown' };
     if (value === 'wrong_provider') return { ok: false, reason: 'wrong_provider' };
@@ -72,7 +80,13 @@ export class UsedStateStore {
   ) {}
 
   async claim(state: string): Promise<boolean> {
-    const result = await this.redis.set(this.keys.usedState(hashToken(state)), '1', 'EX', this.ttlSeconds, 'NX');
+    const result = await this.redis.set(
+      this.keys.usedState(hashToken(state)),
+      '1',
+      'EX',
+      this.ttlSeconds,
+      'NX',
+    );
     return result === 'OK';
   }
 }

@@ -1,4 +1,5 @@
-export type ConnectionEventType = 'connection.created' | 'connection.reauthorization_required' | 'connection.deleted';
+export type ConnectionEventType =
+  'connection.created' | 'connection.reauthorization_required' | 'connection.deleted';
 
 export interface ConnectionEvent {
   type: ConnectionEventType;

@@ -10,7 +10,12 @@ export function aadFor(provider: string, connectionId: string): string {
   return `oauth-broker:v1:${provider}:${connectionId}`;
 }
 
-export function sealSecrets(keyRing: KeyRing, provider: string, connectionId: string, secrets: ConnectionSecrets): Sealed {
+export function sealSecrets(
+  keyRing: KeyRing,
+  provider: string,
+  connectionId: string,
+  secrets: ConnectionSecrets,
+): Sealed {
   return keyRing.seal(JSON.stringify(secrets), aadFor(provider, connectionId));
 }
 
@@ -21,7 +26,9 @@ export function openSecrets(
   record: Pick<StoredConnection, 'key_id' | 'sealed'>,
 ): ConnectionSecrets {
   try {
-    return JSON.parse(keyRing.open({ keyId: record.key_id, data: record.sealed }, aadFor(provider, connectionId))) as ConnectionSecrets;
+    return JSON.parse(
+      keyRing.open({ keyId: record.key_id, data: record.sealed }, aadFor(provider, connectionId)),
+    ) as ConnectionSecrets;
   } catch (error) {
     throw new BrokerError(
       'decryption_failed',

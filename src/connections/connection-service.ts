@@ -36,8 +36,20 @@ export interface ConnectionServiceDeps {
 }
 
 export type TokenAnswer =
-  | { auth_mode: 'oauth2'; access_token: string; token_type: string; expires_at: string | null; scopes: string[] }
-  | { auth_mode: 'api_key'; api_key: string; headers: Record<string, string>; expires_at: null; scopes: string[] };
+  | {
+      auth_mode: 'oauth2';
+      access_token: string;
+      token_type: string;
+      expires_at: string | null;
+      scopes: string[];
+    }
+  | {
+      auth_mode: 'api_key';
+      api_key: string;
+      headers: Record<string, string>;
+      expires_at: null;
+      scopes: string[];
+    };
 
 export interface TokenRequestOptions {
   minValiditySeconds: number;
@@ -55,7 +67,11 @@ export class ConnectionService {
 
   constructor(private readonly deps: ConnectionServiceDeps) {
     this.now = deps.now ?? Date.now;
-    this.coordinator = new RefreshCoordinator({ ...deps, now: this.now, schedule: (p) => this.scheduleSettings(p) });
+    this.coordinator = new RefreshCoordinator({
+      ...deps,
+      now: this.now,
+      schedule: (p) => this.scheduleSettings(p),
+    });
   }
 
   scheduleSettings(provider: Pick<Provider, 'keepalive_seconds'>): ScheduleSettings {
@@ -73,7 +89,11 @@ export class ConnectionService {
     return this.saveFresh(
       provider,
       connectionId,
-      { access_token: tokens.access_token, refresh_token: tokens.refresh_token, token_type: tokens.token_type },
+      {
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        token_type: tokens.token_type,
+      },
       { scopes: tokens.granted_scopes ?? requestedScopes, expires_at: tokens.expires_at },
     );
   }
@@ -109,14 +129,23 @@ export class ConnectionService {
     };
     fields.next_refresh_at = computeNextRefreshAt(fields, this.scheduleSettings(provider), now);
     const { created } = await this.deps.store.replace(fields, now);
-    if (created) this.deps.events.emit({ type: 'connection.created', provider: provider.id, connection_id: connectionId });
+    if (created)
+      this.deps.events.emit({
+        type: 'connection.created',
+        provider: provider.id,
+        connection_id: connectionId,
+      });
     const connection = await this.read(provider.id, connectionId);
     return { created, connection };
   }
 
   async read(providerId: string, connectionId: string): Promise<StoredConnection> {
     const record = await this.deps.store.read(providerId, connectionId);
-    if (!record) throw new BrokerError('connection_not_found', `No connection "${connectionId}" for provider "${providerId}".`);
+    if (!record)
+      throw new BrokerError(
+        'connection_not_found',
+        `No connection "${connectionId}" for provider "${providerId}".`,
+      );
     return record;
   }
 
@@ -124,7 +153,11 @@ export class ConnectionService {
    * A token valid for at least `minValiditySeconds`, refreshed first when it is not (or when
    * forced). A token of unknown expiry is served until forced or refused.
    */
-  async getToken(provider: Provider, connectionId: string, options: TokenRequestOptions): Promise<TokenAnswer> {
+  async getToken(
+    provider: Provider,
+    connectionId: string,
+    options: TokenRequestOptions,
+  ): Promise<TokenAnswer> {
     let record = await this.read(provider.id, connectionId);
     if (record.status === 'reauthorization_required') throw reauthorizationError(record);
     let secrets = openSecrets(this.deps.keyRing, provider.id, connectionId, record);
@@ -141,14 +174,22 @@ export class ConnectionService {
       // Nothing to refresh with: serve the token while it lives, then the user must come back.
       if (record.expires_at !== null && record.expires_at <= now) {
         await this.markExpiredWithoutRefreshToken(record);
-        throw new BrokerError('reauthorization_required', 'The access token expired and there is no refresh token.');
+        throw new BrokerError(
+          'reauthorization_required',
+          'The access token expired and there is no refresh token.',
+        );
       }
       return oauthAnswer(record, secrets);
     }
     try {
       record = await this.coordinator.refresh(provider, record, { ...options, trigger: 'caller' });
     } catch (error) {
-      if (error instanceof BrokerError && error.code === 'provider_unavailable' && record.expires_at !== null && record.expires_at > now) {
+      if (
+        error instanceof BrokerError &&
+        error.code === 'provider_unavailable' &&
+        record.expires_at !== null &&
+        record.expires_at > now
+      ) {
         // The refresh failed, but the current token still works for a while: say until when, so a
         // caller that can live with it asks again with min_validity=0.
         throw new BrokerError(error.code, error.detail, {
@@ -188,10 +229,16 @@ export class ConnectionService {
   /** Deletes at once; revokes at the provider afterwards, best effort, within PROVIDER_TIMEOUT. */
   async delete(provider: Provider, connectionId: string): Promise<void> {
     const record = await this.deps.store.take(provider.id, connectionId);
-    if (!record) throw new BrokerError('connection_not_found', `No connection "${connectionId}" for provider "${provider.id}".`);
+    if (!record)
+      throw new BrokerError(
+        'connection_not_found',
+        `No connection "${connectionId}" for provider "${provider.id}".`,
+      );
     this.deps.events.emit({ type: 'connection.deleted', provider: provider.id, connection_id: connectionId });
     if (record.auth_mode !== 'oauth2' || !provider.revocation_url) return;
-    const revocation = this.revoke(provider, record).finally(() => this.pendingRevocations.delete(revocation));
+    const revocation = this.revoke(provider, record).finally(() =>
+      this.pendingRevocations.delete(revocation),
+    );
     this.pendingRevocations.add(revocation);
   }
 
@@ -205,9 +252,15 @@ export class ConnectionService {
           : undefined;
       if (!token) return;
       const ok = await revokeToken(this.deps.http, provider, token);
-      this.deps.logger.info({ provider: provider.id, connection_id: record.connection_id, revoked: ok }, 'revocation sent');
+      this.deps.logger.info(
+        { provider: provider.id, connection_id: record.connection_id, revoked: ok },
+        'revocation sent',
+      );
     } catch (error) {
-      this.deps.logger.warn({ provider: provider.id, connection_id: record.connection_id, err: errorForLog(error) }, 'revocation failed');
+      this.deps.logger.warn(
+        { provider: provider.id, connection_id: record.connection_id, err: errorForLog(error) },
+        'revocation failed',
+      );
     }
   }
 
@@ -220,7 +273,10 @@ export class ConnectionService {
    * Re-seals one connection under the ring's first key, under the refresh lock and by
    * compare-and-set, so a refresh meanwhile is never undone.
    */
-  async reseal(providerId: string, connectionId: string): Promise<'resealed' | 'current' | 'busy' | 'changed' | 'gone'> {
+  async reseal(
+    providerId: string,
+    connectionId: string,
+  ): Promise<'resealed' | 'current' | 'busy' | 'changed' | 'gone'> {
     const owner = await this.deps.lock.acquire(providerId, connectionId, 10_000);
     if (!owner) return 'busy';
     try {
@@ -244,14 +300,25 @@ export class ConnectionService {
 
   /** Refresh-ahead candidates are the connections someone reads: note the first read after a refresh. */
   private noteRead(provider: Provider, record: StoredConnection): void {
-    if (!this.deps.settings.refreshAhead || record.read_since_refresh || !record.refreshable || record.expires_at === null) return;
+    if (
+      !this.deps.settings.refreshAhead ||
+      record.read_since_refresh ||
+      !record.refreshable ||
+      record.expires_at === null
+    )
+      return;
     const settings = this.scheduleSettings(provider);
     // A connection in backoff keeps its retry time: a read must not hurry a failing provider.
-    const ahead = record.refresh_failures > 0 ? null : refreshAheadAt({ ...record, read_since_refresh: true }, settings, this.now());
+    const ahead =
+      record.refresh_failures > 0
+        ? null
+        : refreshAheadAt({ ...record, read_since_refresh: true }, settings, this.now());
     // Tied to the version read: a mark computed from tokens a refresh has just replaced is dropped.
-    void this.deps.store.markRead(provider.id, record.connection_id, ahead, record.version).catch((error: unknown) => {
-      this.deps.logger.debug({ err: errorForLog(error) }, 'could not note a read');
-    });
+    void this.deps.store
+      .markRead(provider.id, record.connection_id, ahead, record.version)
+      .catch((error: unknown) => {
+        this.deps.logger.debug({ err: errorForLog(error) }, 'could not note a read');
+      });
   }
 
   private async markExpiredWithoutRefreshToken(record: StoredConnection): Promise<void> {
@@ -261,7 +328,11 @@ export class ConnectionService {
       record.connection_id,
       {
         status: 'reauthorization_required',
-        last_error: { code: 'reauthorization_required', message: 'access token expired without a refresh token', at: now },
+        last_error: {
+          code: 'reauthorization_required',
+          message: 'access token expired without a refresh token',
+          at: now,
+        },
         next_refresh_at: null,
       },
       now,
@@ -295,5 +366,11 @@ function apiKeyAnswer(provider: Provider, secrets: ConnectionSecrets): TokenAnsw
   const header = provider.api_key?.header ?? 'Authorization';
   const prefix = provider.api_key ? provider.api_key.prefix : 'Bearer ';
   const key = secrets.api_key ?? '';
-  return { auth_mode: 'api_key', api_key: key, headers: { [header]: `${prefix}${key}` }, expires_at: null, scopes: [] };
+  return {
+    auth_mode: 'api_key',
+    api_key: key,
+    headers: { [header]: `${prefix}${key}` },
+    expires_at: null,
+    scopes: [],
+  };
 }

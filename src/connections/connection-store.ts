@@ -63,7 +63,9 @@ interface ScriptCommands {
   obMarkRead(key: string, nextRefreshAt: string, version: string): Promise<number>;
 }
 
-export type ConnectionFields = Omit<ConnectionMeta, 'version' | 'created_at' | 'updated_at'> & { sealed: string };
+export type ConnectionFields = Omit<ConnectionMeta, 'version' | 'created_at' | 'updated_at'> & {
+  sealed: string;
+};
 export type ConnectionPatch = Partial<ConnectionFields>;
 
 export interface WriteResult {
@@ -96,8 +98,19 @@ export class ConnectionStore {
   }
 
   /** Writes the whole record (connect, import); keeps `created_at`. */
-  async replace(fields: ConnectionFields, now: number, expectVersion: number | '*' = '*'): Promise<WriteResult> {
-    const result = await this.write(fields.provider, fields.connection_id, fields, 'replace', now, expectVersion);
+  async replace(
+    fields: ConnectionFields,
+    now: number,
+    expectVersion: number | '*' = '*',
+  ): Promise<WriteResult> {
+    const result = await this.write(
+      fields.provider,
+      fields.connection_id,
+      fields,
+      'replace',
+      now,
+      expectVersion,
+    );
     await this.afterWrite(fields.provider, fields.connection_id, fields.next_refresh_at ?? null, true);
     return result;
   }
@@ -115,12 +128,18 @@ export class ConnectionStore {
   ): Promise<number | null> {
     const result = await this.write(provider, connectionId, patch, 'patch', now, expectVersion);
     if (result.version < 0) return null;
-    if ('next_refresh_at' in patch) await this.afterWrite(provider, connectionId, patch.next_refresh_at ?? null, false);
+    if ('next_refresh_at' in patch)
+      await this.afterWrite(provider, connectionId, patch.next_refresh_at ?? null, false);
     return result.version;
   }
 
   /** Notes a token API read; moves the schedule earlier when `nextRefreshAt` is sooner. */
-  async markRead(provider: string, connectionId: string, nextRefreshAt: number | null, version?: number): Promise<void> {
+  async markRead(
+    provider: string,
+    connectionId: string,
+    nextRefreshAt: number | null,
+    version?: number,
+  ): Promise<void> {
     const outcome = await this.scripts.obMarkRead(
       this.keys.connection(provider, connectionId),
       nextRefreshAt === null ? '' : String(nextRefreshAt),
@@ -135,7 +154,10 @@ export class ConnectionStore {
   async take(provider: string, connectionId: string): Promise<StoredConnection | null> {
     const flat = await this.scripts.obTake(this.keys.connection(provider, connectionId));
     const member = memberOf(provider, connectionId);
-    await Promise.all([this.redis.zrem(this.keys.index(), member), this.redis.zrem(this.keys.schedule(), member)]);
+    await Promise.all([
+      this.redis.zrem(this.keys.index(), member),
+      this.redis.zrem(this.keys.schedule(), member),
+    ]);
     const hash: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
     return decode(hash, provider, connectionId);
@@ -179,8 +201,19 @@ export class ConnectionStore {
   }
 
   /** Connections due for background work at `now`, soonest first: cost grows with the due ones only. */
-  async due(now: number, limit: number): Promise<Array<{ provider: string; connectionId: string; dueAt: number }>> {
-    const flat = await this.redis.zrangebyscore(this.keys.schedule(), '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit);
+  async due(
+    now: number,
+    limit: number,
+  ): Promise<Array<{ provider: string; connectionId: string; dueAt: number }>> {
+    const flat = await this.redis.zrangebyscore(
+      this.keys.schedule(),
+      '-inf',
+      now,
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      limit,
+    );
     const out: Array<{ provider: string; connectionId: string; dueAt: number }> = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const parsed = parseMember(flat[i]!);
@@ -198,7 +231,12 @@ export class ConnectionStore {
     await this.afterWrite(provider, connectionId, nextRefreshAt, false);
   }
 
-  private async afterWrite(provider: string, connectionId: string, nextRefreshAt: number | null, index: boolean): Promise<void> {
+  private async afterWrite(
+    provider: string,
+    connectionId: string,
+    nextRefreshAt: number | null,
+    index: boolean,
+  ): Promise<void> {
     const member = memberOf(provider, connectionId);
     await Promise.all([
       index ? this.redis.zadd(this.keys.index(), 'NX', 0, member) : undefined,
@@ -221,7 +259,10 @@ export class ConnectionStore {
       if (value === undefined) continue;
       args.push(name, encodeField(value));
     }
-    const [version, existed] = await this.scripts.obWrite(this.keys.connection(provider, connectionId), ...args);
+    const [version, existed] = await this.scripts.obWrite(
+      this.keys.connection(provider, connectionId),
+      ...args,
+    );
     return { version, created: existed === 0 };
   }
 }
@@ -244,7 +285,11 @@ function num(value: string | undefined): number | null {
  * never from the hash's own fields, so a record copied under another key is opened (AAD), refreshed
  * and revoked as that other connection, and its sealed tokens fail to open there.
  */
-function decode(hash: Record<string, string>, provider: string, connectionId: string): StoredConnection | null {
+function decode(
+  hash: Record<string, string>,
+  provider: string,
+  connectionId: string,
+): StoredConnection | null {
   if (!hash.version || !hash.provider || !hash.connection_id) return null;
   let scopes: string[] = [];
   let lastError = null;

@@ -72,7 +72,10 @@ export class RefreshCoordinator {
    * Background work: takes the lock without waiting (a busy connection is being refreshed
    * already), re-checks that the connection is still due, refreshes.
    */
-  async refreshIfDue(provider: Provider, connectionId: string): Promise<'refreshed' | 'skipped' | 'failed' | 'gone'> {
+  async refreshIfDue(
+    provider: Provider,
+    connectionId: string,
+  ): Promise<'refreshed' | 'skipped' | 'failed' | 'gone'> {
     const owner = await this.deps.lock.acquire(provider.id, connectionId, this.lockTtlMs);
     if (!owner) return 'skipped';
     try {
@@ -87,7 +90,13 @@ export class RefreshCoordinator {
         return 'skipped';
       }
       if (record.status !== 'active' || !record.refreshable || record.auth_mode !== 'oauth2') {
-        await this.deps.store.patch(provider.id, connectionId, { next_refresh_at: null }, record.updated_at, record.version);
+        await this.deps.store.patch(
+          provider.id,
+          connectionId,
+          { next_refresh_at: null },
+          record.updated_at,
+          record.version,
+        );
         return 'skipped';
       }
       const trigger: RefreshTrigger =
@@ -95,7 +104,8 @@ export class RefreshCoordinator {
           ? 'retry'
           : record.read_since_refresh &&
               record.expires_at !== null &&
-              record.expires_at - this.deps.schedule(provider).refreshMarginMs - REFRESH_AHEAD_WINDOW_MS <= now
+              record.expires_at - this.deps.schedule(provider).refreshMarginMs - REFRESH_AHEAD_WINDOW_MS <=
+                now
             ? 'refresh_ahead'
             : 'keepalive';
       const flight = this.refreshLocked(provider, record, trigger);
@@ -114,7 +124,11 @@ export class RefreshCoordinator {
     }
   }
 
-  private async refreshAcrossProcesses(provider: Provider, seen: StoredConnection, need: RefreshNeed): Promise<StoredConnection> {
+  private async refreshAcrossProcesses(
+    provider: Provider,
+    seen: StoredConnection,
+    need: RefreshNeed,
+  ): Promise<StoredConnection> {
     const started = this.deps.now();
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const owner = await this.deps.lock.acquire(provider.id, seen.connection_id, this.lockTtlMs);
@@ -141,22 +155,30 @@ export class RefreshCoordinator {
       // The holder vanished without a result (died, or did other work such as a re-seal): try again.
       this.deps.metrics.lockWaits.inc({ outcome: 'retried' });
     }
-    throw new BrokerError('provider_unavailable', 'The refresh could not be completed; try again.', { retryable: true });
+    throw new BrokerError('provider_unavailable', 'The refresh could not be completed; try again.', {
+      retryable: true,
+    });
   }
 
   /**
    * What a caller can take from a record that changed while it waited: a newer token (refresh,
    * reconnect, import), or the failure the refresh ran into. Undefined: nothing settled.
    */
-  private settledMeanwhile(seen: StoredConnection, current: StoredConnection, need: RefreshNeed): StoredConnection | undefined {
+  private settledMeanwhile(
+    seen: StoredConnection,
+    current: StoredConnection,
+    need: RefreshNeed,
+  ): StoredConnection | undefined {
     if (current.status === 'reauthorization_required') throw reauthorizationRequired(current);
-    if (current.last_activity_at !== seen.last_activity_at || current.created_at !== seen.created_at) return current;
+    if (current.last_activity_at !== seen.last_activity_at || current.created_at !== seen.created_at)
+      return current;
     if (!need.forceRefresh) {
       const minMs = need.minValiditySeconds * 1000;
       if (current.expires_at === null ? false : current.expires_at - this.deps.now() >= minMs) return current;
     }
     const error = current.last_error;
-    if (error && current.version !== seen.version && error.at !== seen.last_error?.at) throw errorFromLastError(error);
+    if (error && current.version !== seen.version && error.at !== seen.last_error?.at)
+      throw errorFromLastError(error);
     return undefined;
   }
 
@@ -174,11 +196,20 @@ export class RefreshCoordinator {
   }
 
   /** The refresh-token grant itself (RFC 6749 §6), under the lock. */
-  private async refreshLocked(provider: Provider, current: StoredConnection, trigger: RefreshTrigger): Promise<StoredConnection> {
+  private async refreshLocked(
+    provider: Provider,
+    current: StoredConnection,
+    trigger: RefreshTrigger,
+  ): Promise<StoredConnection> {
     const secrets = openSecrets(this.deps.keyRing, provider.id, current.connection_id, current);
-    if (!secrets.refresh_token) throw new BrokerError('reauthorization_required', 'There is no refresh token.');
+    if (!secrets.refresh_token)
+      throw new BrokerError('reauthorization_required', 'There is no refresh token.');
     const began = this.deps.now();
-    const log = this.deps.logger.child({ provider: provider.id, connection_id: current.connection_id, trigger });
+    const log = this.deps.logger.child({
+      provider: provider.id,
+      connection_id: current.connection_id,
+      trigger,
+    });
     let answered: { rotated: boolean; write?: () => Promise<number | null> } | undefined;
     try {
       const tokens = await requestToken(this.deps.tokenEndpoint, provider, {
@@ -238,7 +269,14 @@ export class RefreshCoordinator {
       const elapsed = (this.deps.now() - began) / 1000;
       this.deps.metrics.refreshes.inc({ provider: provider.id, outcome: 'success', trigger });
       this.deps.metrics.refreshDuration.observe({ provider: provider.id }, elapsed);
-      log.info({ outcome: 'success', duration_ms: Math.round(elapsed * 1000), rotated: Boolean(tokens.refresh_token) }, 'refresh');
+      log.info(
+        {
+          outcome: 'success',
+          duration_ms: Math.round(elapsed * 1000),
+          rotated: Boolean(tokens.refresh_token),
+        },
+        'refresh',
+      );
       if (version !== null) return { ...written, version };
       // Replaced or deleted while we refreshed (a reconnect wins): answer what is there now.
       const stored = await this.deps.store.read(provider.id, current.connection_id);
@@ -252,7 +290,10 @@ export class RefreshCoordinator {
         // failure (503), not the provider's. The write is retried here while the lock would be ours
         // (persistLater); should this process die first, the next refresh learns it from
         // invalid_grant. Say so now, without any token, so an operator can tell.
-        log.error({ err: errorForLog(error), rotated: answered.rotated }, 'refresh answered by the provider but not stored');
+        log.error(
+          { err: errorForLog(error), rotated: answered.rotated },
+          'refresh answered by the provider but not stored',
+        );
         if (answered.write) this.persistLater(answered.write, log);
         throw error;
       }
@@ -282,7 +323,9 @@ export class RefreshCoordinator {
           // still away
         }
       }
-      log.error('refresh lost: Redis did not come back in time; the next refresh will find out from the provider');
+      log.error(
+        'refresh lost: Redis did not come back in time; the next refresh will find out from the provider',
+      );
     };
     const task = attempt().finally(() => this.pendingWrites.delete(task));
     this.pendingWrites.add(task);
@@ -306,7 +349,15 @@ export class RefreshCoordinator {
       refresh_failures: current.refresh_failures + 1,
     };
     this.deps.metrics.refreshes.inc({ provider: provider.id, outcome: failure.kind, trigger });
-    log.warn({ outcome: failure.kind, oauth_error: failure.oauthError, http_status: failure.httpStatus, refresh_failures: next.refresh_failures }, 'refresh failed');
+    log.warn(
+      {
+        outcome: failure.kind,
+        oauth_error: failure.oauthError,
+        http_status: failure.httpStatus,
+        refresh_failures: next.refresh_failures,
+      },
+      'refresh failed',
+    );
     try {
       await this.deps.store.patch(
         provider.id,
@@ -343,19 +394,35 @@ function reauthorizationRequired(record: StoredConnection): BrokerError {
 export function brokerErrorFor(failure: TokenEndpointError): BrokerError {
   switch (failure.kind) {
     case 'invalid_grant':
-      return new BrokerError('reauthorization_required', 'The provider refused the refresh token (invalid_grant); the user must connect again.');
+      return new BrokerError(
+        'reauthorization_required',
+        'The provider refused the refresh token (invalid_grant); the user must connect again.',
+      );
     case 'client_rejected':
-      return new BrokerError('provider_rejected_client', `The provider refused the broker's client credentials (${failure.oauthError ?? 'invalid_client'}); check the configuration.`, { retryable: false });
+      return new BrokerError(
+        'provider_rejected_client',
+        `The provider refused the broker's client credentials (${failure.oauthError ?? 'invalid_client'}); check the configuration.`,
+        { retryable: false },
+      );
     case 'refused':
-      return new BrokerError('provider_unavailable', `The provider refused the refresh: ${failure.message}.`, { retryable: false });
+      return new BrokerError(
+        'provider_unavailable',
+        `The provider refused the refresh: ${failure.message}.`,
+        { retryable: false },
+      );
     default:
-      return new BrokerError('provider_unavailable', `The provider could not refresh the token: ${failure.message}.`, { retryable: true });
+      return new BrokerError(
+        'provider_unavailable',
+        `The provider could not refresh the token: ${failure.message}.`,
+        { retryable: true },
+      );
   }
 }
 
 function errorFromLastError(error: LastError & { retryable?: boolean }): BrokerError {
   const known: ErrorCode[] = ['reauthorization_required', 'provider_unavailable', 'provider_rejected_client'];
   const code = known.includes(error.code as ErrorCode) ? (error.code as ErrorCode) : 'provider_unavailable';
-  const retryable = code === 'reauthorization_required' ? undefined : (error.retryable ?? code === 'provider_unavailable');
+  const retryable =
+    code === 'reauthorization_required' ? undefined : (error.retryable ?? code === 'provider_unavailable');
   return new BrokerError(code, `The refresh failed: ${error.message}.`, { retryable });
 }

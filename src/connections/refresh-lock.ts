@@ -38,7 +38,13 @@ export class RefreshLock {
   /** Answers the owner token, or null when someone else holds the lock. */
   async acquire(provider: string, connectionId: string, ttlMs: number): Promise<string | null> {
     const owner = randomToken(16);
-    const result = await this.redis.set(this.keys.lock(provider, connectionId), owner, 'PX', Math.ceil(ttlMs), 'NX');
+    const result = await this.redis.set(
+      this.keys.lock(provider, connectionId),
+      owner,
+      'PX',
+      Math.ceil(ttlMs),
+      'NX',
+    );
     return result === 'OK' ? owner : null;
   }
 

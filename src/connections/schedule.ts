@@ -14,7 +14,13 @@ const MAX_BACKOFF_MS = 3_600_000;
 
 type ScheduleInput = Pick<
   ConnectionMeta,
-  'status' | 'auth_mode' | 'refreshable' | 'expires_at' | 'read_since_refresh' | 'last_activity_at' | 'refresh_failures'
+  | 'status'
+  | 'auth_mode'
+  | 'refreshable'
+  | 'expires_at'
+  | 'read_since_refresh'
+  | 'last_activity_at'
+  | 'refresh_failures'
 >;
 
 /**
@@ -51,7 +57,8 @@ export function refreshAheadAt(
   now: number,
   random: () => number = Math.random,
 ): number | null {
-  if (!settings.refreshAhead || !meta.read_since_refresh || !meta.refreshable || meta.expires_at === null) return null;
+  if (!settings.refreshAhead || !meta.read_since_refresh || !meta.refreshable || meta.expires_at === null)
+    return null;
   if (meta.status !== 'active') return null;
   const staleAt = meta.expires_at - settings.refreshMarginMs;
   // Between 55 s and 5 s before it turns stale: inside the 60 s window, with room for a sweep.

@@ -38,7 +38,9 @@ export function createInternalApp(deps: InternalAppDeps): Express {
     try {
       const pong = await Promise.race([
         deps.redis.ping(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 1500).unref()),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('ping timed out')), 1500).unref(),
+        ),
       ]);
       if (pong !== 'PONG') throw new Error('unexpected PING answer');
       res.json({ status: 'ready', redis: 'ok' });

@@ -40,7 +40,13 @@ export function requireInternalKey(keys: readonly string[], onFailure?: AuthFail
     if (ok) return next();
     res.setHeader('WWW-Authenticate', 'Bearer realm="oauth-broker-internal"');
     const deny = (error?: unknown): void =>
-      next(error ?? new BrokerError('unauthorized', 'A valid internal API key is required (Authorization: Bearer <key>).'));
+      next(
+        error ??
+          new BrokerError(
+            'unauthorized',
+            'A valid internal API key is required (Authorization: Bearer <key>).',
+          ),
+      );
     if (onFailure) return onFailure(req, res, deny);
     deny();
   };

@@ -18,10 +18,14 @@ export function buildOpenApiDocument(): Record<string, unknown> {
   // has failed it AUTH_FAILURE_LIMIT_PER_MINUTE times in a minute.
   const auth = {
     '401': problem('unauthorized: no or wrong internal API key'),
-    '429': problem('rate_limited: too many failed authentications from this address; retry after `Retry-After` seconds'),
+    '429': problem(
+      'rate_limited: too many failed authentications from this address; retry after `Retry-After` seconds',
+    ),
   };
   // Anything unexpected: a generic 500 internal_error whose `request_id` links it to the log line.
-  const unexpected = { default: problem('internal_error: an unexpected failure (see the log line of `request_id`)') };
+  const unexpected = {
+    default: problem('internal_error: an unexpected failure (see the log line of `request_id`)'),
+  };
   const common = {
     '400': problem('invalid_request: a parameter or body breaks the rules'),
     ...auth,
@@ -34,8 +38,18 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     '415': problem('unsupported_media_type: an unsupported Content-Encoding or charset'),
   };
   const providerParams = [
-    { name: 'provider', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' } },
-    { name: 'connection_id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' } },
+    {
+      name: 'provider',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' },
+    },
+    {
+      name: 'connection_id',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
+    },
   ];
   const notFound = problem('provider_not_found, provider_not_enabled or connection_not_found');
   const isoOrNull = { type: ['string', 'null'], format: 'date-time' };
@@ -55,7 +69,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         post: {
           operationId: 'createConnectSession',
           summary: 'Create a single-use connect link for a browser',
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ConnectSessionRequest' } } } },
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': { schema: { $ref: '#/components/schemas/ConnectSessionRequest' } },
+            },
+          },
           responses: {
             '201': json('The link and when it expires', 'ConnectSession'),
             ...common,
@@ -71,9 +90,17 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           parameters: [
             { name: 'provider', in: 'query', schema: { type: 'string' } },
             { name: 'cursor', in: 'query', schema: { type: 'string' } },
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } },
+            {
+              name: 'limit',
+              in: 'query',
+              schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+            },
           ],
-          responses: { '200': json('A page of connections', 'ConnectionPage'), ...common, '404': problem('provider_not_found') },
+          responses: {
+            '200': json('A page of connections', 'ConnectionPage'),
+            ...common,
+            '404': problem('provider_not_found'),
+          },
         },
       },
       '/internal/connections/{provider}/{connection_id}': {
@@ -86,7 +113,10 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         put: {
           operationId: 'importConnection',
           summary: 'Import tokens (or an API key) obtained elsewhere',
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ImportRequest' } } } },
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/ImportRequest' } } },
+          },
           responses: {
             '200': json('Replaced an existing connection', 'Connection'),
             '201': json('Created a new connection', 'Connection'),
@@ -132,7 +162,10 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           operationId: 'getOpenApi',
           summary: 'This document',
           responses: {
-            '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } },
+            '200': {
+              description: 'OpenAPI 3.1',
+              content: { 'application/json': { schema: { type: 'object' } } },
+            },
             ...auth,
             ...unexpected,
           },
@@ -144,8 +177,14 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           security: [],
           summary: 'Ready when Redis answers PING',
           responses: {
-            '200': { description: 'Ready', content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
-            '503': { description: 'Redis unreachable', content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
+            '200': {
+              description: 'Ready',
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } },
+            },
+            '503': {
+              description: 'Redis unreachable',
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } },
+            },
           },
         },
       },
@@ -155,7 +194,10 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           security: [],
           summary: 'Prometheus metrics',
           responses: {
-            '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+            '200': {
+              description: 'Prometheus text format',
+              content: { 'text/plain': { schema: { type: 'string' } } },
+            },
             ...unexpected,
           },
         },
@@ -192,17 +234,36 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         ConnectSession: {
           type: 'object',
           required: ['url', 'expires_at'],
-          properties: { url: { type: 'string', format: 'uri' }, expires_at: { type: 'string', format: 'date-time' } },
+          properties: {
+            url: { type: 'string', format: 'uri' },
+            expires_at: { type: 'string', format: 'date-time' },
+          },
         },
         LastError: {
           type: ['object', 'null'],
-          properties: { code: { type: 'string' }, message: { type: 'string' }, at: { type: 'string', format: 'date-time' }, retryable: { type: 'boolean' } },
+          properties: {
+            code: { type: 'string' },
+            message: { type: 'string' },
+            at: { type: 'string', format: 'date-time' },
+            retryable: { type: 'boolean' },
+          },
         },
         Connection: {
           type: 'object',
           required: [
-            'provider', 'connection_id', 'auth_mode', 'status', 'scopes', 'expires_at', 'created_at', 'updated_at',
-            'last_refreshed_at', 'last_error', 'refresh_failures', 'next_refresh_at', 'key_id',
+            'provider',
+            'connection_id',
+            'auth_mode',
+            'status',
+            'scopes',
+            'expires_at',
+            'created_at',
+            'updated_at',
+            'last_refreshed_at',
+            'last_error',
+            'refresh_failures',
+            'next_refresh_at',
+            'key_id',
           ],
           properties: {
             provider: { type: 'string' },
@@ -234,10 +295,18 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           properties: {
             access_token: { type: 'string' },
             refresh_token: { type: ['string', 'null'] },
-            expires_at: { type: ['string', 'null'], format: 'date-time', description: 'not together with expires_in' },
+            expires_at: {
+              type: ['string', 'null'],
+              format: 'date-time',
+              description: 'not together with expires_in',
+            },
             expires_in: {
               description: 'seconds, a number or a numeric string; not together with expires_at',
-              anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^\\d+$' }, { type: 'null' }],
+              anyOf: [
+                { type: 'number', minimum: 0 },
+                { type: 'string', pattern: '^\\d+$' },
+                { type: 'null' },
+              ],
             },
             scopes: { type: 'array', items: { type: 'string' } },
             token_type: { type: 'string' },
@@ -273,7 +342,10 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         Readiness: {
           type: 'object',
           required: ['status', 'redis'],
-          properties: { status: { type: 'string', enum: ['ready', 'unavailable'] }, redis: { type: 'string', enum: ['ok', 'unreachable'] } },
+          properties: {
+            status: { type: 'string', enum: ['ready', 'unavailable'] },
+            redis: { type: 'string', enum: ['ok', 'unreachable'] },
+          },
         },
         ProviderList: {
           type: 'object',
@@ -290,13 +362,19 @@ export function buildOpenApiDocument(): Record<string, unknown> {
                   auth_mode: { type: 'string', enum: ['oauth2', 'api_key'] },
                   scopes: { type: 'array', items: { type: 'string' } },
                   redirect_uri: { type: ['string', 'null'], description: 'null for api_key providers' },
-                  issuer: { type: ['string', 'null'], description: 'RFC 9207 issuer the callback requires in `iss`' },
+                  issuer: {
+                    type: ['string', 'null'],
+                    description: 'RFC 9207 issuer the callback requires in `iss`',
+                  },
                   pkce: { type: 'string', enum: ['S256', 'none'] },
                   refresh_token_rotation: { type: 'boolean' },
                   keepalive_after: { type: 'integer', minimum: 0, description: 'seconds; 0 is off' },
                   api_base_url: { type: ['string', 'null'] },
                   api_headers: { type: 'object', additionalProperties: { type: 'string' } },
-                  api_key_header: { type: ['string', 'null'], description: 'api_key providers: the header the key goes in' },
+                  api_key_header: {
+                    type: ['string', 'null'],
+                    description: 'api_key providers: the header the key goes in',
+                  },
                   docs_url: { type: ['string', 'null'] },
                 },
               },

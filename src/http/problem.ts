@@ -21,7 +21,10 @@ export function problemBody(error: BrokerError, requestId?: string): Record<stri
 
 export function sendProblem(res: Response, error: BrokerError): void {
   if (error.code === 'store_unavailable' || error.code === 'rate_limited') res.setHeader('Retry-After', '1');
-  res.status(error.status).type('application/problem+json').send(JSON.stringify(problemBody(error, requestIdOf(res))));
+  res
+    .status(error.status)
+    .type('application/problem+json')
+    .send(JSON.stringify(problemBody(error, requestIdOf(res))));
 }
 
 export function requestIdOf(res: Response): string | undefined {
@@ -37,12 +40,21 @@ export function toBrokerError(error: unknown): BrokerError {
   const e = error as { type?: string; status?: number; name?: string; message?: string; code?: string };
   if (e && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     if (e.status === 413) return new BrokerError('payload_too_large', 'The request body is too large.');
-    if (e.status === 415) return new BrokerError('unsupported_media_type', 'Unsupported content encoding or charset.');
-    if (e.type === 'entity.parse.failed') return new BrokerError('invalid_request', 'The body is not valid JSON.');
+    if (e.status === 415)
+      return new BrokerError('unsupported_media_type', 'Unsupported content encoding or charset.');
+    if (e.type === 'entity.parse.failed')
+      return new BrokerError('invalid_request', 'The body is not valid JSON.');
     return new BrokerError('invalid_request', 'The request is malformed.');
   }
-  if (isRedisUnavailable(error)) return new BrokerError('store_unavailable', 'The store (Redis) cannot be reached; try again shortly.', { cause: error });
-  return new BrokerError('internal_error', 'An unexpected error occurred; the request id links it to the log.', { cause: error });
+  if (isRedisUnavailable(error))
+    return new BrokerError('store_unavailable', 'The store (Redis) cannot be reached; try again shortly.', {
+      cause: error,
+    });
+  return new BrokerError(
+    'internal_error',
+    'An unexpected error occurred; the request id links it to the log.',
+    { cause: error },
+  );
 }
 
 /** ioredis failures while Redis is away: closed connection, no offline queue, timeouts, cluster down. */
@@ -67,7 +79,11 @@ let lastStoreWarning = 0;
  */
 export function logFailure(logger: Logger, req: Request, error: BrokerError): void {
   if (error.status < 500) return;
-  const line = { req_id: req.res?.locals.requestId, code: error.code, err: errorForLog(error.cause ?? error) };
+  const line = {
+    req_id: req.res?.locals.requestId,
+    code: error.code,
+    err: errorForLog(error.cause ?? error),
+  };
   if (error.code === 'store_unavailable') {
     const now = Date.now();
     if (now - lastStoreWarning < 1000) return;

@@ -4,7 +4,12 @@ import { BrokerMetrics } from '../observability/metrics';
 import { Logger } from '../observability/logger';
 import { PAGE_CSS_HASH, renderPage } from './pages/render-page';
 import { requestContext } from './request-context';
-import { ConnectRoutesDeps, connectPageErrorHandler, createConnectRoutes, sendPage } from './routes/connect-routes';
+import {
+  ConnectRoutesDeps,
+  connectPageErrorHandler,
+  createConnectRoutes,
+  sendPage,
+} from './routes/connect-routes';
 import { markPublicRequestsSecure } from './session';
 
 export interface PublicAppDeps extends ConnectRoutesDeps {
@@ -71,11 +76,29 @@ export function createPublicApp(deps: PublicAppDeps): Express {
 
   app.use((req, res) => {
     if (req.accepts(['html', 'json']) === 'html') {
-      return sendPage(res, 404, renderPage({ title: 'Page not found', tone: 'err', badge: 'Not found', body: '<p>There is nothing at this address.</p>' }));
+      return sendPage(
+        res,
+        404,
+        renderPage({
+          title: 'Page not found',
+          tone: 'err',
+          badge: 'Not found',
+          body: '<p>There is nothing at this address.</p>',
+        }),
+      );
     }
-    res.status(404).type('application/problem+json').send(
-      JSON.stringify({ type: 'urn:oauth-broker:problem:not_found', title: 'Not found', status: 404, detail: 'No such route.', code: 'not_found' }),
-    );
+    res
+      .status(404)
+      .type('application/problem+json')
+      .send(
+        JSON.stringify({
+          type: 'urn:oauth-broker:problem:not_found',
+          title: 'Not found',
+          status: 404,
+          detail: 'No such route.',
+          code: 'not_found',
+        }),
+      );
   });
   app.use(connectPageErrorHandler(deps.logger));
   return app;

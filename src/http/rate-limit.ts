@@ -30,7 +30,9 @@ export interface RateLimiter {
  */
 export function createRateLimiter(options: RateLimitOptions): RateLimiter {
   options.redis.defineCommand('obRateHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
-  const hitCommand = options.redis as unknown as { obRateHit(key: string, windowMs: string): Promise<[number, number]> };
+  const hitCommand = options.redis as unknown as {
+    obRateHit(key: string, windowMs: string): Promise<[number, number]>;
+  };
   return {
     async hit(req, res) {
       const client = clientKey(req.ip ?? req.socket.remoteAddress ?? 'unknown');
@@ -70,6 +72,11 @@ export function clientKey(ip: string): string {
   const [head, tail = ''] = ip.split('::');
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => (g || '0').toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups = ip.includes('::')
+    ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (g || '0').toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

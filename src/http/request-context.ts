@@ -11,7 +11,11 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * on the log line, plus the request metrics. The log line has the route pattern, never the query
  * (a callback's query carries `code` and `state`) nor any header or body.
  */
-export function requestContext(listener: 'public' | 'internal', logger: Logger, metrics: BrokerMetrics): RequestHandler {
+export function requestContext(
+  listener: 'public' | 'internal',
+  logger: Logger,
+  metrics: BrokerMetrics,
+): RequestHandler {
   return (req, res, next) => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -26,7 +30,13 @@ export function requestContext(listener: 'public' | 'internal', logger: Logger, 
       const quiet = listener === 'internal' && res.statusCode < 400;
       // The token API's successful answers log at debug: skip building their line when that is off.
       if (quiet && !logger.isLevelEnabled('debug')) return;
-      const line = { req_id: id, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 10000) / 10 };
+      const line = {
+        req_id: id,
+        method: req.method,
+        route,
+        status: res.statusCode,
+        duration_ms: Math.round(seconds * 10000) / 10,
+      };
       if (quiet) logger.debug(line, 'request');
       else logger.info(line, 'request');
     });

@@ -7,7 +7,8 @@
 export function isAllowedReturnUrl(candidate: string, allowed: readonly string[]): boolean {
   // Control characters are how header-splitting and parser-confusion tricks start: refuse them.
   // eslint-disable-next-line no-control-regex
-  if (candidate.length > 2048 || /[\s\\]|%5c/i.test(candidate) || /[\u0000-\u001f\u007f]/.test(candidate)) return false;
+  if (candidate.length > 2048 || /[\s\\]|%5c/i.test(candidate) || /[\u0000-\u001f\u007f]/.test(candidate))
+    return false;
   let url: URL;
   try {
     url = new URL(candidate);

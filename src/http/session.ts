@@ -76,7 +76,10 @@ export function markPublicRequestsSecure(): RequestHandler {
 }
 
 /** Live flows only, newest last, at most a handful per browser. */
-export function liveFlows(flows: Record<string, FlowState> | undefined, now: number): Record<string, FlowState> {
+export function liveFlows(
+  flows: Record<string, FlowState> | undefined,
+  now: number,
+): Record<string, FlowState> {
   const entries = Object.entries(flows ?? {}).filter(([, f]) => now - f.created_at < FLOW_TTL_MS);
   entries.sort(([, a], [, b]) => a.created_at - b.created_at);
   return Object.fromEntries(entries.slice(-MAX_FLOWS_PER_SESSION + 1));

@@ -20,14 +20,24 @@ export function looksLikeProviderId(value: unknown): value is string {
 }
 
 /** A query parameter that must be a single string, if present (no arrays, no objects). */
-export function optionalQueryString(query: Record<string, unknown>, name: string, maxLength = 2048): string | undefined {
+export function optionalQueryString(
+  query: Record<string, unknown>,
+  name: string,
+  maxLength = 2048,
+): string | undefined {
   const value = query[name];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length > maxLength) throw invalid(`\`${name}\` must be given once, as a string`);
+  if (typeof value !== 'string' || value.length > maxLength)
+    throw invalid(`\`${name}\` must be given once, as a string`);
   return value;
 }
 
-export function optionalInteger(query: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
+export function optionalInteger(
+  query: Record<string, unknown>,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
   const value = optionalQueryString(query, name, 20);
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
@@ -44,14 +54,18 @@ export function optionalBoolean(query: Record<string, unknown>, name: string): b
 }
 
 export function requireObjectBody(body: unknown): Record<string, unknown> {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('The body must be a JSON object (Content-Type: application/json).');
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw invalid('The body must be a JSON object (Content-Type: application/json).');
   return body as Record<string, unknown>;
 }
 
 export function rejectUnknownFields(body: Record<string, unknown>, allowed: readonly string[]): void {
   const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
   // Field names are the caller's input: shown only as word characters, so nothing comes back as markup.
-  if (unknown.length > 0) throw invalid(`Unknown field ${unknown.map((k) => `\`${k.slice(0, 40).replace(/[^\w.-]/g, '?')}\``).join(', ')}.`);
+  if (unknown.length > 0)
+    throw invalid(
+      `Unknown field ${unknown.map((k) => `\`${k.slice(0, 40).replace(/[^\w.-]/g, '?')}\``).join(', ')}.`,
+    );
 }
 
 export function optionalScopes(value: unknown, field = 'scopes'): string[] | undefined {
@@ -61,7 +75,9 @@ export function optionalScopes(value: unknown, field = 'scopes'): string[] | und
     value.length > 100 ||
     !value.every((s) => typeof s === 'string' && /^[\x21\x23-\x5B\x5D-\x7E]{1,200}$/.test(s))
   ) {
-    throw invalid(`\`${field}\` must be an array of at most 100 scope strings (RFC 6749 §3.3 characters, no spaces)`);
+    throw invalid(
+      `\`${field}\` must be an array of at most 100 scope strings (RFC 6749 §3.3 characters, no spaces)`,
+    );
   }
   return value as string[];
 }

@@ -81,7 +81,10 @@ export class Sweeper {
     this.timer.unref();
   }
 
-  private async work(due: Array<{ provider: string; connectionId: string }>, sweep: { cancelled: boolean }): Promise<void> {
+  private async work(
+    due: Array<{ provider: string; connectionId: string }>,
+    sweep: { cancelled: boolean },
+  ): Promise<void> {
     const limit = this.deps.concurrency ?? 8;
     const perProvider = this.deps.perProviderConcurrency ?? 2;
     const active = new Map<string, number>();
@@ -115,7 +118,10 @@ export class Sweeper {
       }
       await this.deps.connections.refreshInBackground(provider, connectionId);
     } catch (error) {
-      this.deps.logger.warn({ provider: providerId, connection_id: connectionId, err: errorForLog(error) }, 'background refresh failed');
+      this.deps.logger.warn(
+        { provider: providerId, connection_id: connectionId, err: errorForLog(error) },
+        'background refresh failed',
+      );
     }
   }
 }

@@ -14,11 +14,15 @@ export interface AuthorizationRequest {
  * (RFC 9700 §4.1).
  */
 export function buildAuthorizationUrl(
-  provider: Pick<Provider, 'authorization_url' | 'authorization_params' | 'client_id' | 'redirect_uri' | 'scope_separator' | 'pkce'>,
+  provider: Pick<
+    Provider,
+    'authorization_url' | 'authorization_params' | 'client_id' | 'redirect_uri' | 'scope_separator' | 'pkce'
+  >,
   request: AuthorizationRequest,
 ): string {
   const url = new URL(provider.authorization_url!);
-  for (const [name, value] of Object.entries(provider.authorization_params)) url.searchParams.set(name, value);
+  for (const [name, value] of Object.entries(provider.authorization_params))
+    url.searchParams.set(name, value);
   url.searchParams.set('response_type', 'code');
   url.searchParams.set('client_id', provider.client_id ?? '');
   url.searchParams.set('redirect_uri', provider.redirect_uri);

@@ -21,7 +21,10 @@ function formEncode(value: string): string {
 }
 
 /** A request body in the provider's declared format (`token_request`). */
-export function encodeBody(format: 'form' | 'json', params: Record<string, string>): { contentType: string; body: string } {
+export function encodeBody(
+  format: 'form' | 'json',
+  params: Record<string, string>,
+): { contentType: string; body: string } {
   if (format === 'json') return { contentType: 'application/json', body: JSON.stringify(params) };
   return { contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(params).toString() };
 }

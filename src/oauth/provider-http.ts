@@ -35,7 +35,10 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOST
  * redirect, and returns the raw answer. Errors carry no request data (axios errors hold bodies
  * and headers, which would carry secrets into logs).
  */
-export function createProviderHttp(options: ProviderHttpOptions, client: AxiosInstance = axios.create()): ProviderHttp {
+export function createProviderHttp(
+  options: ProviderHttpOptions,
+  client: AxiosInstance = axios.create(),
+): ProviderHttp {
   return async (request) => {
     try {
       const response = await client.request<string>({

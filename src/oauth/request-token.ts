@@ -19,7 +19,10 @@ export interface TokenEndpointDeps {
   circuit?: { threshold: number; openMs: number };
 }
 
-type TokenProvider = Pick<Provider, 'id' | 'token_url' | 'token_request' | 'client_auth' | 'client_id' | 'client_secret' | 'expiry'>;
+type TokenProvider = Pick<
+  Provider,
+  'id' | 'token_url' | 'token_request' | 'client_auth' | 'client_id' | 'client_secret' | 'expiry'
+>;
 
 /**
  * Calls the token endpoint (RFC 6749 §4.1.3 code exchange, §6 refresh) and checks the answer.
@@ -27,9 +30,14 @@ type TokenProvider = Pick<Provider, 'id' | 'token_url' | 'token_request' | 'clie
  * on a refresh (the provider kept the old refresh token when it failed). A code is single use, so
  * a code exchange that may have reached the provider is never repeated.
  */
-export async function requestToken(deps: TokenEndpointDeps, provider: TokenProvider, grant: TokenGrant): Promise<TokenSet> {
+export async function requestToken(
+  deps: TokenEndpointDeps,
+  provider: TokenProvider,
+  grant: TokenGrant,
+): Promise<TokenSet> {
   const breaker = breakerFor(deps.breakers, provider.id, deps.circuit);
-  if (!breaker.allow()) throw new TokenEndpointError('unavailable', 'provider circuit open after repeated failures');
+  if (!breaker.allow())
+    throw new TokenEndpointError('unavailable', 'provider circuit open after repeated failures');
 
   const auth = clientAuthentication(provider);
   const params: Record<string, string> = { ...definedOnly(grant), ...auth.params };
@@ -52,7 +60,9 @@ export async function requestToken(deps: TokenEndpointDeps, provider: TokenProvi
       const failure = toTokenEndpointError(error);
       const repeatable =
         (error instanceof ProviderNetworkError && error.notSent) ||
-        (grant.grant_type === 'refresh_token' && failure.kind === 'unavailable' && (failure.httpStatus ?? 0) >= 500);
+        (grant.grant_type === 'refresh_token' &&
+          failure.kind === 'unavailable' &&
+          (failure.httpStatus ?? 0) >= 500);
       if (failure.kind === 'unavailable') breaker.failed();
       else breaker.succeeded();
       if (!repeatable || attempt >= retries || !breaker.allow()) throw failure;
@@ -82,5 +92,8 @@ export function breakerFor(
 }
 
 function definedOnly(grant: TokenGrant): Record<string, string> {
-  return Object.fromEntries(Object.entries(grant).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+  return Object.fromEntries(Object.entries(grant).filter(([, v]) => typeof v === 'string')) as Record<
+    string,
+    string
+  >;
 }

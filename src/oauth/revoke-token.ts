@@ -13,7 +13,11 @@ export async function revokeToken(
 ): Promise<boolean> {
   if (!provider.revocation_url) return false;
   const auth = clientAuthentication(provider);
-  const body = new URLSearchParams({ token: token.value, token_type_hint: token.hint, ...auth.params }).toString();
+  const body = new URLSearchParams({
+    token: token.value,
+    token_type_hint: token.hint,
+    ...auth.params,
+  }).toString();
   const response = await http({
     method: 'POST',
     url: provider.revocation_url,

@@ -13,7 +13,11 @@ export class TokenEndpointError extends Error {
   readonly oauthError?: string;
   readonly httpStatus?: number;
 
-  constructor(kind: TokenFailureKind, message: string, details: { oauthError?: string; httpStatus?: number } = {}) {
+  constructor(
+    kind: TokenFailureKind,
+    message: string,
+    details: { oauthError?: string; httpStatus?: number } = {},
+  ) {
     super(message);
     this.name = 'TokenEndpointError';
     this.kind = kind;

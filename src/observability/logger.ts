@@ -32,7 +32,11 @@ const SECRET_FIELDS = [
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  const paths = [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), ...SECRET_FIELDS.map((f) => `*.*.${f}`)];
+  const paths = [
+    ...SECRET_FIELDS,
+    ...SECRET_FIELDS.map((f) => `*.${f}`),
+    ...SECRET_FIELDS.map((f) => `*.*.${f}`),
+  ];
   return pino(
     {
       level,

@@ -26,7 +26,10 @@ type RegistryConfig = Pick<
  * registry. Every problem is collected and start-up stops with all of them, each naming the entry
  * (or variable) and the field.
  */
-export function loadProviderRegistry(config: RegistryConfig, builtIns = BUILT_IN_PROVIDERS): ProviderRegistry {
+export function loadProviderRegistry(
+  config: RegistryConfig,
+  builtIns = BUILT_IN_PROVIDERS,
+): ProviderRegistry {
   const problems: string[] = [];
   const entries = new Map<string, ProviderEntry>(builtIns.map((e) => [e.id, e]));
   const fromFile = config.providersFile ? readProvidersFile(config.providersFile, problems) : [];
@@ -73,7 +76,8 @@ function readProvidersFile(path: string, problems: string[]): ProviderEntry[] {
     if (id !== undefined && first === undefined) firstEntryOf.set(id, index);
     const result = providerEntrySchema.safeParse(raw);
     if (!result.success) {
-      for (const issue of result.error.issues) problems.push(`PROVIDERS_FILE: ${label}: ${describeIssue(issue)}`);
+      for (const issue of result.error.issues)
+        problems.push(`PROVIDERS_FILE: ${label}: ${describeIssue(issue)}`);
     }
     if (first !== undefined) {
       problems.push(`PROVIDERS_FILE: ${label}: field "id": duplicate id (entry ${first + 1} has it already)`);
@@ -94,7 +98,8 @@ function entryLabel(raw: unknown, index: number): string {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   const field = issue.path.join('.') || '(entry)';
   return `field "${field}": ${issue.message}`;
 }
@@ -109,14 +114,18 @@ function flattenExtends(
   let current = entries.get(id);
   while (current) {
     if (chain.some((e) => e.id === current!.id)) {
-      problems.push(`PROVIDERS_FILE: provider "${id}": field "extends": cycle (${[...chain.map((e) => e.id), current.id].join(' -> ')})`);
+      problems.push(
+        `PROVIDERS_FILE: provider "${id}": field "extends": cycle (${[...chain.map((e) => e.id), current.id].join(' -> ')})`,
+      );
       return undefined;
     }
     chain.push(current);
     if (!current.extends) break;
     const base = entries.get(current.extends);
     if (!base) {
-      problems.push(`PROVIDERS_FILE: provider "${current.id}": field "extends": unknown provider "${current.extends}"`);
+      problems.push(
+        `PROVIDERS_FILE: provider "${current.id}": field "extends": unknown provider "${current.extends}"`,
+      );
       return undefined;
     }
     current = base;
@@ -125,7 +134,11 @@ function flattenExtends(
   return { ...merged, id, extends: undefined };
 }
 
-function applyEnvironment(entry: ProviderEntry, config: RegistryConfig, problems: string[]): Provider | undefined {
+function applyEnvironment(
+  entry: ProviderEntry,
+  config: RegistryConfig,
+  problems: string[],
+): Provider | undefined {
   const prefix = envPrefixOf(entry.id);
   const env = (suffix: string): string | undefined => config.env[`${prefix}_${suffix}`];
   const set = (suffix: string): string | undefined => {
@@ -143,7 +156,8 @@ function applyEnvironment(entry: ProviderEntry, config: RegistryConfig, problems
 
   const authMode = set('AUTH_MODE');
   if (authMode !== undefined) {
-    if (authMode !== 'oauth2' && authMode !== 'api_key') problems.push(`${prefix}_AUTH_MODE: must be oauth2 or api_key`);
+    if (authMode !== 'oauth2' && authMode !== 'api_key')
+      problems.push(`${prefix}_AUTH_MODE: must be oauth2 or api_key`);
     else def.auth_mode = authMode;
   }
   const authorizationUrl = set('AUTHORIZATION_URL');
@@ -184,7 +198,12 @@ function applyEnvironment(entry: ProviderEntry, config: RegistryConfig, problems
     if (value) checkEndpointUrl(value, label(field, variable), config.allowInsecureProviderUrls, problems);
   }
   if (def.api_key?.verify_url) {
-    checkEndpointUrl(def.api_key.verify_url, label('api_key.verify_url', 'API_KEY_VERIFY_URL'), config.allowInsecureProviderUrls, problems);
+    checkEndpointUrl(
+      def.api_key.verify_url,
+      label('api_key.verify_url', 'API_KEY_VERIFY_URL'),
+      config.allowInsecureProviderUrls,
+      problems,
+    );
   }
 
   const clientId = set('CLIENT_ID');
@@ -220,7 +239,9 @@ function checkEndpointUrl(value: string, label: string, allowInsecure: boolean, 
     return;
   }
   if (!allowInsecure && !isLoopbackHost(url.hostname)) {
-    problems.push(`${label}: http:// is allowed only for loopback hosts (set ALLOW_INSECURE_PROVIDER_URLS=true to allow it)`);
+    problems.push(
+      `${label}: http:// is allowed only for loopback hosts (set ALLOW_INSECURE_PROVIDER_URLS=true to allow it)`,
+    );
   }
 }
 

@@ -19,7 +19,10 @@ export const expirySchema = z
   });
 
 export const apiKeySchema = z.strictObject({
-  header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name').default('Authorization'),
+  header: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name')
+    .default('Authorization'),
   prefix: z.string().max(64).default(''),
   verify_url: httpUrl.optional(),
   verify_method: z.enum(['GET', 'POST', 'HEAD']).default('GET'),
@@ -27,7 +30,9 @@ export const apiKeySchema = z.strictObject({
 
 /** Every field an entry may name; `id` aside, each is optional so an entry can override a built-in. */
 export const providerEntrySchema = z.strictObject({
-  id: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'must be lower case a-z0-9- (1-64 characters)'),
+  id: z
+    .string()
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'must be lower case a-z0-9- (1-64 characters)'),
   extends: z.string().min(1).optional(),
   display_name: z.string().min(1).max(100).optional(),
   auth_mode: z.enum(['oauth2', 'api_key']).optional(),
@@ -35,7 +40,14 @@ export const providerEntrySchema = z.strictObject({
   token_url: httpUrl.optional(),
   revocation_url: httpUrl.nullable().optional(),
   issuer: z.string().min(1).nullable().optional(),
-  default_scopes: z.array(z.string().min(1).regex(/^[^\s,]+$/, 'a scope has no spaces or commas')).optional(),
+  default_scopes: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .regex(/^[^\s,]+$/, 'a scope has no spaces or commas'),
+    )
+    .optional(),
   scope_separator: z.string().min(1).max(3).optional(),
   authorization_params: z.record(z.string(), z.string()).optional(),
   token_request: z.enum(['form', 'json']).optional(),

@@ -65,10 +65,17 @@ export class WebhookDispatcher implements ConnectionEvents {
   }
 
   emit(event: ConnectionEvent): void {
-    const queued: QueuedEvent = { id: randomUUID(), ...event, occurred_at: new Date().toISOString(), attempts: 0 };
+    const queued: QueuedEvent = {
+      id: randomUUID(),
+      ...event,
+      occurred_at: new Date().toISOString(),
+      attempts: 0,
+    };
     void this.enqueue(queued, Date.now())
       .then(() => this.kick())
-      .catch((error: unknown) => this.deps.logger.warn({ err: errorForLog(error), event: event.type }, 'webhook not queued'));
+      .catch((error: unknown) =>
+        this.deps.logger.warn({ err: errorForLog(error), event: event.type }, 'webhook not queued'),
+      );
   }
 
   start(): void {
@@ -84,9 +91,19 @@ export class WebhookDispatcher implements ConnectionEvents {
 
   /** Delivers what is due now; answers how many were sent successfully. */
   async deliverDue(now = Date.now()): Promise<number> {
-    const claim = (this.deps.redis as unknown as { obClaimWebhooks(q: string, p: string, ...a: string[]): Promise<string[]> })
-      .obClaimWebhooks;
-    const flat = await claim.call(this.deps.redis, this.queueKey, this.payloadKey, String(now), '20', String(now + 30_000));
+    const claim = (
+      this.deps.redis as unknown as {
+        obClaimWebhooks(q: string, p: string, ...a: string[]): Promise<string[]>;
+      }
+    ).obClaimWebhooks;
+    const flat = await claim.call(
+      this.deps.redis,
+      this.queueKey,
+      this.payloadKey,
+      String(now),
+      '20',
+      String(now + 30_000),
+    );
     let delivered = 0;
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const event = JSON.parse(flat[i + 1]!) as QueuedEvent;
@@ -99,7 +116,9 @@ export class WebhookDispatcher implements ConnectionEvents {
     const { id, attempts: _attempts, ...payload } = event;
     const body = JSON.stringify({ id, ...payload });
     const timestamp = Math.floor(Date.now() / 1000);
-    const signature = createHmac('sha256', this.deps.settings.secret).update(`${timestamp}.${body}`).digest('hex');
+    const signature = createHmac('sha256', this.deps.settings.secret)
+      .update(`${timestamp}.${body}`)
+      .digest('hex');
     let ok = false;
     try {
       const response = await this.deps.http({
@@ -125,7 +144,10 @@ export class WebhookDispatcher implements ConnectionEvents {
     }
     const attempts = event.attempts + 1;
     if (attempts >= (this.deps.settings.maxAttempts ?? 12)) {
-      this.deps.logger.warn({ event: event.type, delivery: id, attempts }, 'webhook dropped after repeated failures');
+      this.deps.logger.warn(
+        { event: event.type, delivery: id, attempts },
+        'webhook dropped after repeated failures',
+      );
       await this.deps.redis.zrem(this.queueKey, id);
       await this.deps.redis.hdel(this.payloadKey, id);
       return false;

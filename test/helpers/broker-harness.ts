@@ -17,7 +17,10 @@ export function testKey(): string {
 }
 
 /** The environment every test broker starts from; a test passes what it changes. */
-export function baseEnv(publicPort: number, overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+export function baseEnv(
+  publicPort: number,
+  overrides: Record<string, string | undefined> = {},
+): Record<string, string | undefined> {
   return {
     PUBLIC_URL: `http://127.0.0.1:${publicPort}`,
     SESSION_SECRET: 'a-session-secret-that-is-long-enough-0123456789',
@@ -31,7 +34,11 @@ export function baseEnv(publicPort: number, overrides: Record<string, string | u
 }
 
 /** Env for one fake-provider-backed provider id: credentials and every endpoint on the fake. */
-export function providerEnv(id: string, fakeUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+export function providerEnv(
+  id: string,
+  fakeUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   const p = id.toUpperCase().replace(/-/g, '_');
   return {
     [`${p}_CLIENT_ID`]: `${id}-client`,
@@ -49,7 +56,10 @@ export interface TestBroker {
   internalUrl: string;
   /** Captured log lines (LOG_LEVEL from env, default silent). */
   logs: string[];
-  api(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  api(
+    path: string,
+    init?: { method?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   /** POST /internal/connect-sessions; answers the link. */
   connectLink(provider: string, connectionId: string, extra?: Record<string, unknown>): Promise<string>;
   /** The whole browser journey against a fake provider: link, /auth, /callback. */
@@ -72,7 +82,10 @@ export interface ConnectResult {
 }
 
 /** An in-process broker on two loopback listeners, on a Redis of the test's choosing. */
-export async function startTestBroker(env: Record<string, string | undefined>, options: { publicPort?: number } = {}): Promise<TestBroker> {
+export async function startTestBroker(
+  env: Record<string, string | undefined>,
+  options: { publicPort?: number } = {},
+): Promise<TestBroker> {
   const publicPort = options.publicPort ?? (await freePort());
   const fullEnv = { ...baseEnv(publicPort), ...env };
   const config = loadConfig(fullEnv);
@@ -102,7 +115,12 @@ export async function startTestBroker(env: Record<string, string | undefined>, o
       headers['content-type'] ??= 'application/json';
       body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
     }
-    const response = await fetch(`${internalUrl}${path}`, { method: init.method ?? 'GET', headers, body, signal: AbortSignal.timeout(30000) });
+    const response = await fetch(`${internalUrl}${path}`, {
+      method: init.method ?? 'GET',
+      headers,
+      body,
+      signal: AbortSignal.timeout(30000),
+    });
     const text = await response.text();
     let parsed: unknown = text;
     try {
@@ -114,8 +132,12 @@ export async function startTestBroker(env: Record<string, string | undefined>, o
   };
 
   const connectLink: TestBroker['connectLink'] = async (provider, connectionId, extra = {}) => {
-    const res = await api('/internal/connect-sessions', { method: 'POST', body: { provider, connection_id: connectionId, ...extra } });
-    if (res.status !== 201) throw new Error(`connect-sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
+    const res = await api('/internal/connect-sessions', {
+      method: 'POST',
+      body: { provider, connection_id: connectionId, ...extra },
+    });
+    if (res.status !== 201)
+      throw new Error(`connect-sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
     return res.body.url as string;
   };
 
@@ -126,11 +148,20 @@ export async function startTestBroker(env: Record<string, string | undefined>, o
     if (opts.scopes) extra.scopes = opts.scopes;
     const link = await connectLink(provider, connectionId, extra);
     const auth = await browser.get(link);
-    if (auth.status !== 302 || !auth.location) throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
+    if (auth.status !== 302 || !auth.location)
+      throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
     const authorizeUrl = new URL(auth.location);
-    const query = new URLSearchParams({ code: `code-${connectionId}`, state: authorizeUrl.searchParams.get('state') ?? '', ...opts.callbackQuery });
+    const query = new URLSearchParams({
+      code: `code-${connectionId}`,
+      state: authorizeUrl.searchParams.get('state') ?? '',
+      ...opts.callbackQuery,
+    });
     const callback = await browser.get(`${publicUrl}/callback/${provider}?${query.toString()}`);
-    return { browser, authorizeUrl, callback: { status: callback.status, location: callback.location, body: callback.body } };
+    return {
+      browser,
+      authorizeUrl,
+      callback: { status: callback.status, location: callback.location, body: callback.body },
+    };
   };
 
   return {

@@ -37,16 +37,30 @@ export class TestBrowser {
     this.cookies.clear();
   }
 
-  private async request(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<PageResponse> {
+  private async request(
+    url: string,
+    init: { method: string; headers: Record<string, string>; body?: string },
+  ): Promise<PageResponse> {
     const headers: Record<string, string> = { accept: 'text/html', ...init.headers };
     if (this.cookies.size > 0) headers.cookie = this.cookieHeader();
-    const response = await fetch(url, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(15000) });
+    const response = await fetch(url, {
+      ...init,
+      headers,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(15000),
+    });
     const setCookies = response.headers.getSetCookie();
     for (const cookie of setCookies) {
       const [pair] = cookie.split(';');
       const eq = pair!.indexOf('=');
       this.cookies.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim());
     }
-    return { status: response.status, headers: response.headers, location: response.headers.get('location'), body: await response.text(), setCookies };
+    return {
+      status: response.status,
+      headers: response.headers,
+      location: response.headers.get('location'),
+      body: await response.text(),
+      setCookies,
+    };
   }
 }

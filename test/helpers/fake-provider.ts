@@ -17,7 +17,11 @@ export interface TokenIssue {
   refresh_token?: string;
 }
 
-export type TokenHandler = (req: RecordedRequest, res: Response, provider: FakeProvider) => void | Promise<void>;
+export type TokenHandler = (
+  req: RecordedRequest,
+  res: Response,
+  provider: FakeProvider,
+) => void | Promise<void>;
 
 export interface FakeProviderOptions {
   /** Seconds of life announced in expires_in; null leaves expires_in out. */
@@ -84,7 +88,10 @@ export class FakeProvider {
       if (left > 0) {
         left -= 1;
         if (left === 0) this.tokenHandler = previous;
-        res.status(status).type(contentType).send(typeof body === 'string' ? body : JSON.stringify(body));
+        res
+          .status(status)
+          .type(contentType)
+          .send(typeof body === 'string' ? body : JSON.stringify(body));
         return;
       }
       return (previous ?? defaultTokenHandler)(req, res, provider);
@@ -96,11 +103,17 @@ export class FakeProvider {
     this.counter += 1;
     const n = this.counter;
     const lifetime = this.options.expiresIn === undefined ? 3600 : this.options.expiresIn;
-    const accessToken = this.options.jwtAccessTokens ? fakeJwt({ sub: `user-${n}`, exp: Math.floor(Date.now() / 1000) + (lifetime ?? 3600) }) : `at-${n}-${Math.random().toString(36).slice(2, 10)}`;
+    const accessToken = this.options.jwtAccessTokens
+      ? fakeJwt({ sub: `user-${n}`, exp: Math.floor(Date.now() / 1000) + (lifetime ?? 3600) })
+      : `at-${n}-${Math.random().toString(36).slice(2, 10)}`;
     const refreshToken = `rt-${n}-${Math.random().toString(36).slice(2, 10)}`;
     this.issued.push({ access_token: accessToken, refresh_token: refreshToken });
     this.liveRefreshTokens.add(refreshToken);
-    const body: Record<string, unknown> = { access_token: accessToken, token_type: 'Bearer', refresh_token: refreshToken };
+    const body: Record<string, unknown> = {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      refresh_token: refreshToken,
+    };
     if (lifetime !== null && !this.options.jwtAccessTokens) body.expires_in = lifetime;
     if (this.options.grantedScope !== undefined) body.scope = this.options.grantedScope;
     return body;
@@ -172,7 +185,8 @@ export const defaultTokenHandler: TokenHandler = (req, res, provider) => {
   }
   if (req.params.grant_type === 'refresh_token') {
     const presented = req.params.refresh_token ?? '';
-    if (!provider.liveRefreshTokens.has(presented)) return void res.status(400).json({ error: 'invalid_grant' });
+    if (!provider.liveRefreshTokens.has(presented))
+      return void res.status(400).json({ error: 'invalid_grant' });
     const body = provider.mint();
     if (provider.options.rotateRefreshTokens) provider.liveRefreshTokens.delete(presented);
     else {

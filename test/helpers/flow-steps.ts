@@ -22,7 +22,8 @@ export async function startFlow(
 ): Promise<StartedFlow> {
   const link = await broker.connectLink(provider, connectionId, extra);
   const auth = await browser.get(onListener(broker, link));
-  if (auth.status !== 302 || !auth.location) throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
+  if (auth.status !== 302 || !auth.location)
+    throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
   const authorizeUrl = new URL(auth.location);
   return { state: authorizeUrl.searchParams.get('state') ?? '', authorizeUrl, auth };
 }
@@ -48,16 +49,30 @@ export interface Footprint {
 }
 
 /** What one connection has in Redis: its tagged keys, its index and schedule entries. */
-export async function connectionFootprint(redis: Redis, provider: string, connectionId: string, prefix = 'ob:'): Promise<Footprint> {
+export async function connectionFootprint(
+  redis: Redis,
+  provider: string,
+  connectionId: string,
+  prefix = 'ob:',
+): Promise<Footprint> {
   const keys: string[] = [];
   let cursor = '0';
   do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}{${provider}:${connectionId}}*`, 'COUNT', 1000);
+    const [next, batch] = await redis.scan(
+      cursor,
+      'MATCH',
+      `${prefix}{${provider}:${connectionId}}*`,
+      'COUNT',
+      1000,
+    );
     keys.push(...batch);
     cursor = next;
   } while (cursor !== '0');
   const member = `${provider}:${connectionId}`;
-  const [indexed, scheduled] = await Promise.all([redis.zscore(`${prefix}connections`, member), redis.zscore(`${prefix}schedule`, member)]);
+  const [indexed, scheduled] = await Promise.all([
+    redis.zscore(`${prefix}connections`, member),
+    redis.zscore(`${prefix}schedule`, member),
+  ]);
   return { keys, indexed: indexed !== null, scheduled: scheduled !== null };
 }
 
@@ -65,5 +80,6 @@ export const NOTHING_STORED: Footprint = { keys: [], indexed: false, scheduled: 
 
 /** Token requests that carried this authorization code. */
 export function exchangesOf(requests: Array<{ params: Record<string, string> }>, code: string): number {
-  return requests.filter((r) => r.params.grant_type === 'authorization_code' && r.params.code === code).length;
+  return requests.filter((r) => r.params.grant_type === 'authorization_code' && r.params.code === code)
+    .length;
 }

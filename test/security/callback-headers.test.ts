@@ -11,7 +11,12 @@ function expectFlowHeaders(res: PageResponse): void {
   expect(res.headers.get('cache-control')).toContain('no-store');
   expect(res.headers.get('referrer-policy')).toBe('no-referrer');
   const csp = res.headers.get('content-security-policy') ?? '';
-  const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+  const directives = new Map(
+    csp
+      .split(';')
+      .map((d) => d.trim().split(/\s+/))
+      .map(([name, ...values]) => [name!, values]),
+  );
   expect(directives.get('default-src')).toEqual(["'none'"]);
   expect(directives.get('frame-ancestors')).toEqual(["'none'"]);
   expect(directives.has('script-src')).toBe(false);
@@ -56,7 +61,12 @@ describe('callback and connect page headers', () => {
     const { auth } = await startFlow(broker, new TestBrowser(), 'jobber', 'acct-headers-auth');
     expect(auth.status).toBe(302);
     expectFlowHeaders(auth);
-    for (const path of ['/auth/jobber?session=unknown-token-0000000000000', '/auth/jobber', '/auth/bexio?session=x', '/auth/nobody?session=x']) {
+    for (const path of [
+      '/auth/jobber?session=unknown-token-0000000000000',
+      '/auth/jobber',
+      '/auth/bexio?session=x',
+      '/auth/nobody?session=x',
+    ]) {
       const page = await new TestBrowser().get(`${broker.publicUrl}${path}`);
       expect(page.status).toBeGreaterThanOrEqual(400);
       expectFlowHeaders(page);
@@ -66,7 +76,9 @@ describe('callback and connect page headers', () => {
 
   it('redirects at once (303) to return_to on success, with the headers', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-headers-303', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-headers-303', {
+      return_to: RETURN_TO,
+    });
     const res = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-headers-303', state }));
     expect(res.status).toBe(303);
     expect(res.location!.startsWith(`${RETURN_TO}?`)).toBe(true);
@@ -77,7 +89,9 @@ describe('callback and connect page headers', () => {
 
   it('redirects at once (303) to return_to on a failure, without the code or state', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-headers-fail', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-headers-fail', {
+      return_to: RETURN_TO,
+    });
     fake.failNext(1, 400, { error: 'invalid_grant' });
     const res = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-headers-fail', state }));
     expect(res.status).toBe(303);
@@ -90,7 +104,9 @@ describe('callback and connect page headers', () => {
     const pages: PageResponse[] = [];
     const connected = new TestBrowser();
     const a = await startFlow(broker, connected, 'jobber', 'acct-headers-page');
-    pages.push(await connected.get(callbackUrl(broker, 'jobber', { code: 'code-headers-page', state: a.state })));
+    pages.push(
+      await connected.get(callbackUrl(broker, 'jobber', { code: 'code-headers-page', state: a.state })),
+    );
     expect(pages[0]!.status).toBe(200);
 
     const denied = new TestBrowser();
@@ -128,10 +144,18 @@ describe('callback and connect page headers', () => {
 
     const flow = /name="flow" value="([^"]+)"/.exec(form.body)![1]!;
     const csrf = /name="csrf" value="([^"]+)"/.exec(form.body)![1]!;
-    const refused = await browser.postForm(`${broker.publicUrl}/auth/process-street`, { flow, csrf, api_key: 'not-accepted' });
+    const refused = await browser.postForm(`${broker.publicUrl}/auth/process-street`, {
+      flow,
+      csrf,
+      api_key: 'not-accepted',
+    });
     expect(refused.status).toBe(400);
     expectFlowHeaders(refused);
-    const accepted = await browser.postForm(`${broker.publicUrl}/auth/process-street`, { flow, csrf, api_key: 'good-key-headers' });
+    const accepted = await browser.postForm(`${broker.publicUrl}/auth/process-street`, {
+      flow,
+      csrf,
+      api_key: 'good-key-headers',
+    });
     expect(accepted.status).toBe(303);
     expectFlowHeaders(accepted);
   });

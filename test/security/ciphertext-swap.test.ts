@@ -38,7 +38,12 @@ describe('ciphertext swap between connections', () => {
     await redis.close();
   });
 
-  async function importTokens(provider: string, id: string, secret: string, body: Record<string, unknown> = {}): Promise<void> {
+  async function importTokens(
+    provider: string,
+    id: string,
+    secret: string,
+    body: Record<string, unknown> = {},
+  ): Promise<void> {
     const res = await broker.api(`/internal/connections/${provider}/${id}`, {
       method: 'PUT',
       body: { access_token: `at-${secret}`, refresh_token: `rt-${secret}`, expires_in: 3600, ...body },
@@ -87,7 +92,7 @@ describe('ciphertext swap between connections', () => {
     expectNoSecretOf('cross-provider', res.body);
   });
 
-  it("refuses a whole record copied over another, its provider and connection_id fields included", async () => {
+  it('refuses a whole record copied over another, its provider and connection_id fields included', async () => {
     await importTokens('jobber', 'acct-victim-2', 'victim-2');
     await importTokens('jobber', 'acct-target-2', 'target-2');
     const victim = await client.hgetall(conn('jobber', 'acct-victim-2'));
@@ -136,16 +141,27 @@ describe('ciphertext swap between connections', () => {
     const revoked = fake.revocations.map((r) => r.params.token);
     expect(revoked).not.toContain('rt-victim-4');
     expect(revoked).not.toContain('at-victim-4');
-    expect((await broker.api('/internal/connections/jobber/acct-victim-4/token')).body.access_token).toBe('at-victim-4');
+    expect((await broker.api('/internal/connections/jobber/acct-victim-4/token')).body.access_token).toBe(
+      'at-victim-4',
+    );
   });
 
   it('refuses an API key moved between connections', async () => {
-    for (const [id, key] of [['acct-key-victim', 'key-victim-5'], ['acct-key-target', 'key-target-5']]) {
-      const res = await broker.api(`/internal/connections/process-street/${id}`, { method: 'PUT', body: { api_key: key } });
+    for (const [id, key] of [
+      ['acct-key-victim', 'key-victim-5'],
+      ['acct-key-target', 'key-target-5'],
+    ]) {
+      const res = await broker.api(`/internal/connections/process-street/${id}`, {
+        method: 'PUT',
+        body: { api_key: key },
+      });
       expect(res.status).toBe(201);
     }
     const victim = await client.hgetall(conn('process-street', 'acct-key-victim'));
-    await client.hset(conn('process-street', 'acct-key-target'), { sealed: victim.sealed!, key_id: victim.key_id! });
+    await client.hset(conn('process-street', 'acct-key-target'), {
+      sealed: victim.sealed!,
+      key_id: victim.key_id!,
+    });
     const res = await broker.api('/internal/connections/process-street/acct-key-target/token');
     expect(res.body.code).toBe('decryption_failed');
     expectNoSecretOf('key-victim-5', res.body);
@@ -157,12 +173,21 @@ describe('ciphertext swap between connections', () => {
     const raw = Buffer.from(original.sealed!, 'base64');
     raw[raw.length - 1] = raw[raw.length - 1]! ^ 1;
     await client.hset(conn('jobber', 'acct-tamper'), { sealed: raw.toString('base64') });
-    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe('decryption_failed');
+    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe(
+      'decryption_failed',
+    );
 
-    await client.hset(conn('jobber', 'acct-tamper'), { sealed: original.sealed!, key_id: original.key_id === 'k1' ? 'k2' : 'k1' });
-    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe('decryption_failed');
+    await client.hset(conn('jobber', 'acct-tamper'), {
+      sealed: original.sealed!,
+      key_id: original.key_id === 'k1' ? 'k2' : 'k1',
+    });
+    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe(
+      'decryption_failed',
+    );
 
     await client.hset(conn('jobber', 'acct-tamper'), { key_id: original.key_id! });
-    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.access_token).toBe('at-tamper-6');
+    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.access_token).toBe(
+      'at-tamper-6',
+    );
   });
 });

@@ -46,7 +46,12 @@ describe('session cookie flags', () => {
     fake = await FakeProvider.start();
     plain = await startTestBroker({ REDIS_URL: redis.url, ...providerEnv('jobber', fake.url) });
     // Behind a TLS proxy: PUBLIC_URL is https while the listener the test talks to is plain http.
-    secure = await startTestBroker({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'obs:', PUBLIC_URL: 'https://connect.example.com', ...providerEnv('jobber', fake.url) });
+    secure = await startTestBroker({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: 'obs:',
+      PUBLIC_URL: 'https://connect.example.com',
+      ...providerEnv('jobber', fake.url),
+    });
   });
 
   afterAll(async () => {
@@ -71,7 +76,9 @@ describe('session cookie flags', () => {
 
   it('sets the cookie with Secure when PUBLIC_URL is https, though the listener itself speaks plain http', async () => {
     const browser = new TestBrowser();
-    const { auth, state, authorizeUrl } = await startFlow(secure, browser, 'jobber', 'acct-cookie-https', { return_to: RETURN_TO });
+    const { auth, state, authorizeUrl } = await startFlow(secure, browser, 'jobber', 'acct-cookie-https', {
+      return_to: RETURN_TO,
+    });
     expect(authorizeUrl.searchParams.get('redirect_uri')).toBe('https://connect.example.com/callback/jobber');
     expect(auth.setCookies).toHaveLength(1);
     const cookie = parseSetCookie(auth.setCookies[0]!);
@@ -89,7 +96,13 @@ describe('session cookie flags', () => {
 
   it('sets no cookie and stores no session where no flow starts', async () => {
     const before = (await client.keys('ob:sess:*')).length;
-    for (const path of ['/healthz', '/auth/jobber?session=unknown-token-000000000000', '/auth/jobber', '/callback/jobber?state=x&code=y', '/nowhere']) {
+    for (const path of [
+      '/healthz',
+      '/auth/jobber?session=unknown-token-000000000000',
+      '/auth/jobber',
+      '/callback/jobber?state=x&code=y',
+      '/nowhere',
+    ]) {
       const res = await new TestBrowser().get(`${plain.publicUrl}${path}`);
       expect(res.setCookies).toEqual([]);
     }
@@ -108,8 +121,12 @@ describe('session cookie flags', () => {
     expect(await client.exists(`ob:sess:${firstId}`)).toBe(0);
 
     // Both flows still belong to this browser.
-    expect((await browser.get(callbackUrl(plain, 'jobber', { code: 'code-regen-1', state: first.state }))).status).toBe(303);
-    expect((await browser.get(callbackUrl(plain, 'jobber', { code: 'code-regen-2', state: second.state }))).status).toBe(303);
+    expect(
+      (await browser.get(callbackUrl(plain, 'jobber', { code: 'code-regen-1', state: first.state }))).status,
+    ).toBe(303);
+    expect(
+      (await browser.get(callbackUrl(plain, 'jobber', { code: 'code-regen-2', state: second.state }))).status,
+    ).toBe(303);
   });
 
   it("makes a session id planted in a victim's browser useless to the attacker who planted it (fixation)", async () => {
@@ -124,10 +141,14 @@ describe('session cookie flags', () => {
     expect(auth.status).toBe(302);
     const state = new URL(auth.location!).searchParams.get('state')!;
     expect(auth.setCookies).toHaveLength(1);
-    expect(sessionIdOf(parseSetCookie(auth.setCookies[0]!).value)).not.toBe(sessionIdOf(planted.split('=')[1]!));
+    expect(sessionIdOf(parseSetCookie(auth.setCookies[0]!).value)).not.toBe(
+      sessionIdOf(planted.split('=')[1]!),
+    );
 
     // With the planted cookie, the attacker cannot finish (or hijack) the victim's flow.
-    const hijack = await attacker.get(callbackUrl(plain, 'jobber', { code: 'code-fixation-attacker', state }));
+    const hijack = await attacker.get(
+      callbackUrl(plain, 'jobber', { code: 'code-fixation-attacker', state }),
+    );
     expect(hijack.status).toBe(400);
     expect(fake.tokenRequests.filter((r) => r.params.code === 'code-fixation-attacker')).toHaveLength(0);
     const own = await victim.get(callbackUrl(plain, 'jobber', { code: 'code-fixation-victim', state }));

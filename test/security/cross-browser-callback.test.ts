@@ -2,7 +2,13 @@ import Redis from 'ioredis';
 import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { FakeProvider } from '../helpers/fake-provider';
-import { NOTHING_STORED, callbackUrl, connectionFootprint, exchangesOf, startFlow } from '../helpers/flow-steps';
+import {
+  NOTHING_STORED,
+  callbackUrl,
+  connectionFootprint,
+  exchangesOf,
+  startFlow,
+} from '../helpers/flow-steps';
 import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
@@ -39,7 +45,9 @@ describe('cross-browser callback', () => {
     // The attacker has a session of their own, with a live flow in it.
     await startFlow(broker, attacker, 'jobber', 'acct-attacker-own', { return_to: RETURN_TO });
 
-    const stolen = await attacker.get(callbackUrl(broker, 'jobber', { code: 'code-stolen-state', state: victimFlow.state }));
+    const stolen = await attacker.get(
+      callbackUrl(broker, 'jobber', { code: 'code-stolen-state', state: victimFlow.state }),
+    );
     expect(stolen.status).toBe(400);
     expect(stolen.body).toContain('We could not match this sign-in');
     expect(stolen.location).toBeNull();
@@ -47,7 +55,9 @@ describe('cross-browser callback', () => {
     expect(await connectionFootprint(client, 'jobber', 'acct-victim')).toEqual(NOTHING_STORED);
 
     // The attempt did not burn the victim's flow.
-    const own = await victim.get(callbackUrl(broker, 'jobber', { code: 'code-victim', state: victimFlow.state }));
+    const own = await victim.get(
+      callbackUrl(broker, 'jobber', { code: 'code-victim', state: victimFlow.state }),
+    );
     expect(own.status).toBe(303);
     expect(new URL(own.location!).searchParams.get('connection_id')).toBe('acct-victim');
   });
@@ -67,10 +77,14 @@ describe('cross-browser callback', () => {
   it("refuses the attacker's own code and state injected into the victim's browser (login CSRF)", async () => {
     const attacker = new TestBrowser();
     const victim = new TestBrowser();
-    const attackerFlow = await startFlow(broker, attacker, 'jobber', 'acct-csrf-attacker', { return_to: RETURN_TO });
+    const attackerFlow = await startFlow(broker, attacker, 'jobber', 'acct-csrf-attacker', {
+      return_to: RETURN_TO,
+    });
     await startFlow(broker, victim, 'jobber', 'acct-csrf-victim', { return_to: RETURN_TO });
 
-    const injected = await victim.get(callbackUrl(broker, 'jobber', { code: 'code-csrf', state: attackerFlow.state }));
+    const injected = await victim.get(
+      callbackUrl(broker, 'jobber', { code: 'code-csrf', state: attackerFlow.state }),
+    );
     expect(injected.status).toBe(400);
     expect(exchangesOf(fake.tokenRequests, 'code-csrf')).toBe(0);
     expect(await connectionFootprint(client, 'jobber', 'acct-csrf-attacker')).toEqual(NOTHING_STORED);
@@ -79,14 +93,19 @@ describe('cross-browser callback', () => {
 
   it('refuses a callback whose session cookie was tampered with', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-tampered-cookie', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-tampered-cookie', {
+      return_to: RETURN_TO,
+    });
     const [name, value] = browser.cookieHeader().split('=') as [string, string];
     // Keep the session id, break the signature: express-session must not trust it.
     const decoded = decodeURIComponent(value);
     const forged = `${decoded.slice(0, decoded.lastIndexOf('.') + 1)}${'A'.repeat(43)}`;
-    const answer = await new TestBrowser().get(callbackUrl(broker, 'jobber', { code: 'code-tampered', state }), {
-      cookie: `${name}=${encodeURIComponent(forged)}`,
-    });
+    const answer = await new TestBrowser().get(
+      callbackUrl(broker, 'jobber', { code: 'code-tampered', state }),
+      {
+        cookie: `${name}=${encodeURIComponent(forged)}`,
+      },
+    );
     expect(answer.status).toBe(400);
     expect(exchangesOf(fake.tokenRequests, 'code-tampered')).toBe(0);
     expect(await connectionFootprint(client, 'jobber', 'acct-tampered-cookie')).toEqual(NOTHING_STORED);
@@ -94,11 +113,16 @@ describe('cross-browser callback', () => {
 
   it('refuses a callback carrying an unsigned session id taken from Redis', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-unsigned-sid', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-unsigned-sid', {
+      return_to: RETURN_TO,
+    });
     const [name, value] = browser.cookieHeader().split('=') as [string, string];
     const sid = decodeURIComponent(value).replace(/^s:/, '').split('.')[0]!;
     expect(await client.exists(`ob:sess:${sid}`)).toBe(1);
-    const answer = await new TestBrowser().get(callbackUrl(broker, 'jobber', { code: 'code-unsigned', state }), { cookie: `${name}=${sid}` });
+    const answer = await new TestBrowser().get(
+      callbackUrl(broker, 'jobber', { code: 'code-unsigned', state }),
+      { cookie: `${name}=${sid}` },
+    );
     expect(answer.status).toBe(400);
     expect(exchangesOf(fake.tokenRequests, 'code-unsigned')).toBe(0);
   });

@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { FakeProvider } from '../helpers/fake-provider';
-import { NOTHING_STORED, callbackUrl, connectionFootprint, exchangesOf, onListener, startFlow } from '../helpers/flow-steps';
+import {
+  NOTHING_STORED,
+  callbackUrl,
+  connectionFootprint,
+  exchangesOf,
+  onListener,
+  startFlow,
+} from '../helpers/flow-steps';
 import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
@@ -42,7 +49,8 @@ describe('forged state', () => {
   it('issues states of at least 128 bits, a new one for every flow', async () => {
     const browser = new TestBrowser();
     const states = new Set<string>();
-    for (let i = 0; i < 5; i++) states.add((await startFlow(broker, browser, 'jobber', `acct-entropy-${i}`)).state);
+    for (let i = 0; i < 5; i++)
+      states.add((await startFlow(broker, browser, 'jobber', `acct-entropy-${i}`)).state);
     expect(states.size).toBe(5);
     for (const state of states) {
       expect(state).toMatch(/^[A-Za-z0-9_-]+$/);
@@ -53,7 +61,10 @@ describe('forged state', () => {
 
   const forgeries: Array<[string, (real: string) => Record<string, string>]> = [
     ['a random state of the right shape', () => ({ state: randomBytes(32).toString('base64url') })],
-    ['the real state with one character changed', (real) => ({ state: `${real.slice(0, -1)}${real.endsWith('A') ? 'B' : 'A'}` })],
+    [
+      'the real state with one character changed',
+      (real) => ({ state: `${real.slice(0, -1)}${real.endsWith('A') ? 'B' : 'A'}` }),
+    ],
     ['the real state with a suffix', (real) => ({ state: `${real}x` })],
     ['the real state truncated', (real) => ({ state: real.slice(0, 20) })],
     ['no state at all', () => ({})],
@@ -64,28 +75,37 @@ describe('forged state', () => {
     ['a very long state', () => ({ state: 'x'.repeat(8000) })],
   ];
 
-  it.each(forgeries)('refuses %s with a 400 page, no token request and nothing stored', async (_label, forge) => {
-    const browser = new TestBrowser();
-    const connectionId = `acct-forged-${Math.random().toString(36).slice(2, 10)}`;
-    const real = await startFlow(broker, browser, 'jobber', connectionId, { return_to: RETURN_TO });
-    const code = `code-${connectionId}`;
+  it.each(forgeries)(
+    'refuses %s with a 400 page, no token request and nothing stored',
+    async (_label, forge) => {
+      const browser = new TestBrowser();
+      const connectionId = `acct-forged-${Math.random().toString(36).slice(2, 10)}`;
+      const real = await startFlow(broker, browser, 'jobber', connectionId, { return_to: RETURN_TO });
+      const code = `code-${connectionId}`;
 
-    const answer = await browser.get(callbackUrl(broker, 'jobber', { code, ...forge(real.state) }));
-    expect(answer.status).toBe(400);
-    expect(answer.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(answer.location).toBeNull();
-    expect(exchangesOf(fake.tokenRequests, code)).toBe(0);
-    expect(await connectionFootprint(client, 'jobber', connectionId)).toEqual(NOTHING_STORED);
+      const answer = await browser.get(callbackUrl(broker, 'jobber', { code, ...forge(real.state) }));
+      expect(answer.status).toBe(400);
+      expect(answer.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(answer.location).toBeNull();
+      expect(exchangesOf(fake.tokenRequests, code)).toBe(0);
+      expect(await connectionFootprint(client, 'jobber', connectionId)).toEqual(NOTHING_STORED);
 
-    // The forgery does not disturb the browser's real flow.
-    const genuine = await browser.get(callbackUrl(broker, 'jobber', { code: `${code}-real`, state: real.state }));
-    expect(genuine.status).toBe(303);
-  });
+      // The forgery does not disturb the browser's real flow.
+      const genuine = await browser.get(
+        callbackUrl(broker, 'jobber', { code: `${code}-real`, state: real.state }),
+      );
+      expect(genuine.status).toBe(303);
+    },
+  );
 
   it('refuses a state given twice (an array where a string belongs)', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-state-twice', { return_to: RETURN_TO });
-    const answer = await browser.get(`${broker.publicUrl}/callback/jobber?code=code-twice&state=${state}&state=${state}`);
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-state-twice', {
+      return_to: RETURN_TO,
+    });
+    const answer = await browser.get(
+      `${broker.publicUrl}/callback/jobber?code=code-twice&state=${state}&state=${state}`,
+    );
     expect(answer.status).toBe(400);
     expect(exchangesOf(fake.tokenRequests, 'code-twice')).toBe(0);
   });
@@ -98,7 +118,9 @@ describe('forged state', () => {
     const flowId = /name="flow" value="([^"]+)"/.exec(form.body)![1]!;
 
     for (const provider of ['process-street', 'jobber']) {
-      const answer = await browser.get(callbackUrl(broker, provider, { code: 'code-form-as-state', state: flowId }));
+      const answer = await browser.get(
+        callbackUrl(broker, provider, { code: 'code-form-as-state', state: flowId }),
+      );
       expect(answer.status).toBe(400);
     }
     expect(exchangesOf(fake.tokenRequests, 'code-form-as-state')).toBe(0);
@@ -107,7 +129,9 @@ describe('forged state', () => {
 
   it('refuses a state whose flow is older than 10 minutes, and makes no token request', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-expired-state', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-expired-state', {
+      return_to: RETURN_TO,
+    });
     const realNow = Date.now.bind(Date);
     const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 11 * 60 * 1000);
     try {

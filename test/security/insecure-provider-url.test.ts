@@ -42,22 +42,42 @@ describe('insecure provider URLs', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(['AUTHORIZATION_URL', 'TOKEN_URL', 'REVOCATION_URL'])('refuses an http:// JOBBER_%s on a public host, naming the variable', (suffix) => {
-    const problems = problemsOf({ ...CREDENTIALS, [`JOBBER_${suffix}`]: 'http://provider.example.com/oauth/x' });
-    expect(problems).toHaveLength(1);
-    expect(problems[0]).toContain(`JOBBER_${suffix}`);
-    expect(problems[0]).toContain('ALLOW_INSECURE_PROVIDER_URLS');
-    expect(problems.join('\n')).not.toContain('jobber-client-secret-value');
-  });
+  it.each(['AUTHORIZATION_URL', 'TOKEN_URL', 'REVOCATION_URL'])(
+    'refuses an http:// JOBBER_%s on a public host, naming the variable',
+    (suffix) => {
+      const problems = problemsOf({
+        ...CREDENTIALS,
+        [`JOBBER_${suffix}`]: 'http://provider.example.com/oauth/x',
+      });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain(`JOBBER_${suffix}`);
+      expect(problems[0]).toContain('ALLOW_INSECURE_PROVIDER_URLS');
+      expect(problems.join('\n')).not.toContain('jobber-client-secret-value');
+    },
+  );
 
   it('refuses an http:// api-key verify URL, naming the variable', () => {
-    const problems = problemsOf({ PROCESS_STREET_AUTH_MODE: 'api_key', PROCESS_STREET_API_KEY_VERIFY_URL: 'http://api.example.com/me' });
+    const problems = problemsOf({
+      PROCESS_STREET_AUTH_MODE: 'api_key',
+      PROCESS_STREET_API_KEY_VERIFY_URL: 'http://api.example.com/me',
+    });
     expect(problems.join('\n')).toContain('PROCESS_STREET_API_KEY_VERIFY_URL');
   });
 
   it('refuses an http:// endpoint in PROVIDERS_FILE, naming the entry and the field', () => {
     const file = join(dir, 'providers.json');
-    writeFileSync(file, JSON.stringify({ providers: [{ id: 'acme', authorization_url: 'https://acme.example/authorize', token_url: 'http://acme.example/token' }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        providers: [
+          {
+            id: 'acme',
+            authorization_url: 'https://acme.example/authorize',
+            token_url: 'http://acme.example/token',
+          },
+        ],
+      }),
+    );
     const problems = problemsOf({ PROVIDERS_FILE: file });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('acme');
@@ -76,23 +96,35 @@ describe('insecure provider URLs', () => {
     expect(problemsOf({ ...CREDENTIALS, JOBBER_TOKEN_URL: url }).join('\n')).toContain('JOBBER_TOKEN_URL');
   });
 
-  it.each(['ftp://provider.example.com/token', 'file:///etc/passwd', 'javascript:alert(1)', 'not a url'])('refuses %s whatever ALLOW_INSECURE_PROVIDER_URLS says', (url) => {
-    for (const allow of ['false', 'true']) {
-      expect(problemsOf({ ...CREDENTIALS, JOBBER_TOKEN_URL: url, ALLOW_INSECURE_PROVIDER_URLS: allow }).join('\n')).toContain('JOBBER_TOKEN_URL');
-    }
-  });
-
-  it.each(['http://127.0.0.1:8080/token', 'http://127.5.6.7/token', 'http://localhost:9/token', 'http://[::1]:8080/token', 'https://provider.example.com/token'])(
-    'accepts %s',
+  it.each(['ftp://provider.example.com/token', 'file:///etc/passwd', 'javascript:alert(1)', 'not a url'])(
+    'refuses %s whatever ALLOW_INSECURE_PROVIDER_URLS says',
     (url) => {
-      expect(problemsOf({ ...CREDENTIALS, JOBBER_TOKEN_URL: url })).toEqual([]);
+      for (const allow of ['false', 'true']) {
+        expect(
+          problemsOf({ ...CREDENTIALS, JOBBER_TOKEN_URL: url, ALLOW_INSECURE_PROVIDER_URLS: allow }).join(
+            '\n',
+          ),
+        ).toContain('JOBBER_TOKEN_URL');
+      }
     },
   );
+
+  it.each([
+    'http://127.0.0.1:8080/token',
+    'http://127.5.6.7/token',
+    'http://localhost:9/token',
+    'http://[::1]:8080/token',
+    'https://provider.example.com/token',
+  ])('accepts %s', (url) => {
+    expect(problemsOf({ ...CREDENTIALS, JOBBER_TOKEN_URL: url })).toEqual([]);
+  });
 
   it('accepts a public http:// endpoint only with ALLOW_INSECURE_PROVIDER_URLS=true', () => {
     const env = { ...CREDENTIALS, JOBBER_TOKEN_URL: 'http://provider.example.com/token' };
     expect(problemsOf({ ...env, ALLOW_INSECURE_PROVIDER_URLS: 'true' })).toEqual([]);
-    expect(load({ ...env, ALLOW_INSECURE_PROVIDER_URLS: 'true' }).get('jobber')!.token_url).toBe('http://provider.example.com/token');
+    expect(load({ ...env, ALLOW_INSECURE_PROVIDER_URLS: 'true' }).get('jobber')!.token_url).toBe(
+      'http://provider.example.com/token',
+    );
     expect(problemsOf({ ...env, ALLOW_INSECURE_PROVIDER_URLS: 'false' })).not.toEqual([]);
   });
 

@@ -44,22 +44,40 @@ describe('internal listener binding', () => {
   });
 
   it.each(['', ' ', ',,'])('refuses an empty INTERNAL_API_KEYS (%j)', (keys) => {
-    expect(problemsOf({ INTERNAL_HOST: '0.0.0.0', INTERNAL_API_KEYS: keys }).join('\n')).toContain('INTERNAL_API_KEYS');
+    expect(problemsOf({ INTERNAL_HOST: '0.0.0.0', INTERNAL_API_KEYS: keys }).join('\n')).toContain(
+      'INTERNAL_API_KEYS',
+    );
     expect(problemsOf({ INTERNAL_API_KEYS: keys }).join('\n')).toContain('INTERNAL_API_KEYS');
   });
 
   it('starts bound publicly when every key is at least 32 characters', () => {
-    expect(problemsOf({ INTERNAL_HOST: '0.0.0.0', INTERNAL_API_KEYS: `${LONG_KEY},${LONG_KEY.replace('a-', 'b-')}` })).toEqual([]);
+    expect(
+      problemsOf({
+        INTERNAL_HOST: '0.0.0.0',
+        INTERNAL_API_KEYS: `${LONG_KEY},${LONG_KEY.replace('a-', 'b-')}`,
+      }),
+    ).toEqual([]);
   });
 
-  it.each(['127.0.0.1', '127.0.0.2', '::1', '[::1]', 'localhost'])('accepts a short key on loopback (%s)', (host) => {
-    expect(problemsOf({ INTERNAL_HOST: host, INTERNAL_API_KEYS: SHORT_KEY })).toEqual([]);
-  });
+  it.each(['127.0.0.1', '127.0.0.2', '::1', '[::1]', 'localhost'])(
+    'accepts a short key on loopback (%s)',
+    (host) => {
+      expect(problemsOf({ INTERNAL_HOST: host, INTERNAL_API_KEYS: SHORT_KEY })).toEqual([]);
+    },
+  );
 
   it('stops the broker process before it listens, naming INTERNAL_API_KEYS, and exits non-zero', async () => {
     await ensureBuilt();
     const main = resolve(__dirname, '../../dist/main.js');
-    const env = { PATH: process.env.PATH, ...baseEnv(1), REDIS_URL: 'redis://127.0.0.1:1', PORT: '0', INTERNAL_PORT: '0', INTERNAL_HOST: '0.0.0.0', INTERNAL_API_KEYS: SHORT_KEY };
+    const env = {
+      PATH: process.env.PATH,
+      ...baseEnv(1),
+      REDIS_URL: 'redis://127.0.0.1:1',
+      PORT: '0',
+      INTERNAL_PORT: '0',
+      INTERNAL_HOST: '0.0.0.0',
+      INTERNAL_API_KEYS: SHORT_KEY,
+    };
     const outcome = await new Promise<{ code: number | null; stderr: string; stdout: string }>((done) => {
       execFile(process.execPath, [main], { env, cwd: '/', timeout: 20_000 }, (error, stdout, stderr) => {
         done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr, stdout });

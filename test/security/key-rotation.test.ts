@@ -1,5 +1,11 @@
 import Redis from 'ioredis';
-import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker, testKey } from '../helpers/broker-harness';
+import {
+  TEST_RETURN_ORIGIN,
+  TestBroker,
+  providerEnv,
+  startTestBroker,
+  testKey,
+} from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, startFlow } from '../helpers/flow-steps';
@@ -29,7 +35,10 @@ describe('key rotation', () => {
   /** One broker at a time on the same public port and Redis: a restart with new settings. */
   async function restart(env: Record<string, string>): Promise<TestBroker> {
     await running?.close();
-    running = await startTestBroker({ REDIS_URL: redis.url, ...providerEnv('jobber', fake.url), ...env }, { publicPort: port });
+    running = await startTestBroker(
+      { REDIS_URL: redis.url, ...providerEnv('jobber', fake.url), ...env },
+      { publicPort: port },
+    );
     return running;
   }
 
@@ -68,7 +77,10 @@ describe('key rotation', () => {
     // Every write from now on is sealed with the new key: connect, import, refresh.
     await broker.connect('jobber', 'acct-new', { returnTo: RETURN_TO });
     expect(await keyIdOf('acct-new')).toBe('k2');
-    const put = await broker.api('/internal/connections/jobber/acct-imported', { method: 'PUT', body: { access_token: 'at-imported-rotation', expires_in: 3600 } });
+    const put = await broker.api('/internal/connections/jobber/acct-imported', {
+      method: 'PUT',
+      body: { access_token: 'at-imported-rotation', expires_in: 3600 },
+    });
     expect(put.body.key_id).toBe('k2');
     const refreshed = await broker.api('/internal/connections/jobber/acct-old-a/token?force_refresh=true');
     expect(refreshed.status).toBe(200);
@@ -86,9 +98,13 @@ describe('key rotation', () => {
 
     // Only the new key: records still under k1 fail until re-sealed under the full ring.
     broker = await restart({ TOKEN_ENCRYPTION_KEYS: K2 });
-    expect((await broker.api('/internal/connections/jobber/acct-old-b/token')).body.code).toBe('decryption_failed');
+    expect((await broker.api('/internal/connections/jobber/acct-old-b/token')).body.code).toBe(
+      'decryption_failed',
+    );
     expect(await keyIdOf('acct-old-b')).toBe('k1');
-    expect((await broker.api('/internal/connections/jobber/acct-new/token')).body.access_token).toBe(newToken);
+    expect((await broker.api('/internal/connections/jobber/acct-new/token')).body.access_token).toBe(
+      newToken,
+    );
 
     broker = await restart({ TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` });
     expect(await broker.broker.connections.reseal('jobber', 'acct-old-b')).toBe('resealed');
@@ -101,28 +117,40 @@ describe('key rotation', () => {
     const kept = new TestBrowser();
     const dropped = new TestBrowser();
     const keptFlow = await startFlow(broker, kept, 'jobber', 'acct-session-kept', { return_to: RETURN_TO });
-    const droppedFlow = await startFlow(broker, dropped, 'jobber', 'acct-session-dropped', { return_to: RETURN_TO });
+    const droppedFlow = await startFlow(broker, dropped, 'jobber', 'acct-session-dropped', {
+      return_to: RETURN_TO,
+    });
 
     broker = await restart({ SESSION_SECRET: `${SECRET_B},${SECRET_A}` });
-    const done = await kept.get(callbackUrl(broker, 'jobber', { code: 'code-session-kept', state: keptFlow.state }));
+    const done = await kept.get(
+      callbackUrl(broker, 'jobber', { code: 'code-session-kept', state: keptFlow.state }),
+    );
     expect(done.status).toBe(303);
     expect(new URL(done.location!).searchParams.get('connection_id')).toBe('acct-session-kept');
 
     // A flow started now is signed with B: it completes once A is gone.
     const fresh = new TestBrowser();
-    const freshFlow = await startFlow(broker, fresh, 'jobber', 'acct-session-fresh', { return_to: RETURN_TO });
+    const freshFlow = await startFlow(broker, fresh, 'jobber', 'acct-session-fresh', {
+      return_to: RETURN_TO,
+    });
 
     broker = await restart({ SESSION_SECRET: SECRET_B });
-    const refused = await dropped.get(callbackUrl(broker, 'jobber', { code: 'code-session-dropped', state: droppedFlow.state }));
+    const refused = await dropped.get(
+      callbackUrl(broker, 'jobber', { code: 'code-session-dropped', state: droppedFlow.state }),
+    );
     expect(refused.status).toBe(400);
     expect(fake.tokenRequests.filter((r) => r.params.code === 'code-session-dropped')).toHaveLength(0);
-    const completed = await fresh.get(callbackUrl(broker, 'jobber', { code: 'code-session-fresh', state: freshFlow.state }));
+    const completed = await fresh.get(
+      callbackUrl(broker, 'jobber', { code: 'code-session-fresh', state: freshFlow.state }),
+    );
     expect(completed.status).toBe(303);
   });
 
   it('INTERNAL_API_KEYS: during a rotation both keys work; afterwards the old one is refused', async () => {
     const call = (broker: TestBroker, key: string) =>
-      fetch(`${broker.internalUrl}/internal/providers`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+      fetch(`${broker.internalUrl}/internal/providers`, { headers: { authorization: `Bearer ${key}` } }).then(
+        (r) => r.status,
+      );
 
     let broker = await restart({ INTERNAL_API_KEYS: OLD_KEY });
     expect(await call(broker, OLD_KEY)).toBe(200);

@@ -4,7 +4,13 @@ import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import { createLogger } from '../../src/observability/logger';
 import { createProviderHttp } from '../../src/oauth/provider-http';
-import { TEST_INTERNAL_KEY, TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import {
+  TEST_INTERNAL_KEY,
+  TEST_RETURN_ORIGIN,
+  TestBroker,
+  providerEnv,
+  startTestBroker,
+} from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, onListener } from '../helpers/flow-steps';
@@ -50,7 +56,11 @@ describe('log redaction', () => {
     // A provider that answers errors quoting the request back: its body, its headers.
     echo.onToken((req, res) => {
       const status = req.params.grant_type === 'refresh_token' ? 400 : 500;
-      res.status(status).json({ error: status === 400 ? 'invalid_grant' : 'server_error', error_description: req.rawBody, echoed_headers: req.headers });
+      res.status(status).json({
+        error: status === 400 ? 'invalid_grant' : 'server_error',
+        error_description: req.rawBody,
+        echoed_headers: req.headers,
+      });
     });
     const closed = `http://127.0.0.1:${await freePort()}`;
     broker = await startTestBroker({
@@ -121,28 +131,52 @@ describe('log redaction', () => {
     // Connect, read, refresh, refresh refused, delete with revocation.
     expect((await journey('jobber', 'acct-log-ok')).callback.status).toBe(303);
     expect((await broker.api('/internal/connections/jobber/acct-log-ok/token')).status).toBe(200);
-    expect((await broker.api('/internal/connections/jobber/acct-log-ok/token?force_refresh=true')).status).toBe(200);
+    expect(
+      (await broker.api('/internal/connections/jobber/acct-log-ok/token?force_refresh=true')).status,
+    ).toBe(200);
     good.failNext(1, 400, { error: 'invalid_grant', error_description: 'refresh token revoked' });
-    expect((await broker.api('/internal/connections/jobber/acct-log-ok/token?force_refresh=true')).status).toBe(409);
-    expect((await broker.api('/internal/connections/jobber/acct-log-ok', { method: 'DELETE' })).status).toBe(204);
+    expect(
+      (await broker.api('/internal/connections/jobber/acct-log-ok/token?force_refresh=true')).status,
+    ).toBe(409);
+    expect((await broker.api('/internal/connections/jobber/acct-log-ok', { method: 'DELETE' })).status).toBe(
+      204,
+    );
 
     // Import, then delete with revocation of the imported refresh token.
     const imported = { access_token: secret('at-imported'), refresh_token: secret('rt-imported') };
     keep('imported access_token', imported.access_token);
     keep('imported refresh_token', imported.refresh_token);
-    expect((await broker.api('/internal/connections/jobber/acct-log-import', { method: 'PUT', body: { ...imported, expires_in: 3600 } })).status).toBe(201);
-    expect((await broker.api('/internal/connections/jobber/acct-log-import', { method: 'DELETE' })).status).toBe(204);
+    expect(
+      (
+        await broker.api('/internal/connections/jobber/acct-log-import', {
+          method: 'PUT',
+          body: { ...imported, expires_in: 3600 },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await broker.api('/internal/connections/jobber/acct-log-import', { method: 'DELETE' })).status,
+    ).toBe(204);
 
     // A malformed import body holding a secret.
     const inBadBody = secret('at-in-malformed-body');
     keep('token in malformed body', inBadBody);
-    expect((await broker.api('/internal/connections/jobber/acct-log-bad', { method: 'PUT', body: `{"access_token": "${inBadBody}",` })).status).toBe(400);
+    expect(
+      (
+        await broker.api('/internal/connections/jobber/acct-log-bad', {
+          method: 'PUT',
+          body: `{"access_token": "${inBadBody}",`,
+        })
+      ).status,
+    ).toBe(400);
 
     // Code exchange failures: an error body quoting the request, a refused connection, a timeout.
     const echoed = await journey('bexio', 'acct-log-echo');
     expect(new URL(echoed.callback.location!).searchParams.get('error')).toBe('provider_unavailable');
     const refusedConnection = await journey('bonjoro', 'acct-log-refused');
-    expect(new URL(refusedConnection.callback.location!).searchParams.get('error')).toBe('provider_unavailable');
+    expect(new URL(refusedConnection.callback.location!).searchParams.get('error')).toBe(
+      'provider_unavailable',
+    );
     const timedOut = await journey('respond-io', 'acct-log-timeout');
     expect(new URL(timedOut.callback.location!).searchParams.get('error')).toBe('provider_unavailable');
     // The provider's own error on the error= path.
@@ -154,14 +188,23 @@ describe('log redaction', () => {
       keep('imported access_token', tokens.access_token);
       keep('imported refresh_token', tokens.refresh_token);
       const path = `/internal/connections/${provider}/acct-log-refresh`;
-      expect((await broker.api(path, { method: 'PUT', body: { ...tokens, expires_in: 1 } })).status).toBe(201);
+      expect((await broker.api(path, { method: 'PUT', body: { ...tokens, expires_in: 1 } })).status).toBe(
+        201,
+      );
       expect((await broker.api(`${path}/token?force_refresh=true`)).status).toBeGreaterThanOrEqual(400);
-      await broker.broker.connections.refreshInBackground(broker.broker.registry.get(provider)!, 'acct-log-refresh');
+      await broker.broker.connections.refreshInBackground(
+        broker.broker.registry.get(provider)!,
+        'acct-log-refresh',
+      );
       expect((await broker.api(path, { method: 'DELETE' })).status).toBe(204);
     }
 
     // The API-key form: accepted, refused, provider broken, form forged.
-    for (const [label, status] of [['good-key', 303], ['bad-key', 400], ['broken-key', 502]] as const) {
+    for (const [label, status] of [
+      ['good-key', 303],
+      ['bad-key', 400],
+      ['broken-key', 502],
+    ] as const) {
       const browser = new TestBrowser();
       const link = await broker.connectLink('process-street', `acct-log-${label}`, { return_to: RETURN_TO });
       keep('connect link token', new URL(link).searchParams.get('session'));
@@ -172,18 +215,34 @@ describe('log redaction', () => {
       keep('csrf token', csrf);
       const apiKey = secret(label);
       keep('api key', apiKey);
-      const posted = await browser.postForm(`${broker.publicUrl}/auth/process-street`, { flow, csrf, api_key: apiKey });
+      const posted = await browser.postForm(`${broker.publicUrl}/auth/process-street`, {
+        flow,
+        csrf,
+        api_key: apiKey,
+      });
       expect(posted.status).toBe(status);
       keepCookies(browser);
-      const forged = await new TestBrowser().postForm(`${broker.publicUrl}/auth/process-street`, { flow, csrf, api_key: apiKey });
+      const forged = await new TestBrowser().postForm(`${broker.publicUrl}/auth/process-street`, {
+        flow,
+        csrf,
+        api_key: apiKey,
+      });
       expect(forged.status).toBe(400);
     }
-    expect((await broker.api('/internal/connections/process-street/acct-log-good-key/token')).status).toBe(200);
+    expect((await broker.api('/internal/connections/process-street/acct-log-good-key/token')).status).toBe(
+      200,
+    );
 
     // Failed internal authentications, with keys that look like secrets.
-    for (const header of [`Bearer ${secret('wrong-internal-key')}`, `Basic ${secret('basic-credentials')}`, secret('bare-key')]) {
+    for (const header of [
+      `Bearer ${secret('wrong-internal-key')}`,
+      `Basic ${secret('basic-credentials')}`,
+      secret('bare-key'),
+    ]) {
       keep('presented internal credentials', header);
-      const res = await fetch(`${broker.internalUrl}/internal/providers`, { headers: { authorization: header } });
+      const res = await fetch(`${broker.internalUrl}/internal/providers`, {
+        headers: { authorization: header },
+      });
       expect(res.status).toBe(401);
     }
 
@@ -192,7 +251,17 @@ describe('log redaction', () => {
 
     // The paths were driven, and logged: otherwise an empty log would pass.
     const log = broker.logs.join('');
-    for (const message of ['connect started', 'connected', 'code exchange failed', 'callback failed', 'refresh failed', 'revocation sent', 'revocation failed', 'api key connected', '"status":401']) {
+    for (const message of [
+      'connect started',
+      'connected',
+      'code exchange failed',
+      'callback failed',
+      'refresh failed',
+      'revocation sent',
+      'revocation failed',
+      'api key connected',
+      '"status":401',
+    ]) {
       expect(log).toContain(message);
     }
     expect(echo.tokenRequests.length).toBeGreaterThan(0);
@@ -204,14 +273,20 @@ describe('log redaction', () => {
 
   it('keeps axios errors, with their request config, out of a log line however they are logged', async () => {
     const lines: string[] = [];
-    const logger = createLogger('trace', new Writable({ write: (chunk, _enc, cb) => void (lines.push(String(chunk)), cb()) }));
+    const logger = createLogger(
+      'trace',
+      new Writable({ write: (chunk, _enc, cb) => void (lines.push(String(chunk)), cb()) }),
+    );
     const body = `code=${secret('axios-code')}&client_secret=${secret('axios-client-secret')}&code_verifier=${secret('axios-verifier')}`;
     const bearer = `Bearer ${secret('axios-bearer')}`;
     const closed = `http://127.0.0.1:${await freePort()}/token`;
 
     let axiosError: unknown;
     try {
-      await axios.post(closed, body, { headers: { Authorization: bearer, 'Content-Type': 'application/x-www-form-urlencoded' }, proxy: false });
+      await axios.post(closed, body, {
+        headers: { Authorization: bearer, 'Content-Type': 'application/x-www-form-urlencoded' },
+        proxy: false,
+      });
     } catch (error) {
       axiosError = error;
     }

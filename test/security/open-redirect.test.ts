@@ -103,7 +103,11 @@ describe('open redirect via return_to', () => {
     redis = await TestRedis.start();
     client = redis.client();
     fake = await FakeProvider.start();
-    broker = await startTestBroker({ REDIS_URL: redis.url, ALLOWED_RETURN_URLS: ALLOWED, ...providerEnv('jobber', fake.url) });
+    broker = await startTestBroker({
+      REDIS_URL: redis.url,
+      ALLOWED_RETURN_URLS: ALLOWED,
+      ...providerEnv('jobber', fake.url),
+    });
   });
 
   afterAll(async () => {
@@ -117,48 +121,63 @@ describe('open redirect via return_to', () => {
     return (await client.keys('ob:connect:*')).length;
   }
 
-  it.each(REFUSED.map((u) => [JSON.stringify(u).slice(0, 90), u]))('refuses return_to %s with 400 invalid_request and stores no session', async (_label, returnTo) => {
-    const before = await connectSessionsStored();
-    const res = await broker.api('/internal/connect-sessions', {
-      method: 'POST',
-      body: { provider: 'jobber', connection_id: 'acct-redirect', return_to: returnTo },
-    });
-    expect(res.body.code).toBe('invalid_request');
-    expect(res.status).toBe(400);
-    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(await connectSessionsStored()).toBe(before);
-  });
-
-  it.each([[['https://app.example.com/integrations']], [{ url: 'https://app.example.com/integrations' }], [42], [null], [true]])(
-    'refuses a return_to that is not a string (%j)',
-    async (returnTo) => {
+  it.each(REFUSED.map((u) => [JSON.stringify(u).slice(0, 90), u]))(
+    'refuses return_to %s with 400 invalid_request and stores no session',
+    async (_label, returnTo) => {
+      const before = await connectSessionsStored();
       const res = await broker.api('/internal/connect-sessions', {
         method: 'POST',
         body: { provider: 'jobber', connection_id: 'acct-redirect', return_to: returnTo },
       });
       expect(res.body.code).toBe('invalid_request');
       expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await connectSessionsStored()).toBe(before);
     },
   );
 
-  it.each(ACCEPTED)('accepts return_to %s, and the callback sends the browser there and nowhere else', async (returnTo) => {
-    const connectionId = `acct-ok-${Math.random().toString(36).slice(2, 10)}`;
-    const result = await broker.connect('jobber', connectionId, { returnTo });
-    expect(result.callback.status).toBe(303);
-    const target = new URL(result.callback.location!);
-    const expected = new URL(returnTo);
-    expect(target.origin).toBe(expected.origin);
-    expect(target.pathname).toBe(expected.pathname);
-    expect(target.searchParams.get('connected')).toBe('jobber');
-    expect(target.searchParams.get('connection_id')).toBe(connectionId);
+  it.each([
+    [['https://app.example.com/integrations']],
+    [{ url: 'https://app.example.com/integrations' }],
+    [42],
+    [null],
+    [true],
+  ])('refuses a return_to that is not a string (%j)', async (returnTo) => {
+    const res = await broker.api('/internal/connect-sessions', {
+      method: 'POST',
+      body: { provider: 'jobber', connection_id: 'acct-redirect', return_to: returnTo },
+    });
+    expect(res.body.code).toBe('invalid_request');
+    expect(res.status).toBe(400);
   });
+
+  it.each(ACCEPTED)(
+    'accepts return_to %s, and the callback sends the browser there and nowhere else',
+    async (returnTo) => {
+      const connectionId = `acct-ok-${Math.random().toString(36).slice(2, 10)}`;
+      const result = await broker.connect('jobber', connectionId, { returnTo });
+      expect(result.callback.status).toBe(303);
+      const target = new URL(result.callback.location!);
+      const expected = new URL(returnTo);
+      expect(target.origin).toBe(expected.origin);
+      expect(target.pathname).toBe(expected.pathname);
+      expect(target.searchParams.get('connected')).toBe('jobber');
+      expect(target.searchParams.get('connection_id')).toBe(connectionId);
+    },
+  );
 
   it('takes return_to only from the connect session: one added to the /auth or /callback query is ignored', async () => {
     const browser = new TestBrowser();
-    const link = await broker.connectLink('jobber', 'acct-query-return', { return_to: 'https://app.example.com/integrations' });
-    const auth = await browser.get(`${onListener(broker, link)}&return_to=${encodeURIComponent('https://evil.com/')}`);
+    const link = await broker.connectLink('jobber', 'acct-query-return', {
+      return_to: 'https://app.example.com/integrations',
+    });
+    const auth = await browser.get(
+      `${onListener(broker, link)}&return_to=${encodeURIComponent('https://evil.com/')}`,
+    );
     const state = new URL(auth.location!).searchParams.get('state')!;
-    const done = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-query-return', state, return_to: 'https://evil.com/' }));
+    const done = await browser.get(
+      callbackUrl(broker, 'jobber', { code: 'code-query-return', state, return_to: 'https://evil.com/' }),
+    );
     expect(done.status).toBe(303);
     expect(new URL(done.location!).origin).toBe('https://app.example.com');
   });
@@ -166,7 +185,14 @@ describe('open redirect via return_to', () => {
   it('without return_to answers with a page, never a redirect, even when the query carries one', async () => {
     const browser = new TestBrowser();
     const { state } = await startFlow(broker, browser, 'jobber', 'acct-no-return');
-    const done = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-no-return', state, return_to: 'https://evil.com/', redirect: '//evil.com' }));
+    const done = await browser.get(
+      callbackUrl(broker, 'jobber', {
+        code: 'code-no-return',
+        state,
+        return_to: 'https://evil.com/',
+        redirect: '//evil.com',
+      }),
+    );
     expect(done.status).toBe(200);
     expect(done.location).toBeNull();
     expect(done.body).not.toContain('evil.com');

@@ -38,10 +38,17 @@ describe('parameter pollution and oversized bodies on the browser routes', () =>
   });
 
   it('refuses a connect link whose session token is repeated or bracketed, and keeps the link usable', async () => {
-    const link = new URL(onListener(broker, await broker.connectLink('jobber', 'acct-pollute-link', { return_to: RETURN_TO })));
+    const link = new URL(
+      onListener(broker, await broker.connectLink('jobber', 'acct-pollute-link', { return_to: RETURN_TO })),
+    );
     const token = link.searchParams.get('session')!;
     const base = `${broker.publicUrl}${link.pathname}`;
-    for (const query of [`session=${token}&session=${token}`, `session[]=${token}`, `session[a]=${token}`, `session=&session=${token}`]) {
+    for (const query of [
+      `session=${token}&session=${token}`,
+      `session[]=${token}`,
+      `session[a]=${token}`,
+      `session=&session=${token}`,
+    ]) {
       const res = await new TestBrowser().get(`${base}?${query}`);
       expect(res.status).toBe(400);
       expect(res.setCookies).toEqual([]);
@@ -51,8 +58,12 @@ describe('parameter pollution and oversized bodies on the browser routes', () =>
 
   it('makes no token request for a callback whose code is repeated, and reports provider_error', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-pollute-code', { return_to: RETURN_TO });
-    const res = await browser.get(`${broker.publicUrl}/callback/jobber?state=${state}&code=code-one&code=code-two`);
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-pollute-code', {
+      return_to: RETURN_TO,
+    });
+    const res = await browser.get(
+      `${broker.publicUrl}/callback/jobber?state=${state}&code=code-one&code=code-two`,
+    );
     expect(res.status).toBe(303);
     expect(new URL(res.location!).searchParams.get('error')).toBe('provider_error');
     expect(fake.tokenRequests.filter((r) => /code-one|code-two/.test(r.rawBody))).toHaveLength(0);
@@ -61,16 +72,25 @@ describe('parameter pollution and oversized bodies on the browser routes', () =>
 
   it('refuses an oversized code without a token request', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-pollute-long-code', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-pollute-long-code', {
+      return_to: RETURN_TO,
+    });
     const before = fake.tokenRequests.length;
-    const res = await browser.get(`${broker.publicUrl}/callback/jobber?state=${state}&code=${'c'.repeat(5000)}`);
+    const res = await browser.get(
+      `${broker.publicUrl}/callback/jobber?state=${state}&code=${'c'.repeat(5000)}`,
+    );
     expect(new URL(res.location!).searchParams.get('error')).toBe('provider_error');
     expect(fake.tokenRequests.length).toBe(before);
   });
 
   it('refuses an oversized or polluted API-key form with a page, stores nothing, and keeps the flow for another try', async () => {
     const browser = new TestBrowser();
-    const form = await browser.get(onListener(broker, await broker.connectLink('process-street', 'acct-pollute-form', { return_to: RETURN_TO })));
+    const form = await browser.get(
+      onListener(
+        broker,
+        await broker.connectLink('process-street', 'acct-pollute-form', { return_to: RETURN_TO }),
+      ),
+    );
     const flow = /name="flow" value="([^"]+)"/.exec(form.body)![1]!;
     const csrf = /name="csrf" value="([^"]+)"/.exec(form.body)![1]!;
     const url = `${broker.publicUrl}/auth/process-street`;
@@ -78,12 +98,24 @@ describe('parameter pollution and oversized bodies on the browser routes', () =>
     const big = await browser.postForm(url, { flow, csrf, api_key: `good-key-${'k'.repeat(64 * 1024)}` });
     expect(big.status).toBe(413);
     expect(big.headers.get('content-type')).toMatch(/^text\/html/);
-    const many = await browser.postForm(url, Object.fromEntries([['flow', flow], ['csrf', csrf], ['api_key', 'good-key-1'], ...Array.from({ length: 50 }, (_, i) => [`p${i}`, 'x'])]));
+    const many = await browser.postForm(
+      url,
+      Object.fromEntries([
+        ['flow', flow],
+        ['csrf', csrf],
+        ['api_key', 'good-key-1'],
+        ...Array.from({ length: 50 }, (_, i) => [`p${i}`, 'x']),
+      ]),
+    );
     expect(many.status).toBeGreaterThanOrEqual(400);
     expect(many.status).toBeLessThan(500);
     const twice = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: browser.cookieHeader(), accept: 'text/html' },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: browser.cookieHeader(),
+        accept: 'text/html',
+      },
       body: `flow=${flow}&csrf=${csrf}&api_key=good-key-a&api_key=good-key-b`,
       redirect: 'manual',
     });

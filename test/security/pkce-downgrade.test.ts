@@ -71,23 +71,26 @@ describe('PKCE downgrade', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(OAUTH_BUILT_INS)('%s: sends S256, and the verifier at the token endpoint matches the challenge', async (id) => {
-    const result = await broker.connect(id, `acct-pkce-${id}`, { returnTo: RETURN_TO });
-    expect(result.callback.status).toBe(303);
-    const q = result.authorizeUrl.searchParams;
-    expect(q.getAll('code_challenge_method')).toEqual(['S256']);
-    const challenge = q.get('code_challenge')!;
-    expect(challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  it.each(OAUTH_BUILT_INS)(
+    '%s: sends S256, and the verifier at the token endpoint matches the challenge',
+    async (id) => {
+      const result = await broker.connect(id, `acct-pkce-${id}`, { returnTo: RETURN_TO });
+      expect(result.callback.status).toBe(303);
+      const q = result.authorizeUrl.searchParams;
+      expect(q.getAll('code_challenge_method')).toEqual(['S256']);
+      const challenge = q.get('code_challenge')!;
+      expect(challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
-    const exchange = fake.tokenRequests[fake.tokenRequests.length - 1]!;
-    const verifier = exchange.params.code_verifier!;
-    // RFC 7636 §4.1: 43-128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
-    expect(verifier).toMatch(/^[A-Za-z0-9._~-]{43,128}$/);
-    expect(s256(verifier)).toBe(challenge);
-    expect(verifier).not.toBe(challenge);
-    // A confidential client: it authenticates and still proves possession of the verifier.
-    expect(exchange.headers.authorization ?? exchange.params.client_secret).toBeTruthy();
-  });
+      const exchange = fake.tokenRequests[fake.tokenRequests.length - 1]!;
+      const verifier = exchange.params.code_verifier!;
+      // RFC 7636 §4.1: 43-128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
+      expect(verifier).toMatch(/^[A-Za-z0-9._~-]{43,128}$/);
+      expect(s256(verifier)).toBe(challenge);
+      expect(verifier).not.toBe(challenge);
+      // A confidential client: it authenticates and still proves possession of the verifier.
+      expect(exchange.headers.authorization ?? exchange.params.client_secret).toBeTruthy();
+    },
+  );
 
   it('uses a new verifier for every flow', async () => {
     const challenges = new Set<string>();
@@ -100,7 +103,9 @@ describe('PKCE downgrade', () => {
 
   it("keeps the protocol parameters when a provider's authorization_params name them", async () => {
     const browser = new TestBrowser();
-    const { authorizeUrl, state } = await startFlow(broker, browser, 'sneaky', 'acct-sneaky', { return_to: RETURN_TO });
+    const { authorizeUrl, state } = await startFlow(broker, browser, 'sneaky', 'acct-sneaky', {
+      return_to: RETURN_TO,
+    });
     const q = authorizeUrl.searchParams;
     expect(q.getAll('code_challenge_method')).toEqual(['S256']);
     expect(q.getAll('code_challenge')).toHaveLength(1);
@@ -118,11 +123,15 @@ describe('PKCE downgrade', () => {
     expect(s256(exchange.params.code_verifier!)).toBe(q.get('code_challenge'));
   });
 
-  it('ignores a code_verifier slipped into the callback query: the session\'s verifier is sent', async () => {
+  it("ignores a code_verifier slipped into the callback query: the session's verifier is sent", async () => {
     const browser = new TestBrowser();
-    const { authorizeUrl, state } = await startFlow(broker, browser, 'jobber', 'acct-pkce-injected', { return_to: RETURN_TO });
+    const { authorizeUrl, state } = await startFlow(broker, browser, 'jobber', 'acct-pkce-injected', {
+      return_to: RETURN_TO,
+    });
     const injected = 'attacker-verifier-attacker-verifier-attacker-verifier';
-    const done = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-pkce-injected', state, code_verifier: injected }));
+    const done = await browser.get(
+      callbackUrl(broker, 'jobber', { code: 'code-pkce-injected', state, code_verifier: injected }),
+    );
     expect(done.status).toBe(303);
     const exchange = fake.tokenRequests.find((r) => r.params.code === 'code-pkce-injected')!;
     expect(exchange.params.code_verifier).not.toBe(injected);
@@ -134,7 +143,13 @@ describe('PKCE downgrade', () => {
     writeFileSync(file, JSON.stringify({ providers: [{ id: 'jobber', pkce: 'plain' }] }));
     let thrown: unknown;
     try {
-      loadProviderRegistry({ providersFile: file, publicUrl: 'https://connect.example.com', allowInsecureProviderUrls: false, keepaliveAfterSeconds: undefined, env: {} });
+      loadProviderRegistry({
+        providersFile: file,
+        publicUrl: 'https://connect.example.com',
+        allowInsecureProviderUrls: false,
+        keepaliveAfterSeconds: undefined,
+        env: {},
+      });
     } catch (error) {
       thrown = error;
     }

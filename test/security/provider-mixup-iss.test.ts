@@ -2,7 +2,13 @@ import Redis from 'ioredis';
 import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { FakeProvider } from '../helpers/fake-provider';
-import { NOTHING_STORED, callbackUrl, connectionFootprint, exchangesOf, startFlow } from '../helpers/flow-steps';
+import {
+  NOTHING_STORED,
+  callbackUrl,
+  connectionFootprint,
+  exchangesOf,
+  startFlow,
+} from '../helpers/flow-steps';
 import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
@@ -33,7 +39,10 @@ describe('provider mix-up via iss', () => {
     redis = await TestRedis.start();
     client = redis.client();
     fake = await FakeProvider.start();
-    broker = await startTestBroker({ REDIS_URL: redis.url, ...providerEnv('jobber', fake.url, { JOBBER_ISSUER: ISSUER }) });
+    broker = await startTestBroker({
+      REDIS_URL: redis.url,
+      ...providerEnv('jobber', fake.url, { JOBBER_ISSUER: ISSUER }),
+    });
   });
 
   afterAll(async () => {
@@ -44,11 +53,28 @@ describe('provider mix-up via iss', () => {
   });
 
   /** Starts a flow, answers its callback with `query` (state added), reports what happened. */
-  async function answer(on: TestBroker, provider: string, connectionId: string, query: Record<string, string>, returnTo: string | null = RETURN_TO) {
+  async function answer(
+    on: TestBroker,
+    provider: string,
+    connectionId: string,
+    query: Record<string, string>,
+    returnTo: string | null = RETURN_TO,
+  ) {
     const browser = new TestBrowser();
-    const { state } = await startFlow(on, browser, provider, connectionId, returnTo ? { return_to: returnTo } : {});
+    const { state } = await startFlow(
+      on,
+      browser,
+      provider,
+      connectionId,
+      returnTo ? { return_to: returnTo } : {},
+    );
     const response = await browser.get(callbackUrl(on, provider, { ...query, state }));
-    return { browser, state, response, error: response.location ? new URL(response.location).searchParams.get('error') : null };
+    return {
+      browser,
+      state,
+      response,
+      error: response.location ? new URL(response.location).searchParams.get('error') : null,
+    };
   }
 
   it('accepts a callback whose iss equals the declared issuer', async () => {
@@ -70,30 +96,41 @@ describe('provider mix-up via iss', () => {
     ['an empty iss', { iss: '' }],
   ];
 
-  it.each(refused)('refuses a code with %s: error=invalid_issuer, no token request, nothing stored', async (_label, query) => {
-    const id = `acct-iss-${Math.random().toString(36).slice(2, 10)}`;
-    const { error, response } = await answer(broker, 'jobber', id, { code: `code-${id}`, ...query });
-    expect(response.status).toBe(303);
-    expect(error).toBe('invalid_issuer');
-    expect(exchangesOf(fake.tokenRequests, `code-${id}`)).toBe(0);
-    expect(await connectionFootprint(client, 'jobber', id)).toEqual(NOTHING_STORED);
-  });
+  it.each(refused)(
+    'refuses a code with %s: error=invalid_issuer, no token request, nothing stored',
+    async (_label, query) => {
+      const id = `acct-iss-${Math.random().toString(36).slice(2, 10)}`;
+      const { error, response } = await answer(broker, 'jobber', id, { code: `code-${id}`, ...query });
+      expect(response.status).toBe(303);
+      expect(error).toBe('invalid_issuer');
+      expect(exchangesOf(fake.tokenRequests, `code-${id}`)).toBe(0);
+      expect(await connectionFootprint(client, 'jobber', id)).toEqual(NOTHING_STORED);
+    },
+  );
 
   it('refuses iss given twice, even when both equal the issuer', async () => {
     const browser = new TestBrowser();
     const { state } = await startFlow(broker, browser, 'jobber', 'acct-iss-twice', { return_to: RETURN_TO });
     const iss = encodeURIComponent(ISSUER);
-    const response = await browser.get(`${broker.publicUrl}/callback/jobber?code=code-iss-twice&state=${state}&iss=${iss}&iss=${iss}`);
+    const response = await browser.get(
+      `${broker.publicUrl}/callback/jobber?code=code-iss-twice&state=${state}&iss=${iss}&iss=${iss}`,
+    );
     expect(new URL(response.location!).searchParams.get('error')).toBe('invalid_issuer');
     expect(exchangesOf(fake.tokenRequests, 'code-iss-twice')).toBe(0);
   });
 
   it('checks iss on error responses too, before the error is believed', async () => {
-    const wrong = await answer(broker, 'jobber', 'acct-iss-error-wrong', { error: 'access_denied', iss: 'https://evil.example' });
+    const wrong = await answer(broker, 'jobber', 'acct-iss-error-wrong', {
+      error: 'access_denied',
+      iss: 'https://evil.example',
+    });
     expect(wrong.error).toBe('invalid_issuer');
     const missing = await answer(broker, 'jobber', 'acct-iss-error-missing', { error: 'access_denied' });
     expect(missing.error).toBe('invalid_issuer');
-    const right = await answer(broker, 'jobber', 'acct-iss-error-right', { error: 'access_denied', iss: ISSUER });
+    const right = await answer(broker, 'jobber', 'acct-iss-error-right', {
+      error: 'access_denied',
+      iss: ISSUER,
+    });
     expect(right.error).toBe('access_denied');
     for (const id of ['acct-iss-error-wrong', 'acct-iss-error-missing', 'acct-iss-error-right']) {
       expect(await connectionFootprint(client, 'jobber', id)).toEqual(NOTHING_STORED);
@@ -101,14 +138,25 @@ describe('provider mix-up via iss', () => {
   });
 
   it('uses the flow up on invalid_issuer: the same state with the right iss afterwards is refused', async () => {
-    const { browser, state } = await answer(broker, 'jobber', 'acct-iss-then-right', { code: 'code-iss-then-right', iss: 'https://evil.example' });
-    const retry = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-iss-then-right', state, iss: ISSUER }));
+    const { browser, state } = await answer(broker, 'jobber', 'acct-iss-then-right', {
+      code: 'code-iss-then-right',
+      iss: 'https://evil.example',
+    });
+    const retry = await browser.get(
+      callbackUrl(broker, 'jobber', { code: 'code-iss-then-right', state, iss: ISSUER }),
+    );
     expect(retry.status).toBe(400);
     expect(exchangesOf(fake.tokenRequests, 'code-iss-then-right')).toBe(0);
   });
 
   it('shows a 400 page saying so when the flow has no return_to', async () => {
-    const { response } = await answer(broker, 'jobber', 'acct-iss-page', { code: 'code-iss-page', iss: 'https://evil.example' }, null);
+    const { response } = await answer(
+      broker,
+      'jobber',
+      'acct-iss-page',
+      { code: 'code-iss-page', iss: 'https://evil.example' },
+      null,
+    );
     expect(response.status).toBe(400);
     expect(response.body).toContain('invalid_issuer');
     expect(exchangesOf(fake.tokenRequests, 'code-iss-page')).toBe(0);
@@ -116,20 +164,32 @@ describe('provider mix-up via iss', () => {
 
   it('ignores iss for a provider without an issuer', async () => {
     const { broker: plain } = await variant(providerEnv('jobber', fake.url));
-    const { response } = await answer(plain, 'jobber', 'acct-no-issuer', { code: 'code-no-issuer', iss: 'https://whatever.example' });
+    const { response } = await answer(plain, 'jobber', 'acct-no-issuer', {
+      code: 'code-no-issuer',
+      iss: 'https://whatever.example',
+    });
     expect(response.status).toBe(303);
     expect(new URL(response.location!).searchParams.get('connected')).toBe('jobber');
   });
 
-  it("an empty <PROVIDER>_ISSUER turns the check off, also for a catalogue issuer", async () => {
+  it('an empty <PROVIDER>_ISSUER turns the check off, also for a catalogue issuer', async () => {
     // bexio's catalogue entry declares an issuer; its authorization endpoint stays the catalogue's.
-    const env = { BEXIO_CLIENT_ID: 'bexio-client', BEXIO_CLIENT_SECRET: 'bexio-secret', BEXIO_TOKEN_URL: `${fake.url}/token` };
+    const env = {
+      BEXIO_CLIENT_ID: 'bexio-client',
+      BEXIO_CLIENT_SECRET: 'bexio-secret',
+      BEXIO_TOKEN_URL: `${fake.url}/token`,
+    };
     const { broker: checked, prefix: checkedPrefix } = await variant(env);
     expect(checked.broker.registry.get('bexio')!.issuer).toBe(BEXIO_CATALOGUE_ISSUER);
     const missing = await answer(checked, 'bexio', 'acct-bexio-missing', { code: 'code-bexio-missing' });
     expect(missing.error).toBe('invalid_issuer');
-    expect(await connectionFootprint(client, 'bexio', 'acct-bexio-missing', checkedPrefix)).toEqual(NOTHING_STORED);
-    const right = await answer(checked, 'bexio', 'acct-bexio-right', { code: 'code-bexio-right', iss: BEXIO_CATALOGUE_ISSUER });
+    expect(await connectionFootprint(client, 'bexio', 'acct-bexio-missing', checkedPrefix)).toEqual(
+      NOTHING_STORED,
+    );
+    const right = await answer(checked, 'bexio', 'acct-bexio-right', {
+      code: 'code-bexio-right',
+      iss: BEXIO_CATALOGUE_ISSUER,
+    });
     expect(right.response.status).toBe(303);
     expect(right.error).toBeNull();
 
@@ -148,11 +208,19 @@ describe('provider mix-up via iss', () => {
     expect(unchecked.response.status).toBe(303);
     expect(unchecked.error).toBeNull();
 
-    const { broker: movedWithIssuer } = await variant(providerEnv('bexio', fake.url, { BEXIO_ISSUER: ISSUER }));
-    const old = await answer(movedWithIssuer, 'bexio', 'acct-bexio-old-iss', { code: 'code-bexio-old-iss', iss: BEXIO_CATALOGUE_ISSUER });
+    const { broker: movedWithIssuer } = await variant(
+      providerEnv('bexio', fake.url, { BEXIO_ISSUER: ISSUER }),
+    );
+    const old = await answer(movedWithIssuer, 'bexio', 'acct-bexio-old-iss', {
+      code: 'code-bexio-old-iss',
+      iss: BEXIO_CATALOGUE_ISSUER,
+    });
     expect(old.error).toBe('invalid_issuer');
     expect(exchangesOf(fake.tokenRequests, 'code-bexio-old-iss')).toBe(0);
-    const given = await answer(movedWithIssuer, 'bexio', 'acct-bexio-new-iss', { code: 'code-bexio-new-iss', iss: ISSUER });
+    const given = await answer(movedWithIssuer, 'bexio', 'acct-bexio-new-iss', {
+      code: 'code-bexio-new-iss',
+      iss: ISSUER,
+    });
     expect(given.error).toBeNull();
     expect(given.response.status).toBe(303);
   });
@@ -162,7 +230,9 @@ describe('provider mix-up via iss', () => {
     try {
       const { broker: b } = await variant(providerEnv('jobber', issuing.url, { JOBBER_ISSUER: ISSUER }));
       const browser = new TestBrowser();
-      const { authorizeUrl } = await startFlow(b, browser, 'jobber', 'acct-issuing', { return_to: RETURN_TO });
+      const { authorizeUrl } = await startFlow(b, browser, 'jobber', 'acct-issuing', {
+        return_to: RETURN_TO,
+      });
       // The fake approves at once and sends the browser back with code, state and iss.
       const approved = await fetch(authorizeUrl, { redirect: 'manual' });
       const back = new URL(approved.headers.get('location')!);

@@ -2,7 +2,13 @@ import Redis from 'ioredis';
 import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { FakeProvider } from '../helpers/fake-provider';
-import { NOTHING_STORED, callbackUrl, connectionFootprint, onListener, startFlow } from '../helpers/flow-steps';
+import {
+  NOTHING_STORED,
+  callbackUrl,
+  connectionFootprint,
+  onListener,
+  startFlow,
+} from '../helpers/flow-steps';
 import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
@@ -24,7 +30,11 @@ describe('provider mix-up via state', () => {
     client = redis.client();
     honest = await FakeProvider.start();
     other = await FakeProvider.start();
-    broker = await startTestBroker({ REDIS_URL: redis.url, ...providerEnv('jobber', honest.url), ...providerEnv('bonjoro', other.url) });
+    broker = await startTestBroker({
+      REDIS_URL: redis.url,
+      ...providerEnv('jobber', honest.url),
+      ...providerEnv('bonjoro', other.url),
+    });
   });
 
   afterAll(async () => {
@@ -36,10 +46,15 @@ describe('provider mix-up via state', () => {
   });
 
   it('gives every provider its own redirect_uri, the same in the authorization and the token request', async () => {
-    for (const [id, fake] of [['jobber', honest], ['bonjoro', other]] as const) {
+    for (const [id, fake] of [
+      ['jobber', honest],
+      ['bonjoro', other],
+    ] as const) {
       const result = await broker.connect(id, `acct-uri-${id}`, { returnTo: RETURN_TO });
       expect(result.authorizeUrl.searchParams.get('redirect_uri')).toBe(`${broker.publicUrl}/callback/${id}`);
-      expect(fake.tokenRequests[fake.tokenRequests.length - 1]!.params.redirect_uri).toBe(`${broker.publicUrl}/callback/${id}`);
+      expect(fake.tokenRequests[fake.tokenRequests.length - 1]!.params.redirect_uri).toBe(
+        `${broker.publicUrl}/callback/${id}`,
+      );
     }
   });
 
@@ -61,9 +76,13 @@ describe('provider mix-up via state', () => {
   it('uses the flow up once its state was seen at the wrong callback: the code is not exchanged later at the right one', async () => {
     const browser = new TestBrowser();
     const before = { honest: honest.tokenRequests.length, other: other.tokenRequests.length };
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-mixup-then-right', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-mixup-then-right', {
+      return_to: RETURN_TO,
+    });
 
-    expect((await browser.get(callbackUrl(broker, 'bonjoro', { code: 'code-mixup-2', state }))).status).toBe(400);
+    expect((await browser.get(callbackUrl(broker, 'bonjoro', { code: 'code-mixup-2', state }))).status).toBe(
+      400,
+    );
     const right = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-mixup-2', state }));
     expect(right.status).toBe(400);
     expect(honest.tokenRequests.length).toBe(before.honest);
@@ -73,7 +92,9 @@ describe('provider mix-up via state', () => {
 
   it("refuses A's state at the callback of a provider that is not enabled, or not known", async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-mixup-unknown', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-mixup-unknown', {
+      return_to: RETURN_TO,
+    });
     const disabled = await browser.get(callbackUrl(broker, 'bexio', { code: 'code-mixup-3', state }));
     const unknown = await browser.get(callbackUrl(broker, 'acme', { code: 'code-mixup-3', state }));
     expect(disabled.status).toBe(404);
@@ -84,7 +105,9 @@ describe('provider mix-up via state', () => {
 
   it("leaves a connect link opened under another provider's /auth path unused, and starts no flow", async () => {
     const browser = new TestBrowser();
-    const link = new URL(onListener(broker, await broker.connectLink('jobber', 'acct-link-mixup', { return_to: RETURN_TO })));
+    const link = new URL(
+      onListener(broker, await broker.connectLink('jobber', 'acct-link-mixup', { return_to: RETURN_TO })),
+    );
     const wrong = await browser.get(`${broker.publicUrl}/auth/bonjoro${link.search}`);
     expect(wrong.status).toBe(400);
     expect(wrong.body).toContain('This connect link is for another service');

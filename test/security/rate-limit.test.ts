@@ -1,4 +1,10 @@
-import { TEST_INTERNAL_KEY, TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import {
+  TEST_INTERNAL_KEY,
+  TEST_RETURN_ORIGIN,
+  TestBroker,
+  providerEnv,
+  startTestBroker,
+} from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, startFlow } from '../helpers/flow-steps';
@@ -52,7 +58,10 @@ describe('rate limits across two broker processes', () => {
     // One real flow (1 request), then junk on both processes up to the limit.
     const { state } = await startFlow(a, browser, 'jobber', 'acct-limited', { return_to: RETURN_TO });
     for (let i = 1; i < BROWSER_LIMIT; i++) {
-      const target = i % 2 === 0 ? `${a.publicUrl}/auth/jobber?session=junk-${i}` : `${b.publicUrl}/callback/jobber?state=junk-${i}&code=x`;
+      const target =
+        i % 2 === 0
+          ? `${a.publicUrl}/auth/jobber?session=junk-${i}`
+          : `${b.publicUrl}/callback/jobber?state=junk-${i}&code=x`;
       expect((await browser.get(target)).status).toBe(400);
     }
 
@@ -71,7 +80,9 @@ describe('rate limits across two broker processes', () => {
   it('does not let a client reset its budget with X-Forwarded-For when no proxy is trusted', async () => {
     for (let i = 0; i < BROWSER_LIMIT; i++) await fetch(`${a.publicUrl}/auth/jobber?session=junk-${i}`);
     for (const [i, ip] of ['203.0.113.7', '198.51.100.1', '10.0.0.1'].entries()) {
-      const res = await fetch(`${i % 2 ? a.publicUrl : b.publicUrl}/auth/jobber?session=junk`, { headers: { 'x-forwarded-for': ip, 'x-real-ip': ip } });
+      const res = await fetch(`${i % 2 ? a.publicUrl : b.publicUrl}/auth/jobber?session=junk`, {
+        headers: { 'x-forwarded-for': ip, 'x-real-ip': ip },
+      });
       expectLimited(res.status, res.headers);
     }
   });
@@ -84,7 +95,8 @@ describe('rate limits across two broker processes', () => {
   });
 
   it('answers 429 with Retry-After to failed internal authentications over the limit, across both processes, while the right key still works', async () => {
-    const tryKey = (broker: TestBroker, key: string) => fetch(`${broker.internalUrl}/internal/providers`, { headers: { authorization: `Bearer ${key}` } });
+    const tryKey = (broker: TestBroker, key: string) =>
+      fetch(`${broker.internalUrl}/internal/providers`, { headers: { authorization: `Bearer ${key}` } });
     for (let i = 0; i < AUTH_FAILURE_LIMIT; i++) {
       expect((await tryKey(i % 2 ? b : a, `wrong-key-${i}`)).status).toBe(401);
     }

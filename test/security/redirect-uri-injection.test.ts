@@ -9,11 +9,20 @@ const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
 const PUBLIC_URL = 'https://connect.example.com';
 
 /** A GET with headers fetch will not send (Host). */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; location?: string; setCookie?: string[] }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; location?: string; setCookie?: string[] }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'GET', headers }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, setCookie: res.headers['set-cookie'] }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          location: res.headers.location,
+          setCookie: res.headers['set-cookie'],
+        }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -33,7 +42,12 @@ describe('redirect_uri injection through request headers', () => {
   beforeAll(async () => {
     redis = await TestRedis.start();
     fake = await FakeProvider.start();
-    broker = await startTestBroker({ REDIS_URL: redis.url, PUBLIC_URL, TRUST_PROXY: 'loopback', ...providerEnv('jobber', fake.url) });
+    broker = await startTestBroker({
+      REDIS_URL: redis.url,
+      PUBLIC_URL,
+      TRUST_PROXY: 'loopback',
+      ...providerEnv('jobber', fake.url),
+    });
   });
 
   afterAll(async () => {
@@ -60,17 +74,22 @@ describe('redirect_uri injection through request headers', () => {
     // Finish the flow with the same cookie: the token request carries the same redirect_uri.
     const browser = new TestBrowser();
     const cookie = auth.setCookie![0]!.split(';')[0]!;
-    const done = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-host', state: authorizeUrl.searchParams.get('state')! }), {
-      cookie,
-      'x-forwarded-host': 'evil.example',
-    });
+    const done = await browser.get(
+      callbackUrl(broker, 'jobber', { code: 'code-host', state: authorizeUrl.searchParams.get('state')! }),
+      {
+        cookie,
+        'x-forwarded-host': 'evil.example',
+      },
+    );
     expect(done.status).toBe(303);
     const exchange = fake.tokenRequests.find((r) => r.params.code === 'code-host')!;
     expect(exchange.params.redirect_uri).toBe(`${PUBLIC_URL}/callback/jobber`);
   });
 
   it('answers connect links and the providers list with PUBLIC_URL, not the Host of the internal request', async () => {
-    const res = await broker.api('/internal/providers', { headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example' } });
+    const res = await broker.api('/internal/providers', {
+      headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example' },
+    });
     const jobber = res.body.providers.find((p: { id: string }) => p.id === 'jobber');
     expect(jobber.redirect_uri).toBe(`${PUBLIC_URL}/callback/jobber`);
     const link = await broker.api('/internal/connect-sessions', {

@@ -41,9 +41,24 @@ describe('reflected markup', () => {
       file,
       JSON.stringify({
         providers: [
-          { id: 'fancy', display_name: `Fancy ${SCRIPT}`, authorization_url: `${fake.url}/authorize`, token_url: `${fake.url}/token` },
-          { id: 'fancy-off', display_name: `Off ${ATTRIBUTE}`, authorization_url: `${fake.url}/authorize`, token_url: `${fake.url}/token` },
-          { id: 'keyed', display_name: `Keyed ${SCRIPT}`, auth_mode: 'api_key', api_key: { header: 'X-API-KEY', verify_url: `${fake.url}/verify` } },
+          {
+            id: 'fancy',
+            display_name: `Fancy ${SCRIPT}`,
+            authorization_url: `${fake.url}/authorize`,
+            token_url: `${fake.url}/token`,
+          },
+          {
+            id: 'fancy-off',
+            display_name: `Off ${ATTRIBUTE}`,
+            authorization_url: `${fake.url}/authorize`,
+            token_url: `${fake.url}/token`,
+          },
+          {
+            id: 'keyed',
+            display_name: `Keyed ${SCRIPT}`,
+            auth_mode: 'api_key',
+            api_key: { header: 'X-API-KEY', verify_url: `${fake.url}/verify` },
+          },
         ],
       }),
     );
@@ -68,7 +83,10 @@ describe('reflected markup', () => {
     ['an unknown path', `/${e(SCRIPT)}`],
     ['a session token', `/auth/jobber?session=${e(SCRIPT)}`],
     ['a repeated session token', `/auth/jobber?session=${e(SCRIPT)}&session=${e(ATTRIBUTE)}`],
-    ['every callback parameter', `/callback/jobber?state=${e(SCRIPT)}&code=${e(SCRIPT)}&error=${e(SCRIPT)}&error_description=${e(ATTRIBUTE)}&iss=${e(SCRIPT)}`],
+    [
+      'every callback parameter',
+      `/callback/jobber?state=${e(SCRIPT)}&code=${e(SCRIPT)}&error=${e(SCRIPT)}&error_description=${e(ATTRIBUTE)}&iss=${e(SCRIPT)}`,
+    ],
     ['a malformed escape in the path', `/auth/${e(SCRIPT)}%E0%A4%A`],
     ['a malformed escape in the query', `/callback/jobber?state=%E0%A4%A${e(SCRIPT)}`],
     ['a provider with markup in its display name, not enabled', `/auth/fancy-off?session=x`],
@@ -92,8 +110,21 @@ describe('reflected markup', () => {
   it('sends markup from a provider error only as an error code, to return_to and on the page', async () => {
     for (const returnTo of [RETURN_TO, undefined]) {
       const browser = new TestBrowser();
-      const { state } = await startFlow(broker, browser, 'fancy', `acct-markup-${returnTo ? 'redirect' : 'page'}`, returnTo ? { return_to: returnTo } : {});
-      const res = await browser.get(callbackUrl(broker, 'fancy', { state, error: SCRIPT, error_description: ATTRIBUTE, error_uri: `javascript:${SCRIPT}` }));
+      const { state } = await startFlow(
+        broker,
+        browser,
+        'fancy',
+        `acct-markup-${returnTo ? 'redirect' : 'page'}`,
+        returnTo ? { return_to: returnTo } : {},
+      );
+      const res = await browser.get(
+        callbackUrl(broker, 'fancy', {
+          state,
+          error: SCRIPT,
+          error_description: ATTRIBUTE,
+          error_uri: `javascript:${SCRIPT}`,
+        }),
+      );
       expectInert(res.body);
       if (returnTo) {
         expect(res.status).toBe(303);
@@ -124,13 +155,25 @@ describe('reflected markup', () => {
     const flow = /name="flow" value="([^"]+)"/.exec(form.body)![1]!;
     const csrf = /name="csrf" value="([^"]+)"/.exec(form.body)![1]!;
 
-    const refused = await browser.postForm(`${broker.publicUrl}/auth/keyed`, { flow, csrf, api_key: SCRIPT.replace(/ /g, '') });
+    const refused = await browser.postForm(`${broker.publicUrl}/auth/keyed`, {
+      flow,
+      csrf,
+      api_key: SCRIPT.replace(/ /g, ''),
+    });
     expect(refused.status).toBe(400);
     expectInert(refused.body);
-    const spaced = await browser.postForm(`${broker.publicUrl}/auth/keyed`, { flow, csrf, api_key: ATTRIBUTE });
+    const spaced = await browser.postForm(`${broker.publicUrl}/auth/keyed`, {
+      flow,
+      csrf,
+      api_key: ATTRIBUTE,
+    });
     expect(spaced.status).toBe(400);
     expectInert(spaced.body);
-    const forged = await browser.postForm(`${broker.publicUrl}/auth/keyed`, { flow: ATTRIBUTE, csrf: SCRIPT, api_key: SCRIPT });
+    const forged = await browser.postForm(`${broker.publicUrl}/auth/keyed`, {
+      flow: ATTRIBUTE,
+      csrf: SCRIPT,
+      api_key: SCRIPT,
+    });
     expect(forged.status).toBe(400);
     expectInert(forged.body);
   });
@@ -139,38 +182,85 @@ describe('reflected markup', () => {
     ['a provider id in the path', `/internal/connections/${e(SCRIPT)}/acct/token`],
     ['a connection id in the path', `/internal/connections/jobber/${e(SCRIPT)}`],
     ['a connection id before /token', `/internal/connections/jobber/${e(ATTRIBUTE)}/token`],
-    ['query values', `/internal/connections/jobber/acct/token?min_validity=${e(SCRIPT)}&force_refresh=${e(ATTRIBUTE)}`],
+    [
+      'query values',
+      `/internal/connections/jobber/acct/token?min_validity=${e(SCRIPT)}&force_refresh=${e(ATTRIBUTE)}`,
+    ],
     ['listing filters', `/internal/connections?provider=${e(SCRIPT)}`],
     ['a listing cursor', `/internal/connections?cursor=${e(SCRIPT)}`],
     ['a listing limit', `/internal/connections?limit=${e(SCRIPT)}`],
     ['an unknown internal path', `/internal/${e(SCRIPT)}`],
-    ['a provider id in a connect session', '/internal/connect-sessions', 'POST', { provider: SCRIPT, connection_id: 'a' }],
-    ['a connection id in a connect session', '/internal/connect-sessions', 'POST', { provider: 'jobber', connection_id: SCRIPT }],
-    ['a return_to in a connect session', '/internal/connect-sessions', 'POST', { provider: 'jobber', connection_id: 'a', return_to: `javascript:${SCRIPT}` }],
-    ['scopes in a connect session', '/internal/connect-sessions', 'POST', { provider: 'jobber', connection_id: 'a', scopes: [SCRIPT] }],
-    ['an unknown field name', '/internal/connect-sessions', 'POST', { provider: 'jobber', connection_id: 'a', [SCRIPT]: 1, [ATTRIBUTE]: 2 }],
-    ['an unknown field name in an import', '/internal/connections/jobber/acct-markup', 'PUT', { access_token: 'x', [SCRIPT]: 1 }],
-    ['values in an import', '/internal/connections/jobber/acct-markup', 'PUT', { access_token: 'x', expires_at: SCRIPT, token_type: ATTRIBUTE }],
+    [
+      'a provider id in a connect session',
+      '/internal/connect-sessions',
+      'POST',
+      { provider: SCRIPT, connection_id: 'a' },
+    ],
+    [
+      'a connection id in a connect session',
+      '/internal/connect-sessions',
+      'POST',
+      { provider: 'jobber', connection_id: SCRIPT },
+    ],
+    [
+      'a return_to in a connect session',
+      '/internal/connect-sessions',
+      'POST',
+      { provider: 'jobber', connection_id: 'a', return_to: `javascript:${SCRIPT}` },
+    ],
+    [
+      'scopes in a connect session',
+      '/internal/connect-sessions',
+      'POST',
+      { provider: 'jobber', connection_id: 'a', scopes: [SCRIPT] },
+    ],
+    [
+      'an unknown field name',
+      '/internal/connect-sessions',
+      'POST',
+      { provider: 'jobber', connection_id: 'a', [SCRIPT]: 1, [ATTRIBUTE]: 2 },
+    ],
+    [
+      'an unknown field name in an import',
+      '/internal/connections/jobber/acct-markup',
+      'PUT',
+      { access_token: 'x', [SCRIPT]: 1 },
+    ],
+    [
+      'values in an import',
+      '/internal/connections/jobber/acct-markup',
+      'PUT',
+      { access_token: 'x', expires_at: SCRIPT, token_type: ATTRIBUTE },
+    ],
     ['malformed JSON', '/internal/connect-sessions', 'POST', `{"${SCRIPT}": "${ATTRIBUTE}",`],
   ];
 
-  it.each(internalCalls)('answers %s with an inert problem body', async (_label, path, method = 'GET', body) => {
-    const res = await broker.api(path, { method, body });
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-    expectInert(JSON.stringify(res.body));
-    expect(typeof res.body.code).toBe('string');
-  });
+  it.each(internalCalls)(
+    'answers %s with an inert problem body',
+    async (_label, path, method = 'GET', body) => {
+      const res = await broker.api(path, { method, body });
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expectInert(JSON.stringify(res.body));
+      expect(typeof res.body.code).toBe('string');
+    },
+  );
 
   it('does not echo an X-Request-Id carrying markup, nor an Authorization header', async () => {
-    const pub = await fetch(`${broker.publicUrl}/auth/jobber?session=x`, { headers: { 'x-request-id': SCRIPT.replace(/"/g, '') } });
+    const pub = await fetch(`${broker.publicUrl}/auth/jobber?session=x`, {
+      headers: { 'x-request-id': SCRIPT.replace(/"/g, '') },
+    });
     expectInert(pub.headers.get('x-request-id') ?? '');
     expectInert(await pub.text());
-    const internal = await broker.api('/internal/connections/jobber/acct/token', { headers: { 'x-request-id': ATTRIBUTE } });
+    const internal = await broker.api('/internal/connections/jobber/acct/token', {
+      headers: { 'x-request-id': ATTRIBUTE },
+    });
     expectInert(internal.headers.get('x-request-id') ?? '');
     expectInert(JSON.stringify(internal.body));
-    const unauthorized = await fetch(`${broker.internalUrl}/internal/providers`, { headers: { authorization: `Bearer ${SCRIPT.replace(/[ "]/g, '')}` } });
+    const unauthorized = await fetch(`${broker.internalUrl}/internal/providers`, {
+      headers: { authorization: `Bearer ${SCRIPT.replace(/[ "]/g, '')}` },
+    });
     expect(unauthorized.status).toBe(401);
     expectInert(await unauthorized.text());
   });

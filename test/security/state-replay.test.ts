@@ -2,7 +2,13 @@ import Redis from 'ioredis';
 import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { FakeProvider } from '../helpers/fake-provider';
-import { NOTHING_STORED, callbackUrl, connectionFootprint, exchangesOf, startFlow } from '../helpers/flow-steps';
+import {
+  NOTHING_STORED,
+  callbackUrl,
+  connectionFootprint,
+  exchangesOf,
+  startFlow,
+} from '../helpers/flow-steps';
 import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
@@ -55,8 +61,12 @@ describe('state replay', () => {
 
   it('refuses a replay carrying a fresh code for the used state, and makes no token request for it', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-replay-fresh-code', { return_to: RETURN_TO });
-    expect((await browser.get(callbackUrl(broker, 'jobber', { code: 'code-fresh-1', state }))).status).toBe(303);
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-replay-fresh-code', {
+      return_to: RETURN_TO,
+    });
+    expect((await browser.get(callbackUrl(broker, 'jobber', { code: 'code-fresh-1', state }))).status).toBe(
+      303,
+    );
 
     const replay = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-fresh-2', state }));
     expect(replay.status).toBe(400);
@@ -65,8 +75,12 @@ describe('state replay', () => {
 
   it('refuses a replay sent to another broker process with the same cookie', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-replay-other-process', { return_to: RETURN_TO });
-    expect((await browser.get(callbackUrl(broker, 'jobber', { code: 'code-other-1', state }))).status).toBe(303);
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-replay-other-process', {
+      return_to: RETURN_TO,
+    });
+    expect((await browser.get(callbackUrl(broker, 'jobber', { code: 'code-other-1', state }))).status).toBe(
+      303,
+    );
 
     const replay = await browser.get(callbackUrl(second, 'jobber', { code: 'code-other-1', state }));
     expect(replay.status).toBe(400);
@@ -76,7 +90,9 @@ describe('state replay', () => {
   it('lets exactly one of two simultaneous callbacks with the same state through, across two processes', async () => {
     for (let round = 0; round < 5; round++) {
       const browser = new TestBrowser();
-      const { state } = await startFlow(broker, browser, 'jobber', `acct-race-${round}`, { return_to: RETURN_TO });
+      const { state } = await startFlow(broker, browser, 'jobber', `acct-race-${round}`, {
+        return_to: RETURN_TO,
+      });
       const code = `code-race-${round}`;
       const answers = await Promise.all([
         browser.get(callbackUrl(broker, 'jobber', { code, state })),
@@ -90,7 +106,9 @@ describe('state replay', () => {
 
   it('uses the state up on the error= path: a later callback with a code for it is refused and stores nothing', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-denied-then-code', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-denied-then-code', {
+      return_to: RETURN_TO,
+    });
 
     const denied = await browser.get(callbackUrl(broker, 'jobber', { error: 'access_denied', state }));
     expect(denied.status).toBe(303);
@@ -109,7 +127,9 @@ describe('state replay', () => {
 
   it('uses the state up when the code exchange fails: a retry of the same callback makes no second token request', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-failed-exchange', { return_to: RETURN_TO });
+    const { state } = await startFlow(broker, browser, 'jobber', 'acct-failed-exchange', {
+      return_to: RETURN_TO,
+    });
     fake.failNext(1, 400, { error: 'invalid_grant' });
     const failed = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-failed-exchange', state }));
     expect(failed.status).toBe(303);
@@ -121,12 +141,16 @@ describe('state replay', () => {
     expect(await connectionFootprint(client, 'jobber', 'acct-failed-exchange')).toEqual(NOTHING_STORED);
   });
 
-  it('keeps a browser\'s other flows usable after one of them is replayed', async () => {
+  it("keeps a browser's other flows usable after one of them is replayed", async () => {
     const browser = new TestBrowser();
     const a = await startFlow(broker, browser, 'jobber', 'acct-multi-a', { return_to: RETURN_TO });
     const b = await startFlow(broker, browser, 'jobber', 'acct-multi-b', { return_to: RETURN_TO });
-    expect((await browser.get(callbackUrl(broker, 'jobber', { code: 'code-multi-a', state: a.state }))).status).toBe(303);
-    expect((await browser.get(callbackUrl(broker, 'jobber', { code: 'code-multi-a', state: a.state }))).status).toBe(400);
+    expect(
+      (await browser.get(callbackUrl(broker, 'jobber', { code: 'code-multi-a', state: a.state }))).status,
+    ).toBe(303);
+    expect(
+      (await browser.get(callbackUrl(broker, 'jobber', { code: 'code-multi-a', state: a.state }))).status,
+    ).toBe(400);
 
     const other = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-multi-b', state: b.state }));
     expect(other.status).toBe(303);

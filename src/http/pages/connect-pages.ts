@@ -65,7 +65,10 @@ const FAILURES: Record<string, { title: string; text: string }> = {
 };
 
 export function failurePage(code: string, displayName?: string): string {
-  const failure = FAILURES[code] ?? { title: 'Something went wrong', text: 'Start connecting again from the app.' };
+  const failure = FAILURES[code] ?? {
+    title: 'Something went wrong',
+    text: 'Start connecting again from the app.',
+  };
   return renderPage({
     title: failure.title,
     tone: 'err',
@@ -85,8 +88,12 @@ export interface ApiKeyFormOptions {
 
 /** The small form that connects an API-key provider, posted back to the same path. */
 export function apiKeyFormPage(options: ApiKeyFormOptions): string {
-  const error = options.error ? `<p class="error" role="alert" id="key-error">${escapeHtml(options.error)}</p>` : '';
-  const describedBy = options.error ? ' aria-describedby="key-error key-hint"' : ' aria-describedby="key-hint"';
+  const error = options.error
+    ? `<p class="error" role="alert" id="key-error">${escapeHtml(options.error)}</p>`
+    : '';
+  const describedBy = options.error
+    ? ' aria-describedby="key-error key-hint"'
+    : ' aria-describedby="key-hint"';
   return renderPage({
     title: `Connect ${options.displayName}`,
     badge: 'API key',

@@ -30,7 +30,8 @@ export interface ConnectRoutesDeps {
   metrics: BrokerMetrics;
 }
 
-type CallbackError = 'access_denied' | 'invalid_issuer' | 'provider_error' | 'token_exchange_failed' | 'provider_unavailable';
+type CallbackError =
+  'access_denied' | 'invalid_issuer' | 'provider_error' | 'token_exchange_failed' | 'provider_unavailable';
 
 /**
  * The browser's side of a connection: `GET /auth/:provider` (a connect link), `POST
@@ -45,7 +46,8 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
     const provider = pageProvider(deps.registry, req, res);
     if (!provider) return;
     const token = req.query.session;
-    if (typeof token !== 'string' || token === '') return sendPage(res, 400, failurePage('missing_session', provider.display_name));
+    if (typeof token !== 'string' || token === '')
+      return sendPage(res, 400, failurePage('missing_session', provider.display_name));
     const consumed = await deps.connectSessions.consume(token, provider.id);
     if (!consumed.ok) {
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: consumed.reason });
@@ -65,64 +67,102 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
     else flow.csrf = randomToken(32);
     await startFlow(req, flowId, flow);
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'started' });
-    log.info({ provider: provider.id, connection_id: flow.connection_id, auth_mode: provider.auth_mode }, 'connect started');
+    log.info(
+      { provider: provider.id, connection_id: flow.connection_id, auth_mode: provider.auth_mode },
+      'connect started',
+    );
 
     if (provider.auth_mode === 'api_key') {
-      return sendPage(res, 200, apiKeyFormPage({ provider: provider.id, displayName: provider.display_name, flowId, csrf: flow.csrf! }));
+      return sendPage(
+        res,
+        200,
+        apiKeyFormPage({
+          provider: provider.id,
+          displayName: provider.display_name,
+          flowId,
+          csrf: flow.csrf!,
+        }),
+      );
     }
-    res.redirect(302, buildAuthorizationUrl(provider, { state: flowId, codeVerifier: flow.code_verifier!, scopes: flow.scopes }));
+    res.redirect(
+      302,
+      buildAuthorizationUrl(provider, {
+        state: flowId,
+        codeVerifier: flow.code_verifier!,
+        scopes: flow.scopes,
+      }),
+    );
   });
 
-  router.post('/auth/:provider', express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 }), async (req, res) => {
-    const provider = pageProvider(deps.registry, req, res);
-    if (!provider) return;
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const flowId = typeof body.flow === 'string' ? body.flow : '';
-    const csrf = typeof body.csrf === 'string' ? body.csrf : '';
-    const flow = flowId ? req.session.flows?.[flowId] : undefined;
-    if (
-      provider.auth_mode !== 'api_key' ||
-      !flow ||
-      flow.provider !== provider.id ||
-      !flow.csrf ||
-      !constantTimeEqual(flow.csrf, csrf) ||
-      Date.now() - flow.created_at > FLOW_TTL_MS
-    ) {
-      deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'invalid_form' });
-      return sendPage(res, 400, failurePage('invalid_form', provider.display_name));
-    }
-    const form = (status: number, error: string): void =>
-      sendPage(res, status, apiKeyFormPage({ provider: provider.id, displayName: provider.display_name, flowId, csrf, error }));
-    const apiKey = typeof body.api_key === 'string' ? body.api_key.trim() : '';
-    if (!/^[\x21-\x7e]{1,4096}$/.test(apiKey)) return form(400, 'Enter the API key: one line of printable characters, no spaces.');
+  router.post(
+    '/auth/:provider',
+    express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 }),
+    async (req, res) => {
+      const provider = pageProvider(deps.registry, req, res);
+      if (!provider) return;
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const flowId = typeof body.flow === 'string' ? body.flow : '';
+      const csrf = typeof body.csrf === 'string' ? body.csrf : '';
+      const flow = flowId ? req.session.flows?.[flowId] : undefined;
+      if (
+        provider.auth_mode !== 'api_key' ||
+        !flow ||
+        flow.provider !== provider.id ||
+        !flow.csrf ||
+        !constantTimeEqual(flow.csrf, csrf) ||
+        Date.now() - flow.created_at > FLOW_TTL_MS
+      ) {
+        deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'invalid_form' });
+        return sendPage(res, 400, failurePage('invalid_form', provider.display_name));
+      }
+      const form = (status: number, error: string): void =>
+        sendPage(
+          res,
+          status,
+          apiKeyFormPage({ provider: provider.id, displayName: provider.display_name, flowId, csrf, error }),
+        );
+      const apiKey = typeof body.api_key === 'string' ? body.api_key.trim() : '';
+      if (!/^[\x21-\x7e]{1,4096}$/.test(apiKey))
+        return form(400, 'Enter the API key: one line of printable characters, no spaces.');
 
-    const verdict = await verifyApiKey(deps.http, provider, apiKey);
-    if (verdict === 'refused') {
-      deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'key_refused' });
-      return form(400, `${provider.display_name} did not accept this key. Check it and try again.`);
-    }
-    if (verdict === 'unavailable') {
-      deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'provider_unavailable' });
-      return form(502, `${provider.display_name} could not be reached to check the key. Please try again in a moment.`);
-    }
-    await finishFlow(req, flowId);
-    // Single use across processes, like `state`: two submissions of one form store once.
-    if (!(await deps.usedStates.claim(flowId))) return sendPage(res, 400, failurePage('invalid_form', provider.display_name));
-    await deps.connections.saveApiKey(provider, flow.connection_id, apiKey);
-    deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
-    log.info({ provider: provider.id, connection_id: flow.connection_id }, 'api key connected');
-    succeed(res, provider, flow);
-  });
+      const verdict = await verifyApiKey(deps.http, provider, apiKey);
+      if (verdict === 'refused') {
+        deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'key_refused' });
+        return form(400, `${provider.display_name} did not accept this key. Check it and try again.`);
+      }
+      if (verdict === 'unavailable') {
+        deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'provider_unavailable' });
+        return form(
+          502,
+          `${provider.display_name} could not be reached to check the key. Please try again in a moment.`,
+        );
+      }
+      await finishFlow(req, flowId);
+      // Single use across processes, like `state`: two submissions of one form store once.
+      if (!(await deps.usedStates.claim(flowId)))
+        return sendPage(res, 400, failurePage('invalid_form', provider.display_name));
+      await deps.connections.saveApiKey(provider, flow.connection_id, apiKey);
+      deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
+      log.info({ provider: provider.id, connection_id: flow.connection_id }, 'api key connected');
+      succeed(res, provider, flow);
+    },
+  );
 
   router.get('/callback/:provider', async (req, res) => {
     const provider = pageProvider(deps.registry, req, res);
     if (!provider) return;
     const state = req.query.state;
     const flows = req.session.flows;
-    const flow = typeof state === 'string' && state && flows && Object.hasOwn(flows, state) ? flows[state] : undefined;
+    const flow =
+      typeof state === 'string' && state && flows && Object.hasOwn(flows, state) ? flows[state] : undefined;
     // Without a flow of this browser and this provider there is no trusted return_to, and no
     // token request is made (RFC 9700 §4.7: CSRF; §4.4: mix-up via another provider's state).
-    if (!flow || flow.provider !== provider.id || flow.code_verifier === undefined || Date.now() - flow.created_at > FLOW_TTL_MS) {
+    if (
+      !flow ||
+      flow.provider !== provider.id ||
+      flow.code_verifier === undefined ||
+      Date.now() - flow.created_at > FLOW_TTL_MS
+    ) {
       // A flow of this browser seen at the wrong callback, or too late, is used up all the same:
       // `state` is single use, and after a mix-up its code may be in other hands (RFC 9700 §4.4).
       if (flow) {
@@ -130,7 +170,10 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
         await deps.usedStates.claim(state as string);
       }
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'unknown_flow' });
-      log.info({ provider: provider.id, has_session: Boolean(req.session.flows) }, 'callback matched no flow');
+      log.info(
+        { provider: provider.id, has_session: Boolean(req.session.flows) },
+        'callback matched no flow',
+      );
       return sendPage(res, 400, failurePage('unknown_flow', provider.display_name));
     }
     await finishFlow(req, state as string);
@@ -140,7 +183,10 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
     }
     const fail = (code: CallbackError): void => {
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: code });
-      log.info({ provider: provider.id, connection_id: flow.connection_id, outcome: code }, 'callback failed');
+      log.info(
+        { provider: provider.id, connection_id: flow.connection_id, outcome: code },
+        'callback failed',
+      );
       if (flow.return_to) return void res.redirect(303, withQuery(flow.return_to, { error: code }));
       sendPage(res, code === 'provider_unavailable' ? 502 : 400, failurePage(code, provider.display_name));
     };
@@ -148,7 +194,8 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
     // RFC 9207 §2.4: with a declared issuer, `iss` must be there and equal, success or error,
     // checked before anything else in the response is believed.
     if (provider.issuer !== undefined && req.query.iss !== provider.issuer) return fail('invalid_issuer');
-    if (req.query.error !== undefined) return fail(req.query.error === 'access_denied' ? 'access_denied' : 'provider_error');
+    if (req.query.error !== undefined)
+      return fail(req.query.error === 'access_denied' ? 'access_denied' : 'provider_error');
     const code = req.query.code;
     if (typeof code !== 'string' || code === '' || code.length > 4096) return fail('provider_error');
 
@@ -162,7 +209,15 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       });
     } catch (error) {
       const failure = toTokenEndpointError(error);
-      log.warn({ provider: provider.id, outcome: failure.kind, oauth_error: failure.oauthError, http_status: failure.httpStatus }, 'code exchange failed');
+      log.warn(
+        {
+          provider: provider.id,
+          outcome: failure.kind,
+          oauth_error: failure.oauthError,
+          http_status: failure.httpStatus,
+        },
+        'code exchange failed',
+      );
       return fail(failure.kind === 'unavailable' ? 'provider_unavailable' : 'token_exchange_failed');
     }
     await deps.connections.saveTokens(provider, flow.connection_id, tokens, flow.scopes);
@@ -176,7 +231,10 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
 
 function succeed(res: Response, provider: Provider, flow: FlowState): void {
   if (flow.return_to) {
-    return void res.redirect(303, withQuery(flow.return_to, { connected: provider.id, connection_id: flow.connection_id }));
+    return void res.redirect(
+      303,
+      withQuery(flow.return_to, { connected: provider.id, connection_id: flow.connection_id }),
+    );
   }
   sendPage(res, 200, connectedPage(provider.display_name, flow.connection_id));
 }
@@ -186,7 +244,16 @@ function pageProvider(registry: ProviderRegistry, req: Request, res: Response): 
   const id = String(req.params.provider);
   const provider = registry.get(id);
   if (!provider) {
-    sendPage(res, 404, renderPage({ title: 'Unknown service', tone: 'err', badge: 'Not found', body: `<p>There is no provider "${escapeHtml(id.slice(0, 64))}" here. Check the link the app gave you.</p>` }));
+    sendPage(
+      res,
+      404,
+      renderPage({
+        title: 'Unknown service',
+        tone: 'err',
+        badge: 'Not found',
+        body: `<p>There is no provider "${escapeHtml(id.slice(0, 64))}" here. Check the link the app gave you.</p>`,
+      }),
+    );
     return undefined;
   }
   if (!provider.enabled) {
@@ -217,7 +284,9 @@ export function sendPage(res: Response, status: number, html: string): void {
 async function startFlow(req: Request, flowId: string, flow: FlowState): Promise<void> {
   const kept = liveFlows(req.session.flows, Date.now());
   if (hasSessionCookie(req)) {
-    await new Promise<void>((resolve, reject) => req.session.regenerate((e: unknown) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      req.session.regenerate((e: unknown) => (e ? reject(e) : resolve())),
+    );
   }
   req.session.flows = { ...kept, [flowId]: flow };
   await saveSession(req);
@@ -252,11 +321,17 @@ function constantTimeEqual(a: string, b: string): boolean {
 export function connectPageErrorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: (e?: unknown) => void): void => {
     const redisDown = isRedisUnavailable(error);
-    const status = redisDown ? 503 : error instanceof BrokerError ? error.status : ((error as { status?: number }).status ?? 500);
-    if (status >= 500) logger.error({ req_id: res.locals.requestId, err: errorForLog(error) }, 'browser request failed');
+    const status = redisDown
+      ? 503
+      : error instanceof BrokerError
+        ? error.status
+        : ((error as { status?: number }).status ?? 500);
+    if (status >= 500)
+      logger.error({ req_id: res.locals.requestId, err: errorForLog(error) }, 'browser request failed');
     if (res.headersSent) return;
     if (redisDown) res.setHeader('Retry-After', '1');
-    if (status >= 400 && status < 500) return sendPage(res, status, failurePage(status === 429 ? 'rate_limited' : 'invalid_form'));
+    if (status >= 400 && status < 500)
+      return sendPage(res, status, failurePage(status === 429 ? 'rate_limited' : 'invalid_form'));
     sendPage(res, status, failurePage(redisDown ? 'store_unavailable' : 'provider_error'));
   };
 }

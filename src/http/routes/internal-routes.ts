@@ -89,7 +89,12 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     const { created, connection } =
       imported.kind === 'api_key'
         ? await deps.connections.saveApiKey(provider, connectionId, imported.apiKey)
-        : await deps.connections.saveTokens(provider, connectionId, imported.tokens, imported.tokens.granted_scopes ?? provider.scopes);
+        : await deps.connections.saveTokens(
+            provider,
+            connectionId,
+            imported.tokens,
+            imported.tokens.granted_scopes ?? provider.scopes,
+          );
     res.status(created ? 201 : 200).json(presentConnection(connection));
   });
 
@@ -102,10 +107,15 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
 
   router.get('/internal/connections', async (req, res) => {
     // CONTRACT.md writes the listing as `?provider=&cursor=&limit=`: an empty value means "not given".
-    const query = Object.fromEntries(Object.entries(req.query as Record<string, unknown>).filter(([, v]) => v !== ''));
+    const query = Object.fromEntries(
+      Object.entries(req.query as Record<string, unknown>).filter(([, v]) => v !== ''),
+    );
     const providerId = optionalQueryString(query, 'provider', 64);
     if (providerId !== undefined && !deps.registry.get(providerId)) {
-      throw new BrokerError('provider_not_found', `Unknown provider "${providerId.replace(/[^\w.-]/g, '?')}".`);
+      throw new BrokerError(
+        'provider_not_found',
+        `Unknown provider "${providerId.replace(/[^\w.-]/g, '?')}".`,
+      );
     }
     const limit = optionalInteger(query, 'limit', 1, 1000) ?? 50;
     const cursorParam = optionalQueryString(query, 'cursor', 400);
@@ -127,6 +137,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
 function decodeCursor(value: string): string {
   if (!/^[A-Za-z0-9_-]{1,400}$/.test(value)) throw invalid('`cursor` is not a cursor this API gave');
   const decoded = Buffer.from(value, 'base64url').toString('utf8');
-  if (!/^[a-z0-9-]+:[A-Za-z0-9._:@-]{1,200}$/.test(decoded)) throw invalid('`cursor` is not a cursor this API gave');
+  if (!/^[a-z0-9-]+:[A-Za-z0-9._:@-]{1,200}$/.test(decoded))
+    throw invalid('`cursor` is not a cursor this API gave');
   return decoded;
 }

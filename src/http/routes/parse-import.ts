@@ -6,28 +6,50 @@ export type ImportedCredentials = { kind: 'oauth2'; tokens: TokenSet } | { kind:
 const MAX_TOKEN = 16 * 1024;
 
 /** The body of `PUT /internal/connections/:provider/:connection_id`, checked field by field. */
-export function parseImport(body: Record<string, unknown>, authMode: 'oauth2' | 'api_key', now = Date.now()): ImportedCredentials {
+export function parseImport(
+  body: Record<string, unknown>,
+  authMode: 'oauth2' | 'api_key',
+  now = Date.now(),
+): ImportedCredentials {
   if (authMode === 'api_key') {
     rejectUnknownFields(body, ['api_key']);
     const apiKey = optionalString(body.api_key, 'api_key', 4096);
     if (apiKey === undefined) throw invalid('`api_key` is required for an api_key provider');
     return { kind: 'api_key', apiKey };
   }
-  rejectUnknownFields(body, ['access_token', 'refresh_token', 'expires_at', 'expires_in', 'scopes', 'token_type']);
+  rejectUnknownFields(body, [
+    'access_token',
+    'refresh_token',
+    'expires_at',
+    'expires_in',
+    'scopes',
+    'token_type',
+  ]);
   const accessToken = optionalString(body.access_token, 'access_token', MAX_TOKEN);
   if (accessToken === undefined) throw invalid('`access_token` is required');
-  const refreshToken = body.refresh_token === null ? undefined : optionalString(body.refresh_token, 'refresh_token', MAX_TOKEN);
+  const refreshToken =
+    body.refresh_token === null ? undefined : optionalString(body.refresh_token, 'refresh_token', MAX_TOKEN);
   const tokenType = optionalString(body.token_type, 'token_type', 40);
-  if (body.expires_at !== undefined && body.expires_in !== undefined) throw invalid('give `expires_at` or `expires_in`, not both');
+  if (body.expires_at !== undefined && body.expires_in !== undefined)
+    throw invalid('give `expires_at` or `expires_in`, not both');
   let expiresAt: number | null = null;
   if (body.expires_at !== undefined && body.expires_at !== null) {
-    const parsed = typeof body.expires_at === 'string' && ISO_8601.test(body.expires_at) ? Date.parse(body.expires_at) : NaN;
+    const parsed =
+      typeof body.expires_at === 'string' && ISO_8601.test(body.expires_at)
+        ? Date.parse(body.expires_at)
+        : NaN;
     if (!Number.isFinite(parsed)) throw invalid('`expires_at` must be an ISO 8601 date-time');
     expiresAt = parsed;
   }
   if (body.expires_in !== undefined && body.expires_in !== null) {
-    const n = typeof body.expires_in === 'number' ? body.expires_in : typeof body.expires_in === 'string' && /^\d+$/.test(body.expires_in) ? Number(body.expires_in) : NaN;
-    if (!Number.isFinite(n) || n < 0 || n > 10 * 365 * 86400) throw invalid('`expires_in` must be a number of seconds');
+    const n =
+      typeof body.expires_in === 'number'
+        ? body.expires_in
+        : typeof body.expires_in === 'string' && /^\d+$/.test(body.expires_in)
+          ? Number(body.expires_in)
+          : NaN;
+    if (!Number.isFinite(n) || n < 0 || n > 10 * 365 * 86400)
+      throw invalid('`expires_in` must be a number of seconds');
     expiresAt = now + n * 1000;
   }
   return {

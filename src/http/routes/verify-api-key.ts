@@ -5,7 +5,11 @@ import { Provider } from '../../providers/provider-definition';
  * One request to the provider's declared `verify_url` with the key as the API expects it:
  * 2xx accepts, 401/403 refuses, anything else (or a timeout) leaves it unchecked.
  */
-export async function verifyApiKey(http: ProviderHttp, provider: Provider, apiKey: string): Promise<'accepted' | 'refused' | 'unavailable'> {
+export async function verifyApiKey(
+  http: ProviderHttp,
+  provider: Provider,
+  apiKey: string,
+): Promise<'accepted' | 'refused' | 'unavailable'> {
   const settings = provider.api_key;
   if (!settings?.verify_url) return 'accepted';
   try {
