@@ -16,8 +16,6 @@ export class DecryptionError extends Error {
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-/** Entries of the plaintext cache: a few MB at most. */
-const OPENED_CACHE_SIZE = 4096;
 
 /**
  * AES-256-GCM with a fresh 96-bit IV per seal (NIST SP 800-38D §8.2.2) and the connection's
@@ -28,15 +26,6 @@ const OPENED_CACHE_SIZE = 4096;
 export class KeyRing {
   private readonly keys: ReadonlyMap<string, Buffer>;
   readonly activeKeyId: string;
-  /**
-   * Plaintexts this ring sealed or opened, by ciphertext, least recently used first: the token
-   * API reads the same records over and over, and AES-GCM in node:crypto costs tens of µs a call.
-   * A hit needs the same key id, the same AAD and the very same ciphertext (IV and tag included),
-   * for which GCM would answer the same plaintext: nothing is accepted that decryption would
-   * refuse. The ring's keys live in this process anyway, so holding a few plaintexts exposes no
-   * more than they do; nothing here is ever written anywhere.
-   */
-  private readonly opened = new Map<string, { keyId: string; aad: string; plaintext: string }>();
 
   constructor(keys: EncryptionKey[]) {
     if (keys.length === 0) throw new Error('the key ring needs at least one key');
@@ -53,33 +42,10 @@ export class KeyRing {
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.activeKeyId)!, iv);
     cipher.setAAD(Buffer.from(aad, 'utf8'));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    const sealed = {
-      keyId: this.activeKeyId,
-      data: Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64'),
-    };
-    this.remember(sealed, aad, plaintext);
-    return sealed;
+    return { keyId: this.activeKeyId, data: Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64') };
   }
 
   open(sealed: Sealed, aad: string): string {
-    const hit = this.opened.get(sealed.data);
-    if (hit !== undefined && hit.keyId === sealed.keyId && hit.aad === aad) {
-      this.opened.delete(sealed.data);
-      this.opened.set(sealed.data, hit);
-      return hit.plaintext;
-    }
-    const plaintext = this.decrypt(sealed, aad);
-    this.remember(sealed, aad, plaintext);
-    return plaintext;
-  }
-
-  private remember(sealed: Sealed, aad: string, plaintext: string): void {
-    this.opened.delete(sealed.data);
-    this.opened.set(sealed.data, { keyId: sealed.keyId, aad, plaintext });
-    if (this.opened.size > OPENED_CACHE_SIZE) this.opened.delete(this.opened.keys().next().value!);
-  }
-
-  private decrypt(sealed: Sealed, aad: string): string {
     const key = this.keys.get(sealed.keyId);
     if (!key) throw new DecryptionError(`no key "${sealed.keyId}" in the ring`);
     const raw = Buffer.from(sealed.data, 'base64');
@@ -88,9 +54,7 @@ export class KeyRing {
       const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES));
       decipher.setAAD(Buffer.from(aad, 'utf8'));
       decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-      return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString(
-        'utf8',
-      );
+      return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
     } catch {
       throw new DecryptionError(`ciphertext does not open under key "${sealed.keyId}" for this connection`);
     }
