@@ -6,12 +6,13 @@
 //          --quick (short runs, for trying the script out)
 //          --profile (the first broker runs under --cpu-prof; the profile is summarised at the end)
 //          --no-write (do not write bench/results.md)
+//          --dist=<dir> (run another build of the broker, e.g. an older commit's, for before/after)
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
@@ -36,7 +37,9 @@ import {
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
-const DIST = join(ROOT, 'dist');
+const distArg = process.argv.slice(2).find((a) => a.startsWith('--dist='));
+// Another build of the broker (e.g. an older commit's, for before/after); the default is ./dist.
+const DIST = distArg ? resolve(ROOT, distArg.slice(7)) : join(ROOT, 'dist');
 
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(`--${name}`);
@@ -508,6 +511,7 @@ async function scenarioScale(env) {
   const before = await memory();
   log(`scale: writing ${SCALE_CONNECTIONS} connections with the broker's own ConnectionService`);
   const seeded = await seedWithBrokerCode(broker.env, redis.url, SCALE_CONNECTIONS);
+  log(`scale: written and read once in ${seeded.seconds.toFixed(1)} s`);
   const after = await memory();
   const keysAdded = (await redis.client.dbsize()) - keysBefore;
   const perConnection = (after - before) / SCALE_CONNECTIONS;
@@ -633,6 +637,9 @@ async function seedWithBrokerCode(env, redisUrl, n) {
           imported.tokens,
           imported.tokens.granted_scopes ?? provider.scopes,
         );
+        // Read once through the token path, as the first 1,000 were: the first read of a connection
+        // notes it for refresh-ahead (a Lua write), later reads do not; the runs compare later reads.
+        await seeder.connections.getToken(provider, ids[i], { minValiditySeconds: 0, forceRefresh: false });
       },
     });
     if (run.failed > 0) throw run.failures[0];
@@ -870,6 +877,14 @@ function rows() {
   return out;
 }
 
+function loadAverage() {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
+}
+
 function machine() {
   const model = cpus()[0]?.model ?? 'unknown';
   let nproc = String(cpus().length);
@@ -893,12 +908,7 @@ function machine() {
   } catch {
     // not a checkout
   }
-  let load = 'unknown';
-  try {
-    load = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).split(' ').slice(0, 3).join(' ');
-  } catch {
-    // not Linux
-  }
+  const load = loadAverage();
   return {
     nproc,
     model,
@@ -936,8 +946,12 @@ function markdown(m, rowsList, seconds) {
   );
   md.push('## Machine', '');
   md.push(`- CPU: ${m.model}, \`nproc\` = ${m.nproc}`);
-  md.push(`- Node ${m.node}, redis-server ${m.redis}`);
-  md.push(`- Date: ${m.date}; commit ${m.commit}; load average before the run: ${m.loadBefore}`);
+  md.push(
+    `- Node ${m.node}, redis-server ${m.redis}; broker build: ${DIST === join(ROOT, 'dist') ? 'dist/' : DIST}`,
+  );
+  md.push(
+    `- Date: ${m.date}; commit ${m.commit}; load average (1, 5, 15 min) before the run: ${m.loadBefore}, after: ${loadAverage()}${Number(m.loadBefore.split(' ')[0]) > 1 ? ' (other work was running: absolute figures are low, ratios still hold)' : ''}`,
+  );
   md.push(
     `- Run took ${f0(seconds)} s${QUICK ? ' (--quick: short runs, figures are rough)' : ''}${PROFILE ? ' (--profile: the broker ran under --cpu-prof, which slows it)' : ''}`,
     '',
@@ -957,7 +971,7 @@ function markdown(m, rowsList, seconds) {
     `- **Token API**: ${CONNECTIONS} connections imported with \`PUT\` (access token ${ACCESS_BYTES} B, refresh token ${REFRESH_BYTES} B, valid 24 h), ${CLIENTS} closed-loop clients (keep-alive), each request for a random connection, ${T.max / 1000} s after a ${T.warm / 1000} s warm-up. The **floor** (bench/floor.mjs, its own process) is a bare Express 5 app doing one ioredis \`GET\` of a JSON value as large as a broker record (${results.scenarios.token?.recordBytes ?? 'n/a'} B) and answering the same JSON shape: no key check, no decryption, no metrics. In a closed loop at saturation, latency is clients ÷ throughput, so p99 there mostly mirrors throughput; the fixed-rate runs (autocannon \`overallRate\`, half the floor's maximum, ${T.fixed / 1000} s) compare latency below saturation. Percentiles are computed from every 2xx response's own time (sub-millisecond).`,
     `- **Refresh stampede**: two broker processes, ${STAMPEDE_CALLERS} callers (half on each, keep-alive sockets opened beforehand) ask at the same moment for one connection whose token is stale (valid 60 s, inside \`REFRESH_MARGIN\`); the fake provider answers its token endpoint after ${PROVIDER_DELAY_MS} ms. ${STAMPEDE_ROUNDS} rounds, one connection each; the worst round is shown. Its floor is the same burst of ${STAMPEDE_CALLERS} callers for a fresh token (no refresh): what absorbing that many requests at once costs by itself.`,
     `- **Connect flow**: ${CLIENTS} concurrent loops, each phase ${T.phase / 1000} s: connect links from the internal API, then \`GET /auth\` with each link (a fresh browser: no cookie; answers 302 and sets the session cookie), then \`GET /callback\` with that cookie and the \`state\` (the fake provider's token endpoint answers at once; the broker stores the tokens and answers 303). "Redis" lists the Redis commands per request (INFO commandstats). No floor: there is no simpler thing doing the same work.`,
-    `- **Scale**: ${SCALE_CONNECTIONS.toLocaleString('en')} more connections written through the broker's own ConnectionService from dist/ (as \`PUT\` does). Bytes per connection = the growth of Redis \`used_memory\` ÷ ${SCALE_CONNECTIONS.toLocaleString('en')}: the record's hash, its entries in the listing index and in the due-work schedule. Then the token API over all connections, and paging through \`GET /internal/connections?limit=1000\` with INFO commandstats showing what Redis ran (no \`KEYS\`, no \`SCAN\`).`,
+    `- **Scale**: ${SCALE_CONNECTIONS.toLocaleString('en')} more connections written through the broker's own ConnectionService from dist/ (as \`PUT\` does) and read once through it (the first read of a connection notes it for refresh-ahead, one Lua write; the token runs then compare steady-state reads). Bytes per connection = the growth of Redis \`used_memory\` ÷ ${SCALE_CONNECTIONS.toLocaleString('en')}: the record's hash, its entries in the listing index and in the due-work schedule. Then the token API over all connections, and paging through \`GET /internal/connections?limit=1000\` with INFO commandstats showing what Redis ran (no \`KEYS\`, no \`SCAN\`).`,
     "- **Memory**: VmRSS of the broker from /proc/<pid>/status, sampled every 200 ms during each run; the floor's for comparison. A third broker process runs with the `NODE_OPTIONS` the Dockerfile sets (when it sets any), through the same imports and the same load, alternating with the other two.",
   );
   if (results.notes.length) md.push('', '## Notes', '', ...results.notes.map((n) => `- ${n}`));
