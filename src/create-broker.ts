@@ -37,6 +37,7 @@ export interface BrokerOptions {
 
 export interface Broker {
   config: Config;
+  logger: Logger;
   registry: ProviderRegistry;
   redis: RedisClient;
   keys: RedisKeys;
@@ -166,7 +167,19 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     metrics,
   });
 
-  return { config, registry, redis, keys, metrics, publicApp, internalApp, connections, sweeper, webhooks };
+  return {
+    config,
+    logger,
+    registry,
+    redis,
+    keys,
+    metrics,
+    publicApp,
+    internalApp,
+    connections,
+    sweeper,
+    webhooks,
+  };
 }
 
 function parseTrustProxy(value: string): boolean | number | string {

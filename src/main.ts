@@ -11,31 +11,21 @@ import { createMetrics } from './observability/metrics';
 /** Wiring: config → Redis → stores → apps → listeners; graceful shutdown on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
   let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(
-        `oauth-broker: cannot start, invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`,
-      );
-      process.exit(1);
-    }
-    throw error;
-  }
-  const logger = createLogger(config.logLevel);
   let broker;
   try {
-    const metrics = createMetrics({ defaultMetrics: true });
-    broker = createBroker(config, { logger, metrics });
+    config = loadConfig(process.env);
+    broker = createBroker(config, {
+      logger: createLogger(config.logLevel),
+      metrics: createMetrics({ defaultMetrics: true }),
+    });
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(
-        `oauth-broker: cannot start, invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`,
-      );
-      process.exit(1);
-    }
-    throw error;
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(
+      `oauth-broker: cannot start, invalid configuration:\n${error.problems.map((p) => `  ${p}\n`).join('')}`,
+    );
+    process.exit(1);
   }
+  const { logger } = broker;
   const { redis } = broker;
   let lastRedisError = 0;
   redis.on('error', (error: Error) => {

@@ -224,8 +224,7 @@ export class RefreshCoordinator {
         refresh_token: tokens.refresh_token ?? secrets.refresh_token,
         token_type: tokens.token_type,
       });
-      const next = {
-        ...current,
+      const settled = {
         status: 'active' as const,
         expires_at: tokens.expires_at,
         scopes: tokens.granted_scopes ?? current.scopes,
@@ -236,34 +235,15 @@ export class RefreshCoordinator {
         read_since_refresh: false,
         refreshable: true,
       };
-      const written: StoredConnection = {
-        ...next,
+      const fields = {
+        ...settled,
         key_id: sealed.keyId,
         sealed: sealed.data,
-        next_refresh_at: computeNextRefreshAt(next, this.deps.schedule(provider), now),
-        updated_at: now,
+        next_refresh_at: computeNextRefreshAt({ ...current, ...settled }, this.deps.schedule(provider), now),
       };
+      const written: StoredConnection = { ...current, ...fields, updated_at: now };
       const write = (): Promise<number | null> =>
-        this.deps.store.patch(
-          provider.id,
-          current.connection_id,
-          {
-            status: written.status,
-            expires_at: written.expires_at,
-            scopes: written.scopes,
-            last_refreshed_at: now,
-            last_activity_at: now,
-            last_error: null,
-            refresh_failures: 0,
-            read_since_refresh: false,
-            refreshable: true,
-            key_id: written.key_id,
-            sealed: written.sealed,
-            next_refresh_at: written.next_refresh_at,
-          },
-          now,
-          current.version,
-        );
+        this.deps.store.patch(provider.id, current.connection_id, fields, now, current.version);
       answered.write = write;
       const version = await write();
       const elapsed = (this.deps.now() - began) / 1000;
