@@ -749,8 +749,11 @@ function rows() {
   }
   if (s.connect) {
     const c = s.connect;
+    // Background work (the sweeper) shows as fractions: only what each request does is listed.
     const calls = (x) =>
       Object.entries(x.redisCalls)
+        .filter(([, v]) => v >= 0.5)
+        .sort((a, b) => a[0].localeCompare(b[0]))
         .map(([k, v]) => `${k}×${f1(v)}`)
         .join(' ');
     out.push([
@@ -767,7 +770,7 @@ function rows() {
       '',
       '',
       '',
-      `p99 ${ms(c.links.p99)}; Redis: ${calls(c.links)}`,
+      `p99 ${ms(c.links.p99)}; Redis per request: ${calls(c.links)}`,
     ]);
     out.push([
       '/auth redirects /s',
@@ -775,7 +778,7 @@ function rows() {
       '',
       '',
       '',
-      `p99 ${ms(c.auth.p99)}; Redis: ${calls(c.auth)}`,
+      `p99 ${ms(c.auth.p99)}; Redis per request: ${calls(c.auth)}`,
     ]);
     out.push([
       'complete callbacks /s',
@@ -783,7 +786,7 @@ function rows() {
       '',
       '',
       '',
-      `p99 ${ms(c.callback.p99)}; Redis: ${calls(c.callback)}`,
+      `p99 ${ms(c.callback.p99)}; Redis per request: ${calls(c.callback)}`,
     ]);
   }
   if (s.scale) {
@@ -885,6 +888,33 @@ function loadAverage() {
   }
 }
 
+/** What the figures of this run mean, where a number alone would mislead. */
+function readingNotes() {
+  const notes = [];
+  const s = results.scenarios;
+  if (s.token) {
+    notes.push(
+      'CPU per request is the steadiest figure on a shared machine (it does not depend on what else gets the cores); req/s and latency move with the load average. At saturation in a closed loop, p99 follows throughput (clients ÷ req/s); the fixed-rate rows compare latency at the same offered load.',
+    );
+  }
+  if (s.connect) {
+    notes.push(
+      'Redis per request counts commands from INFO commandstats, including those a Lua script runs (an `evalsha` of the connection write shows with its `hget`/`hset`/`hdel`/`del`): round trips are the commands the broker sends itself (`evalsha`, `get`, `set`, `zadd`, `hgetall`).',
+    );
+  }
+  if (s.scale?.encoding === 'hashtable') {
+    notes.push(
+      `Redis stores a hash as a compact listpack only while every value is at most \`hash-max-listpack-value\` (64 B by default); the sealed tokens (${s.scale.sealedBytes} B here) always exceed it, so each connection's hash is a hashtable, at roughly 60-80 B of overhead per field on top of the ${s.scale.fieldBytes} B of fields and values. The listing index and the due-work schedule add about 140 B each per connection.`,
+    );
+  }
+  if (s.stampede) {
+    notes.push(
+      "In the stampede, every caller is answered after the one refresh: the time beyond the provider's own latency is mostly the time two processes take to get through that many requests on these cores, which the fresh-token burst (its floor) shows on its own.",
+    );
+  }
+  return notes;
+}
+
 function machine() {
   const model = cpus()[0]?.model ?? 'unknown';
   let nproc = String(cpus().length);
@@ -950,7 +980,7 @@ function markdown(m, rowsList, seconds) {
     `- Node ${m.node}, redis-server ${m.redis}; broker build: ${DIST === join(ROOT, 'dist') ? 'dist/' : DIST}`,
   );
   md.push(
-    `- Date: ${m.date}; commit ${m.commit}; load average (1, 5, 15 min) before the run: ${m.loadBefore}, after: ${loadAverage()}${Number(m.loadBefore.split(' ')[0]) > 1 ? ' (other work was running: absolute figures are low, ratios still hold)' : ''}`,
+    `- Date: ${m.date}; commit ${m.commit}; load average (1, 5, 15 min) before the run: ${m.loadBefore}, after: ${loadAverage()}${Number(m.loadBefore.split(' ')[0]) > 0.5 * Number(m.nproc) ? ' (other work was running: absolute figures are low and noisy; the ratios are steadier)' : ''}`,
   );
   md.push(
     `- Run took ${f0(seconds)} s${QUICK ? ' (--quick: short runs, figures are rough)' : ''}${PROFILE ? ' (--profile: the broker ran under --cpu-prof, which slows it)' : ''}`,
@@ -974,7 +1004,8 @@ function markdown(m, rowsList, seconds) {
     `- **Scale**: ${SCALE_CONNECTIONS.toLocaleString('en')} more connections written through the broker's own ConnectionService from dist/ (as \`PUT\` does) and read once through it (the first read of a connection notes it for refresh-ahead, one Lua write; the token runs then compare steady-state reads). Bytes per connection = the growth of Redis \`used_memory\` ÷ ${SCALE_CONNECTIONS.toLocaleString('en')}: the record's hash, its entries in the listing index and in the due-work schedule. Then the token API over all connections, and paging through \`GET /internal/connections?limit=1000\` with INFO commandstats showing what Redis ran (no \`KEYS\`, no \`SCAN\`).`,
     "- **Memory**: VmRSS of the broker from /proc/<pid>/status, sampled every 200 ms during each run; the floor's for comparison. A third broker process runs with the `NODE_OPTIONS` the Dockerfile sets (when it sets any), through the same imports and the same load, alternating with the other two.",
   );
-  if (results.notes.length) md.push('', '## Notes', '', ...results.notes.map((n) => `- ${n}`));
+  const notes = [...readingNotes(), ...results.notes];
+  if (notes.length) md.push('', '## Reading the figures', '', ...notes.map((n) => `- ${n}`));
   if (results.profile) md.push('', '## CPU profile (--profile)', '', '```', results.profile, '```');
   md.push('');
   return md.join('\n');
