@@ -28,11 +28,8 @@ export function createInternalApp(deps: InternalAppDeps): Express {
   app.set('query parser', 'simple');
   const openapi = JSON.stringify(buildOpenApiDocument());
 
+  // Also sets X-Content-Type-Options: nosniff (one middleware less per request).
   app.use(requestContext('internal', deps.logger, deps.metrics));
-  app.use((_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    next();
-  });
 
   app.get('/readyz', async (_req, res) => {
     try {

@@ -8,8 +8,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * A request id (the caller's `X-Request-Id` when it is sane, else a new one) echoed back and put
- * on the log line, plus the request metrics. The log line has the route pattern, never the query
- * (a callback's query carries `code` and `state`) nor any header or body.
+ * on the log line, `X-Content-Type-Options: nosniff`, plus the request metrics. The log line has
+ * the route pattern, never the query (a callback's query carries `code` and `state`) nor any
+ * header or body.
  */
 export function requestContext(
   listener: 'public' | 'internal',
@@ -21,6 +22,8 @@ export function requestContext(
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
+    // No listener answers anything a browser should sniff (the public one's helmet says so too).
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     const started = performance.now();
     res.on('finish', () => {
       const seconds = (performance.now() - started) / 1000;
