@@ -42,7 +42,10 @@ export class KeyRing {
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.activeKeyId)!, iv);
     cipher.setAAD(Buffer.from(aad, 'utf8'));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return { keyId: this.activeKeyId, data: Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64') };
+    return {
+      keyId: this.activeKeyId,
+      data: Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64'),
+    };
   }
 
   open(sealed: Sealed, aad: string): string {
@@ -54,7 +57,9 @@ export class KeyRing {
       const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES));
       decipher.setAAD(Buffer.from(aad, 'utf8'));
       decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-      return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
+      return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString(
+        'utf8',
+      );
     } catch {
       throw new DecryptionError(`ciphertext does not open under key "${sealed.keyId}" for this connection`);
     }
