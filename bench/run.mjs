@@ -516,6 +516,8 @@ async function scenarioScale(env) {
   const keysAdded = (await redis.client.dbsize()) - keysBefore;
   const perConnection = (after - before) / SCALE_CONNECTIONS;
   const sample = await redis.client.hgetall(`ob:{${PROVIDER}:${seeded.ids[0]}}:conn`);
+  // The sealed tokens sit in their own string key beside the hash (older builds: a hash field).
+  const sealedValue = sample.sealed ?? (await redis.client.get(`ob:{${PROVIDER}:${seeded.ids[0]}}:sealed`));
   const encoding = await redis.client.object('ENCODING', `ob:{${PROVIDER}:${seeded.ids[0]}}:conn`);
   const fieldBytes = Object.entries(sample).reduce(
     (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v),
@@ -580,7 +582,7 @@ async function scenarioScale(env) {
     perConnection,
     keysPerConnection: keysAdded / SCALE_CONNECTIONS,
     fieldBytes,
-    sealedBytes: Buffer.byteLength(sample.sealed ?? ''),
+    sealedBytes: Buffer.byteLength(sealedValue ?? ''),
     encoding,
     max,
     fixed,

@@ -10,6 +10,14 @@ export class RedisKeys {
     return `${this.prefix}{${provider}:${connectionId}}:conn`;
   }
 
+  /**
+   * The sealed tokens, a string beside the hash: kept out of it so the hash's values all stay
+   * under `hash-max-listpack-value` (64 B) and Redis keeps it as a compact listpack.
+   */
+  sealed(provider: string, connectionId: string): string {
+    return `${this.prefix}{${provider}:${connectionId}}:sealed`;
+  }
+
   lock(provider: string, connectionId: string): string {
     return `${this.prefix}{${provider}:${connectionId}}:lock`;
   }

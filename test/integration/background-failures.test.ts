@@ -109,8 +109,9 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     const broker = await start('backoff');
     const c = await importConnection(broker);
     failing.add(c.rt);
-    const key = `backoff:{bonjoro:${c.id}}:conn`;
-    const sealedBefore = await client.hget(key, 'sealed');
+    const sealedKey = `backoff:{bonjoro:${c.id}}:sealed`;
+    const sealedBefore = await client.get(sealedKey);
+    expect(sealedBefore).toBeTruthy();
     const metaBefore = await meta(broker, c.id);
 
     await sleepUntil(c.next);
@@ -123,7 +124,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
       expect(m.last_error.code).toBe('provider_unavailable');
       expect(m.expires_at).toBe(metaBefore.expires_at);
       expect(m.key_id).toBe(metaBefore.key_id);
-      expect(await client.hget(key, 'sealed')).toBe(sealedBefore);
+      expect(await client.get(sealedKey)).toBe(sealedBefore);
       expect(Number(await client.zscore('backoff:schedule', `bonjoro:${c.id}`))).toBe(ms(m.next_refresh_at));
       deltas.push(ms(m.next_refresh_at)! - ms(m.last_error.at)!);
 
@@ -169,8 +170,9 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
   it('flips an invalid_grant in the background to reauthorization_required, clears the schedule and emits the webhook', async () => {
     const broker = await start('grant', { WEBHOOK_URL: receiverUrl, WEBHOOK_SECRET });
     const c = await importConnection(broker, { live: false });
-    const key = `grant:{bonjoro:${c.id}}:conn`;
-    const sealedBefore = await client.hget(key, 'sealed');
+    const sealedKey = `grant:{bonjoro:${c.id}}:sealed`;
+    const sealedBefore = await client.get(sealedKey);
+    expect(sealedBefore).toBeTruthy();
     expect(await client.zscore('grant:schedule', `bonjoro:${c.id}`)).not.toBeNull();
 
     await sleepUntil(c.next);
@@ -184,7 +186,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     expect(m.last_error.code).toBe('reauthorization_required');
     expect(await client.zscore('grant:schedule', `bonjoro:${c.id}`)).toBeNull();
     // The record keeps its data.
-    expect(await client.hget(key, 'sealed')).toBe(sealedBefore);
+    expect(await client.get(sealedKey)).toBe(sealedBefore);
 
     const token = await broker.api(`/internal/connections/bonjoro/${c.id}/token`);
     expect(token.status).toBe(409);

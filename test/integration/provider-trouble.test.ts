@@ -75,9 +75,11 @@ describe('provider trouble', () => {
     return { id, access: minted.access_token as string, refresh: minted.refresh_token as string };
   }
 
-  /** The sealed tokens as they sit in Redis. */
-  const sealed = (provider: string, id: string) =>
-    client.hmget(`ob:{${provider}:${id}}:conn`, 'sealed', 'key_id');
+  /** The sealed tokens (a string beside the hash) and their key id as they sit in Redis. */
+  const sealed = async (provider: string, id: string) => [
+    await client.get(`ob:{${provider}:${id}}:sealed`),
+    await client.hget(`ob:{${provider}:${id}}:conn`, 'key_id'),
+  ];
 
   async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
     const started = Date.now();

@@ -68,8 +68,11 @@ describe('refresh failures', () => {
     return { id, access, refresh };
   }
 
-  const stored = (provider: string, id: string) =>
-    client.hmget(`ob:{${provider}:${id}}:conn`, 'sealed', 'key_id', 'expires_at');
+  /** The sealed tokens (a string beside the hash), their key id and expiry as they sit in Redis. */
+  const stored = async (provider: string, id: string) => [
+    await client.get(`ob:{${provider}:${id}}:sealed`),
+    ...(await client.hmget(`ob:{${provider}:${id}}:conn`, 'key_id', 'expires_at')),
+  ];
   const meta = async (provider: string, id: string) =>
     (await broker.api(`/internal/connections/${provider}/${id}`)).body;
 

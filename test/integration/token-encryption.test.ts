@@ -27,6 +27,8 @@ async function dumpRedis(client: Redis): Promise<Array<{ key: string; type: stri
 }
 
 const connKey = (provider: string, id: string) => `ob:{${provider}:${id}}:conn`;
+/** The sealed tokens live in a string beside the hash. */
+const sealedKey = (provider: string, id: string) => `ob:{${provider}:${id}}:sealed`;
 
 describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarantees)', () => {
   const KEY_OLD = `kold:${testKey()}`;
@@ -36,6 +38,11 @@ describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarante
   let fake: FakeProvider;
   let broker: TestBroker;
   const imported: string[] = [];
+  /** Both keys of a connection as they sit in Redis. */
+  const record = async (provider: string, id: string) => ({
+    hash: await client.hgetall(connKey(provider, id)),
+    sealed: await client.get(sealedKey(provider, id)),
+  });
 
   beforeAll(async () => {
     redis = await TestRedis.start();
@@ -110,9 +117,9 @@ describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarante
       expires_at: '2099-01-01T00:00:00Z',
     };
     await broker.api('/internal/connections/bonjoro/iv-1', { method: 'PUT', body });
-    const first = await client.hget(connKey('bonjoro', 'iv-1'), 'sealed');
+    const first = await client.get(sealedKey('bonjoro', 'iv-1'));
     await broker.api('/internal/connections/bonjoro/iv-1', { method: 'PUT', body });
-    const second = await client.hget(connKey('bonjoro', 'iv-1'), 'sealed');
+    const second = await client.get(sealedKey('bonjoro', 'iv-1'));
     expect(first).toBeTruthy();
     expect(second).not.toBe(first);
     expect(
@@ -121,9 +128,11 @@ describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarante
   });
 
   it('answers 500 decryption_failed for a ciphertext copied into another connection, and leaves that record untouched', async () => {
-    const source = await client.hgetall(connKey('bonjoro', 'imp-0'));
-    await client.hset(connKey('bonjoro', 'imp-1'), { sealed: source.sealed!, key_id: source.key_id! });
-    const before = await client.hgetall(connKey('bonjoro', 'imp-1'));
+    const source = await record('bonjoro', 'imp-0');
+    expect(source.sealed).toBeTruthy();
+    await client.set(sealedKey('bonjoro', 'imp-1'), source.sealed!);
+    await client.hset(connKey('bonjoro', 'imp-1'), { key_id: source.hash.key_id! });
+    const before = await record('bonjoro', 'imp-1');
     const refreshesBefore = fake.refreshRequests.length;
 
     for (const query of ['', '?min_validity=0', '?force_refresh=true']) {
@@ -135,7 +144,7 @@ describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarante
       for (const secret of imported) expect(text).not.toContain(secret);
       expect(text).not.toMatch(/\bat .+:\d+:\d+|node_modules/);
     }
-    expect(await client.hgetall(connKey('bonjoro', 'imp-1'))).toEqual(before);
+    expect(await record('bonjoro', 'imp-1')).toEqual(before);
     expect(fake.refreshRequests.length).toBe(refreshesBefore);
     // The source still opens where it belongs.
     const own = await broker.api('/internal/connections/bonjoro/imp-0/token');
@@ -144,20 +153,21 @@ describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarante
   });
 
   it('takes the AAD from the Redis key asked for: a whole record copied under another key does not open', async () => {
-    const source = await client.hgetall(connKey('bonjoro', 'imp-2'));
-    // The copy claims to be imp-2 in every field; only its Redis key says imp-3.
-    await client.del(connKey('bonjoro', 'imp-3'));
-    await client.hset(connKey('bonjoro', 'imp-3'), source);
+    const source = await record('bonjoro', 'imp-2');
+    // The copy claims to be imp-2 in every field; only its Redis keys say imp-3.
+    await client.del(connKey('bonjoro', 'imp-3'), sealedKey('bonjoro', 'imp-3'));
+    await client.hset(connKey('bonjoro', 'imp-3'), source.hash);
+    await client.set(sealedKey('bonjoro', 'imp-3'), source.sealed!);
     const res = await broker.api('/internal/connections/bonjoro/imp-3/token');
     expect(res.body.code).toBe('decryption_failed');
     expect(res.status).toBe(500);
-    expect(await client.hgetall(connKey('bonjoro', 'imp-3'))).toEqual(source);
+    expect(await record('bonjoro', 'imp-3')).toEqual(source);
   });
 
   it('answers decryption_failed for a ciphertext with one bit flipped', async () => {
-    const sealed = Buffer.from((await client.hget(connKey('bonjoro', 'imp-4'), 'sealed'))!, 'base64');
+    const sealed = Buffer.from((await client.get(sealedKey('bonjoro', 'imp-4')))!, 'base64');
     sealed[sealed.length - 1]! ^= 1;
-    await client.hset(connKey('bonjoro', 'imp-4'), 'sealed', sealed.toString('base64'));
+    await client.set(sealedKey('bonjoro', 'imp-4'), sealed.toString('base64'));
     const res = await broker.api('/internal/connections/bonjoro/imp-4/token');
     expect(res.body.code).toBe('decryption_failed');
     expect(res.status).toBe(500);
@@ -171,7 +181,7 @@ describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarante
         ...providerEnv('bonjoro', fake.url),
       });
       try {
-        const before = await client.hgetall(connKey('bonjoro', 'enc-b'));
+        const before = await record('bonjoro', 'enc-b');
         const refreshesBefore = fake.refreshRequests.length;
         const res = await other.api('/internal/connections/bonjoro/enc-b/token');
         expect(res.body.code).toBe('decryption_failed');
@@ -180,7 +190,7 @@ describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarante
         const forced = await other.api('/internal/connections/bonjoro/enc-b/token?force_refresh=true');
         expect(forced.body.code).toBe('decryption_failed');
         expect(fake.refreshRequests.length).toBe(refreshesBefore);
-        expect(await client.hgetall(connKey('bonjoro', 'enc-b'))).toEqual(before);
+        expect(await record('bonjoro', 'enc-b')).toEqual(before);
         // Metadata holds no secret, so it still answers, and says which key the record needs.
         const meta = await other.api('/internal/connections/bonjoro/enc-b');
         expect(meta.status).toBe(200);
@@ -197,11 +207,12 @@ describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarante
         ...providerEnv('bonjoro', fake.url),
       });
       try {
-        const sealedBefore = await client.hget(connKey('bonjoro', 'enc-b'), 'sealed');
+        const sealedBefore = await client.get(sealedKey('bonjoro', 'enc-b'));
+        expect(sealedBefore).toBeTruthy();
         const read = await rotated.api('/internal/connections/bonjoro/enc-b/token?min_validity=0');
         expect(read.status).toBe(200);
         expect(await client.hget(connKey('bonjoro', 'enc-b'), 'key_id')).toBe('kold');
-        expect(await client.hget(connKey('bonjoro', 'enc-b'), 'sealed')).toBe(sealedBefore);
+        expect(await client.get(sealedKey('bonjoro', 'enc-b'))).toBe(sealedBefore);
 
         const refreshed = await rotated.api('/internal/connections/bonjoro/enc-b/token?force_refresh=true');
         expect(refreshed.status).toBe(200);

@@ -17,6 +17,30 @@ describe('ciphertext swap between connections', () => {
   let broker: TestBroker;
 
   const conn = (provider: string, id: string) => `ob:{${provider}:${id}}:conn`;
+  /** The sealed tokens live in a string beside the hash. */
+  const sealedKey = (provider: string, id: string) => `ob:{${provider}:${id}}:sealed`;
+  /** Both keys of a connection as they sit in Redis. */
+  const record = async (provider: string, id: string) => ({
+    hash: await client.hgetall(conn(provider, id)),
+    sealed: await client.get(sealedKey(provider, id)),
+  });
+  /** Writes a snapshot over a connection's two keys, replacing whatever they held. */
+  const overwrite = async (
+    provider: string,
+    id: string,
+    copy: { hash: Record<string, string>; sealed: string | null },
+  ) => {
+    await client.del(conn(provider, id), sealedKey(provider, id));
+    await client.hset(conn(provider, id), copy.hash);
+    await client.set(sealedKey(provider, id), copy.sealed!);
+  };
+  /** Moves one connection's sealed tokens and key id onto another, leaving its other fields. */
+  const moveSealed = async (from: [string, string], to: [string, string]) => {
+    const victim = await record(...from);
+    expect(victim.sealed).toBeTruthy();
+    await client.set(sealedKey(...to), victim.sealed!);
+    await client.hset(conn(...to), { key_id: victim.hash.key_id! });
+  };
 
   beforeAll(async () => {
     redis = await TestRedis.start();
@@ -57,24 +81,25 @@ describe('ciphertext swap between connections', () => {
 
   it('stores no plaintext token in Redis', async () => {
     await importTokens('jobber', 'acct-plain-check', 'plain-check-9f3e');
-    const hash = await client.hgetall(conn('jobber', 'acct-plain-check'));
-    expect(Object.keys(hash)).toEqual(expect.arrayContaining(['sealed', 'key_id']));
-    expectNoSecretOf('plain-check-9f3e', hash);
-    expectNoSecretOf(Buffer.from('plain-check-9f3e').toString('base64'), hash);
+    const stored = await record('jobber', 'acct-plain-check');
+    expect(Object.keys(stored.hash)).toContain('key_id');
+    expect(Object.keys(stored.hash)).not.toContain('sealed');
+    expect(stored.sealed).toBeTruthy();
+    expectNoSecretOf('plain-check-9f3e', stored);
+    expectNoSecretOf(Buffer.from('plain-check-9f3e').toString('base64'), stored);
   });
 
   it('refuses a sealed blob moved to another connection of the same provider, and leaves the record as it was', async () => {
     await importTokens('jobber', 'acct-victim-1', 'victim-1');
     await importTokens('jobber', 'acct-target-1', 'target-1');
-    const victim = await client.hgetall(conn('jobber', 'acct-victim-1'));
-    await client.hset(conn('jobber', 'acct-target-1'), { sealed: victim.sealed!, key_id: victim.key_id! });
-    const swapped = await client.hgetall(conn('jobber', 'acct-target-1'));
+    await moveSealed(['jobber', 'acct-victim-1'], ['jobber', 'acct-target-1']);
+    const swapped = await record('jobber', 'acct-target-1');
 
     const res = await broker.api('/internal/connections/jobber/acct-target-1/token');
     expect(res.body.code).toBe('decryption_failed');
     expect(res.status).toBe(500);
     expectNoSecretOf('victim-1', res.body);
-    expect(await client.hgetall(conn('jobber', 'acct-target-1'))).toEqual(swapped);
+    expect(await record('jobber', 'acct-target-1')).toEqual(swapped);
 
     // The victim itself is unharmed.
     const own = await broker.api('/internal/connections/jobber/acct-victim-1/token');
@@ -84,8 +109,7 @@ describe('ciphertext swap between connections', () => {
   it('refuses a sealed blob moved to the same connection id under another provider', async () => {
     await importTokens('jobber', 'acct-shared-id', 'cross-provider');
     await importTokens('bonjoro', 'acct-shared-id', 'other-provider');
-    const victim = await client.hgetall(conn('jobber', 'acct-shared-id'));
-    await client.hset(conn('bonjoro', 'acct-shared-id'), { sealed: victim.sealed!, key_id: victim.key_id! });
+    await moveSealed(['jobber', 'acct-shared-id'], ['bonjoro', 'acct-shared-id']);
 
     const res = await broker.api('/internal/connections/bonjoro/acct-shared-id/token');
     expect(res.body.code).toBe('decryption_failed');
@@ -95,9 +119,7 @@ describe('ciphertext swap between connections', () => {
   it('refuses a whole record copied over another, its provider and connection_id fields included', async () => {
     await importTokens('jobber', 'acct-victim-2', 'victim-2');
     await importTokens('jobber', 'acct-target-2', 'target-2');
-    const victim = await client.hgetall(conn('jobber', 'acct-victim-2'));
-    await client.del(conn('jobber', 'acct-target-2'));
-    await client.hset(conn('jobber', 'acct-target-2'), victim);
+    await overwrite('jobber', 'acct-target-2', await record('jobber', 'acct-victim-2'));
 
     const res = await broker.api('/internal/connections/jobber/acct-target-2/token');
     expect(res.body.code).toBe('decryption_failed');
@@ -115,9 +137,8 @@ describe('ciphertext swap between connections', () => {
     await importTokens('jobber', 'acct-target-3', 'target-3');
     const past = String(Date.now() - 60_000);
     await client.hset(conn('jobber', 'acct-victim-3'), { next_refresh_at: past });
-    const victim = await client.hgetall(conn('jobber', 'acct-victim-3'));
-    await client.del(conn('jobber', 'acct-target-3'));
-    await client.hset(conn('jobber', 'acct-target-3'), victim);
+    const victim = await record('jobber', 'acct-victim-3');
+    await overwrite('jobber', 'acct-target-3', victim);
     await client.zadd('ob:schedule', past, 'jobber:acct-target-3');
     await client.zrem('ob:schedule', 'jobber:acct-victim-3');
 
@@ -125,15 +146,13 @@ describe('ciphertext swap between connections', () => {
     await broker.broker.connections.refreshInBackground(provider, 'acct-target-3');
     expect(fake.refreshRequests.filter((r) => r.params.refresh_token === 'rt-victim-3')).toHaveLength(0);
     // The victim's record was not rewritten through the copy.
-    expect(await client.hgetall(conn('jobber', 'acct-victim-3'))).toEqual(victim);
+    expect(await record('jobber', 'acct-victim-3')).toEqual(victim);
   });
 
   it("never revokes the victim's token when the connection holding a copied record is deleted", async () => {
     await importTokens('jobber', 'acct-victim-4', 'victim-4');
     await importTokens('jobber', 'acct-target-4', 'target-4');
-    const victim = await client.hgetall(conn('jobber', 'acct-victim-4'));
-    await client.del(conn('jobber', 'acct-target-4'));
-    await client.hset(conn('jobber', 'acct-target-4'), victim);
+    await overwrite('jobber', 'acct-target-4', await record('jobber', 'acct-victim-4'));
 
     const res = await broker.api('/internal/connections/jobber/acct-target-4', { method: 'DELETE' });
     expect(res.status).toBe(204);
@@ -157,11 +176,7 @@ describe('ciphertext swap between connections', () => {
       });
       expect(res.status).toBe(201);
     }
-    const victim = await client.hgetall(conn('process-street', 'acct-key-victim'));
-    await client.hset(conn('process-street', 'acct-key-target'), {
-      sealed: victim.sealed!,
-      key_id: victim.key_id!,
-    });
+    await moveSealed(['process-street', 'acct-key-victim'], ['process-street', 'acct-key-target']);
     const res = await broker.api('/internal/connections/process-street/acct-key-target/token');
     expect(res.body.code).toBe('decryption_failed');
     expectNoSecretOf('key-victim-5', res.body);
@@ -169,23 +184,21 @@ describe('ciphertext swap between connections', () => {
 
   it('refuses a ciphertext with one bit flipped, and one relabelled with the other key id of the ring', async () => {
     await importTokens('jobber', 'acct-tamper', 'tamper-6');
-    const original = await client.hgetall(conn('jobber', 'acct-tamper'));
+    const original = await record('jobber', 'acct-tamper');
     const raw = Buffer.from(original.sealed!, 'base64');
     raw[raw.length - 1] = raw[raw.length - 1]! ^ 1;
-    await client.hset(conn('jobber', 'acct-tamper'), { sealed: raw.toString('base64') });
+    await client.set(sealedKey('jobber', 'acct-tamper'), raw.toString('base64'));
     expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe(
       'decryption_failed',
     );
 
-    await client.hset(conn('jobber', 'acct-tamper'), {
-      sealed: original.sealed!,
-      key_id: original.key_id === 'k1' ? 'k2' : 'k1',
-    });
+    await client.set(sealedKey('jobber', 'acct-tamper'), original.sealed!);
+    await client.hset(conn('jobber', 'acct-tamper'), { key_id: original.hash.key_id === 'k1' ? 'k2' : 'k1' });
     expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe(
       'decryption_failed',
     );
 
-    await client.hset(conn('jobber', 'acct-tamper'), { key_id: original.key_id! });
+    await client.hset(conn('jobber', 'acct-tamper'), { key_id: original.hash.key_id! });
     expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.access_token).toBe(
       'at-tamper-6',
     );

@@ -48,6 +48,8 @@ describe('state replay', () => {
     expect(first.status).toBe(303);
     expect(new URL(first.location!).searchParams.get('connected')).toBe('jobber');
     const stored = await client.hgetall('ob:{jobber:acct-replay}:conn');
+    const sealed = await client.get('ob:{jobber:acct-replay}:sealed');
+    expect(sealed).toBeTruthy();
 
     const replay = await browser.get(url);
     expect(replay.status).toBe(400);
@@ -57,6 +59,7 @@ describe('state replay', () => {
     expect(exchangesOf(fake.tokenRequests, 'code-replay-1')).toBe(1);
     // The replay changed nothing that the first callback stored.
     expect(await client.hgetall('ob:{jobber:acct-replay}:conn')).toEqual(stored);
+    expect(await client.get('ob:{jobber:acct-replay}:sealed')).toBe(sealed);
   });
 
   it('refuses a replay carrying a fresh code for the used state, and makes no token request for it', async () => {

@@ -1,0 +1,111 @@
+import Redis from 'ioredis';
+import { FakeProvider } from '../helpers/fake-provider';
+import { TestRedis } from '../helpers/redis-server';
+import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+
+/**
+ * How one connection sits in Redis: a hash of metadata and, beside it under the same hash tag, a
+ * string holding the sealed tokens. Redis keeps a hash as a compact listpack only while every value
+ * is at most `hash-max-listpack-value` (64 B by default); the sealed tokens are larger, so they live
+ * in their own key.
+ */
+describe('connection records in Redis: a small hash and the sealed tokens beside it', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let fake: FakeProvider;
+  let broker: TestBroker;
+
+  const hashKey = (id: string) => `ob:{bonjoro:${id}}:conn`;
+  const sealedKey = (id: string) => `ob:{bonjoro:${id}}:sealed`;
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    client = redis.client();
+    fake = await FakeProvider.start();
+    broker = await startTestBroker({ REDIS_URL: redis.url, ...providerEnv('bonjoro', fake.url) });
+  });
+
+  afterAll(async () => {
+    await broker?.close();
+    client?.disconnect();
+    await fake?.close();
+    await redis?.close();
+  });
+
+  async function importTokens(id: string): Promise<void> {
+    const res = await broker.api(`/internal/connections/bonjoro/${id}`, {
+      method: 'PUT',
+      body: { access_token: `at-${id}-${'x'.repeat(120)}`, refresh_token: `rt-${id}`, expires_in: 3600 },
+    });
+    expect([200, 201]).toContain(res.status);
+  }
+
+  it('keeps the sealed tokens in their own string key, so every hash value is small and the hash stays a listpack', async () => {
+    await importTokens('layout-1');
+    const hash = await client.hgetall(hashKey('layout-1'));
+    expect(hash.version).toBe('1');
+    expect(Object.keys(hash)).not.toContain('sealed');
+    for (const value of Object.values(hash)) expect(Buffer.byteLength(value)).toBeLessThanOrEqual(64);
+    expect(await client.object('ENCODING', hashKey('layout-1'))).toBe('listpack');
+    expect(await client.type(sealedKey('layout-1'))).toBe('string');
+    const sealed = (await client.get(sealedKey('layout-1')))!;
+    expect(sealed.length).toBeGreaterThan(64);
+    expect(sealed).not.toContain('at-layout-1');
+
+    const token = await broker.api('/internal/connections/bonjoro/layout-1/token');
+    expect(token.status).toBe(200);
+    expect(token.body.access_token).toBe(`at-layout-1-${'x'.repeat(120)}`);
+    // Fields at their default are left out of the hash and still read as that default.
+    const meta = await broker.api('/internal/connections/bonjoro/layout-1');
+    expect(meta.body).toMatchObject({ status: 'active', auth_mode: 'oauth2', refresh_failures: 0 });
+  });
+
+  it('rewrites the sealed key on a refresh and on a re-import, never putting the tokens into the hash', async () => {
+    // Connected through the fake provider, so its refresh token is one the provider accepts.
+    expect((await broker.connect('bonjoro', 'layout-2')).callback.status).toBe(200);
+    const first = await client.get(sealedKey('layout-2'));
+    const before = await broker.api('/internal/connections/bonjoro/layout-2/token');
+    expect(before.status).toBe(200);
+    const createdAt = await client.hget(hashKey('layout-2'), 'created_at');
+
+    const refreshed = await broker.api('/internal/connections/bonjoro/layout-2/token?force_refresh=true');
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.access_token).not.toBe(before.body.access_token);
+    const second = await client.get(sealedKey('layout-2'));
+    expect(second).toBeTruthy();
+    expect(second).not.toBe(first);
+    expect(await client.hexists(hashKey('layout-2'), 'sealed')).toBe(0);
+    expect(Number(await client.hget(hashKey('layout-2'), 'version'))).toBeGreaterThan(1);
+
+    await importTokens('layout-2');
+    expect(await client.get(sealedKey('layout-2'))).not.toBe(second);
+    expect(await client.hexists(hashKey('layout-2'), 'sealed')).toBe(0);
+    expect(await client.hget(hashKey('layout-2'), 'created_at')).toBe(createdAt);
+    expect((await broker.api('/internal/connections/bonjoro/layout-2/token')).body.access_token).toBe(
+      `at-layout-2-${'x'.repeat(120)}`,
+    );
+  });
+
+  it('deletes both keys of a connection', async () => {
+    await importTokens('layout-3');
+    expect(await client.exists(hashKey('layout-3'), sealedKey('layout-3'))).toBe(2);
+    const res = await broker.api('/internal/connections/bonjoro/layout-3', { method: 'DELETE' });
+    expect(res.status).toBe(204);
+    expect(await client.exists(hashKey('layout-3'), sealedKey('layout-3'))).toBe(0);
+  });
+
+  it('answers decryption_failed for a hash whose sealed key is gone, and connection_not_found for a sealed key without its hash', async () => {
+    await importTokens('layout-4');
+    await client.del(sealedKey('layout-4'));
+    const orphanHash = await broker.api('/internal/connections/bonjoro/layout-4/token');
+    expect(orphanHash.status).toBe(500);
+    expect(orphanHash.body.code).toBe('decryption_failed');
+    expect((await broker.api('/internal/connections/bonjoro/layout-4')).status).toBe(200);
+
+    await importTokens('layout-5');
+    await client.del(hashKey('layout-5'));
+    const orphanSealed = await broker.api('/internal/connections/bonjoro/layout-5/token');
+    expect(orphanSealed.status).toBe(404);
+    expect(orphanSealed.body.code).toBe('connection_not_found');
+  });
+});
