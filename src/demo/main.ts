@@ -15,7 +15,8 @@ async function main(): Promise<void> {
   const internalPort = port('INTERNAL_PORT', 3001);
 
   if (!(await redisAnswers(redisUrl))) {
-    console.error(
+    say(
+      process.stderr,
       [
         `No Redis answers at ${redactUrl(redisUrl)}. The demo keeps its connections there.`,
         '',
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
     demo = createDemo({ redisUrl, publicPort, internalPort, logLevel: process.env.LOG_LEVEL || 'warn' });
   } catch (error) {
     if (error instanceof ConfigError) {
-      console.error(`The demo cannot start:\n${error.problems.map((p) => `  ${p}`).join('\n')}`);
+      say(process.stderr, `The demo cannot start:\n${error.problems.map((p) => `  ${p}`).join('\n')}`);
       process.exit(1);
     }
     throw error;
@@ -50,7 +51,8 @@ async function main(): Promise<void> {
     servers.push(await listen(createServer(demo.internalApp), internalPort, '127.0.0.1'));
   } catch (error) {
     const inUse = (error as { code?: string }).code === 'EADDRINUSE';
-    console.error(
+    say(
+      process.stderr,
       inUse
         ? `Port ${(error as { port?: number }).port ?? ''} is in use. Stop what runs there, or choose others: PORT=4000 INTERNAL_PORT=4001 npm run demo`
         : `The demo cannot listen: ${(error as Error).message}`,
@@ -64,7 +66,8 @@ async function main(): Promise<void> {
   broker.sweeper.start();
 
   const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-  console.log(
+  say(
+    process.stdout,
     [
       '',
       bold('OAuth Broker demo is running.'),
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
     await broker.connections.drain();
     const removed = await removeKeys(broker.redis as Redis, demo.config.redisKeyPrefix).catch(() => 0);
     await broker.redis.quit().catch(() => broker.redis.disconnect());
-    console.log(`\nStopped; removed ${removed} demo key(s) from Redis.`);
+    say(process.stdout, `\nStopped; removed ${removed} demo key(s) from Redis.`);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
@@ -113,7 +116,7 @@ function port(name: string, fallback: number): number {
   if (!raw) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    console.error(`${name}: must be a port number (1-65535)`);
+    say(process.stderr, `${name}: must be a port number (1-65535)`);
     process.exit(1);
   }
   return n;
@@ -178,6 +181,11 @@ function listen(server: Server, portNumber: number, host: string): Promise<Serve
 }
 
 main().catch((error: unknown) => {
-  console.error(`The demo failed: ${error instanceof Error ? error.message : 'unknown error'}`);
+  say(process.stderr, `The demo failed: ${error instanceof Error ? error.message : 'unknown error'}`);
   process.exit(1);
 });
+
+/** The demo talks to a person at a terminal: plain lines, no log format (nothing secret is printed). */
+function say(stream: NodeJS.WriteStream, text: string): void {
+  stream.write(`${text}\n`);
+}
