@@ -11,7 +11,7 @@ import { ConnectionSecrets, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
 import { ConnectionFields, ConnectionStore } from './connection-store';
 import { KeyRing } from './key-ring';
-import { RefreshCoordinator } from './refresh-coordinator';
+import { RefreshCoordinator, reauthorizationRequired } from './refresh-coordinator';
 import { RefreshLock } from './refresh-lock';
 import { ScheduleSettings, computeNextRefreshAt, refreshAheadAt } from './schedule';
 
@@ -141,11 +141,7 @@ export class ConnectionService {
 
   async read(providerId: string, connectionId: string): Promise<StoredConnection> {
     const record = await this.deps.store.read(providerId, connectionId);
-    if (!record)
-      throw new BrokerError(
-        'connection_not_found',
-        `No connection "${connectionId}" for provider "${providerId}".`,
-      );
+    if (!record) throw connectionNotFound(providerId, connectionId);
     return record;
   }
 
@@ -159,7 +155,7 @@ export class ConnectionService {
     options: TokenRequestOptions,
   ): Promise<TokenAnswer> {
     let record = await this.read(provider.id, connectionId);
-    if (record.status === 'reauthorization_required') throw reauthorizationError(record);
+    if (record.status === 'reauthorization_required') throw reauthorizationRequired(record);
     let secrets = openSecrets(this.deps.keyRing, provider.id, connectionId, record);
     if (record.auth_mode === 'api_key') return apiKeyAnswer(provider, secrets);
 
@@ -229,11 +225,7 @@ export class ConnectionService {
   /** Deletes at once; revokes at the provider afterwards, best effort, within PROVIDER_TIMEOUT. */
   async delete(provider: Provider, connectionId: string): Promise<void> {
     const record = await this.deps.store.take(provider.id, connectionId);
-    if (!record)
-      throw new BrokerError(
-        'connection_not_found',
-        `No connection "${connectionId}" for provider "${provider.id}".`,
-      );
+    if (!record) throw connectionNotFound(provider.id, connectionId);
     this.deps.events.emit({ type: 'connection.deleted', provider: provider.id, connection_id: connectionId });
     if (record.auth_mode !== 'oauth2' || !provider.revocation_url) return;
     const revocation = this.revoke(provider, record).finally(() =>
@@ -347,9 +339,11 @@ export class ConnectionService {
   }
 }
 
-export function reauthorizationError(record: StoredConnection): BrokerError {
-  const why = record.last_error?.message ? ` (${record.last_error.message})` : '';
-  return new BrokerError('reauthorization_required', `The connection needs the user to connect again${why}.`);
+function connectionNotFound(providerId: string, connectionId: string): BrokerError {
+  return new BrokerError(
+    'connection_not_found',
+    `No connection "${connectionId}" for provider "${providerId}".`,
+  );
 }
 
 function oauthAnswer(record: StoredConnection, secrets: ConnectionSecrets): TokenAnswer {

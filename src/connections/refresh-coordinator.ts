@@ -365,7 +365,8 @@ export class RefreshCoordinator {
   }
 }
 
-function reauthorizationRequired(record: StoredConnection): BrokerError {
+/** The 409 of a connection whose status says the user must connect again, with the stored reason. */
+export function reauthorizationRequired(record: StoredConnection): BrokerError {
   const why = record.last_error?.message ? ` (${record.last_error.message})` : '';
   return new BrokerError('reauthorization_required', `The connection needs the user to connect again${why}.`);
 }
