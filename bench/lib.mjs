@@ -60,15 +60,21 @@ export function tempDir(prefix) {
   return dir;
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => (port === 6379 ? freePort().then(resolve, reject) : resolve(port)));
+/**
+ * A port from 20000–32767, below Linux's ephemeral range: the port is bound again later by a child
+ * (redis-server, a broker), and nothing binding port 0 or connecting out can take it in between.
+ */
+export async function freePort() {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_768);
+    const free = await new Promise((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('no free port in 20000-32767 after 50 tries');
 }
 
 /**

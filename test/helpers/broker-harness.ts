@@ -184,8 +184,15 @@ export async function startTestBroker(
   };
 }
 
+/** Rejects when the port cannot be bound (EADDRINUSE), so a clash fails the test at once instead of hanging it. */
 function listen(server: Server, port: number): Promise<void> {
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function close(server: Server): Promise<void> {

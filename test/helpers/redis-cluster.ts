@@ -23,9 +23,9 @@ export class TestRedisCluster {
   static async start(masters = 3): Promise<TestRedisCluster> {
     const ports: number[] = [];
     while (ports.length < masters) {
-      const port = await freePort();
-      // The cluster bus listens on port + 10000: both must be free and below 65536.
-      if (port + 10000 < 65536 && !ports.includes(port) && (await isFree(port + 10000))) ports.push(port);
+      // The cluster bus listens on port + 10000: both must be free, and both below the ephemeral range.
+      const port = await freePort(32_767 - 10_000);
+      if (!ports.includes(port) && (await isFree(port + 10000))) ports.push(port);
     }
     const cluster = new TestRedisCluster(ports);
     try {
