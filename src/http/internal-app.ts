@@ -51,11 +51,14 @@ export function createInternalApp(deps: InternalAppDeps): Express {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
-  app.use('/internal', requireInternalKey(deps.internalApiKeys, deps.authFailureLimit));
+  // Everything below needs the key, unknown paths too (401 before 404: a caller without a key
+  // learns nothing of what exists). A mount path (`app.use('/internal', …)`) would cost a prefix
+  // trim and restore on every request, and would have to match the router's case-insensitive paths.
+  app.use(requireInternalKey(deps.internalApiKeys, deps.authFailureLimit));
+  createInternalRoutes(deps, app);
   app.get('/internal/openapi.json', (_req, res) => {
     res.type('application/json').send(openapi);
   });
-  createInternalRoutes(deps, app);
 
   app.use((_req, _res, next) => next(notFoundProblem()));
   app.use(problemErrorHandler(deps.logger, () => deps.metrics.redisErrors.inc()));

@@ -17,6 +17,7 @@ export function requestContext(
   logger: Logger,
   metrics: BrokerMetrics,
 ): RequestHandler {
+  const series = requestSeries(listener, metrics);
   return (req, res, next) => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -28,8 +29,9 @@ export function requestContext(
     res.on('finish', () => {
       const seconds = (performance.now() - started) / 1000;
       const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-      metrics.httpRequests.inc({ listener, route, method: req.method, status: String(res.statusCode) });
-      metrics.httpDuration.observe({ listener, route, method: req.method }, seconds);
+      const { requests, duration } = series(route, req.method, res.statusCode);
+      requests.inc();
+      duration.observe(seconds);
       const quiet = listener === 'internal' && res.statusCode < 400;
       // The token API's successful answers log at debug: skip building their line when that is off.
       if (quiet && !logger.isLevelEnabled('debug')) return;
@@ -44,5 +46,35 @@ export function requestContext(
       else logger.info(line, 'request');
     });
     next();
+  };
+}
+
+interface RequestSeries {
+  requests: { inc(): void };
+  duration: { observe(value: number): void };
+}
+
+/**
+ * The labelled series of one route, method and status, looked up once and kept: prom-client hashes
+ * a label object on every `inc`/`observe` call, which cost more than the rest of this middleware.
+ * The keys are bounded (route patterns or "unmatched", the methods Node's parser accepts, status
+ * codes), so the map is too.
+ */
+function requestSeries(
+  listener: 'public' | 'internal',
+  metrics: BrokerMetrics,
+): (route: string, method: string, status: number) => RequestSeries {
+  const known = new Map<string, RequestSeries>();
+  return (route, method, status) => {
+    const key = `${method} ${status} ${route}`;
+    let entry = known.get(key);
+    if (!entry) {
+      entry = {
+        requests: metrics.httpRequests.labels({ listener, route, method, status: String(status) }),
+        duration: metrics.httpDuration.labels({ listener, route, method }),
+      };
+      known.set(key, entry);
+    }
+    return entry;
   };
 }

@@ -75,6 +75,24 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
   });
 
   it.each([
+    // The router matches paths case-insensitively: a differently cased path must not slip past the key.
+    '/INTERNAL/connections',
+    '/Internal/providers',
+    '/internal//providers',
+    '/no-such-path',
+  ])('refuses %s without a key: every path but /readyz and /metrics needs one', async (path) => {
+    const res = await call(broker.internalUrl, path);
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe('unauthorized');
+  });
+
+  it('answers a differently cased path the same as its route once the key is given', async () => {
+    const res = await call(broker.internalUrl, '/INTERNAL/connections', { authorization: `Bearer ${KEY_A}` });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ connections: [], next_cursor: null });
+  });
+
+  it.each([
     ['the first key', KEY_A],
     ['the second key', KEY_B],
   ])('accepts %s of the comma separated list', async (_name, key) => {

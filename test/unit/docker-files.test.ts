@@ -80,6 +80,17 @@ describe('Dockerfile', () => {
     expect(cmd).toEqual([{ op: 'CMD', args: '["node", "dist/main.js"]' }]);
   });
 
+  it('runs node with the same V8 options as `npm start` (what the benchmark measures)', () => {
+    const env = finalStage()
+      .filter((i) => i.op === 'ENV')
+      .map((i) => i.args)
+      .join(' ');
+    const options = /NODE_OPTIONS=(\S+)/.exec(env)?.[1];
+    expect(options).toBe('--max-semi-space-size=8');
+    const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start as string;
+    expect(start).toBe(`node ${options} dist/main.js`);
+  });
+
   it('exposes the public and the internal port', () => {
     const expose = finalStage().find((i) => i.op === 'EXPOSE');
     expect(expose?.args.split(/\s+/).sort()).toEqual(['3000', '3001']);

@@ -39,6 +39,21 @@ const JSON_LIMIT = '64kb';
 export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter = Router()): IRouter {
   const json = express.json({ limit: JSON_LIMIT, strict: true, type: () => true });
 
+  // First: the token API is the hot path, and the router tries routes in order.
+  router.get('/internal/connections/:provider/:connection_id/token', async (req, res) => {
+    const provider = resolveProvider(deps.registry, req.params.provider);
+    const connectionId = requireConnectionId(req.params.connection_id);
+    const query = req.query as Record<string, unknown>;
+    const minValidity = optionalInteger(query, 'min_validity', 0, 86400) ?? deps.refreshMarginSeconds;
+    const forceRefresh = optionalBoolean(query, 'force_refresh') ?? false;
+    const answer = await deps.connections.getToken(provider, connectionId, {
+      minValiditySeconds: minValidity,
+      forceRefresh,
+    });
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(answer);
+  });
+
   router.post('/internal/connect-sessions', json, async (req, res) => {
     const body = requireObjectBody(req.body);
     rejectUnknownFields(body, ['provider', 'connection_id', 'return_to', 'scopes']);
@@ -60,20 +75,6 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
       url: `${deps.publicUrl}/auth/${provider.id}?session=${token}`,
       expires_at: new Date(expiresAt).toISOString(),
     });
-  });
-
-  router.get('/internal/connections/:provider/:connection_id/token', async (req, res) => {
-    const provider = resolveProvider(deps.registry, req.params.provider);
-    const connectionId = requireConnectionId(req.params.connection_id);
-    const query = req.query as Record<string, unknown>;
-    const minValidity = optionalInteger(query, 'min_validity', 0, 86400) ?? deps.refreshMarginSeconds;
-    const forceRefresh = optionalBoolean(query, 'force_refresh') ?? false;
-    const answer = await deps.connections.getToken(provider, connectionId, {
-      minValiditySeconds: minValidity,
-      forceRefresh,
-    });
-    res.setHeader('Cache-Control', 'no-store');
-    res.json(answer);
   });
 
   router.get('/internal/connections/:provider/:connection_id', async (req, res) => {
