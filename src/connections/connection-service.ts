@@ -5,7 +5,7 @@ import { TokenSet } from '../oauth/parse-token-response';
 import { ProviderHttp } from '../oauth/provider-http';
 import { TokenEndpointDeps } from '../oauth/request-token';
 import { revokeToken } from '../oauth/revoke-token';
-import { Provider } from '../providers/provider-definition';
+import { DEFAULT_API_KEY_SETTINGS, Provider } from '../providers/provider-definition';
 import { ConnectionEvents } from './connection-events';
 import { ConnectionSecrets, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
@@ -357,8 +357,7 @@ function oauthAnswer(record: StoredConnection, secrets: ConnectionSecrets): Toke
 }
 
 function apiKeyAnswer(provider: Provider, secrets: ConnectionSecrets): TokenAnswer {
-  const header = provider.api_key?.header ?? 'Authorization';
-  const prefix = provider.api_key ? provider.api_key.prefix : 'Bearer ';
+  const { header, prefix } = provider.api_key ?? DEFAULT_API_KEY_SETTINGS;
   const key = secrets.api_key ?? '';
   return {
     auth_mode: 'api_key',

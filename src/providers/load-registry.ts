@@ -10,7 +10,7 @@ import {
   Provider,
   ProviderDefinition,
   ProviderEntry,
-  apiKeySchema,
+  DEFAULT_API_KEY_SETTINGS,
   envPrefixOf,
   providerEntrySchema,
 } from './provider-definition';
@@ -171,7 +171,7 @@ function applyEnvironment(
   const issuer = env('ISSUER');
   if (issuer !== undefined) def.issuer = issuer.trim() === '' ? undefined : issuer.trim();
   const verifyUrl = set('API_KEY_VERIFY_URL');
-  if (verifyUrl) def.api_key = { ...apiKeySchema.parse({}), ...def.api_key, verify_url: verifyUrl };
+  if (verifyUrl) def.api_key = { ...DEFAULT_API_KEY_SETTINGS, ...def.api_key, verify_url: verifyUrl };
 
   const scopesVar = env('SCOPES');
   const scopes =

@@ -18,15 +18,28 @@ export const expirySchema = z
     message: 'needs "from" or "default_seconds"',
   });
 
-export const apiKeySchema = z.strictObject({
-  header: z
-    .string()
-    .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name')
-    .default('Authorization'),
-  prefix: z.string().max(64).default(''),
-  verify_url: httpUrl.optional(),
-  verify_method: z.enum(['GET', 'POST', 'HEAD']).default('GET'),
-});
+/**
+ * How an API key is sent. Without a `prefix`, a key in `Authorization` goes as `Bearer <key>` (the
+ * contract's default for a provider without an `api_key` block, RFC 6750 §2.1) and a key in any
+ * other header goes bare.
+ */
+export const apiKeySchema = z
+  .strictObject({
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name')
+      .default('Authorization'),
+    prefix: z.string().max(64).optional(),
+    verify_url: httpUrl.optional(),
+    verify_method: z.enum(['GET', 'POST', 'HEAD']).default('GET'),
+  })
+  .transform((settings) => ({
+    ...settings,
+    prefix: settings.prefix ?? (settings.header.toLowerCase() === 'authorization' ? 'Bearer ' : ''),
+  }));
+
+/** A provider without an `api_key` block sends the key as `Authorization: Bearer <key>`. */
+export const DEFAULT_API_KEY_SETTINGS = apiKeySchema.parse({});
 
 /** Every field an entry may name; `id` aside, each is optional so an entry can override a built-in. */
 export const providerEntrySchema = z.strictObject({

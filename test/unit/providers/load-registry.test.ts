@@ -139,15 +139,19 @@ describe('PROVIDERS_FILE', () => {
       file: {
         providers: [
           { id: 'jobber', expiry: { from: 'expires_in' } },
-          { id: 'respond-io', api_key: { verify_url: 'https://api.respond.io/v2/space/user' } },
+          {
+            id: 'respond-io',
+            api_key: { header: 'X-Token', verify_url: 'https://api.respond.io/v2/space/user' },
+          },
         ],
       },
     });
     // The built-in Jobber expiry also has default_seconds; the override has none.
     expect(registry.get('jobber')!.expiry).toEqual({ from: 'expires_in' });
-    // The built-in respond.io key prefix is "Bearer "; the override's block starts from the block defaults.
+    // The built-in respond.io key prefix is "Bearer "; the override's block starts from the block
+    // defaults (a header other than Authorization: no prefix).
     expect(registry.get('respond-io')!.api_key).toEqual({
-      header: 'Authorization',
+      header: 'X-Token',
       prefix: '',
       verify_method: 'GET',
       verify_url: 'https://api.respond.io/v2/space/user',
@@ -451,6 +455,29 @@ describe('<PROVIDER>_* variables', () => {
     const bonjoro = load({ env: { BONJORO_AUTH_MODE: 'api_key' } }).get('bonjoro')!;
     expect(bonjoro.auth_mode).toBe('api_key');
     expect(bonjoro.api_key).toBeUndefined();
+  });
+
+  it('_API_KEY_VERIFY_URL on a provider without an api_key block keeps Authorization: Bearer (CONTRACT)', () => {
+    const bonjoro = load({
+      env: { BONJORO_AUTH_MODE: 'api_key', BONJORO_API_KEY_VERIFY_URL: 'https://api.bonjoro.example/me' },
+    }).get('bonjoro')!;
+    expect(bonjoro.api_key).toEqual({
+      header: 'Authorization',
+      prefix: 'Bearer ',
+      verify_url: 'https://api.bonjoro.example/me',
+      verify_method: 'GET',
+    });
+  });
+
+  it.each([
+    [{ verify_url: 'https://acme.example/me' }, 'Authorization', 'Bearer '],
+    [{ header: 'authorization' }, 'authorization', 'Bearer '],
+    [{ header: 'X-Key' }, 'X-Key', ''],
+    [{ header: 'Authorization', prefix: 'Token ' }, 'Authorization', 'Token '],
+    [{ header: 'Authorization', prefix: '' }, 'Authorization', ''],
+  ])('an api_key block %j sends the key in %s with prefix %j', (apiKey, header, prefix) => {
+    const registry = load({ file: { providers: [{ ...ACME, auth_mode: 'api_key', api_key: apiKey }] } });
+    expect(registry.get('acme')!.api_key).toMatchObject({ header, prefix });
   });
 
   it('_AUTH_MODE switches an api_key provider of the file back to oauth2', () => {
