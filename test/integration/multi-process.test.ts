@@ -72,25 +72,32 @@ describe('several broker processes on one Redis', () => {
     }
   });
 
-  it('sends one refresh to the provider for a stampede spread over three processes, and all get the same token', async () => {
-    await staleConnection('acct-stampede');
-    const before = fake.refreshRequests.length;
-    fake.options.tokenDelayMs = 300;
-    try {
-      const answers = await Promise.all(
-        Array.from({ length: 30 }, (_, i) =>
-          brokers[i % 3]!.api('/internal/connections/jobber/acct-stampede/token'),
-        ),
-      );
-      expect(answers.map((a) => a.status)).toEqual(Array(30).fill(200));
-      expect(fake.refreshRequests.length - before).toBe(1);
-      expect(new Set(answers.map((a) => a.body.access_token))).toEqual(
-        new Set([fake.issued[fake.issued.length - 1]!.access_token]),
-      );
-    } finally {
-      fake.options.tokenDelayMs = 0;
-    }
-  });
+  it.each([
+    [30, 3],
+    [300, 2],
+  ])(
+    'sends one refresh to the provider for %i callers spread over %i processes, and all get the same token',
+    async (callers, processes) => {
+      const id = `acct-stampede-${callers}`;
+      await staleConnection(id);
+      const before = fake.refreshRequests.length;
+      fake.options.tokenDelayMs = 300;
+      try {
+        const answers = await Promise.all(
+          Array.from({ length: callers }, (_, i) =>
+            brokers[i % processes]!.api(`/internal/connections/jobber/${id}/token`),
+          ),
+        );
+        expect(answers.map((a) => a.status)).toEqual(Array(callers).fill(200));
+        expect(fake.refreshRequests.length - before).toBe(1);
+        expect(new Set(answers.map((a) => a.body.access_token))).toEqual(
+          new Set([fake.issued[fake.issued.length - 1]!.access_token]),
+        );
+      } finally {
+        fake.options.tokenDelayMs = 0;
+      }
+    },
+  );
 
   it('lets another process refresh when the lock holder is SIGKILLed mid-refresh: callers see a delay, not an error', async () => {
     const [a, b, c] = brokers as [BrokerProcess, BrokerProcess, BrokerProcess];
