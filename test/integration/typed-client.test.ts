@@ -1,8 +1,14 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { BrokerClient, BrokerClientOptions, BrokerProblemError, OAuthTokenAnswer } from '../../src/client';
 import { TEST_INTERNAL_KEY, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
+import { ensureBuilt } from '../helpers/broker-process';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
+
+const execFileAsync = promisify(execFile);
 
 describe('typed client (oauth-broker/client) against a real broker', () => {
   let redis: TestRedis;
@@ -241,5 +247,25 @@ describe('typed client (oauth-broker/client) against a real broker', () => {
     expect((error as BrokerProblemError).status).toBe(503);
     expect((error as BrokerProblemError).retryable).toBe(true);
     expect(sent).toEqual(Array(3).fill('GET /internal/connections/jobber/meta-1'));
+  });
+});
+
+describe('the package entry oauth-broker/client', () => {
+  it('resolves by the package name from the build and exports the client and its error', async () => {
+    await ensureBuilt();
+    // A separate node process resolves the name through package.json "exports", as a consumer's would.
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [
+        '-e',
+        `const c = require('oauth-broker/client');
+         process.stdout.write(JSON.stringify({ client: typeof c.BrokerClient, error: typeof c.BrokerProblemError,
+           path: require.resolve('oauth-broker/client') }));`,
+      ],
+      { cwd: join(__dirname, '..', '..'), timeout: 20_000 },
+    );
+    const answer = JSON.parse(stdout) as { client: string; error: string; path: string };
+    expect(answer).toMatchObject({ client: 'function', error: 'function' });
+    expect(answer.path).toMatch(/[/\\]dist[/\\]client[/\\]index\.js$/);
   });
 });
