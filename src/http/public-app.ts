@@ -100,6 +100,6 @@ export function createPublicApp(deps: PublicAppDeps): Express {
         }),
       );
   });
-  app.use(connectPageErrorHandler(deps.logger));
+  app.use(connectPageErrorHandler(deps.logger, () => deps.metrics.redisErrors.inc()));
   return app;
 }

@@ -248,7 +248,7 @@ describe('Prometheus metrics on the internal listener', () => {
   });
 
   // Last: a SIGKILLed Redis comes back empty.
-  it('counts Redis errors while Redis is away: /readyz 503 and a token request 503', async () => {
+  it('counts Redis errors while Redis is away: /readyz 503, a token request 503 and a connect page 503', async () => {
     const errors = 'oauth_broker_redis_errors_total';
     const readyz503 = { listener: 'internal', route: '/readyz', method: 'GET', status: '503' };
     const before = await scrape(a);
@@ -263,6 +263,13 @@ describe('Prometheus metrics on the internal listener', () => {
       );
       expect((await token(a, 'any-connection')).status).toBe(503);
       expect((await scrape(a)).get(errors)).toBe(before.get(errors) + 2);
+      // The browser's listener counts them too (its answer is a page, not problem+json).
+      const page = await fetch(`${a.publicUrl}/auth/bonjoro?session=${'s'.repeat(43)}`, {
+        redirect: 'manual',
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(page.status).toBe(503);
+      expect((await scrape(a)).get(errors)).toBe(before.get(errors) + 3);
     } finally {
       await redis.startProcess();
     }

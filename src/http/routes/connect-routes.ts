@@ -317,10 +317,14 @@ function constantTimeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** The browser error handler: a plain page, 503 when Redis is away, never a stack trace. */
-export function connectPageErrorHandler(logger: Logger) {
+/**
+ * The browser error handler: a plain page, 503 when Redis is away (counted like the internal
+ * listener's, through `onRedisError`), never a stack trace.
+ */
+export function connectPageErrorHandler(logger: Logger, onRedisError?: () => void) {
   return (error: unknown, req: Request, res: Response, _next: (e?: unknown) => void): void => {
     const redisDown = isRedisUnavailable(error);
+    if (redisDown) onRedisError?.();
     const status = redisDown
       ? 503
       : error instanceof BrokerError
