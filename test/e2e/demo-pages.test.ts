@@ -1,0 +1,222 @@
+import { Server, createServer } from 'node:http';
+import { Browser, BrowserContext, Page } from 'playwright-core';
+import { Demo, createDemo } from '../../src/demo/create-demo';
+import { freePort } from '../helpers/free-port';
+import { TestRedis } from '../helpers/redis-server';
+import { describeInChromium, launchChromium, screenshot, withScreenshotOnFailure } from './support/chromium';
+
+jest.setTimeout(90_000);
+
+/** A phone and a desktop. */
+const WIDTHS = [390, 1280] as const;
+
+interface Running {
+  demo: Demo;
+  servers: Server[];
+}
+
+/** A demo in this process on free ports; `internal: false` leaves its internal API unreachable. */
+async function startDemo(redisUrl: string, keyPrefix: string, internal = true): Promise<Running> {
+  const [publicPort, internalPort] = [await freePort(), await freePort()];
+  const demo = createDemo({
+    redisUrl,
+    publicPort,
+    internalPort,
+    publicHost: '127.0.0.1',
+    keyPrefix,
+    logLevel: 'silent',
+  });
+  const listeners: Array<[Server, number]> = [[createServer(demo.publicApp), publicPort]];
+  if (internal) listeners.push([createServer(demo.internalApp), internalPort]);
+  await Promise.all(
+    listeners.map(([s, port]) => new Promise<void>((r) => s.listen(port, '127.0.0.1', () => r()))),
+  );
+  return { demo, servers: listeners.map(([s]) => s) };
+}
+
+async function stopDemo(running: Running | undefined): Promise<void> {
+  if (!running) return;
+  await running.demo.broker.sweeper.stop();
+  for (const s of running.servers) s.closeAllConnections();
+  await Promise.all(running.servers.map((s) => new Promise((r) => s.close(r))));
+  running.demo.broker.redis.disconnect();
+}
+
+/**
+ * The demo's pages (`npm run demo`) and the sandbox's consent page, in Chromium at phone and
+ * desktop widths: each is kept in test-artifacts/pages-demo-<name>-<width>.png, must fit the screen
+ * without sideways scrolling, and must say what to do next.
+ */
+describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
+  let redis: TestRedis;
+  let browser: Browser;
+  let main: Running;
+  let offline: Running;
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    main = await startDemo(redis.url, 'demo-pages:');
+    offline = await startDemo(redis.url, 'demo-pages-offline:', false);
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await stopDemo(main);
+    await stopDemo(offline);
+    // The private Redis, and every key the demos wrote there, goes with it.
+    await redis?.close();
+  });
+
+  async function newContext(width: number): Promise<BrowserContext> {
+    return width < 600
+      ? browser.newContext({
+          viewport: { width, height: 844 },
+          isMobile: true,
+          hasTouch: true,
+          deviceScaleFactor: 2,
+        })
+      : browser.newContext({ viewport: { width, height: 800 } });
+  }
+
+  /** Screenshot, then: the title, the words, no sideways scroll, readable text, a full-size button. */
+  async function check(page: Page, width: number, name: string, title: string, mustShow: RegExp[]) {
+    await screenshot(page, `pages-demo-${name}-${width}`);
+    expect((await page.locator('h1').innerText()).trim()).toBe(title);
+    const text = (await page.locator('main').innerText()).replace(/\s+/g, ' ');
+    for (const words of mustShow) expect(text).toMatch(words);
+    // Evaluated in the page (this project has no DOM types).
+    const layout = await page.evaluate<{ scrollWidth: number; innerWidth: number; fontSize: number }>(
+      `({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+          fontSize: parseFloat(getComputedStyle(document.querySelector('main p')).fontSize) })`,
+    );
+    // Against the window and the chosen width both: a phone may widen its layout viewport to fit.
+    expect(layout.scrollWidth).toBeLessThanOrEqual(layout.innerWidth);
+    expect(layout.innerWidth).toBe(width);
+    expect(layout.fontSize).toBeGreaterThanOrEqual(14);
+  }
+
+  async function buttonFits(page: Page, name: string, width: number): Promise<void> {
+    const box = await page.getByRole('button', { name, exact: true }).boundingBox({ timeout: 5_000 });
+    expect(box).not.toBeNull();
+    expect(box!.height).toBeGreaterThanOrEqual(40);
+    expect(box!.x).toBeGreaterThanOrEqual(0);
+    expect(box!.x + box!.width).toBeLessThanOrEqual(width);
+  }
+
+  async function internal(path: string, method = 'GET'): Promise<Response> {
+    return fetch(`${main.demo.internalUrl}/internal/connections/sandbox/demo-user${path}`, {
+      method,
+      headers: { authorization: `Bearer ${main.demo.internalApiKey}` },
+    });
+  }
+
+  /** Removes demo-user's connection if a journey before made one: each journey starts without it. */
+  async function noConnection(): Promise<void> {
+    expect([204, 404]).toContain((await internal('', 'DELETE')).status);
+    expect((await internal('/token')).status).toBe(404);
+  }
+
+  /** From the start page, through its button, to the sandbox's consent page. */
+  async function toConsent(page: Page, width: number): Promise<void> {
+    const start = await page.goto(`${main.demo.publicUrl}/demo`, { waitUntil: 'load' });
+    expect(start!.status()).toBe(200);
+    await check(page, width, 'start', 'OAuth Broker demo', [/consent page/, /fetch the token/]);
+    await buttonFits(page, 'Connect a Sandbox account', width);
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/sandbox/authorize'),
+      page.getByRole('button', { name: 'Connect a Sandbox account' }).click(),
+    ]);
+    await page.waitForLoadState('load');
+    await check(page, width, 'consent', 'Allow access to your Sandbox account?', [/demo-user/]);
+    await buttonFits(page, 'Allow', width);
+    await buttonFits(page, 'Deny', width);
+  }
+
+  it.each(WIDTHS)('at %i px: start, consent, Allow, and the connected page', async (width) => {
+    // No connection yet, so the checks below see the one this journey makes.
+    await noConnection();
+    const context = await newContext(width);
+    const page = await context.newPage();
+    try {
+      await withScreenshotOnFailure(page, `pages-demo-allow-${width}`, async () => {
+        await toConsent(page, width);
+        await Promise.all([
+          page.waitForURL((url) => url.pathname === '/demo/done'),
+          page.getByRole('button', { name: 'Allow', exact: true }).click(),
+        ]);
+        await page.waitForLoadState('load');
+        await check(page, width, 'connected', 'Sandbox is connected', [
+          /demo-user/,
+          /fetch a fresh access token from the internal API/,
+          /curl -s -H "Authorization: Bearer <internal API key>"/,
+          /\/internal\/connections\/sandbox\/demo-user\/token/,
+        ]);
+        expect(await page.content()).not.toContain(main.demo.internalApiKey);
+        await buttonFits(page, 'Connect again', width);
+
+        const meta = await internal('');
+        expect(meta.status).toBe(200);
+        expect(await meta.json()).toMatchObject({ status: 'active' });
+        const token = await internal('/token');
+        expect(token.status).toBe(200);
+        expect(await token.json()).toMatchObject({ token_type: 'Bearer', access_token: expect.any(String) });
+      });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it.each(WIDTHS)(
+    'at %i px: Deny at consent lands on the failure page, which offers Try again',
+    async (width) => {
+      await noConnection();
+      const context = await newContext(width);
+      const page = await context.newPage();
+      try {
+        await withScreenshotOnFailure(page, `pages-demo-deny-${width}`, async () => {
+          await toConsent(page, width);
+          await Promise.all([
+            page.waitForURL((url) => url.pathname === '/demo/done'),
+            page.getByRole('button', { name: 'Deny', exact: true }).click(),
+          ]);
+          await page.waitForLoadState('load');
+          expect(new URL(page.url()).searchParams.get('error')).toBe('access_denied');
+          await check(page, width, 'denied', 'Connection cancelled', [
+            /You chose Deny, so the broker stored nothing/,
+            /Reference: access_denied/,
+          ]);
+          await buttonFits(page, 'Try again', width);
+          expect((await internal('/token')).status).toBe(404);
+        });
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it.each(WIDTHS)(
+    'at %i px: with the internal API unreachable, the connect button leads to "not ready"',
+    async (width) => {
+      const context = await newContext(width);
+      const page = await context.newPage();
+      try {
+        await withScreenshotOnFailure(page, `pages-demo-unavailable-${width}`, async () => {
+          await page.goto(`${offline.demo.publicUrl}/demo`, { waitUntil: 'load' });
+          const [answer] = await Promise.all([
+            page.waitForResponse((r) => new URL(r.url()).pathname === '/demo/connect'),
+            page.getByRole('button', { name: 'Connect a Sandbox account' }).click(),
+          ]);
+          await page.waitForLoadState('load');
+          expect(answer.status()).toBe(503);
+          await check(page, width, 'unavailable', 'The broker is not ready', [
+            /is Redis still running/,
+            /try again/,
+          ]);
+        });
+      } finally {
+        await context.close();
+      }
+    },
+  );
+});
