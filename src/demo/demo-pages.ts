@@ -52,6 +52,9 @@ export function demoUnavailablePage(): string {
     title: 'The broker is not ready',
     tone: 'err',
     badge: 'Demo',
-    body: '<p>The internal API did not answer (is Redis still running?). Look at the terminal, then try again.</p>',
+    body: `<p>The internal API did not answer (is Redis still running?). Look at the terminal, then try again.</p>
+<form method="get" action="/demo/connect">
+<button type="submit">Try again</button>
+</form>`,
   });
 }

@@ -196,7 +196,7 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
   );
 
   it.each(WIDTHS)(
-    'at %i px: with the internal API unreachable, the connect button leads to "not ready"',
+    'at %i px: with the internal API unreachable, the connect button leads to "not ready", which offers Try again',
     async (width) => {
       const context = await newContext(width);
       const page = await context.newPage();
@@ -213,6 +213,8 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
             /is Redis still running/,
             /try again/,
           ]);
+          // Like every other demo page, it offers the next step as a button.
+          await buttonFits(page, 'Try again', width);
         });
       } finally {
         await context.close();
