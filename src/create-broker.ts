@@ -163,6 +163,8 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     connections,
     registry,
     intervalMs: config.sweepIntervalSeconds * 1000,
+    concurrency: config.sweepConcurrency,
+    perProviderConcurrency: config.sweepConcurrencyPerProvider,
     logger: logger.child({ module: 'sweeper' }),
     metrics,
   });

@@ -68,8 +68,12 @@ async function main(): Promise<void> {
       internalServer.closeAllConnections();
     }, config.shutdownTimeoutSeconds * 1000);
     deadline.unref();
-    // Stop accepting at once; background work stops beside it and its refreshes finish.
-    await Promise.all([closeServer(publicServer), closeServer(internalServer), broker.sweeper.stop()]);
+    // The sweeper first: from this call on it starts no refresh, while the refreshes it has under
+    // way run to the end and store their answer before Redis closes below (a provider that rotates
+    // refresh tokens has already retired the old one: dropping that answer would cost the
+    // connection). Then stop accepting at once; requests in flight finish beside those refreshes.
+    const sweeperStopped = broker.sweeper.stop();
+    await Promise.all([closeServer(publicServer), closeServer(internalServer), sweeperStopped]);
     clearTimeout(deadline);
     await broker.webhooks?.stop();
     await Promise.race([

@@ -37,6 +37,10 @@ export interface Config {
   /** Undefined: each provider's own `keepalive_after` applies. 0: off. */
   keepaliveAfterSeconds?: number;
   sweepIntervalSeconds: number;
+  /** Background refreshes one process runs at once, over all providers (SWEEP_CONCURRENCY). */
+  sweepConcurrency: number;
+  /** Background refreshes one process runs at once against any one provider (at most `sweepConcurrency`). */
+  sweepConcurrencyPerProvider: number;
   logLevel: string;
   webhookUrl?: string;
   webhookSecret?: string;

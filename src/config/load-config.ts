@@ -43,6 +43,7 @@ export function loadConfig(env: Env): Config {
     refreshAhead: read.boolean('REFRESH_AHEAD') ?? true,
     keepaliveAfterSeconds: read.integer('KEEPALIVE_AFTER', { min: 0, max: 10 * 365 * 86400 }),
     sweepIntervalSeconds: read.number('SWEEP_INTERVAL', { min: 0.1, max: 86400 }) ?? 15,
+    ...readSweepConcurrency(read, problems),
     logLevel:
       read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) ?? 'info',
     webhookUrl: read.url('WEBHOOK_URL', { httpOnly: true }),
@@ -69,6 +70,24 @@ export function loadConfig(env: Env): Config {
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** The sweeper's bounds (defaults 8 in all, 2 per provider); one provider's share never exceeds the total. */
+function readSweepConcurrency(
+  read: EnvReader,
+  problems: string[],
+): Pick<Config, 'sweepConcurrency' | 'sweepConcurrencyPerProvider'> {
+  const total = read.integer('SWEEP_CONCURRENCY', { min: 1, max: 100 });
+  const perProvider = read.integer('SWEEP_CONCURRENCY_PER_PROVIDER', { min: 1, max: 100 });
+  const sweepConcurrency = total ?? 8;
+  if (perProvider !== undefined && perProvider > sweepConcurrency) {
+    problems.push(`SWEEP_CONCURRENCY_PER_PROVIDER: must not exceed SWEEP_CONCURRENCY (${sweepConcurrency})`);
+  }
+  // Unset, the per-provider default (2) yields to a lower total rather than refuse start-up.
+  return {
+    sweepConcurrency,
+    sweepConcurrencyPerProvider: Math.min(perProvider ?? 2, sweepConcurrency),
+  };
 }
 
 function readKeyRing(env: Env, problems: string[]): EncryptionKey[] {

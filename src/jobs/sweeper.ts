@@ -11,9 +11,16 @@ export interface SweeperDeps {
   metrics: BrokerMetrics;
   /** Due connections taken per look. */
   batchSize?: number;
-  /** Background refreshes at once, in all and per provider. */
+  /** Background refreshes at once in all (SWEEP_CONCURRENCY, default 8). */
   concurrency?: number;
+  /** Background refreshes at once against one provider (SWEEP_CONCURRENCY_PER_PROVIDER, default 2). */
   perProviderConcurrency?: number;
+}
+
+/** One sweep under way: stop() cancels it (no refresh starts after that) and awaits `done`. */
+interface SweepRun {
+  cancelled: boolean;
+  done?: Promise<unknown>;
 }
 
 /**
@@ -27,7 +34,7 @@ export class Sweeper {
   private running?: Promise<void>;
   private stopped = true;
   /** Sweeps under way (timer-driven or called directly); stop() cancels them between refreshes. */
-  private readonly sweeps = new Set<{ cancelled: boolean }>();
+  private readonly sweeps = new Set<SweepRun>();
 
   constructor(private readonly deps: SweeperDeps) {}
 
@@ -36,35 +43,44 @@ export class Sweeper {
     this.schedule(Math.random() * this.deps.intervalMs);
   }
 
-  /** Stops looking for work and waits for the refreshes under way. */
+  /**
+   * Stops taking work at once (no look and no refresh starts after this call, synchronously) and
+   * resolves when the refreshes already under way have finished and stored their answer: a
+   * rotated refresh token is never dropped by a shutdown.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     for (const sweep of this.sweeps) sweep.cancelled = true;
-    await this.running;
+    await Promise.all([this.running, ...[...this.sweeps].map((s) => s.done)]);
   }
 
   /** One look at the schedule; answers how many connections it worked on. */
-  async sweepOnce(): Promise<number> {
+  sweepOnce(): Promise<number> {
+    // Not `this.stopped`: a sweep called directly (tests, tools) runs whether or not start() was.
+    const sweep: SweepRun = { cancelled: false };
+    this.sweeps.add(sweep);
+    const done = this.sweep(sweep).finally(() => this.sweeps.delete(sweep));
+    sweep.done = done;
+    return done;
+  }
+
+  private async sweep(sweep: SweepRun): Promise<number> {
     const started = process.hrtime.bigint();
     const batch = this.deps.batchSize ?? 100;
-    // Not `this.stopped`: a sweep called directly (tests, tools) runs whether or not start() was.
-    const sweep = { cancelled: false };
-    this.sweeps.add(sweep);
     let worked = 0;
     try {
       for (let round = 0; round < 10 && !sweep.cancelled; round++) {
         const due = await this.deps.connections.due(batch);
         if (due.length === 0) break;
-        worked += due.length;
-        await this.work(due, sweep);
+        worked += await this.work(due, sweep);
         if (due.length < batch) break;
       }
-      this.deps.metrics.dueBacklog.set(await this.deps.connections.countDue());
+      // Cancelled by stop(): the backlog is for the next process to see, not worth a Redis call now.
+      if (!sweep.cancelled) this.deps.metrics.dueBacklog.set(await this.deps.connections.countDue());
     } catch (error) {
       this.deps.logger.warn({ err: errorForLog(error) }, 'sweep failed');
     } finally {
-      this.sweeps.delete(sweep);
       this.deps.metrics.sweepDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
     return worked;
@@ -81,22 +97,30 @@ export class Sweeper {
     this.timer.unref();
   }
 
+  /**
+   * Refreshes `due` with at most `concurrency` refreshes at once, and at most
+   * `perProviderConcurrency` of them against any one provider; stops taking items once the sweep
+   * is cancelled. Answers how many it took.
+   */
   private async work(
     due: Array<{ provider: string; connectionId: string }>,
-    sweep: { cancelled: boolean },
-  ): Promise<void> {
-    const limit = this.deps.concurrency ?? 8;
-    const perProvider = this.deps.perProviderConcurrency ?? 2;
+    sweep: SweepRun,
+  ): Promise<number> {
+    const limit = Math.max(1, this.deps.concurrency ?? 8);
+    const perProvider = Math.max(1, Math.min(this.deps.perProviderConcurrency ?? 2, limit));
     const active = new Map<string, number>();
     const queue = [...due];
+    let taken = 0;
     const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
       while (queue.length > 0 && !sweep.cancelled) {
         const index = queue.findIndex((d) => (active.get(d.provider) ?? 0) < perProvider);
         if (index < 0) {
+          // Every provider left is at its bound: wait for one of its refreshes to finish.
           await new Promise((r) => setTimeout(r, 10));
           continue;
         }
         const item = queue.splice(index, 1)[0]!;
+        taken += 1;
         active.set(item.provider, (active.get(item.provider) ?? 0) + 1);
         try {
           await this.refreshOne(item.provider, item.connectionId);
@@ -106,6 +130,7 @@ export class Sweeper {
       }
     });
     await Promise.all(workers);
+    return taken;
   }
 
   private async refreshOne(providerId: string, connectionId: string): Promise<void> {
