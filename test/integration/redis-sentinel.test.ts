@@ -61,6 +61,69 @@ describe('Redis Sentinel (one master, one replica, one sentinel)', () => {
     for (const id of CONNECTIONS) await broker.connect('jobber', id);
   });
 
+  it('imports, lists with paging and deletes through the master the sentinel names', async () => {
+    const ids = Array.from({ length: 7 }, (_, i) => `list-${i}`);
+    for (const id of ids) {
+      const put = await broker.api(`/internal/connections/jobber/${id}`, {
+        method: 'PUT',
+        body: { access_token: `at-${id}`, refresh_token: `rt-${id}`, expires_in: 3600 },
+      });
+      expect(put.status).toBe(201);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = `provider=jobber&limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const page = await broker.api(`/internal/connections?${query}`);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.connections.map((c: { connection_id: string }) => c.connection_id));
+      cursor = page.body.next_cursor;
+      pages += 1;
+    } while (cursor && pages < 20);
+    expect(seen.filter((id) => id.startsWith('list-'))).toEqual(ids);
+    expect(seen).toEqual(expect.arrayContaining([...CONNECTIONS, 'acct-flow']));
+    expect(pages).toBeGreaterThanOrEqual(4);
+    for (const id of ids) {
+      expect((await broker.api(`/internal/connections/jobber/${id}`, { method: 'DELETE' })).status).toBe(204);
+    }
+    expect((await broker.api('/internal/connections/jobber/list-0')).status).toBe(404);
+  });
+
+  it('sends one refresh to the provider for a stampede over two brokers on the sentinel, one token for all', async () => {
+    const second = await startTestBroker({
+      REDIS_URL: 'redis://127.0.0.1:1',
+      REDIS_SENTINELS: sentinel.sentinelsEnv,
+      REDIS_SENTINEL_NAME: SENTINEL_MASTER_NAME,
+      ...providerEnv('jobber', fake.url),
+    });
+    try {
+      const live = fake.mint();
+      const put = await broker.api('/internal/connections/jobber/acct-stampede', {
+        method: 'PUT',
+        body: { access_token: live.access_token, refresh_token: live.refresh_token, expires_in: 5 },
+      });
+      expect(put.status).toBe(201);
+      const before = fake.refreshRequests.length;
+      fake.options.tokenDelayMs = 300;
+      try {
+        const answers = await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            (i % 2 === 0 ? broker : second).api('/internal/connections/jobber/acct-stampede/token'),
+          ),
+        );
+        expect(answers.map((r) => r.status)).toEqual(Array(40).fill(200));
+        expect(fake.refreshRequests.length - before).toBe(1);
+        const fresh = fake.issued[fake.issued.length - 1]!.access_token;
+        expect(new Set(answers.map((r) => r.body.access_token))).toEqual(new Set([fresh]));
+      } finally {
+        fake.options.tokenDelayMs = 0;
+      }
+    } finally {
+      await second.close();
+    }
+  });
+
   it('answers 503 store_unavailable at most while a forced failover runs, then serves again within 3 s, nothing lost', async () => {
     const before = await tokens();
     await sentinel.waitForReplicaInSync();
