@@ -4,6 +4,7 @@ import Redis from 'ioredis';
 import { FakeProvider, defaultTokenHandler } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { until } from '../helpers/until';
 
 /**
  * Background refreshes that fail (CONTRACT.md, "Details the table leaves open"): every failure
@@ -14,16 +15,6 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
  */
 const SWEEP_S = 0.5;
 const WEBHOOK_SECRET = 'background-failures-webhook-secret-0123456789';
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 const sleepUntil = (at: number) => new Promise((r) => setTimeout(r, Math.max(0, at - Date.now()) + 30));

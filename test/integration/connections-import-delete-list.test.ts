@@ -3,6 +3,7 @@ import { AddressInfo } from 'node:net';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { until } from '../helpers/until';
 
 /** The metadata fields CONTRACT.md lists for `GET /internal/connections/:provider/:connection_id`. */
 const METADATA_FIELDS = [
@@ -22,16 +23,6 @@ const METADATA_FIELDS = [
 ].sort();
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-
-async function until<T>(probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('connections: import (PUT), metadata (GET), delete and listing', () => {
   let redis: TestRedis;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { until } from '../helpers/until';
 
 /**
  * Keep-alive (CONTRACT.md, KEEPALIVE_AFTER and the catalogue's `keepalive_after`): a connection
@@ -11,16 +12,6 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
  * refresh tokens do not drop it. Tokens here live an hour: nothing but keep-alive is due.
  */
 const DAY_MS = 86_400_000;
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('keep-alive: idle connections are refreshed before a provider drops them', () => {
   let redis: TestRedis;

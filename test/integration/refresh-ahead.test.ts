@@ -1,6 +1,7 @@
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { until } from '../helpers/until';
 
 /**
  * Refresh-ahead (CONTRACT.md, REFRESH_AHEAD): a connection the token API answered since its last
@@ -11,16 +12,6 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
 const MARGIN_S = 2;
 const LIFE_S = 7;
 const DAY_MS = 86_400_000;
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('refresh-ahead: busy connections are refreshed in the background', () => {
   let redis: TestRedis;

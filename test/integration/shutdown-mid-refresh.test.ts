@@ -2,6 +2,7 @@ import { BrokerProcess, ensureBuilt } from '../helpers/broker-process';
 import { FakeProvider, defaultTokenHandler } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { until } from '../helpers/until';
 
 /**
  * SIGTERM while the sweeper has a background refresh in flight (a real `node dist/main.js`): the
@@ -11,16 +12,6 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
  */
 const PREFIX = 'sigterm:';
 const TOKEN_DELAY_MS = 1500;
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('SIGTERM in the middle of a background refresh', () => {
   let redis: TestRedis;

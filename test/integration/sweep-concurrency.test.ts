@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FakeProvider, RecordedRequest, defaultTokenHandler } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { until } from '../helpers/until';
 
 /**
  * SWEEP_CONCURRENCY and SWEEP_CONCURRENCY_PER_PROVIDER bound the background refreshes one
@@ -13,16 +14,6 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
  */
 const TOKEN_DELAY_MS = 200;
 const CONNECTIONS = 12;
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The client id of a token request, from the form or from Basic authentication. */
 function clientIdOf(req: RecordedRequest): string {

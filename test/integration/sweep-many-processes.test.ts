@@ -2,6 +2,7 @@ import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { BrokerProcess, ensureBuilt } from '../helpers/broker-process';
+import { until } from '../helpers/until';
 
 /**
  * Every broker process runs the sweeper; each due connection is claimed with the same
@@ -12,16 +13,6 @@ import { BrokerProcess, ensureBuilt } from '../helpers/broker-process';
  */
 const PROVIDERS = ['bonjoro', 'bexio'];
 const PER_PROVIDER = 100;
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('three broker processes sweeping one schedule', () => {
   let redis: TestRedis;
