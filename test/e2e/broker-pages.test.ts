@@ -1,5 +1,10 @@
-import { Browser, BrowserContext, Page } from 'playwright-core';
-import { describeInChromium, screenshot, withScreenshotOnFailure } from './support/chromium';
+import { Page } from 'playwright-core';
+import {
+  describeInChromium,
+  newContextAtWidth,
+  screenshot,
+  withScreenshotOnFailure,
+} from './support/chromium';
 import {
   JourneyEnv,
   KEY_DISPLAY_NAME,
@@ -42,17 +47,6 @@ describeInChromium('the broker’s own pages at 390 px and 1280 px', () => {
     await env?.close();
   });
 
-  async function newContext(browser: Browser, width: number): Promise<BrowserContext> {
-    return width < 600
-      ? browser.newContext({
-          viewport: { width, height: 844 },
-          isMobile: true,
-          hasTouch: true,
-          deviceScaleFactor: 2,
-        })
-      : browser.newContext({ viewport: { width, height: 800 } });
-  }
-
   async function check(page: Page, width: number, expected: PageCheck, status: number): Promise<void> {
     await screenshot(page, `pages-${expected.name}-${width}`);
     expect({ page: expected.name, status }).toEqual({ page: expected.name, status: expected.status });
@@ -77,7 +71,7 @@ describeInChromium('the broker’s own pages at 390 px and 1280 px', () => {
   it.each(WIDTHS)(
     'at %i px the API-key form, its error, the success page and a used link are finished pages',
     async (width) => {
-      const context = await newContext(env.browser, width);
+      const context = await newContextAtWidth(env.browser, width);
       const page = await context.newPage();
       try {
         await withScreenshotOnFailure(page, `pages-api-key-${width}`, async () => {
@@ -143,7 +137,7 @@ describeInChromium('the broker’s own pages at 390 px and 1280 px', () => {
   it.each(WIDTHS)(
     'at %i px the pages after a cancelled or unmatched sign-in and for a provider not set up are finished pages',
     async (width) => {
-      const context = await newContext(env.browser, width);
+      const context = await newContextAtWidth(env.browser, width);
       const page = await context.newPage();
       try {
         await withScreenshotOnFailure(page, `pages-errors-${width}`, async () => {

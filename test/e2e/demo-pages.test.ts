@@ -1,9 +1,15 @@
 import { Server, createServer } from 'node:http';
-import { Browser, BrowserContext, Page } from 'playwright-core';
+import { Browser, Page } from 'playwright-core';
 import { Demo, createDemo } from '../../src/demo/create-demo';
 import { freePort } from '../helpers/free-port';
 import { TestRedis } from '../helpers/redis-server';
-import { describeInChromium, launchChromium, screenshot, withScreenshotOnFailure } from './support/chromium';
+import {
+  describeInChromium,
+  launchChromium,
+  newContextAtWidth,
+  screenshot,
+  withScreenshotOnFailure,
+} from './support/chromium';
 
 jest.setTimeout(90_000);
 
@@ -68,17 +74,6 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
     await redis?.close();
   });
 
-  async function newContext(width: number): Promise<BrowserContext> {
-    return width < 600
-      ? browser.newContext({
-          viewport: { width, height: 844 },
-          isMobile: true,
-          hasTouch: true,
-          deviceScaleFactor: 2,
-        })
-      : browser.newContext({ viewport: { width, height: 800 } });
-  }
-
   /** Screenshot, then: the title, the words, no sideways scroll, readable text, a full-size button. */
   async function check(page: Page, width: number, name: string, title: string, mustShow: RegExp[]) {
     await screenshot(page, `pages-demo-${name}-${width}`);
@@ -136,7 +131,7 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
   it.each(WIDTHS)('at %i px: start, consent, Allow, and the connected page', async (width) => {
     // No connection yet, so the checks below see the one this journey makes.
     await noConnection();
-    const context = await newContext(width);
+    const context = await newContextAtWidth(browser, width);
     const page = await context.newPage();
     try {
       await withScreenshotOnFailure(page, `pages-demo-allow-${width}`, async () => {
@@ -171,7 +166,7 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
     'at %i px: Deny at consent lands on the failure page, which offers Try again',
     async (width) => {
       await noConnection();
-      const context = await newContext(width);
+      const context = await newContextAtWidth(browser, width);
       const page = await context.newPage();
       try {
         await withScreenshotOnFailure(page, `pages-demo-deny-${width}`, async () => {
@@ -198,7 +193,7 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
   it.each(WIDTHS)(
     'at %i px: with the internal API unreachable, the connect button leads to "not ready", which offers Try again',
     async (width) => {
-      const context = await newContext(width);
+      const context = await newContextAtWidth(browser, width);
       const page = await context.newPage();
       try {
         await withScreenshotOnFailure(page, `pages-demo-unavailable-${width}`, async () => {

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Browser, Page, chromium } from 'playwright-core';
+import { Browser, BrowserContext, Page, chromium } from 'playwright-core';
 
 /** Debian's Chromium; E2E_CHROMIUM_PATH points elsewhere (another install, or a missing one to see the skip). */
 export const CHROMIUM_PATH = process.env.E2E_CHROMIUM_PATH || '/usr/bin/chromium';
@@ -35,6 +35,18 @@ export function describeInChromium(name: string, body: () => void): void {
     `SKIPPED e2e "${name}": ${CHROMIUM_PATH} is missing. Install it with \`apt-get install -y chromium\` (.ci/run does this) and run \`npm run test:e2e\`.`,
   );
   describe.skip(name, body);
+}
+
+/** A phone (touch, 2× pixels, 844 px tall) below 600 px wide, else a desktop window 800 px tall. */
+export function newContextAtWidth(browser: Browser, width: number): Promise<BrowserContext> {
+  return width < 600
+    ? browser.newContext({
+        viewport: { width, height: 844 },
+        isMobile: true,
+        hasTouch: true,
+        deviceScaleFactor: 2,
+      })
+    : browser.newContext({ viewport: { width, height: 800 } });
 }
 
 export function launchChromium(): Promise<Browser> {

@@ -1,30 +1,6 @@
 import { loadConfig } from '../../../src/config/load-config';
 import { ConfigError } from '../../../src/config/config-error';
-
-const KEY_MATERIAL = Buffer.alloc(32, 9).toString('base64');
-const VALID: Record<string, string> = {
-  PUBLIC_URL: 'https://connect.example.com',
-  SESSION_SECRET: 'session-secret-that-is-long-enough-0123',
-  TOKEN_ENCRYPTION_KEYS: `k1:${KEY_MATERIAL}`,
-  INTERNAL_API_KEYS: 'internal-key-one',
-};
-
-function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    const problems = (error as ConfigError).problems;
-    // One line per problem, each naming its variable first.
-    for (const p of problems) {
-      expect(p).not.toContain('\n');
-      expect(p).toMatch(/^[A-Z][A-Z0-9_]*[: ]/);
-    }
-    expect((error as Error).message.split('\n').length).toBe(problems.length + 1);
-    return problems;
-  }
-  throw new Error('loadConfig accepted the configuration');
-}
+import { KEY_MATERIAL, VALID, problemsOf } from './config-fixtures';
 
 describe('loadConfig: the environment, validated once', () => {
   it('accepts the minimal configuration and fills in the contract defaults', () => {
