@@ -134,7 +134,7 @@ async function startBroker(name, redisUrl, fakeUrl, nodeArgs = [], extraEnv = {}
   return { ...proc, env, publicUrl: `http://127.0.0.1:${port}`, internalUrl };
 }
 
-/** NODE_OPTIONS as the Dockerfile's ENV sets it (`npm start` passes the same flags), if it does. */
+/** NODE_OPTIONS as the Dockerfile's ENV sets it (`npm start` gets the same through .npmrc), if it does. */
 function dockerfileNodeOptions() {
   try {
     const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
@@ -1018,7 +1018,7 @@ function markdown(m, rowsList, seconds) {
     `- **Refresh stampede**: two broker processes, ${STAMPEDE_CALLERS} callers (half on each, keep-alive sockets opened beforehand) ask at the same moment for one connection whose token is stale (valid 60 s, inside \`REFRESH_MARGIN\`); the fake provider answers its token endpoint after ${PROVIDER_DELAY_MS} ms. ${STAMPEDE_ROUNDS} rounds, one connection each; the worst round is shown. Its floor is the same burst of ${STAMPEDE_CALLERS} callers for a fresh token (no refresh): what absorbing that many requests at once costs by itself.`,
     `- **Connect flow**: ${CLIENTS} concurrent loops, each phase ${T.phase / 1000} s: connect links from the internal API, then \`GET /auth\` with each link (a fresh browser: no cookie; answers 302 and sets the session cookie), then \`GET /callback\` with that cookie and the \`state\` (the fake provider's token endpoint answers at once; the broker stores the tokens and answers 303). "Redis" lists the Redis commands per request (INFO commandstats). No floor: there is no simpler thing doing the same work.`,
     `- **Scale**: ${SCALE_CONNECTIONS.toLocaleString('en')} more connections written through the broker's own ConnectionService from dist/ (as \`PUT\` does) and read once through it (the first read of a connection notes it for refresh-ahead, one Lua write; the token runs then compare steady-state reads). Bytes per connection = the growth of Redis \`used_memory\` ÷ ${SCALE_CONNECTIONS.toLocaleString('en')}: the record's hash, its entries in the listing index and in the due-work schedule. Then the token API over all connections, and paging through \`GET /internal/connections?limit=1000\` with INFO commandstats showing what Redis ran (no \`KEYS\`, no \`SCAN\`).`,
-    "- **Memory**: VmRSS of the broker from /proc/<pid>/status, sampled every 200 ms during each run; the floor's for comparison. Brokers and the floor run with the `NODE_OPTIONS` the Dockerfile sets (`npm start` passes the same flags), as deployed; a third broker process runs with V8's default heap settings for comparison, through the same imports and the same load, alternating with the other two. The target, 150 MB, is read as decimal megabytes (143 MiB).",
+    "- **Memory**: VmRSS of the broker from /proc/<pid>/status, sampled every 200 ms during each run; the floor's for comparison. Brokers and the floor run with the `NODE_OPTIONS` the Dockerfile sets (`npm start` gets the same through `.npmrc`), as deployed; a third broker process runs with V8's default heap settings for comparison, through the same imports and the same load, alternating with the other two. The target, 150 MB, is read as decimal megabytes (143 MiB).",
   );
   const notes = [...readingNotes(), ...results.notes];
   if (notes.length) md.push('', '## Reading the figures', '', ...notes.map((n) => `- ${n}`));

@@ -41,7 +41,7 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
     return new Cluster(config.clusterNodes, options);
   }
   if (config.sentinels && config.sentinels.length > 0) {
-    return new Redis({
+    const client = new Redis({
       ...resilient,
       ...auth,
       sentinels: config.sentinels,
@@ -55,6 +55,8 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
       // READONLY. Reconnecting asks the sentinels again and finds the new master.
       reconnectOnError: (error: Error) => /^READONLY/.test(error.message),
     });
+    reconnectAfterAbortedConnect(client);
+    return client;
   }
   return new Redis({
     ...resilient,
@@ -62,6 +64,38 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
     host: hostOf(url) || '127.0.0.1',
     port: url.port ? Number(url.port) : 6379,
     db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) || 0 : 0,
+  });
+}
+
+/** What `reconnectAfterAbortedConnect` needs of a client (an ioredis `Redis`). */
+export interface ReconnectableClient {
+  readonly status: string;
+  on(event: string, listener: () => void): unknown;
+  connect(): Promise<void>;
+}
+
+/**
+ * ioredis 5 ends a Sentinel client for good when its failover detector disconnects it while it is
+ * still connecting (a sentinel answered +switch-master during the connector's retry loop): the
+ * connector's promise rejects and `connect` sets the status to "end" instead of retrying, and the
+ * broker would answer 503 until restarted. An end that comes straight from a connection attempt
+ * (`connecting`/`connect` → `end`, no `close` in between) and that nobody asked for (no
+ * `disconnect()` or `quit()`, which set ioredis' `manuallyClosing`) is turned back into a
+ * reconnect, after the same short delay as the retry strategy's first.
+ */
+export function reconnectAfterAbortedConnect(client: ReconnectableClient, delayMs = 100): void {
+  const askedToClose = (): boolean =>
+    Boolean((client as unknown as { manuallyClosing?: boolean }).manuallyClosing);
+  let previous = client.status;
+  for (const status of ['connecting', 'connect', 'ready', 'close', 'reconnecting'])
+    client.on(status, () => (previous = status));
+  client.on('end', () => {
+    const fromAttempt = previous === 'connecting' || previous === 'connect';
+    previous = 'end';
+    if (!fromAttempt || askedToClose()) return;
+    setTimeout(() => {
+      if (client.status === 'end' && !askedToClose()) client.connect().catch(() => undefined);
+    }, delayMs).unref();
   });
 }
 

@@ -1,5 +1,6 @@
 import Redis, { Cluster } from 'ioredis';
-import { createRedisClient } from '../../../src/connections/redis-client';
+import { EventEmitter } from 'node:events';
+import { createRedisClient, reconnectAfterAbortedConnect } from '../../../src/connections/redis-client';
 
 /** Clients are built with lazyConnect so nothing dials out; only their options are read. */
 describe('createRedisClient', () => {
@@ -54,5 +55,62 @@ describe('createRedisClient', () => {
     });
     expect(client).toBeInstanceOf(Cluster);
     expect((client as Cluster).options.enableOfflineQueue).toBe(false);
+  });
+});
+
+/** A stand-in for an ioredis client: its status events, `connect`, and ioredis' `manuallyClosing`. */
+class FakeClient extends EventEmitter {
+  status = 'wait';
+  manuallyClosing = false;
+  connects = 0;
+  async connect(): Promise<void> {
+    this.connects += 1;
+    this.go('connecting');
+  }
+  go(status: string): void {
+    this.status = status;
+    this.emit(status);
+  }
+}
+
+describe('reconnectAfterAbortedConnect (ioredis ends a Sentinel client its failover detector cut mid-connect)', () => {
+  const settle = () => new Promise((r) => setTimeout(r, 30));
+
+  it('reconnects a client that went from connecting straight to end unasked', async () => {
+    const client = new FakeClient();
+    reconnectAfterAbortedConnect(client, 5);
+    client.go('connecting');
+    client.go('end');
+    await settle();
+    expect(client.connects).toBe(1);
+    expect(client.status).toBe('connecting');
+  });
+
+  it('leaves alone an end after a close (the client closed the usual way: quit, disconnect, or given up)', async () => {
+    const client = new FakeClient();
+    reconnectAfterAbortedConnect(client, 5);
+    for (const s of ['connecting', 'connect', 'ready', 'close', 'end']) client.go(s);
+    await settle();
+    expect(client.connects).toBe(0);
+  });
+
+  it('leaves alone an end the broker asked for while connecting (disconnect during start-up or shutdown)', async () => {
+    const client = new FakeClient();
+    reconnectAfterAbortedConnect(client, 5);
+    client.go('connecting');
+    client.manuallyClosing = true;
+    client.go('end');
+    await settle();
+    expect(client.connects).toBe(0);
+  });
+
+  it('does not reconnect when the broker closes the client before the delay is over', async () => {
+    const client = new FakeClient();
+    reconnectAfterAbortedConnect(client, 20);
+    client.go('connecting');
+    client.go('end');
+    client.manuallyClosing = true;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(client.connects).toBe(0);
   });
 });
