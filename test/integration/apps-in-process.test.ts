@@ -1,7 +1,6 @@
 import request from 'supertest';
-import { TEST_INTERNAL_KEY, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 
 /**
  * The two Express apps driven in process through supertest (no listener of their own), on a real
@@ -9,24 +8,12 @@ import { TestRedis } from '../helpers/redis-server';
  * points at the app rather than at sockets.
  */
 describe('the public and internal apps in process (supertest)', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-
-  beforeAll(async () => {
-    [redis, fake] = await Promise.all([TestRedis.start(), FakeProvider.start()]);
-    broker = await startTestBroker({ REDIS_URL: redis.url, ...providerEnv('jobber', fake.url) });
-  });
-
-  afterAll(async () => {
-    await broker?.close();
-    await Promise.all([fake?.close(), redis?.close()]);
-  });
+  const t = useBrokerOnRedis();
 
   const bearer = `Bearer ${TEST_INTERNAL_KEY}`;
 
   it('imports, reads and deletes a connection through the internal app', async () => {
-    const app = broker.broker.internalApp;
+    const app = t.broker.broker.internalApp;
     const put = await request(app)
       .put('/internal/connections/jobber/acct-st')
       .set('authorization', bearer)
@@ -55,7 +42,7 @@ describe('the public and internal apps in process (supertest)', () => {
   });
 
   it('answers 401 problem+json without the key on any internal path, and 404 with it on an unknown one', async () => {
-    const app = broker.broker.internalApp;
+    const app = t.broker.broker.internalApp;
     for (const path of ['/internal/providers', '/internal/nothing-here', '/elsewhere']) {
       const res = await request(app).get(path);
       expect(res.status).toBe(401);
@@ -68,7 +55,7 @@ describe('the public and internal apps in process (supertest)', () => {
   });
 
   it('serves the browser pages with a CSP, nosniff and no X-Powered-By, and 404 for internal paths', async () => {
-    const app = broker.broker.publicApp;
+    const app = t.broker.broker.publicApp;
     const health = await request(app).get('/healthz');
     expect(health.status).toBe(200);
     expect(health.headers['x-powered-by']).toBeUndefined();

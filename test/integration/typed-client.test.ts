@@ -2,24 +2,21 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BrokerClient, BrokerClientOptions, BrokerProblemError, OAuthTokenAnswer } from '../../src/client';
-import { TEST_INTERNAL_KEY, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { ensureBuilt } from '../helpers/broker-process';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
 
 const execFileAsync = promisify(execFile);
 
 describe('typed client (oauth-broker/client) against a real broker', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
+  const t = useBrokerOnRedis({}, { expiresIn: 3600 });
   /** Every request the client sent, as "METHOD path?query". */
   let sent: string[];
 
   function client(options: Partial<BrokerClientOptions> = {}): BrokerClient {
     return new BrokerClient({
-      baseUrl: broker.internalUrl,
+      baseUrl: t.broker.internalUrl,
       apiKey: TEST_INTERNAL_KEY,
       retryBaseDelayMs: 20,
       retryMaxDelayMs: 100,
@@ -44,27 +41,15 @@ describe('typed client (oauth-broker/client) against a real broker', () => {
     expect(callback.status).toBe(200);
   }
 
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start({ expiresIn: 3600 });
-    broker = await startTestBroker({ REDIS_URL: redis.url, ...providerEnv('jobber', fake.url) });
-  });
-
   beforeEach(() => {
     sent = [];
-    fake.onToken(undefined);
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    await fake.close();
-    await redis.close();
+    t.fake.onToken(undefined);
   });
 
   it('creates a connect link, and after the browser journey reads the connection metadata', async () => {
     const c = client();
     const session = await c.createConnectSession({ provider: 'jobber', connection_id: 'meta-1' });
-    expect(session.url).toMatch(new RegExp(`^${broker.publicUrl}/auth/jobber\\?session=`));
+    expect(session.url).toMatch(new RegExp(`^${t.broker.publicUrl}/auth/jobber\\?session=`));
     expect(Number.isNaN(Date.parse(session.expires_at))).toBe(false);
 
     await connectWith(c, 'meta-1');
@@ -83,7 +68,7 @@ describe('typed client (oauth-broker/client) against a real broker', () => {
     await connectWith(c, 'cache-1');
     sent = [];
     const first = (await c.getToken('jobber', 'cache-1', { minValidity: 60 })) as OAuthTokenAnswer;
-    expect(first.access_token).toBe(fake.issued[fake.issued.length - 1]!.access_token);
+    expect(first.access_token).toBe(t.fake.issued[t.fake.issued.length - 1]!.access_token);
     const second = await c.getToken('jobber', 'cache-1', { minValidity: 600 });
     expect(second).toEqual(first);
     expect(sent).toEqual(['GET /internal/connections/jobber/cache-1/token?min_validity=60']);
@@ -102,10 +87,10 @@ describe('typed client (oauth-broker/client) against a real broker', () => {
   it('asks for a longer-lived token than cached: the broker refreshes and the new token replaces the cached one', async () => {
     const c = client();
     await connectWith(c, 'cache-3');
-    const before = fake.refreshRequests.length;
+    const before = t.fake.refreshRequests.length;
     const first = (await c.getToken('jobber', 'cache-3', { minValidity: 60 })) as OAuthTokenAnswer;
     const longer = (await c.getToken('jobber', 'cache-3', { minValidity: 3700 })) as OAuthTokenAnswer;
-    expect(fake.refreshRequests.length).toBe(before + 1);
+    expect(t.fake.refreshRequests.length).toBe(before + 1);
     expect(longer.access_token).not.toBe(first.access_token);
     const again = (await c.getToken('jobber', 'cache-3', { minValidity: 60 })) as OAuthTokenAnswer;
     expect(again.access_token).toBe(longer.access_token);
@@ -115,9 +100,9 @@ describe('typed client (oauth-broker/client) against a real broker', () => {
     const c = client();
     await connectWith(c, 'force-1');
     const first = (await c.getToken('jobber', 'force-1')) as OAuthTokenAnswer;
-    const before = fake.refreshRequests.length;
+    const before = t.fake.refreshRequests.length;
     const forced = (await c.getToken('jobber', 'force-1', { forceRefresh: true })) as OAuthTokenAnswer;
-    expect(fake.refreshRequests.length).toBe(before + 1);
+    expect(t.fake.refreshRequests.length).toBe(before + 1);
     expect(forced.access_token).not.toBe(first.access_token);
     expect(sent).toContain(
       'GET /internal/connections/jobber/force-1/token?min_validity=300&force_refresh=true',
@@ -137,17 +122,17 @@ describe('typed client (oauth-broker/client) against a real broker', () => {
     const c = client({ retries: 2 });
     await connectWith(c, 'retry-1');
     // The broker itself repeats a 5xx refresh once: two failures make it answer 502 retryable.
-    fake.failNext(2, 503, { error: 'temporarily_unavailable' });
+    t.fake.failNext(2, 503, { error: 'temporarily_unavailable' });
     sent = [];
     const token = (await c.getToken('jobber', 'retry-1', { forceRefresh: true })) as OAuthTokenAnswer;
-    expect(token.access_token).toBe(fake.issued[fake.issued.length - 1]!.access_token);
+    expect(token.access_token).toBe(t.fake.issued[t.fake.issued.length - 1]!.access_token);
     expect(sent).toHaveLength(2);
   });
 
   it('does not retry a provider_unavailable answer marked retryable: false', async () => {
     const c = client({ retries: 3 });
     await connectWith(c, 'noretry-1');
-    fake.failNext(1, 400, { error: 'invalid_scope' });
+    t.fake.failNext(1, 400, { error: 'invalid_scope' });
     sent = [];
     const error = await c.getToken('jobber', 'noretry-1', { forceRefresh: true }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BrokerProblemError);
@@ -161,7 +146,7 @@ describe('typed client (oauth-broker/client) against a real broker', () => {
     const c = client({ retries: 3 });
     await connectWith(c, 'reauth-1');
     await c.getToken('jobber', 'reauth-1');
-    fake.onToken((_req, res) => void res.status(400).json({ error: 'invalid_grant' }));
+    t.fake.onToken((_req, res) => void res.status(400).json({ error: 'invalid_grant' }));
     sent = [];
     const error = await c.getToken('jobber', 'reauth-1', { forceRefresh: true }).catch((e: unknown) => e);
     expect((error as BrokerProblemError).code).toBe('reauthorization_required');
@@ -234,13 +219,13 @@ describe('typed client (oauth-broker/client) against a real broker', () => {
   it('lists the enabled providers', async () => {
     const providers = await client().listProviders();
     expect(providers.map((p) => p.id)).toEqual(['jobber']);
-    expect(providers[0]!.redirect_uri).toBe(`${broker.publicUrl}/callback/jobber`);
+    expect(providers[0]!.redirect_uri).toBe(`${t.broker.publicUrl}/callback/jobber`);
   });
 
   // Last: it stops this file's Redis.
   it('retries 503 store_unavailable answers, then throws a retryable error', async () => {
     const c = client({ retries: 2 });
-    await redis.stop();
+    await t.redis.stop();
     const error = await c.getConnection('jobber', 'meta-1').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BrokerProblemError);
     expect((error as BrokerProblemError).code).toBe('store_unavailable');

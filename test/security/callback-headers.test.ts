@@ -1,8 +1,7 @@
-import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { TEST_RETURN_ORIGIN } from '../helpers/broker-harness';
 import { PageResponse, TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, onListener, startFlow } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
 
@@ -36,29 +35,13 @@ function expectSelfContained(html: string): void {
  * return_to it redirects at once (303), so the code leaves the address bar.
  */
 describe('callback and connect page headers', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      ...providerEnv('jobber', fake.url),
-      PROCESS_STREET_AUTH_MODE: 'api_key',
-      PROCESS_STREET_API_KEY_VERIFY_URL: `${fake.url}/verify`,
-    });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    await fake.close();
-    await redis.close();
-  });
+  const t = useBrokerOnRedis((fakeUrl) => ({
+    PROCESS_STREET_AUTH_MODE: 'api_key',
+    PROCESS_STREET_API_KEY_VERIFY_URL: `${fakeUrl}/verify`,
+  }));
 
   it('sends the headers with the /auth redirect and with its error pages', async () => {
-    const { auth } = await startFlow(broker, new TestBrowser(), 'jobber', 'acct-headers-auth');
+    const { auth } = await startFlow(t.broker, new TestBrowser(), 'jobber', 'acct-headers-auth');
     expect(auth.status).toBe(302);
     expectFlowHeaders(auth);
     for (const path of [
@@ -67,7 +50,7 @@ describe('callback and connect page headers', () => {
       '/auth/bexio?session=x',
       '/auth/nobody?session=x',
     ]) {
-      const page = await new TestBrowser().get(`${broker.publicUrl}${path}`);
+      const page = await new TestBrowser().get(`${t.broker.publicUrl}${path}`);
       expect(page.status).toBeGreaterThanOrEqual(400);
       expectFlowHeaders(page);
       expectSelfContained(page.body);
@@ -76,10 +59,10 @@ describe('callback and connect page headers', () => {
 
   it('redirects at once (303) to return_to on success, with the headers', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-headers-303', {
+    const { state } = await startFlow(t.broker, browser, 'jobber', 'acct-headers-303', {
       return_to: RETURN_TO,
     });
-    const res = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-headers-303', state }));
+    const res = await browser.get(callbackUrl(t.broker, 'jobber', { code: 'code-headers-303', state }));
     expect(res.status).toBe(303);
     expect(res.location!.startsWith(`${RETURN_TO}?`)).toBe(true);
     expect(res.location).not.toContain('code-headers-303');
@@ -89,11 +72,11 @@ describe('callback and connect page headers', () => {
 
   it('redirects at once (303) to return_to on a failure, without the code or state', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-headers-fail', {
+    const { state } = await startFlow(t.broker, browser, 'jobber', 'acct-headers-fail', {
       return_to: RETURN_TO,
     });
-    fake.failNext(1, 400, { error: 'invalid_grant' });
-    const res = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-headers-fail', state }));
+    t.fake.failNext(1, 400, { error: 'invalid_grant' });
+    const res = await browser.get(callbackUrl(t.broker, 'jobber', { code: 'code-headers-fail', state }));
     expect(res.status).toBe(303);
     expect(res.location).not.toContain('code-headers-fail');
     expect(res.location).not.toContain(state);
@@ -103,24 +86,28 @@ describe('callback and connect page headers', () => {
   it('sends the headers with every callback page: connected, refused, unmatched, provider down', async () => {
     const pages: PageResponse[] = [];
     const connected = new TestBrowser();
-    const a = await startFlow(broker, connected, 'jobber', 'acct-headers-page');
+    const a = await startFlow(t.broker, connected, 'jobber', 'acct-headers-page');
     pages.push(
-      await connected.get(callbackUrl(broker, 'jobber', { code: 'code-headers-page', state: a.state })),
+      await connected.get(callbackUrl(t.broker, 'jobber', { code: 'code-headers-page', state: a.state })),
     );
     expect(pages[0]!.status).toBe(200);
 
     const denied = new TestBrowser();
-    const b = await startFlow(broker, denied, 'jobber', 'acct-headers-denied');
-    pages.push(await denied.get(callbackUrl(broker, 'jobber', { error: 'access_denied', state: b.state })));
+    const b = await startFlow(t.broker, denied, 'jobber', 'acct-headers-denied');
+    pages.push(await denied.get(callbackUrl(t.broker, 'jobber', { error: 'access_denied', state: b.state })));
     expect(pages[1]!.status).toBe(400);
 
-    pages.push(await new TestBrowser().get(callbackUrl(broker, 'jobber', { code: 'x', state: 'unmatched' })));
+    pages.push(
+      await new TestBrowser().get(callbackUrl(t.broker, 'jobber', { code: 'x', state: 'unmatched' })),
+    );
     expect(pages[2]!.status).toBe(400);
 
     const down = new TestBrowser();
-    const c = await startFlow(broker, down, 'jobber', 'acct-headers-down');
-    fake.failNext(1, 503, 'unavailable', 'text/plain');
-    pages.push(await down.get(callbackUrl(broker, 'jobber', { code: 'code-headers-down', state: c.state })));
+    const c = await startFlow(t.broker, down, 'jobber', 'acct-headers-down');
+    t.fake.failNext(1, 503, 'unavailable', 'text/plain');
+    pages.push(
+      await down.get(callbackUrl(t.broker, 'jobber', { code: 'code-headers-down', state: c.state })),
+    );
     expect(pages[3]!.status).toBe(502);
 
     for (const page of pages) {
@@ -133,8 +120,8 @@ describe('callback and connect page headers', () => {
 
   it('sends the headers with the API-key form, which posts only to the broker itself', async () => {
     const browser = new TestBrowser();
-    const link = await broker.connectLink('process-street', 'acct-headers-form', { return_to: RETURN_TO });
-    const form = await browser.get(onListener(broker, link));
+    const link = await t.broker.connectLink('process-street', 'acct-headers-form', { return_to: RETURN_TO });
+    const form = await browser.get(onListener(t.broker, link));
     expect(form.status).toBe(200);
     expectFlowHeaders(form);
     expectSelfContained(form.body);
@@ -144,14 +131,14 @@ describe('callback and connect page headers', () => {
 
     const flow = /name="flow" value="([^"]+)"/.exec(form.body)![1]!;
     const csrf = /name="csrf" value="([^"]+)"/.exec(form.body)![1]!;
-    const refused = await browser.postForm(`${broker.publicUrl}/auth/process-street`, {
+    const refused = await browser.postForm(`${t.broker.publicUrl}/auth/process-street`, {
       flow,
       csrf,
       api_key: 'not-accepted',
     });
     expect(refused.status).toBe(400);
     expectFlowHeaders(refused);
-    const accepted = await browser.postForm(`${broker.publicUrl}/auth/process-street`, {
+    const accepted = await browser.postForm(`${t.broker.publicUrl}/auth/process-street`, {
       flow,
       csrf,
       api_key: 'good-key-headers',

@@ -1,7 +1,5 @@
-import Redis from 'ioredis';
-import { TestBroker, providerEnv, startTestBroker, testKey } from '../helpers/broker-harness';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { providerEnv, testKey } from '../helpers/broker-harness';
 
 /**
  * Someone who can write to Redis but holds no key moves one connection's sealed tokens to another
@@ -11,18 +9,19 @@ import { TestRedis } from '../helpers/redis-server';
  * (served, refreshed or revoked) on the other connection's behalf.
  */
 describe('ciphertext swap between connections', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
+  const t = useBrokerOnRedis((fakeUrl) => ({
+    TOKEN_ENCRYPTION_KEYS: `k2:${testKey()},k1:${testKey()}`,
+    ...providerEnv('bonjoro', fakeUrl),
+    PROCESS_STREET_AUTH_MODE: 'api_key',
+  }));
 
   const conn = (provider: string, id: string) => `ob:{${provider}:${id}}:conn`;
   /** The sealed tokens live in a string beside the hash. */
   const sealedKey = (provider: string, id: string) => `ob:{${provider}:${id}}:sealed`;
   /** Both keys of a connection as they sit in Redis. */
   const record = async (provider: string, id: string) => ({
-    hash: await client.hgetall(conn(provider, id)),
-    sealed: await client.get(sealedKey(provider, id)),
+    hash: await t.client.hgetall(conn(provider, id)),
+    sealed: await t.client.get(sealedKey(provider, id)),
   });
   /** Writes a snapshot over a connection's two keys, replacing whatever they held. */
   const overwrite = async (
@@ -30,37 +29,17 @@ describe('ciphertext swap between connections', () => {
     id: string,
     copy: { hash: Record<string, string>; sealed: string | null },
   ) => {
-    await client.del(conn(provider, id), sealedKey(provider, id));
-    await client.hset(conn(provider, id), copy.hash);
-    await client.set(sealedKey(provider, id), copy.sealed!);
+    await t.client.del(conn(provider, id), sealedKey(provider, id));
+    await t.client.hset(conn(provider, id), copy.hash);
+    await t.client.set(sealedKey(provider, id), copy.sealed!);
   };
   /** Moves one connection's sealed tokens and key id onto another, leaving its other fields. */
   const moveSealed = async (from: [string, string], to: [string, string]) => {
     const victim = await record(...from);
     expect(victim.sealed).toBeTruthy();
-    await client.set(sealedKey(...to), victim.sealed!);
-    await client.hset(conn(...to), { key_id: victim.hash.key_id! });
+    await t.client.set(sealedKey(...to), victim.sealed!);
+    await t.client.hset(conn(...to), { key_id: victim.hash.key_id! });
   };
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      TOKEN_ENCRYPTION_KEYS: `k2:${testKey()},k1:${testKey()}`,
-      ...providerEnv('jobber', fake.url),
-      ...providerEnv('bonjoro', fake.url),
-      PROCESS_STREET_AUTH_MODE: 'api_key',
-    });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    client.disconnect();
-    await fake.close();
-    await redis.close();
-  });
 
   async function importTokens(
     provider: string,
@@ -68,7 +47,7 @@ describe('ciphertext swap between connections', () => {
     secret: string,
     body: Record<string, unknown> = {},
   ): Promise<void> {
-    const res = await broker.api(`/internal/connections/${provider}/${id}`, {
+    const res = await t.broker.api(`/internal/connections/${provider}/${id}`, {
       method: 'PUT',
       body: { access_token: `at-${secret}`, refresh_token: `rt-${secret}`, expires_in: 3600, ...body },
     });
@@ -95,14 +74,14 @@ describe('ciphertext swap between connections', () => {
     await moveSealed(['jobber', 'acct-victim-1'], ['jobber', 'acct-target-1']);
     const swapped = await record('jobber', 'acct-target-1');
 
-    const res = await broker.api('/internal/connections/jobber/acct-target-1/token');
+    const res = await t.broker.api('/internal/connections/jobber/acct-target-1/token');
     expect(res.body.code).toBe('decryption_failed');
     expect(res.status).toBe(500);
     expectNoSecretOf('victim-1', res.body);
     expect(await record('jobber', 'acct-target-1')).toEqual(swapped);
 
     // The victim itself is unharmed.
-    const own = await broker.api('/internal/connections/jobber/acct-victim-1/token');
+    const own = await t.broker.api('/internal/connections/jobber/acct-victim-1/token');
     expect(own.body.access_token).toBe('at-victim-1');
   });
 
@@ -111,7 +90,7 @@ describe('ciphertext swap between connections', () => {
     await importTokens('bonjoro', 'acct-shared-id', 'other-provider');
     await moveSealed(['jobber', 'acct-shared-id'], ['bonjoro', 'acct-shared-id']);
 
-    const res = await broker.api('/internal/connections/bonjoro/acct-shared-id/token');
+    const res = await t.broker.api('/internal/connections/bonjoro/acct-shared-id/token');
     expect(res.body.code).toBe('decryption_failed');
     expectNoSecretOf('cross-provider', res.body);
   });
@@ -121,14 +100,14 @@ describe('ciphertext swap between connections', () => {
     await importTokens('jobber', 'acct-target-2', 'target-2');
     await overwrite('jobber', 'acct-target-2', await record('jobber', 'acct-victim-2'));
 
-    const res = await broker.api('/internal/connections/jobber/acct-target-2/token');
+    const res = await t.broker.api('/internal/connections/jobber/acct-target-2/token');
     expect(res.body.code).toBe('decryption_failed');
     expectNoSecretOf('victim-2', res.body);
-    const forced = await broker.api('/internal/connections/jobber/acct-target-2/token?force_refresh=true');
+    const forced = await t.broker.api('/internal/connections/jobber/acct-target-2/token?force_refresh=true');
     expect(forced.body.code).toBe('decryption_failed');
-    expect(fake.refreshRequests.filter((r) => r.params.refresh_token === 'rt-victim-2')).toHaveLength(0);
+    expect(t.fake.refreshRequests.filter((r) => r.params.refresh_token === 'rt-victim-2')).toHaveLength(0);
     // The record is read as the connection asked for, whatever its fields claim.
-    const meta = await broker.api('/internal/connections/jobber/acct-target-2');
+    const meta = await t.broker.api('/internal/connections/jobber/acct-target-2');
     expect(meta.body.connection_id).toBe('acct-target-2');
   });
 
@@ -136,15 +115,15 @@ describe('ciphertext swap between connections', () => {
     await importTokens('jobber', 'acct-victim-3', 'victim-3');
     await importTokens('jobber', 'acct-target-3', 'target-3');
     const past = String(Date.now() - 60_000);
-    await client.hset(conn('jobber', 'acct-victim-3'), { next_refresh_at: past });
+    await t.client.hset(conn('jobber', 'acct-victim-3'), { next_refresh_at: past });
     const victim = await record('jobber', 'acct-victim-3');
     await overwrite('jobber', 'acct-target-3', victim);
-    await client.zadd('ob:schedule', past, 'jobber:acct-target-3');
-    await client.zrem('ob:schedule', 'jobber:acct-victim-3');
+    await t.client.zadd('ob:schedule', past, 'jobber:acct-target-3');
+    await t.client.zrem('ob:schedule', 'jobber:acct-victim-3');
 
-    const provider = broker.broker.registry.get('jobber')!;
-    await broker.broker.connections.refreshInBackground(provider, 'acct-target-3');
-    expect(fake.refreshRequests.filter((r) => r.params.refresh_token === 'rt-victim-3')).toHaveLength(0);
+    const provider = t.broker.broker.registry.get('jobber')!;
+    await t.broker.broker.connections.refreshInBackground(provider, 'acct-target-3');
+    expect(t.fake.refreshRequests.filter((r) => r.params.refresh_token === 'rt-victim-3')).toHaveLength(0);
     // The victim's record was not rewritten through the copy.
     expect(await record('jobber', 'acct-victim-3')).toEqual(victim);
   });
@@ -154,13 +133,13 @@ describe('ciphertext swap between connections', () => {
     await importTokens('jobber', 'acct-target-4', 'target-4');
     await overwrite('jobber', 'acct-target-4', await record('jobber', 'acct-victim-4'));
 
-    const res = await broker.api('/internal/connections/jobber/acct-target-4', { method: 'DELETE' });
+    const res = await t.broker.api('/internal/connections/jobber/acct-target-4', { method: 'DELETE' });
     expect(res.status).toBe(204);
-    await broker.broker.connections.drain();
-    const revoked = fake.revocations.map((r) => r.params.token);
+    await t.broker.broker.connections.drain();
+    const revoked = t.fake.revocations.map((r) => r.params.token);
     expect(revoked).not.toContain('rt-victim-4');
     expect(revoked).not.toContain('at-victim-4');
-    expect((await broker.api('/internal/connections/jobber/acct-victim-4/token')).body.access_token).toBe(
+    expect((await t.broker.api('/internal/connections/jobber/acct-victim-4/token')).body.access_token).toBe(
       'at-victim-4',
     );
   });
@@ -170,14 +149,14 @@ describe('ciphertext swap between connections', () => {
       ['acct-key-victim', 'key-victim-5'],
       ['acct-key-target', 'key-target-5'],
     ]) {
-      const res = await broker.api(`/internal/connections/process-street/${id}`, {
+      const res = await t.broker.api(`/internal/connections/process-street/${id}`, {
         method: 'PUT',
         body: { api_key: key },
       });
       expect(res.status).toBe(201);
     }
     await moveSealed(['process-street', 'acct-key-victim'], ['process-street', 'acct-key-target']);
-    const res = await broker.api('/internal/connections/process-street/acct-key-target/token');
+    const res = await t.broker.api('/internal/connections/process-street/acct-key-target/token');
     expect(res.body.code).toBe('decryption_failed');
     expectNoSecretOf('key-victim-5', res.body);
   });
@@ -187,19 +166,21 @@ describe('ciphertext swap between connections', () => {
     const original = await record('jobber', 'acct-tamper');
     const raw = Buffer.from(original.sealed!, 'base64');
     raw[raw.length - 1] = raw[raw.length - 1]! ^ 1;
-    await client.set(sealedKey('jobber', 'acct-tamper'), raw.toString('base64'));
-    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe(
+    await t.client.set(sealedKey('jobber', 'acct-tamper'), raw.toString('base64'));
+    expect((await t.broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe(
       'decryption_failed',
     );
 
-    await client.set(sealedKey('jobber', 'acct-tamper'), original.sealed!);
-    await client.hset(conn('jobber', 'acct-tamper'), { key_id: original.hash.key_id === 'k1' ? 'k2' : 'k1' });
-    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe(
+    await t.client.set(sealedKey('jobber', 'acct-tamper'), original.sealed!);
+    await t.client.hset(conn('jobber', 'acct-tamper'), {
+      key_id: original.hash.key_id === 'k1' ? 'k2' : 'k1',
+    });
+    expect((await t.broker.api('/internal/connections/jobber/acct-tamper/token')).body.code).toBe(
       'decryption_failed',
     );
 
-    await client.hset(conn('jobber', 'acct-tamper'), { key_id: original.hash.key_id! });
-    expect((await broker.api('/internal/connections/jobber/acct-tamper/token')).body.access_token).toBe(
+    await t.client.hset(conn('jobber', 'acct-tamper'), { key_id: original.hash.key_id! });
+    expect((await t.broker.api('/internal/connections/jobber/acct-tamper/token')).body.access_token).toBe(
       'at-tamper-6',
     );
   });

@@ -1,8 +1,7 @@
-import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { TEST_RETURN_ORIGIN } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import {
   NOTHING_STORED,
   callbackUrl,
@@ -11,7 +10,6 @@ import {
   onListener,
   startFlow,
 } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
 
@@ -21,36 +19,20 @@ const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
  * makes no token request and stores nothing, while the browser's real flow stays usable.
  */
 describe('forged state', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
+  const t = useBrokerOnRedis((fakeUrl) => ({
+    PROCESS_STREET_AUTH_MODE: 'api_key',
+    PROCESS_STREET_API_KEY_VERIFY_URL: `${fakeUrl}/verify`,
+  }));
 
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      ...providerEnv('jobber', fake.url),
-      PROCESS_STREET_AUTH_MODE: 'api_key',
-      PROCESS_STREET_API_KEY_VERIFY_URL: `${fake.url}/verify`,
-    });
-  });
-
-  afterAll(async () => {
+  afterAll(() => {
     jest.restoreAllMocks();
-    await broker.close();
-    client.disconnect();
-    await fake.close();
-    await redis.close();
   });
 
   it('issues states of at least 128 bits, a new one for every flow', async () => {
     const browser = new TestBrowser();
     const states = new Set<string>();
     for (let i = 0; i < 5; i++)
-      states.add((await startFlow(broker, browser, 'jobber', `acct-entropy-${i}`)).state);
+      states.add((await startFlow(t.broker, browser, 'jobber', `acct-entropy-${i}`)).state);
     expect(states.size).toBe(5);
     for (const state of states) {
       expect(state).toMatch(/^[A-Za-z0-9_-]+$/);
@@ -80,19 +62,19 @@ describe('forged state', () => {
     async (_label, forge) => {
       const browser = new TestBrowser();
       const connectionId = `acct-forged-${Math.random().toString(36).slice(2, 10)}`;
-      const real = await startFlow(broker, browser, 'jobber', connectionId, { return_to: RETURN_TO });
+      const real = await startFlow(t.broker, browser, 'jobber', connectionId, { return_to: RETURN_TO });
       const code = `code-${connectionId}`;
 
-      const answer = await browser.get(callbackUrl(broker, 'jobber', { code, ...forge(real.state) }));
+      const answer = await browser.get(callbackUrl(t.broker, 'jobber', { code, ...forge(real.state) }));
       expect(answer.status).toBe(400);
       expect(answer.headers.get('content-type')).toMatch(/^text\/html/);
       expect(answer.location).toBeNull();
-      expect(exchangesOf(fake.tokenRequests, code)).toBe(0);
-      expect(await connectionFootprint(client, 'jobber', connectionId)).toEqual(NOTHING_STORED);
+      expect(exchangesOf(t.fake.tokenRequests, code)).toBe(0);
+      expect(await connectionFootprint(t.client, 'jobber', connectionId)).toEqual(NOTHING_STORED);
 
       // The forgery does not disturb the browser's real flow.
       const genuine = await browser.get(
-        callbackUrl(broker, 'jobber', { code: `${code}-real`, state: real.state }),
+        callbackUrl(t.broker, 'jobber', { code: `${code}-real`, state: real.state }),
       );
       expect(genuine.status).toBe(303);
     },
@@ -100,48 +82,50 @@ describe('forged state', () => {
 
   it('refuses a state given twice (an array where a string belongs)', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-state-twice', {
+    const { state } = await startFlow(t.broker, browser, 'jobber', 'acct-state-twice', {
       return_to: RETURN_TO,
     });
     const answer = await browser.get(
-      `${broker.publicUrl}/callback/jobber?code=code-twice&state=${state}&state=${state}`,
+      `${t.broker.publicUrl}/callback/jobber?code=code-twice&state=${state}&state=${state}`,
     );
     expect(answer.status).toBe(400);
-    expect(exchangesOf(fake.tokenRequests, 'code-twice')).toBe(0);
+    expect(exchangesOf(t.fake.tokenRequests, 'code-twice')).toBe(0);
   });
 
   it("refuses an API-key form's flow id presented as an OAuth state", async () => {
     const browser = new TestBrowser();
-    const link = await broker.connectLink('process-street', 'acct-form-as-state', { return_to: RETURN_TO });
-    const form = await browser.get(onListener(broker, link));
+    const link = await t.broker.connectLink('process-street', 'acct-form-as-state', { return_to: RETURN_TO });
+    const form = await browser.get(onListener(t.broker, link));
     expect(form.status).toBe(200);
     const flowId = /name="flow" value="([^"]+)"/.exec(form.body)![1]!;
 
     for (const provider of ['process-street', 'jobber']) {
       const answer = await browser.get(
-        callbackUrl(broker, provider, { code: 'code-form-as-state', state: flowId }),
+        callbackUrl(t.broker, provider, { code: 'code-form-as-state', state: flowId }),
       );
       expect(answer.status).toBe(400);
     }
-    expect(exchangesOf(fake.tokenRequests, 'code-form-as-state')).toBe(0);
-    expect(await connectionFootprint(client, 'process-street', 'acct-form-as-state')).toEqual(NOTHING_STORED);
+    expect(exchangesOf(t.fake.tokenRequests, 'code-form-as-state')).toBe(0);
+    expect(await connectionFootprint(t.client, 'process-street', 'acct-form-as-state')).toEqual(
+      NOTHING_STORED,
+    );
   });
 
   it('refuses a state whose flow is older than 10 minutes, and makes no token request', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-expired-state', {
+    const { state } = await startFlow(t.broker, browser, 'jobber', 'acct-expired-state', {
       return_to: RETURN_TO,
     });
     const realNow = Date.now.bind(Date);
     const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 11 * 60 * 1000);
     try {
-      const answer = await browser.get(callbackUrl(broker, 'jobber', { code: 'code-expired', state }));
+      const answer = await browser.get(callbackUrl(t.broker, 'jobber', { code: 'code-expired', state }));
       expect(answer.status).toBe(400);
       expect(answer.body).toContain('We could not match this sign-in');
     } finally {
       clock.mockRestore();
     }
-    expect(exchangesOf(fake.tokenRequests, 'code-expired')).toBe(0);
-    expect(await connectionFootprint(client, 'jobber', 'acct-expired-state')).toEqual(NOTHING_STORED);
+    expect(exchangesOf(t.fake.tokenRequests, 'code-expired')).toBe(0);
+    expect(await connectionFootprint(t.client, 'jobber', 'acct-expired-state')).toEqual(NOTHING_STORED);
   });
 });

@@ -1,9 +1,6 @@
-import Redis from 'ioredis';
-import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, onListener, startFlow } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
 
 /**
  * RFC 9700 §4.11 (open redirectors): `return_to` must be one of ALLOWED_RETURN_URLS, compared as
@@ -94,38 +91,17 @@ const ACCEPTED: string[] = [
 ];
 
 describe('open redirect via return_to', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      ALLOWED_RETURN_URLS: ALLOWED,
-      ...providerEnv('jobber', fake.url),
-    });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    client.disconnect();
-    await fake.close();
-    await redis.close();
-  });
+  const t = useBrokerOnRedis({ ALLOWED_RETURN_URLS: ALLOWED });
 
   async function connectSessionsStored(): Promise<number> {
-    return (await client.keys('ob:connect:*')).length;
+    return (await t.client.keys('ob:connect:*')).length;
   }
 
   it.each(REFUSED.map((u) => [JSON.stringify(u).slice(0, 90), u]))(
     'refuses return_to %s with 400 invalid_request and stores no session',
     async (_label, returnTo) => {
       const before = await connectSessionsStored();
-      const res = await broker.api('/internal/connect-sessions', {
+      const res = await t.broker.api('/internal/connect-sessions', {
         method: 'POST',
         body: { provider: 'jobber', connection_id: 'acct-redirect', return_to: returnTo },
       });
@@ -143,7 +119,7 @@ describe('open redirect via return_to', () => {
     [null],
     [true],
   ])('refuses a return_to that is not a string (%j)', async (returnTo) => {
-    const res = await broker.api('/internal/connect-sessions', {
+    const res = await t.broker.api('/internal/connect-sessions', {
       method: 'POST',
       body: { provider: 'jobber', connection_id: 'acct-redirect', return_to: returnTo },
     });
@@ -155,7 +131,7 @@ describe('open redirect via return_to', () => {
     'accepts return_to %s, and the callback sends the browser there and nowhere else',
     async (returnTo) => {
       const connectionId = `acct-ok-${Math.random().toString(36).slice(2, 10)}`;
-      const result = await broker.connect('jobber', connectionId, { returnTo });
+      const result = await t.broker.connect('jobber', connectionId, { returnTo });
       expect(result.callback.status).toBe(303);
       const target = new URL(result.callback.location!);
       const expected = new URL(returnTo);
@@ -168,15 +144,15 @@ describe('open redirect via return_to', () => {
 
   it('takes return_to only from the connect session: one added to the /auth or /callback query is ignored', async () => {
     const browser = new TestBrowser();
-    const link = await broker.connectLink('jobber', 'acct-query-return', {
+    const link = await t.broker.connectLink('jobber', 'acct-query-return', {
       return_to: 'https://app.example.com/integrations',
     });
     const auth = await browser.get(
-      `${onListener(broker, link)}&return_to=${encodeURIComponent('https://evil.com/')}`,
+      `${onListener(t.broker, link)}&return_to=${encodeURIComponent('https://evil.com/')}`,
     );
     const state = new URL(auth.location!).searchParams.get('state')!;
     const done = await browser.get(
-      callbackUrl(broker, 'jobber', { code: 'code-query-return', state, return_to: 'https://evil.com/' }),
+      callbackUrl(t.broker, 'jobber', { code: 'code-query-return', state, return_to: 'https://evil.com/' }),
     );
     expect(done.status).toBe(303);
     expect(new URL(done.location!).origin).toBe('https://app.example.com');
@@ -184,9 +160,9 @@ describe('open redirect via return_to', () => {
 
   it('without return_to answers with a page, never a redirect, even when the query carries one', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-no-return');
+    const { state } = await startFlow(t.broker, browser, 'jobber', 'acct-no-return');
     const done = await browser.get(
-      callbackUrl(broker, 'jobber', {
+      callbackUrl(t.broker, 'jobber', {
         code: 'code-no-return',
         state,
         return_to: 'https://evil.com/',

@@ -1,9 +1,7 @@
-import Redis from 'ioredis';
-import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { TEST_RETURN_ORIGIN } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import { NOTHING_STORED, connectionFootprint, onListener, startFlow } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
 
@@ -13,36 +11,20 @@ const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
  * request, stores nothing, and does not use up the flow.
  */
 describe('parameter pollution and oversized bodies on the browser routes', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      ...providerEnv('jobber', fake.url),
-      PROCESS_STREET_AUTH_MODE: 'api_key',
-      PROCESS_STREET_API_KEY_VERIFY_URL: `${fake.url}/verify`,
-    });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    client.disconnect();
-    await fake.close();
-    await redis.close();
-  });
+  const t = useBrokerOnRedis((fakeUrl) => ({
+    PROCESS_STREET_AUTH_MODE: 'api_key',
+    PROCESS_STREET_API_KEY_VERIFY_URL: `${fakeUrl}/verify`,
+  }));
 
   it('refuses a connect link whose session token is repeated or bracketed, and keeps the link usable', async () => {
     const link = new URL(
-      onListener(broker, await broker.connectLink('jobber', 'acct-pollute-link', { return_to: RETURN_TO })),
+      onListener(
+        t.broker,
+        await t.broker.connectLink('jobber', 'acct-pollute-link', { return_to: RETURN_TO }),
+      ),
     );
     const token = link.searchParams.get('session')!;
-    const base = `${broker.publicUrl}${link.pathname}`;
+    const base = `${t.broker.publicUrl}${link.pathname}`;
     for (const query of [
       `session=${token}&session=${token}`,
       `session[]=${token}`,
@@ -58,42 +40,42 @@ describe('parameter pollution and oversized bodies on the browser routes', () =>
 
   it('makes no token request for a callback whose code is repeated, and reports provider_error', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-pollute-code', {
+    const { state } = await startFlow(t.broker, browser, 'jobber', 'acct-pollute-code', {
       return_to: RETURN_TO,
     });
     const res = await browser.get(
-      `${broker.publicUrl}/callback/jobber?state=${state}&code=code-one&code=code-two`,
+      `${t.broker.publicUrl}/callback/jobber?state=${state}&code=code-one&code=code-two`,
     );
     expect(res.status).toBe(303);
     expect(new URL(res.location!).searchParams.get('error')).toBe('provider_error');
-    expect(fake.tokenRequests.filter((r) => /code-one|code-two/.test(r.rawBody))).toHaveLength(0);
-    expect(await connectionFootprint(client, 'jobber', 'acct-pollute-code')).toEqual(NOTHING_STORED);
+    expect(t.fake.tokenRequests.filter((r) => /code-one|code-two/.test(r.rawBody))).toHaveLength(0);
+    expect(await connectionFootprint(t.client, 'jobber', 'acct-pollute-code')).toEqual(NOTHING_STORED);
   });
 
   it('refuses an oversized code without a token request', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-pollute-long-code', {
+    const { state } = await startFlow(t.broker, browser, 'jobber', 'acct-pollute-long-code', {
       return_to: RETURN_TO,
     });
-    const before = fake.tokenRequests.length;
+    const before = t.fake.tokenRequests.length;
     const res = await browser.get(
-      `${broker.publicUrl}/callback/jobber?state=${state}&code=${'c'.repeat(5000)}`,
+      `${t.broker.publicUrl}/callback/jobber?state=${state}&code=${'c'.repeat(5000)}`,
     );
     expect(new URL(res.location!).searchParams.get('error')).toBe('provider_error');
-    expect(fake.tokenRequests.length).toBe(before);
+    expect(t.fake.tokenRequests.length).toBe(before);
   });
 
   it('refuses an oversized or polluted API-key form with a page, stores nothing, and keeps the flow for another try', async () => {
     const browser = new TestBrowser();
     const form = await browser.get(
       onListener(
-        broker,
-        await broker.connectLink('process-street', 'acct-pollute-form', { return_to: RETURN_TO }),
+        t.broker,
+        await t.broker.connectLink('process-street', 'acct-pollute-form', { return_to: RETURN_TO }),
       ),
     );
     const flow = /name="flow" value="([^"]+)"/.exec(form.body)![1]!;
     const csrf = /name="csrf" value="([^"]+)"/.exec(form.body)![1]!;
-    const url = `${broker.publicUrl}/auth/process-street`;
+    const url = `${t.broker.publicUrl}/auth/process-street`;
 
     const big = await browser.postForm(url, { flow, csrf, api_key: `good-key-${'k'.repeat(64 * 1024)}` });
     expect(big.status).toBe(413);
@@ -120,7 +102,9 @@ describe('parameter pollution and oversized bodies on the browser routes', () =>
       redirect: 'manual',
     });
     expect(twice.status).toBe(400);
-    expect(await connectionFootprint(client, 'process-street', 'acct-pollute-form')).toEqual(NOTHING_STORED);
+    expect(await connectionFootprint(t.client, 'process-street', 'acct-pollute-form')).toEqual(
+      NOTHING_STORED,
+    );
 
     const ok = await browser.postForm(url, { flow, csrf, api_key: 'good-key-finally' });
     expect(ok.status).toBe(303);

@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
 import { FakeProvider } from '../helpers/fake-provider';
@@ -9,7 +9,6 @@ import {
   exchangesOf,
   startFlow,
 } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
 const ISSUER = 'https://issuer.example/realms/a';
@@ -21,36 +20,21 @@ const BEXIO_CATALOGUE_ISSUER = 'https://auth.bexio.com/realms/bexio';
  * error=invalid_issuer before the response is believed, with no token request and nothing stored.
  */
 describe('provider mix-up via iss', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
   const extra: TestBroker[] = [];
+  // Declared before the fixture: Jest runs afterAll hooks in declaration order, so these brokers
+  // close while the Redis under them is still up.
+  afterAll(async () => {
+    for (const b of extra) await b.close();
+  });
+  const t = useBrokerOnRedis({ JOBBER_ISSUER: ISSUER });
 
   /** Another broker on the same Redis, under its own key prefix, for a variant of the configuration. */
   async function variant(env: Record<string, string>): Promise<{ broker: TestBroker; prefix: string }> {
     const prefix = `ob${extra.length + 1}:`;
-    const started = await startTestBroker({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, ...env });
+    const started = await startTestBroker({ REDIS_URL: t.redis.url, REDIS_KEY_PREFIX: prefix, ...env });
     extra.push(started);
     return { broker: started, prefix };
   }
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      ...providerEnv('jobber', fake.url, { JOBBER_ISSUER: ISSUER }),
-    });
-  });
-
-  afterAll(async () => {
-    for (const b of [broker, ...extra]) await b.close();
-    client.disconnect();
-    await fake.close();
-    await redis.close();
-  });
 
   /** Starts a flow, answers its callback with `query` (state added), reports what happened. */
   async function answer(
@@ -78,10 +62,13 @@ describe('provider mix-up via iss', () => {
   }
 
   it('accepts a callback whose iss equals the declared issuer', async () => {
-    const { response } = await answer(broker, 'jobber', 'acct-iss-ok', { code: 'code-iss-ok', iss: ISSUER });
+    const { response } = await answer(t.broker, 'jobber', 'acct-iss-ok', {
+      code: 'code-iss-ok',
+      iss: ISSUER,
+    });
     expect(response.status).toBe(303);
     expect(new URL(response.location!).searchParams.get('connected')).toBe('jobber');
-    expect(exchangesOf(fake.tokenRequests, 'code-iss-ok')).toBe(1);
+    expect(exchangesOf(t.fake.tokenRequests, 'code-iss-ok')).toBe(1);
   });
 
   const refused: Array<[string, Record<string, string>]> = [
@@ -100,58 +87,60 @@ describe('provider mix-up via iss', () => {
     'refuses a code with %s: error=invalid_issuer, no token request, nothing stored',
     async (_label, query) => {
       const id = `acct-iss-${Math.random().toString(36).slice(2, 10)}`;
-      const { error, response } = await answer(broker, 'jobber', id, { code: `code-${id}`, ...query });
+      const { error, response } = await answer(t.broker, 'jobber', id, { code: `code-${id}`, ...query });
       expect(response.status).toBe(303);
       expect(error).toBe('invalid_issuer');
-      expect(exchangesOf(fake.tokenRequests, `code-${id}`)).toBe(0);
-      expect(await connectionFootprint(client, 'jobber', id)).toEqual(NOTHING_STORED);
+      expect(exchangesOf(t.fake.tokenRequests, `code-${id}`)).toBe(0);
+      expect(await connectionFootprint(t.client, 'jobber', id)).toEqual(NOTHING_STORED);
     },
   );
 
   it('refuses iss given twice, even when both equal the issuer', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'jobber', 'acct-iss-twice', { return_to: RETURN_TO });
+    const { state } = await startFlow(t.broker, browser, 'jobber', 'acct-iss-twice', {
+      return_to: RETURN_TO,
+    });
     const iss = encodeURIComponent(ISSUER);
     const response = await browser.get(
-      `${broker.publicUrl}/callback/jobber?code=code-iss-twice&state=${state}&iss=${iss}&iss=${iss}`,
+      `${t.broker.publicUrl}/callback/jobber?code=code-iss-twice&state=${state}&iss=${iss}&iss=${iss}`,
     );
     expect(new URL(response.location!).searchParams.get('error')).toBe('invalid_issuer');
-    expect(exchangesOf(fake.tokenRequests, 'code-iss-twice')).toBe(0);
+    expect(exchangesOf(t.fake.tokenRequests, 'code-iss-twice')).toBe(0);
   });
 
   it('checks iss on error responses too, before the error is believed', async () => {
-    const wrong = await answer(broker, 'jobber', 'acct-iss-error-wrong', {
+    const wrong = await answer(t.broker, 'jobber', 'acct-iss-error-wrong', {
       error: 'access_denied',
       iss: 'https://evil.example',
     });
     expect(wrong.error).toBe('invalid_issuer');
-    const missing = await answer(broker, 'jobber', 'acct-iss-error-missing', { error: 'access_denied' });
+    const missing = await answer(t.broker, 'jobber', 'acct-iss-error-missing', { error: 'access_denied' });
     expect(missing.error).toBe('invalid_issuer');
-    const right = await answer(broker, 'jobber', 'acct-iss-error-right', {
+    const right = await answer(t.broker, 'jobber', 'acct-iss-error-right', {
       error: 'access_denied',
       iss: ISSUER,
     });
     expect(right.error).toBe('access_denied');
     for (const id of ['acct-iss-error-wrong', 'acct-iss-error-missing', 'acct-iss-error-right']) {
-      expect(await connectionFootprint(client, 'jobber', id)).toEqual(NOTHING_STORED);
+      expect(await connectionFootprint(t.client, 'jobber', id)).toEqual(NOTHING_STORED);
     }
   });
 
   it('uses the flow up on invalid_issuer: the same state with the right iss afterwards is refused', async () => {
-    const { browser, state } = await answer(broker, 'jobber', 'acct-iss-then-right', {
+    const { browser, state } = await answer(t.broker, 'jobber', 'acct-iss-then-right', {
       code: 'code-iss-then-right',
       iss: 'https://evil.example',
     });
     const retry = await browser.get(
-      callbackUrl(broker, 'jobber', { code: 'code-iss-then-right', state, iss: ISSUER }),
+      callbackUrl(t.broker, 'jobber', { code: 'code-iss-then-right', state, iss: ISSUER }),
     );
     expect(retry.status).toBe(400);
-    expect(exchangesOf(fake.tokenRequests, 'code-iss-then-right')).toBe(0);
+    expect(exchangesOf(t.fake.tokenRequests, 'code-iss-then-right')).toBe(0);
   });
 
   it('shows a 400 page saying so when the flow has no return_to', async () => {
     const { response } = await answer(
-      broker,
+      t.broker,
       'jobber',
       'acct-iss-page',
       { code: 'code-iss-page', iss: 'https://evil.example' },
@@ -159,11 +148,11 @@ describe('provider mix-up via iss', () => {
     );
     expect(response.status).toBe(400);
     expect(response.body).toContain('invalid_issuer');
-    expect(exchangesOf(fake.tokenRequests, 'code-iss-page')).toBe(0);
+    expect(exchangesOf(t.fake.tokenRequests, 'code-iss-page')).toBe(0);
   });
 
   it('ignores iss for a provider without an issuer', async () => {
-    const { broker: plain } = await variant(providerEnv('jobber', fake.url));
+    const { broker: plain } = await variant(providerEnv('jobber', t.fake.url));
     const { response } = await answer(plain, 'jobber', 'acct-no-issuer', {
       code: 'code-no-issuer',
       iss: 'https://whatever.example',
@@ -177,13 +166,13 @@ describe('provider mix-up via iss', () => {
     const env = {
       BEXIO_CLIENT_ID: 'bexio-client',
       BEXIO_CLIENT_SECRET: 'bexio-secret',
-      BEXIO_TOKEN_URL: `${fake.url}/token`,
+      BEXIO_TOKEN_URL: `${t.fake.url}/token`,
     };
     const { broker: checked, prefix: checkedPrefix } = await variant(env);
     expect(checked.broker.registry.get('bexio')!.issuer).toBe(BEXIO_CATALOGUE_ISSUER);
     const missing = await answer(checked, 'bexio', 'acct-bexio-missing', { code: 'code-bexio-missing' });
     expect(missing.error).toBe('invalid_issuer');
-    expect(await connectionFootprint(client, 'bexio', 'acct-bexio-missing', checkedPrefix)).toEqual(
+    expect(await connectionFootprint(t.client, 'bexio', 'acct-bexio-missing', checkedPrefix)).toEqual(
       NOTHING_STORED,
     );
     const right = await answer(checked, 'bexio', 'acct-bexio-right', {
@@ -198,25 +187,25 @@ describe('provider mix-up via iss', () => {
     const unchecked = await answer(off, 'bexio', 'acct-bexio-off', { code: 'code-bexio-off' });
     expect(unchecked.response.status).toBe(303);
     expect(unchecked.error).toBeNull();
-    expect(exchangesOf(fake.tokenRequests, 'code-bexio-off')).toBe(1);
+    expect(exchangesOf(t.fake.tokenRequests, 'code-bexio-off')).toBe(1);
   });
 
   it('overriding <PROVIDER>_AUTHORIZATION_URL without <PROVIDER>_ISSUER turns the catalogue issuer off; with it, the given issuer applies', async () => {
-    const { broker: moved } = await variant(providerEnv('bexio', fake.url));
+    const { broker: moved } = await variant(providerEnv('bexio', t.fake.url));
     expect(moved.broker.registry.get('bexio')!.issuer).toBeUndefined();
     const unchecked = await answer(moved, 'bexio', 'acct-bexio-moved', { code: 'code-bexio-moved' });
     expect(unchecked.response.status).toBe(303);
     expect(unchecked.error).toBeNull();
 
     const { broker: movedWithIssuer } = await variant(
-      providerEnv('bexio', fake.url, { BEXIO_ISSUER: ISSUER }),
+      providerEnv('bexio', t.fake.url, { BEXIO_ISSUER: ISSUER }),
     );
     const old = await answer(movedWithIssuer, 'bexio', 'acct-bexio-old-iss', {
       code: 'code-bexio-old-iss',
       iss: BEXIO_CATALOGUE_ISSUER,
     });
     expect(old.error).toBe('invalid_issuer');
-    expect(exchangesOf(fake.tokenRequests, 'code-bexio-old-iss')).toBe(0);
+    expect(exchangesOf(t.fake.tokenRequests, 'code-bexio-old-iss')).toBe(0);
     const given = await answer(movedWithIssuer, 'bexio', 'acct-bexio-new-iss', {
       code: 'code-bexio-new-iss',
       iss: ISSUER,

@@ -1,9 +1,8 @@
 import { request } from 'node:http';
-import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { TEST_RETURN_ORIGIN } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, onListener } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
 const PUBLIC_URL = 'https://connect.example.com';
@@ -35,31 +34,12 @@ function rawGet(
  * Host would otherwise send the code to the attacker's server).
  */
 describe('redirect_uri injection through request headers', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      PUBLIC_URL,
-      TRUST_PROXY: 'loopback',
-      ...providerEnv('jobber', fake.url),
-    });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    await fake.close();
-    await redis.close();
-  });
+  const t = useBrokerOnRedis({ PUBLIC_URL, TRUST_PROXY: 'loopback' });
 
   it('builds redirect_uri from PUBLIC_URL whatever Host and X-Forwarded-* say, even behind a trusted proxy', async () => {
-    const link = await broker.connectLink('jobber', 'acct-host', { return_to: RETURN_TO });
+    const link = await t.broker.connectLink('jobber', 'acct-host', { return_to: RETURN_TO });
     expect(link.startsWith(`${PUBLIC_URL}/auth/jobber?session=`)).toBe(true);
-    const auth = await rawGet(onListener(broker, link), {
+    const auth = await rawGet(onListener(t.broker, link), {
       host: 'evil.example',
       'x-forwarded-host': 'evil.example',
       'x-forwarded-proto': 'http',
@@ -75,24 +55,24 @@ describe('redirect_uri injection through request headers', () => {
     const browser = new TestBrowser();
     const cookie = auth.setCookie![0]!.split(';')[0]!;
     const done = await browser.get(
-      callbackUrl(broker, 'jobber', { code: 'code-host', state: authorizeUrl.searchParams.get('state')! }),
+      callbackUrl(t.broker, 'jobber', { code: 'code-host', state: authorizeUrl.searchParams.get('state')! }),
       {
         cookie,
         'x-forwarded-host': 'evil.example',
       },
     );
     expect(done.status).toBe(303);
-    const exchange = fake.tokenRequests.find((r) => r.params.code === 'code-host')!;
+    const exchange = t.fake.tokenRequests.find((r) => r.params.code === 'code-host')!;
     expect(exchange.params.redirect_uri).toBe(`${PUBLIC_URL}/callback/jobber`);
   });
 
   it('answers connect links and the providers list with PUBLIC_URL, not the Host of the internal request', async () => {
-    const res = await broker.api('/internal/providers', {
+    const res = await t.broker.api('/internal/providers', {
       headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example' },
     });
     const jobber = res.body.providers.find((p: { id: string }) => p.id === 'jobber');
     expect(jobber.redirect_uri).toBe(`${PUBLIC_URL}/callback/jobber`);
-    const link = await broker.api('/internal/connect-sessions', {
+    const link = await t.broker.api('/internal/connect-sessions', {
       method: 'POST',
       body: { provider: 'jobber', connection_id: 'acct-link-host' },
       headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' },

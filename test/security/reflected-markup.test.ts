@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { TEST_RETURN_ORIGIN, providerEnv } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, onListener, startFlow } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
 const SCRIPT = '<script>alert("xss")</script>';
@@ -26,15 +25,10 @@ function expectInert(text: string): void {
  * (application/problem+json), and no answer carries a stack trace.
  */
 describe('reflected markup', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
   let dir: string;
 
-  beforeAll(async () => {
+  const t = useBrokerOnRedis((fakeUrl) => {
     dir = mkdtempSync(join(tmpdir(), 'ob-markup-'));
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
     const file = join(dir, 'providers.json');
     // An operator's display name with markup in it is shown as text too.
     writeFileSync(
@@ -44,36 +38,28 @@ describe('reflected markup', () => {
           {
             id: 'fancy',
             display_name: `Fancy ${SCRIPT}`,
-            authorization_url: `${fake.url}/authorize`,
-            token_url: `${fake.url}/token`,
+            authorization_url: `${fakeUrl}/authorize`,
+            token_url: `${fakeUrl}/token`,
           },
           {
             id: 'fancy-off',
             display_name: `Off ${ATTRIBUTE}`,
-            authorization_url: `${fake.url}/authorize`,
-            token_url: `${fake.url}/token`,
+            authorization_url: `${fakeUrl}/authorize`,
+            token_url: `${fakeUrl}/token`,
           },
           {
             id: 'keyed',
             display_name: `Keyed ${SCRIPT}`,
             auth_mode: 'api_key',
-            api_key: { header: 'X-API-KEY', verify_url: `${fake.url}/verify` },
+            api_key: { header: 'X-API-KEY', verify_url: `${fakeUrl}/verify` },
           },
         ],
       }),
     );
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      PROVIDERS_FILE: file,
-      ...providerEnv('jobber', fake.url),
-      ...providerEnv('fancy', fake.url),
-    });
+    return { PROVIDERS_FILE: file, ...providerEnv('fancy', fakeUrl) };
   });
 
-  afterAll(async () => {
-    await broker.close();
-    await fake.close();
-    await redis.close();
+  afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -95,7 +81,7 @@ describe('reflected markup', () => {
 
   it.each(publicPaths)('answers %s with an inert page', async (_label, path) => {
     for (const accept of ['text/html', 'application/json', '*/*']) {
-      const res = await fetch(`${broker.publicUrl}${path}`, { headers: { accept }, redirect: 'manual' });
+      const res = await fetch(`${t.broker.publicUrl}${path}`, { headers: { accept }, redirect: 'manual' });
       expect(res.status).toBeGreaterThanOrEqual(400);
       expectInert(await res.text());
       expectInert(res.headers.get('location') ?? '');
@@ -103,7 +89,9 @@ describe('reflected markup', () => {
   });
 
   it('escapes markup it must show, such as an operator-set display name', async () => {
-    const res = await fetch(`${broker.publicUrl}/auth/fancy?session=x`, { headers: { accept: 'text/html' } });
+    const res = await fetch(`${t.broker.publicUrl}/auth/fancy?session=x`, {
+      headers: { accept: 'text/html' },
+    });
     expect(await res.text()).toContain('Fancy &lt;script&gt;alert(&quot;xss&quot;)&lt;/script&gt;');
   });
 
@@ -111,14 +99,14 @@ describe('reflected markup', () => {
     for (const returnTo of [RETURN_TO, undefined]) {
       const browser = new TestBrowser();
       const { state } = await startFlow(
-        broker,
+        t.broker,
         browser,
         'fancy',
         `acct-markup-${returnTo ? 'redirect' : 'page'}`,
         returnTo ? { return_to: returnTo } : {},
       );
       const res = await browser.get(
-        callbackUrl(broker, 'fancy', {
+        callbackUrl(t.broker, 'fancy', {
           state,
           error: SCRIPT,
           error_description: ATTRIBUTE,
@@ -139,37 +127,37 @@ describe('reflected markup', () => {
 
   it('keeps a token endpoint error with markup out of the page', async () => {
     const browser = new TestBrowser();
-    const { state } = await startFlow(broker, browser, 'fancy', 'acct-markup-exchange');
-    fake.failNext(1, 400, { error: SCRIPT, error_description: ATTRIBUTE });
-    const res = await browser.get(callbackUrl(broker, 'fancy', { state, code: SCRIPT }));
+    const { state } = await startFlow(t.broker, browser, 'fancy', 'acct-markup-exchange');
+    t.fake.failNext(1, 400, { error: SCRIPT, error_description: ATTRIBUTE });
+    const res = await browser.get(callbackUrl(t.broker, 'fancy', { state, code: SCRIPT }));
     expect(res.status).toBe(400);
     expectInert(res.body);
   });
 
   it('shows the API-key form and its errors without echoing submitted fields', async () => {
     const browser = new TestBrowser();
-    const link = await broker.connectLink('keyed', 'acct-markup-key');
-    const form = await browser.get(onListener(broker, link));
+    const link = await t.broker.connectLink('keyed', 'acct-markup-key');
+    const form = await browser.get(onListener(t.broker, link));
     expect(form.status).toBe(200);
     expectInert(form.body);
     const flow = /name="flow" value="([^"]+)"/.exec(form.body)![1]!;
     const csrf = /name="csrf" value="([^"]+)"/.exec(form.body)![1]!;
 
-    const refused = await browser.postForm(`${broker.publicUrl}/auth/keyed`, {
+    const refused = await browser.postForm(`${t.broker.publicUrl}/auth/keyed`, {
       flow,
       csrf,
       api_key: SCRIPT.replace(/ /g, ''),
     });
     expect(refused.status).toBe(400);
     expectInert(refused.body);
-    const spaced = await browser.postForm(`${broker.publicUrl}/auth/keyed`, {
+    const spaced = await browser.postForm(`${t.broker.publicUrl}/auth/keyed`, {
       flow,
       csrf,
       api_key: ATTRIBUTE,
     });
     expect(spaced.status).toBe(400);
     expectInert(spaced.body);
-    const forged = await browser.postForm(`${broker.publicUrl}/auth/keyed`, {
+    const forged = await browser.postForm(`${t.broker.publicUrl}/auth/keyed`, {
       flow: ATTRIBUTE,
       csrf: SCRIPT,
       api_key: SCRIPT,
@@ -238,7 +226,7 @@ describe('reflected markup', () => {
   it.each(internalCalls)(
     'answers %s with an inert problem body',
     async (_label, path, method = 'GET', body) => {
-      const res = await broker.api(path, { method, body });
+      const res = await t.broker.api(path, { method, body });
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
@@ -248,17 +236,17 @@ describe('reflected markup', () => {
   );
 
   it('does not echo an X-Request-Id carrying markup, nor an Authorization header', async () => {
-    const pub = await fetch(`${broker.publicUrl}/auth/jobber?session=x`, {
+    const pub = await fetch(`${t.broker.publicUrl}/auth/jobber?session=x`, {
       headers: { 'x-request-id': SCRIPT.replace(/"/g, '') },
     });
     expectInert(pub.headers.get('x-request-id') ?? '');
     expectInert(await pub.text());
-    const internal = await broker.api('/internal/connections/jobber/acct/token', {
+    const internal = await t.broker.api('/internal/connections/jobber/acct/token', {
       headers: { 'x-request-id': ATTRIBUTE },
     });
     expectInert(internal.headers.get('x-request-id') ?? '');
     expectInert(JSON.stringify(internal.body));
-    const unauthorized = await fetch(`${broker.internalUrl}/internal/providers`, {
+    const unauthorized = await fetch(`${t.broker.internalUrl}/internal/providers`, {
       headers: { authorization: `Bearer ${SCRIPT.replace(/[ "]/g, '')}` },
     });
     expect(unauthorized.status).toBe(401);

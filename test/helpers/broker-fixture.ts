@@ -1,0 +1,64 @@
+import Redis from 'ioredis';
+import { TestBroker, providerEnv, startTestBroker } from './broker-harness';
+import { FakeProvider, FakeProviderOptions } from './fake-provider';
+import { TestRedis } from './redis-server';
+
+export interface BrokerOnRedis {
+  readonly redis: TestRedis;
+  /** A plain client on that Redis for assertions, made on first read. */
+  readonly client: Redis;
+  readonly fake: FakeProvider;
+  readonly broker: TestBroker;
+}
+
+/**
+ * The set-up most in-process broker tests share, for the describe block it is called in: in
+ * beforeAll a private Redis, one fake provider and one broker on them with `jobber` on the fake,
+ * plus `extraEnv` (a function of the fake's URL where the env needs it); in afterAll all of it
+ * closed again. The handle's fields can be read from beforeAll on. A test's own afterAll runs
+ * after this one's when declared after the call (Jest keeps declaration order).
+ */
+export function useBrokerOnRedis(
+  extraEnv: Record<string, string> | ((fakeUrl: string) => Record<string, string>) = {},
+  fakeOptions: FakeProviderOptions = {},
+): BrokerOnRedis {
+  let redis: TestRedis | undefined;
+  let client: Redis | undefined;
+  let fake: FakeProvider | undefined;
+  let broker: TestBroker | undefined;
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    fake = await FakeProvider.start(fakeOptions);
+    const extra = typeof extraEnv === 'function' ? extraEnv(fake.url) : extraEnv;
+    broker = await startTestBroker({ REDIS_URL: redis.url, ...providerEnv('jobber', fake.url), ...extra });
+  });
+
+  afterAll(async () => {
+    await broker?.close();
+    client?.disconnect();
+    await fake?.close();
+    await redis?.close();
+  });
+
+  return {
+    get redis() {
+      return started(redis, 'redis');
+    },
+    get client() {
+      client ??= started(redis, 'client').client();
+      return client;
+    },
+    get fake() {
+      return started(fake, 'fake');
+    },
+    get broker() {
+      return started(broker, 'broker');
+    },
+  };
+}
+
+function started<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new Error(`useBrokerOnRedis: ${name} is read before its beforeAll has run`);
+  return value;
+}
