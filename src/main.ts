@@ -3,7 +3,7 @@ import { Server, createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { ConfigError } from './config/config-error';
 import { loadConfig } from './config/load-config';
-import { waitForReady } from './connections/redis-client';
+import { REVIVED_EVENT, waitForReady } from './connections/redis-client';
 import { createBroker } from './create-broker';
 import { createLogger, errorForLog } from './observability/logger';
 import { createMetrics } from './observability/metrics';
@@ -33,6 +33,9 @@ async function main(): Promise<void> {
     if (Date.now() - lastRedisError > 5000) logger.warn({ err: errorForLog(error) }, 'redis error');
     lastRedisError = Date.now();
   });
+  redis.on(REVIVED_EVENT, () =>
+    logger.warn('redis client was ended by ioredis in the middle of a connection attempt; reconnecting'),
+  );
   process.on('unhandledRejection', (reason) =>
     logger.error({ err: errorForLog(reason) }, 'unhandled rejection'),
   );

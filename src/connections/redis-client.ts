@@ -71,8 +71,12 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
 export interface ReconnectableClient {
   readonly status: string;
   on(event: string, listener: () => void): unknown;
+  emit(event: string): boolean;
   connect(): Promise<void>;
 }
+
+/** Emitted on the client when it is revived this way (main.ts logs it). */
+export const REVIVED_EVENT = 'ob:revived';
 
 /**
  * ioredis 5 ends a Sentinel client for good when its failover detector disconnects it while it is
@@ -94,7 +98,9 @@ export function reconnectAfterAbortedConnect(client: ReconnectableClient, delayM
     previous = 'end';
     if (!fromAttempt || askedToClose()) return;
     setTimeout(() => {
-      if (client.status === 'end' && !askedToClose()) client.connect().catch(() => undefined);
+      if (client.status !== 'end' || askedToClose()) return;
+      client.emit(REVIVED_EVENT);
+      client.connect().catch(() => undefined);
     }, delayMs).unref();
   });
 }

@@ -1,6 +1,10 @@
 import Redis, { Cluster } from 'ioredis';
 import { EventEmitter } from 'node:events';
-import { createRedisClient, reconnectAfterAbortedConnect } from '../../../src/connections/redis-client';
+import {
+  REVIVED_EVENT,
+  createRedisClient,
+  reconnectAfterAbortedConnect,
+} from '../../../src/connections/redis-client';
 
 /** Clients are built with lazyConnect so nothing dials out; only their options are read. */
 describe('createRedisClient', () => {
@@ -76,13 +80,16 @@ class FakeClient extends EventEmitter {
 describe('reconnectAfterAbortedConnect (ioredis ends a Sentinel client its failover detector cut mid-connect)', () => {
   const settle = () => new Promise((r) => setTimeout(r, 30));
 
-  it('reconnects a client that went from connecting straight to end unasked', async () => {
+  it('reconnects a client that went from connecting straight to end unasked, and says so', async () => {
     const client = new FakeClient();
+    const revived = jest.fn();
+    client.on(REVIVED_EVENT, revived);
     reconnectAfterAbortedConnect(client, 5);
     client.go('connecting');
     client.go('end');
     await settle();
     expect(client.connects).toBe(1);
+    expect(revived).toHaveBeenCalledTimes(1);
     expect(client.status).toBe('connecting');
   });
 
