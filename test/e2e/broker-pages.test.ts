@@ -1,6 +1,7 @@
 import { Page } from 'playwright-core';
 import {
   describeInChromium,
+  expectPageFits,
   newContextAtWidth,
   screenshot,
   withScreenshotOnFailure,
@@ -57,15 +58,7 @@ describeInChromium('the broker’s own pages at 390 px and 1280 px', () => {
     const title = (await page.locator('h1').innerText()).trim();
     expect(title).toMatch(/[A-Za-z]+ [A-Za-z]+/);
     expect(title).not.toMatch(/_/);
-    // Evaluated in the page (this project has no DOM types): sideways scroll and body text size.
-    const layout = await page.evaluate<{ scrollWidth: number; innerWidth: number; fontSize: number }>(
-      `({ scrollWidth: document.scrollingElement.scrollWidth, innerWidth: window.innerWidth,
-          fontSize: parseFloat(getComputedStyle(document.querySelector('main p')).fontSize) })`,
-    );
-    // Against the window and the chosen width both: a phone may widen its layout viewport to fit.
-    expect(layout.scrollWidth).toBeLessThanOrEqual(layout.innerWidth);
-    expect(layout.innerWidth).toBe(width);
-    expect(layout.fontSize).toBeGreaterThanOrEqual(14);
+    await expectPageFits(page, width);
   }
 
   it.each(WIDTHS)(

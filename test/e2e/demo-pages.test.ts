@@ -5,6 +5,7 @@ import { freePort } from '../helpers/free-port';
 import { TestRedis } from '../helpers/redis-server';
 import {
   describeInChromium,
+  expectPageFits,
   launchChromium,
   newContextAtWidth,
   screenshot,
@@ -80,15 +81,7 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
     expect((await page.locator('h1').innerText()).trim()).toBe(title);
     const text = (await page.locator('main').innerText()).replace(/\s+/g, ' ');
     for (const words of mustShow) expect(text).toMatch(words);
-    // Evaluated in the page (this project has no DOM types).
-    const layout = await page.evaluate<{ scrollWidth: number; innerWidth: number; fontSize: number }>(
-      `({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
-          fontSize: parseFloat(getComputedStyle(document.querySelector('main p')).fontSize) })`,
-    );
-    // Against the window and the chosen width both: a phone may widen its layout viewport to fit.
-    expect(layout.scrollWidth).toBeLessThanOrEqual(layout.innerWidth);
-    expect(layout.innerWidth).toBe(width);
-    expect(layout.fontSize).toBeGreaterThanOrEqual(14);
+    await expectPageFits(page, width);
   }
 
   async function buttonFits(page: Page, name: string, width: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { Provider } from '../../providers/provider-definition';
+import { DEFAULT_API_KEY_SETTINGS, Provider } from '../../providers/provider-definition';
 
 /** A provider as the API and CLI show it: what a caller needs, never credentials. */
 export function presentProvider(provider: Provider): Record<string, unknown> {
@@ -14,7 +14,8 @@ export function presentProvider(provider: Provider): Record<string, unknown> {
     keepalive_after: provider.keepalive_seconds,
     api_base_url: provider.api_base_url ?? null,
     api_headers: provider.api_headers ?? {},
-    api_key_header: provider.auth_mode === 'api_key' ? (provider.api_key?.header ?? 'Authorization') : null,
+    api_key_header:
+      provider.auth_mode === 'api_key' ? (provider.api_key ?? DEFAULT_API_KEY_SETTINGS).header : null,
     docs_url: provider.docs_url ?? null,
   };
 }

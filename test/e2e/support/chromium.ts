@@ -49,6 +49,21 @@ export function newContextAtWidth(browser: Browser, width: number): Promise<Brow
     : browser.newContext({ viewport: { width, height: 800 } });
 }
 
+/**
+ * The page fits `width` without sideways scrolling (checked against the window and the chosen
+ * width both: a phone may widen its layout viewport to fit), with body text of at least 14 px.
+ * Evaluated in the page: this project has no DOM types.
+ */
+export async function expectPageFits(page: Page, width: number): Promise<void> {
+  const layout = await page.evaluate<{ scrollWidth: number; innerWidth: number; fontSize: number }>(
+    `({ scrollWidth: document.scrollingElement.scrollWidth, innerWidth: window.innerWidth,
+        fontSize: parseFloat(getComputedStyle(document.querySelector('main p')).fontSize) })`,
+  );
+  expect(layout.scrollWidth).toBeLessThanOrEqual(layout.innerWidth);
+  expect(layout.innerWidth).toBe(width);
+  expect(layout.fontSize).toBeGreaterThanOrEqual(14);
+}
+
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: FLAGS, timeout: 30_000 });
 }
