@@ -1,6 +1,10 @@
 // Before/after on the token API: two builds of the broker side by side on one private Redis,
 // loaded in alternating short slices so both see the same machine. Reports CPU per request
 // (process user+sys time ÷ requests: the steadiest figure on a shared machine), req/s and latency.
+// Two comparisons: paced at --rate req/s (open loop, evenly spaced requests, latency from each
+// request's intended start: `paced` in lib.mjs; autocannon's overallRate is not used, as it sends
+// each connection's per-second quota in a burst at the start of every second), then the maximum
+// with 50 closed-loop clients (autocannon).
 //
 //   node bench/ab.mjs --a=/path/to/old/dist [--b=dist] [--slices=10] [--rate=600] [--seconds=1]
 //
@@ -18,6 +22,7 @@ import {
   freePort,
   installCleanup,
   makeAgent,
+  paced,
   percentile,
   request,
   startChild,
@@ -87,21 +92,38 @@ async function startBroker(name, dist, redisUrl) {
   return { ...proc, url };
 }
 
-async function slice(target, ids, overallRate) {
+/** One slice on `target`: paced open loop at `rate` req/s, or closed loop (CLIENTS clients) without. */
+async function slice(target, ids, rate) {
+  const tokenPath = () => `/internal/connections/bexio/${ids[Math.floor(Math.random() * ids.length)]}/token`;
+  const cpu0 = cpuSeconds(target.pid);
+  if (rate) {
+    const r = await paced({ url: target.url, rate, durationMs: SLICE_MS, headers: AUTH, pathFor: tokenPath });
+    const bad = r.sent - r.samples.length;
+    if (bad > 0 || r.errors > 0)
+      throw new Error(
+        `${target.name}: ${JSON.stringify(r.statuses)}, ${r.errors} errors (paced at ${rate} req/s)`,
+      );
+    return {
+      samples: r.samples,
+      seconds: r.seconds,
+      cpu: cpuSeconds(target.pid) - cpu0,
+      sent: r.sent,
+      late: r.late,
+      lagP50: r.lagP50,
+    };
+  }
   const samples = [];
   let bad = 0;
-  const cpu0 = cpuSeconds(target.pid);
   const instance = autocannon({
     url: target.url,
     connections: CLIENTS,
     duration: SLICE_MS / 1000,
-    overallRate,
     headers: AUTH,
     requests: [
       {
         method: 'GET',
         setupRequest: (req) => {
-          req.path = `/internal/connections/bexio/${ids[Math.floor(Math.random() * ids.length)]}/token`;
+          req.path = tokenPath();
           return req;
         },
       },
@@ -114,15 +136,20 @@ async function slice(target, ids, overallRate) {
   return { samples, seconds: result.duration, cpu: cpuSeconds(target.pid) - cpu0 };
 }
 
-async function compare(targets, ids, overallRate) {
-  const acc = targets.map(() => ({ samples: [], seconds: 0, cpu: 0 }));
+async function compare(targets, ids, rate) {
+  const acc = targets.map(() => ({ samples: [], seconds: 0, cpu: 0, sent: 0, late: 0, lagP50: [] }));
   for (let i = 0; i < SLICES; i++) {
     const order = i % 2 === 0 ? [0, 1] : [1, 0];
     for (const k of order) {
-      const r = await slice(targets[k], ids, overallRate);
+      const r = await slice(targets[k], ids, rate);
       acc[k].samples.push(...r.samples);
       acc[k].seconds += r.seconds;
       acc[k].cpu += r.cpu;
+      if (rate) {
+        acc[k].sent += r.sent;
+        acc[k].late += r.late;
+        acc[k].lagP50.push(r.lagP50);
+      }
     }
   }
   return acc.map((a) => ({
@@ -130,6 +157,8 @@ async function compare(targets, ids, overallRate) {
     p50: percentile(a.samples, 0.5),
     p99: percentile(a.samples, 0.99),
     cpuUs: (a.cpu / a.samples.length) * 1e6,
+    lateShare: rate ? a.late / a.sent : NaN,
+    lagP50: rate ? percentile(a.lagP50, 0.5) : NaN,
   }));
 }
 
@@ -167,7 +196,13 @@ const fmt = (label, [x, y]) =>
 console.log(
   `A = ${resolve(DIST_A)}\nB = ${DIST_B}\n${SLICES} alternating slices of ${SLICE_MS / 1000} s each`,
 );
-fmt(`fixed ${RATE} req/s`, await compare([a, b], ids, RATE));
+const fixed = await compare([a, b], ids, RATE);
+fmt(`paced ${RATE} req/s`, fixed);
+const late = Math.max(...fixed.map((x) => x.lateShare));
+console.log(
+  `${''.padEnd(22)} paced: open loop, evenly spaced, latency from the intended start (includes the generator's timer lag, median ${Math.max(...fixed.map((x) => x.lagP50)).toFixed(2)} ms); ` +
+    `${(late * 100).toFixed(1)} % issued > 5 ms late${late > 0.05 ? ': GENERATOR BEHIND, these latencies are not to be trusted' : ''}`,
+);
 fmt(`max, ${CLIENTS} clients`, await compare([a, b], ids, undefined));
 redis.client.disconnect();
 agent.destroy();

@@ -1,5 +1,6 @@
 // Helpers for the benchmark: child processes that never outlive the run, free ports, a private
-// redis-server, a small keep-alive HTTP client, percentiles and /proc readings.
+// redis-server, a small keep-alive HTTP client, an evenly paced open-loop load generator,
+// percentiles and /proc readings.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -294,4 +295,275 @@ export function cpuSeconds(pid) {
   } catch {
     return NaN;
   }
+}
+
+/** A request issued more than this long after its intended time counts as late (the generator's fault). */
+const LATE_MS = 5;
+
+/**
+ * Open-loop load at an even pace: request i is due at `i / rate` s after the start, whatever the
+ * server is doing, and its latency runs from that intended start to the end of its response (a
+ * stalled server shows in the figures instead of slowing the load down: no coordinated omission).
+ * A timer of about 1 ms issues every request that has come due, each on a free socket of a pool of
+ * `sockets` keep-alive connections opened beforehand (one request in flight per socket, no
+ * pipelining); a due request waits for a free socket if none is, and that wait counts in its latency.
+ * Raw sockets and a minimal HTTP/1.1 response parser keep the generator's CPU per request low: it
+ * shares the cores with the server it measures.
+ *
+ * Answers { samples (ms, per 2xx), statuses, errors, seconds, sent, late, lateShare, behind,
+ * lagP50, lagP99, queued, cpuUs }. lagP50/lagP99: how long after its intended time the timer got
+ * round to issuing a request (Node's timers have 1 ms granularity, so about 0.6 ms at the median
+ * on an idle generator; it is part of every latency figure, alike for any target). `late` requests
+ * were issued more than 5 ms after their intended time because the generator itself was busy (its
+ * timer lag, not a wait for a socket); `behind` is true when that is over 5 % of them, and then the
+ * figures are not to be trusted. `queued` requests found every socket busy (the server is slower
+ * than the pace; their wait counts in their latency). `cpuUs` is this whole process's CPU per
+ * request sent.
+ */
+export async function paced({
+  url,
+  rate,
+  durationMs,
+  headers = {},
+  pathFor,
+  sockets = 64,
+  method = 'GET',
+  timeoutMs = 10_000,
+}) {
+  if (!(rate > 0) || !(durationMs > 0)) throw new Error(`paced: bad rate ${rate} or duration ${durationMs}`);
+  const target = new URL(url);
+  const host = target.hostname;
+  const port = Number(target.port) || 80;
+  const head =
+    `Host: ${target.host}\r\n` +
+    Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('') +
+    '\r\n';
+  const total = Math.max(1, Math.round((rate * durationMs) / 1000));
+  const interval = 1000 / rate;
+  const samples = [];
+  const statuses = {};
+  const lags = new Float64Array(total);
+  let errors = 0;
+  let sent = 0;
+  let done = 0;
+  let late = 0;
+  let queued = 0;
+  let next = 0;
+  let t0 = 0;
+  let lastEnd = 0;
+  let finished = false;
+  let finish = () => undefined;
+  const ended = new Promise((resolve) => {
+    finish = resolve;
+  });
+
+  const pool = new Set();
+  const idle = [];
+  const waiting = []; // [index, intended] pairs, flattened
+  let waitHead = 0;
+
+  const complete = () => {
+    done += 1;
+    if (next >= total && done >= total && !finished) {
+      finished = true;
+      lastEnd = performance.now();
+      finish();
+    }
+  };
+
+  const dispatch = (conn, i, intended) => {
+    conn.intended = intended;
+    conn.socket.write(`${method} ${pathFor(i)} HTTP/1.1\r\n${head}`, 'latin1');
+    sent += 1;
+  };
+
+  const release = (conn) => {
+    if (waitHead < waiting.length) {
+      const i = waiting[waitHead];
+      const intended = waiting[waitHead + 1];
+      waitHead += 2;
+      if (waitHead === waiting.length) waiting.length = waitHead = 0;
+      dispatch(conn, i, intended);
+    } else {
+      idle.push(conn);
+    }
+  };
+
+  const failWaiting = () => {
+    // No socket left to send on: what waits cannot be sent.
+    while (waitHead < waiting.length) {
+      waitHead += 2;
+      errors += 1;
+      complete();
+    }
+    waiting.length = waitHead = 0;
+  };
+
+  const reset = (conn) => {
+    conn.intended = -1;
+    conn.bodyStart = -1;
+    conn.length = -1;
+    conn.chunked = false;
+    conn.close = false;
+  };
+
+  /** Whether conn.buf holds the whole response; sets conn.used to its length. */
+  const parse = (conn) => {
+    const buf = conn.buf;
+    if (conn.bodyStart < 0) {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return false;
+      const text = buf.toString('latin1', 0, end).toLowerCase();
+      conn.status = Number(text.slice(9, 12));
+      conn.bodyStart = end + 4;
+      const cl = /\r\ncontent-length: *(\d+)/.exec(text);
+      conn.chunked = !cl && /\r\ntransfer-encoding:[^\r]*chunked/.test(text);
+      conn.length = cl ? Number(cl[1]) : conn.chunked ? -1 : 0;
+      conn.close = /\r\nconnection: *close/.test(text);
+    }
+    if (!conn.chunked) {
+      if (buf.length < conn.bodyStart + conn.length) return false;
+      conn.used = conn.bodyStart + conn.length;
+      return true;
+    }
+    // Chunked: walk the chunk sizes up to the last (empty) chunk and the blank line after it.
+    let pos = conn.bodyStart;
+    for (;;) {
+      const eol = buf.indexOf('\r\n', pos);
+      if (eol < 0) return false;
+      const size = parseInt(buf.toString('latin1', pos, eol), 16);
+      if (size === 0) {
+        const end = buf.indexOf('\r\n\r\n', eol - 2);
+        if (end < 0) return false;
+        conn.used = end + 4;
+        return true;
+      }
+      pos = eol + 2 + size + 2;
+      if (pos > buf.length) return false;
+    }
+  };
+
+  const onData = (conn, chunk) => {
+    if (conn.intended < 0) return; // nothing asked on this socket: nothing to read
+    conn.buf = conn.buf === null ? chunk : Buffer.concat([conn.buf, chunk]);
+    if (!parse(conn)) return;
+    const ms = performance.now() - conn.intended;
+    const status = conn.status;
+    statuses[status] = (statuses[status] ?? 0) + 1;
+    if (status >= 200 && status < 300) samples.push(ms);
+    conn.buf = conn.used < conn.buf.length ? conn.buf.subarray(conn.used) : null;
+    const closing = conn.close;
+    reset(conn);
+    complete();
+    if (closing) conn.socket.destroy();
+    else release(conn);
+  };
+
+  const open = () =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port });
+      const conn = { socket, buf: null, connected: false, used: 0, status: 0 };
+      reset(conn);
+      pool.add(conn);
+      socket.setNoDelay(true);
+      socket.on('data', (chunk) => onData(conn, chunk));
+      socket.on('error', (error) => {
+        if (!conn.connected) reject(error);
+      });
+      socket.once('connect', () => {
+        conn.connected = true;
+        resolve(conn);
+      });
+      socket.once('close', () => {
+        pool.delete(conn);
+        const at = idle.indexOf(conn);
+        if (at >= 0) idle.splice(at, 1);
+        if (conn.intended >= 0) {
+          errors += 1;
+          reset(conn);
+          complete();
+        }
+        if (finished) return;
+        // The server closed a keep-alive socket: open another in its place.
+        if (conn.connected)
+          open().then(
+            (fresh) => (finished ? fresh.socket.destroy() : release(fresh)),
+            () => {
+              if (pool.size === 0) failWaiting();
+            },
+          );
+        else if (pool.size === 0) failWaiting();
+      });
+    });
+
+  const issue = (i, intended) => {
+    if (idle.length > 0) dispatch(idle.shift(), i, intended);
+    else if (pool.size === 0) {
+      errors += 1;
+      complete();
+    } else {
+      queued += 1;
+      waiting.push(i, intended);
+    }
+  };
+
+  // Every socket is open before the clock starts, so no handshake lands in the figures.
+  const first = await Promise.allSettled(Array.from({ length: sockets }, open));
+  const failed = first.find((r) => r.status === 'rejected');
+  if (failed) {
+    for (const conn of pool) conn.socket.destroy();
+    throw new Error(`paced: cannot connect to ${url}: ${failed.reason?.message ?? failed.reason}`);
+  }
+  for (const r of first) idle.push(r.value);
+
+  let timer;
+  const cpu0 = process.cpuUsage();
+  t0 = performance.now();
+  const tick = () => {
+    const now = performance.now();
+    while (next < total) {
+      const intended = t0 + next * interval;
+      if (intended > now) break;
+      const lag = now - intended;
+      lags[next] = lag;
+      if (lag > LATE_MS) late += 1;
+      const i = next;
+      next += 1;
+      issue(i, intended);
+    }
+    if (next < total) timer = setTimeout(tick, Math.max(0, t0 + next * interval - performance.now()));
+  };
+  tick();
+  // Whatever is still unanswered `timeoutMs` after the last request is due counts as an error.
+  const timeout = new Promise((resolve) => {
+    const guard = setTimeout(resolve, durationMs + timeoutMs);
+    ended.then(() => clearTimeout(guard));
+  });
+  await Promise.race([ended, timeout]);
+  clearTimeout(timer);
+  const cpu = process.cpuUsage(cpu0);
+  if (!finished) {
+    errors += total - done;
+    finished = true;
+    lastEnd = performance.now();
+  }
+  for (const conn of pool) conn.socket.destroy();
+  const seconds = (lastEnd - t0) / 1000;
+  const lateShare = late / total;
+  return {
+    samples,
+    statuses,
+    errors,
+    seconds,
+    sent,
+    late,
+    lateShare,
+    behind: lateShare > 0.05,
+    lagP50: percentile(lags, 0.5),
+    lagP99: percentile(lags, 0.99),
+    queued,
+    cpuUs: (cpu.user + cpu.system) / Math.max(1, sent),
+  };
 }

@@ -23,6 +23,7 @@ import {
   freePort,
   installCleanup,
   makeAgent,
+  paced,
   parseInfo,
   percentile,
   request,
@@ -191,26 +192,54 @@ async function startFakeProvider() {
 // load
 
 /**
- * autocannon against the token API of `base`, a random connection of `ids` per request. Latency
- * percentiles come from every 2xx response's own time (sub-millisecond; autocannon's histogram
- * rounds to whole ms). CPU is the target process's user+system time over the run.
+ * The token API of `base` under load, a random connection of `ids` per request. Without `rate`:
+ * autocannon, CLIENTS closed-loop clients (as fast as the target answers). With `rate`: the paced
+ * open-loop generator of lib.mjs, requests evenly spaced at `rate` req/s, latency from each
+ * request's intended start (autocannon's `overallRate` is not used: it caps each connection per
+ * second, so every connection fires its second's quota back-to-back at the start of the second,
+ * a saturated burst each second rather than a rate below saturation). Latency percentiles come from
+ * every 2xx response's own time (sub-millisecond; autocannon's histogram rounds to whole ms). CPU
+ * is the target process's user+system time over the run.
  */
-async function tokenLoad(base, ids, { durationMs, overallRate, pid }) {
-  const samples = [];
-  const statuses = {};
+async function tokenLoad(base, ids, { durationMs, rate, pid }) {
+  const tokenPath = () =>
+    `/internal/connections/${PROVIDER}/${ids[Math.floor(Math.random() * ids.length)]}/token`;
   const sampler = pid ? rssSampler(pid) : undefined;
   const cpuBefore = pid ? cpuSeconds(pid) : NaN;
+  if (rate) {
+    const r = await paced({ url: base, rate, durationMs, headers: AUTH, pathFor: tokenPath });
+    const cpu = pid ? cpuSeconds(pid) - cpuBefore : NaN;
+    const peakRss = sampler?.stop();
+    const bad = Object.entries(r.statuses).filter(([s]) => !s.startsWith('2'));
+    if (bad.length > 0 || r.errors > 0) {
+      throw new Error(
+        `paced token load at ${rate} req/s on ${base} had failures: statuses ${JSON.stringify(r.statuses)}, errors ${r.errors}`,
+      );
+    }
+    return {
+      samples: r.samples,
+      seconds: r.seconds,
+      cpu,
+      peakRss,
+      sent: r.sent,
+      late: r.late,
+      lagP50: r.lagP50,
+      queued: r.queued,
+      generatorCpu: (r.cpuUs * r.sent) / 1e6,
+    };
+  }
+  const samples = [];
+  const statuses = {};
   const instance = autocannon({
     url: base,
     connections: CLIENTS,
     duration: durationMs / 1000,
-    overallRate,
     headers: AUTH,
     requests: [
       {
         method: 'GET',
         setupRequest: (req) => {
-          req.path = `/internal/connections/${PROVIDER}/${ids[Math.floor(Math.random() * ids.length)]}/token`;
+          req.path = tokenPath();
           return req;
         },
       },
@@ -234,11 +263,24 @@ async function tokenLoad(base, ids, { durationMs, overallRate, pid }) {
 
 /**
  * Runs the same load on each target in turn, in `slices` alternating slices, so a change in what
- * else the machine does weighs on all targets alike. Answers per target: req/s, percentiles,
- * CPU per request (µs) and peak RSS.
+ * else the machine does weighs on all targets alike. `rate`: paced open loop at that many req/s
+ * (see tokenLoad); without it, closed loop. Answers per target: req/s, percentiles, CPU per request
+ * (µs) and peak RSS; paced, also the share of requests the generator issued > 5 ms late
+ * (`lateShare`, `behind` when over 5 %: then the latencies are not to be trusted), its median
+ * timer lag and how many requests waited for a free socket.
  */
-async function interleaved(targets, ids, { durationMs, overallRate, slices = 5 }) {
-  const acc = targets.map(() => ({ samples: [], seconds: 0, cpu: 0, peakRss: 0 }));
+async function interleaved(targets, ids, { durationMs, rate, slices = 5 }) {
+  const acc = targets.map(() => ({
+    samples: [],
+    seconds: 0,
+    cpu: 0,
+    peakRss: 0,
+    sent: 0,
+    late: 0,
+    queued: 0,
+    lagP50: [],
+    generatorCpu: 0,
+  }));
   for (let i = 0; i < slices; i++) {
     // Alternate who goes first, so neither always follows the other.
     const order = i % 2 === 0 ? targets.map((_, k) => k) : targets.map((_, k) => targets.length - 1 - k);
@@ -246,13 +288,20 @@ async function interleaved(targets, ids, { durationMs, overallRate, slices = 5 }
       const t = targets[k];
       const r = await tokenLoad(t.base, t.ids ?? ids, {
         durationMs: durationMs / slices,
-        overallRate,
+        rate,
         pid: t.pid,
       });
       acc[k].samples.push(...r.samples);
       acc[k].seconds += r.seconds;
       acc[k].cpu += r.cpu;
       acc[k].peakRss = Math.max(acc[k].peakRss, r.peakRss ?? 0);
+      if (rate) {
+        acc[k].sent += r.sent;
+        acc[k].late += r.late;
+        acc[k].queued += r.queued;
+        acc[k].lagP50.push(r.lagP50);
+        acc[k].generatorCpu += r.generatorCpu;
+      }
     }
   }
   return acc.map((a) => ({
@@ -262,7 +311,32 @@ async function interleaved(targets, ids, { durationMs, overallRate, slices = 5 }
     requests: a.samples.length,
     cpuUs: (a.cpu / a.samples.length) * 1e6,
     peakRss: a.peakRss,
+    ...(rate
+      ? {
+          rate,
+          lateShare: a.late / a.sent,
+          behind: a.late / a.sent > 0.05,
+          lagP50: percentile(a.lagP50, 0.5),
+          queued: a.queued,
+          generatorCpuUs: (a.generatorCpu / a.sent) * 1e6,
+        }
+      : {}),
   }));
+}
+
+/** A line for the log about a paced run's generator: whether its figures can be trusted. */
+function pacedLog(label, runs) {
+  const late = Math.max(...runs.map((r) => r.lateShare));
+  const lag = Math.max(...runs.map((r) => r.lagP50));
+  const queued = runs.reduce((n, r) => n + r.queued, 0);
+  const cpu = Math.max(...runs.map((r) => r.generatorCpuUs));
+  log(
+    `${label}: generator issued ${(late * 100).toFixed(1)} % of requests > 5 ms late${late > 0.05 ? ' (BEHIND: these latencies are not to be trusted)' : ''}, median timer lag ${lag.toFixed(2)} ms, ${queued} waited for a free socket, generator CPU ${cpu.toFixed(0)} µs/request`,
+  );
+  if (late > 0.05)
+    results.notes.push(
+      `${label}: the load generator fell behind (${(late * 100).toFixed(1)} % of requests issued more than 5 ms after their intended start, on a machine too busy for it): these paced latencies are not to be trusted.`,
+    );
 }
 
 function randomToken(bytes) {
@@ -352,17 +426,40 @@ async function scenarioToken(env) {
   const [brokerMax, floorMax, dockerMax] = await interleaved(targets, ids, { durationMs: T.max });
   await docker?.stop();
   const rate = Math.max(50, Math.round(floorMax.rps * 0.5));
+  const rateLow = Math.max(25, Math.round(floorMax.rps * 0.25));
   env.fixedRate = rate;
-  log(`token API: both at a fixed ${rate} req/s (half the floor's maximum), ${T.fixed / 1000} s each`);
+  log(
+    `token API: both paced (open loop, evenly spaced) at ${rate} req/s (half the floor's maximum), ${T.fixed / 1000} s each`,
+  );
   const [brokerFixed, floorFixed] = await interleaved(targets.slice(0, 2), ids, {
     durationMs: T.fixed,
-    overallRate: rate,
+    rate,
     slices: 2,
   });
-  results.memory.underLoad = Math.max(brokerMax.peakRss, brokerFixed.peakRss);
+  pacedLog(`token API paced at ${rate} req/s`, [brokerFixed, floorFixed]);
+  log(
+    `token API: both paced at ${rateLow} req/s (a quarter of the floor's maximum), ${T.fixed / 1000} s each`,
+  );
+  const [brokerLow, floorLow] = await interleaved(targets.slice(0, 2), ids, {
+    durationMs: T.fixed,
+    rate: rateLow,
+    slices: 2,
+  });
+  pacedLog(`token API paced at ${rateLow} req/s`, [brokerLow, floorLow]);
+  results.memory.underLoad = Math.max(brokerMax.peakRss, brokerFixed.peakRss, brokerLow.peakRss);
   results.memory.floorUnderLoad = floorMax.peakRss;
   if (dockerMax) results.memory.docker = { options: dockerOptions, max: dockerMax };
-  results.scenarios.token = { recordBytes, floorMax, brokerMax, brokerFixed, floorFixed, rate };
+  results.scenarios.token = {
+    recordBytes,
+    floorMax,
+    brokerMax,
+    brokerFixed,
+    floorFixed,
+    rate,
+    brokerLow,
+    floorLow,
+    rateLow,
+  };
   await floor.stop();
 }
 
@@ -536,7 +633,7 @@ async function scenarioScale(env) {
 
   const allIds = [...env.tokenIds, ...seeded.ids];
   log(
-    `scale: token API over ${allIds.length} connections, ${CLIENTS} clients, ${T.max / 1000} s, then ${env.fixedRate} req/s`,
+    `scale: token API over ${allIds.length} connections, ${CLIENTS} clients, ${T.max / 1000} s, then paced at ${env.fixedRate} req/s`,
   );
   await tokenLoad(broker.internalUrl, allIds, { durationMs: T.warm });
   // The same broker over all connections and over the first 1,000, alternating.
@@ -547,9 +644,10 @@ async function scenarioScale(env) {
   const [max, max1k] = await interleaved(targets, allIds, { durationMs: T.max });
   const [fixed, fixed1k] = await interleaved(targets, allIds, {
     durationMs: T.fixed,
-    overallRate: env.fixedRate,
+    rate: env.fixedRate,
     slices: 2,
   });
+  pacedLog(`scale: token API paced at ${env.fixedRate} req/s`, [fixed, fixed1k]);
 
   log('scale: paging through GET /internal/connections?limit=1000');
   await redis.client.config('RESETSTAT');
@@ -673,12 +771,18 @@ const verdict = (ok) => (ok === undefined ? '' : ok ? 'PASS' : 'MISS');
 const RSS_TARGET = '< 150 MB (143 MiB)';
 const underRssTarget = (mibValue) => mibValue * 1024 * 1024 < 150e6;
 const mib = (value) => `${f0(value)} MiB (${f0((value * 1024 * 1024) / 1e6)} MB)`;
+/** The generator's side of a paced row: its timer lag, and a warning when it fell behind. */
+const pacedDetail = (...runs) => {
+  const late = Math.max(...runs.map((r) => r.lateShare));
+  const lag = Math.max(...runs.map((r) => r.lagP50));
+  return `${late > 0.05 ? `GENERATOR BEHIND (${f1(late * 100)} % issued > 5 ms late): not to be trusted; ` : ''}includes the generator's timer lag, median ${ms(lag)}`;
+};
 
 function rows() {
   const out = [];
   const s = results.scenarios;
   if (s.token) {
-    const { floorMax, brokerMax, brokerFixed, floorFixed, rate } = s.token;
+    const { floorMax, brokerMax, brokerFixed, floorFixed, rate, brokerLow, floorLow, rateLow } = s.token;
     out.push(['1. Token API (1,000 connections, fresh tokens)', '', '', '', '', '']);
     out.push([
       `req/s at ${CLIENTS} clients`,
@@ -704,29 +808,35 @@ function rows() {
       '≤ floor',
       verdict(brokerMax.p99 <= floorMax.p99),
     ]);
-    out.push([
-      `p50 at ${rate} req/s (fixed)`,
-      ms(brokerFixed.p50),
-      ms(floorFixed.p50),
-      f2(brokerFixed.p50 / floorFixed.p50),
-      '',
-      '',
-    ]);
-    out.push([
-      `p99 at ${rate} req/s (fixed)`,
-      ms(brokerFixed.p99),
-      ms(floorFixed.p99),
-      f2(brokerFixed.p99 / floorFixed.p99),
-      '≤ floor',
-      verdict(brokerFixed.p99 <= floorFixed.p99),
-    ]);
+    for (const [r, b, f, share] of [
+      [rate, brokerFixed, floorFixed, 'half'],
+      [rateLow, brokerLow, floorLow, 'a quarter'],
+    ]) {
+      if (!b) continue;
+      out.push([
+        `p50 at ${r} req/s paced (${share} of the floor's max)`,
+        ms(b.p50),
+        ms(f.p50),
+        f2(b.p50 / f.p50),
+        '',
+        pacedDetail(b, f),
+      ]);
+      out.push([
+        `p99 at ${r} req/s paced (${share} of the floor's max)`,
+        ms(b.p99),
+        ms(f.p99),
+        f2(b.p99 / f.p99),
+        '≤ floor',
+        verdict(b.p99 <= f.p99),
+      ]);
+    }
     out.push([
       'CPU per request (process user+sys)',
       `${f0(brokerMax.cpuUs)} µs`,
       `${f0(floorMax.cpuUs)} µs`,
       f2(brokerMax.cpuUs / floorMax.cpuUs),
       '',
-      `at ${rate} req/s: ${f0(brokerFixed.cpuUs)} µs vs ${f0(floorFixed.cpuUs)} µs`,
+      `paced at ${rate} req/s: ${f0(brokerFixed.cpuUs)} µs vs ${f0(floorFixed.cpuUs)} µs${brokerLow ? `; at ${rateLow} req/s: ${f0(brokerLow.cpuUs)} µs vs ${f0(floorLow.cpuUs)} µs` : ''}`,
     ]);
   }
   if (s.stampede) {
@@ -828,7 +938,7 @@ function rows() {
     const against1k = (label, a, b, fmt) => out.push([label, fmt(a), fmt(b), f2(a / b), '≈ 1', '']);
     against1k(`token req/s at ${CLIENTS} clients, all vs first 1,000`, sc.max.rps, sc.max1k.rps, f0);
     against1k(`token p99 at ${CLIENTS} clients, all vs first 1,000`, sc.max.p99, sc.max1k.p99, ms);
-    against1k(`token p99 at ${sc.rate} req/s, all vs first 1,000`, sc.fixed.p99, sc.fixed1k.p99, ms);
+    against1k(`token p99 at ${sc.rate} req/s paced, all vs first 1,000`, sc.fixed.p99, sc.fixed1k.p99, ms);
     const l = sc.listing;
     out.push([
       `list all ${l.listed.toLocaleString('en')} (${l.pages} pages of 1,000)`,
@@ -910,7 +1020,7 @@ function readingNotes() {
   const s = results.scenarios;
   if (s.token) {
     notes.push(
-      'CPU per request is the steadiest figure on a shared machine (it does not depend on what else gets the cores); req/s and latency move with the load average. At saturation in a closed loop, p99 follows throughput (clients ÷ req/s); the fixed-rate rows compare latency at the same offered load.',
+      "CPU per request is the steadiest figure on a shared machine (it does not depend on what else gets the cores); req/s and latency move with the load average. At saturation in a closed loop, p99 follows throughput (clients ÷ req/s); the paced rows compare latency at the same offered load below saturation, each request's time counted from when it was due, so they include the generator's own timer lag (shown beside them, alike for broker and floor).",
     );
   }
   if (s.connect) {
@@ -1013,11 +1123,11 @@ function markdown(m, rowsList, seconds) {
   }
   md.push('', '## How it is measured', '');
   md.push(
-    `- Everything runs on loopback on this machine: a private \`redis-server\` (no persistence) on a free port, the broker as a real process (\`node dist/main.js\`, \`NODE_OPTIONS=${DEPLOYED_NODE_OPTIONS || '(none)'}\` as \`npm start\` and the Dockerfile run it, \`NODE_ENV=production\`, \`LOG_LEVEL=warn\`, \`RATE_LIMIT_PER_MINUTE=0\`), a fake provider (bench/fake-provider.mjs) and the load generator (autocannon, in the bench process). With 2 cores, the load generator and Redis take a large share of the CPU: the floor shows what is left for any Node service.`,
-    `- **Token API**: ${CONNECTIONS} connections imported with \`PUT\` (access token ${ACCESS_BYTES} B, refresh token ${REFRESH_BYTES} B, valid 24 h), ${CLIENTS} closed-loop clients (keep-alive), each request for a random connection, ${T.max / 1000} s after a ${T.warm / 1000} s warm-up. The **floor** (bench/floor.mjs, its own process) is a bare Express 5 app doing one ioredis \`GET\` of a JSON value as large as a broker record (${results.scenarios.token?.recordBytes ?? 'n/a'} B) and answering the same JSON shape: no key check, no decryption, no metrics. In a closed loop at saturation, latency is clients ÷ throughput, so p99 there mostly mirrors throughput; the fixed-rate runs (autocannon \`overallRate\`, half the floor's maximum, ${T.fixed / 1000} s) compare latency below saturation. Percentiles are computed from every 2xx response's own time (sub-millisecond).`,
+    `- Everything runs on loopback on this machine: a private \`redis-server\` (no persistence) on a free port, the broker as a real process (\`node dist/main.js\`, \`NODE_OPTIONS=${DEPLOYED_NODE_OPTIONS || '(none)'}\` as \`npm start\` and the Dockerfile run it, \`NODE_ENV=production\`, \`LOG_LEVEL=warn\`, \`RATE_LIMIT_PER_MINUTE=0\`), a fake provider (bench/fake-provider.mjs) and the load generators (in the bench process: autocannon for the closed-loop runs, and a paced open-loop generator, \`paced\` in bench/lib.mjs, for the fixed-rate runs). With 2 cores, the load generator and Redis take a large share of the CPU: the floor shows what is left for any Node service.`,
+    `- **Token API**: ${CONNECTIONS} connections imported with \`PUT\` (access token ${ACCESS_BYTES} B, refresh token ${REFRESH_BYTES} B, valid 24 h), ${CLIENTS} closed-loop clients (keep-alive), each request for a random connection, ${T.max / 1000} s after a ${T.warm / 1000} s warm-up. The **floor** (bench/floor.mjs, its own process) is a bare Express 5 app doing one ioredis \`GET\` of a JSON value as large as a broker record (${results.scenarios.token?.recordBytes ?? 'n/a'} B) and answering the same JSON shape: no key check, no decryption, no metrics. In a closed loop at saturation, latency is clients ÷ throughput, so p99 there mostly mirrors throughput; the fixed-rate runs compare latency below saturation, at half and at a quarter of the floor's maximum (${T.fixed / 1000} s each, in alternating slices). They are paced open loop: requests evenly spaced in time (request i due at i ÷ rate), a 1 ms timer issuing every request that has come due on a pool of 64 keep-alive sockets opened beforehand, whatever the server's answers; each request's latency runs from its intended start to the end of its response, so a stalled server shows in the figures instead of slowing the load (no coordinated omission). That includes the generator's timer lag (Node's timers have 1 ms granularity: about 0.6 ms at the median, shown beside the rows); if the generator itself falls behind (over 5 % of requests issued more than 5 ms late), the rows say so. autocannon's \`overallRate\` is not used for them: it caps each connection per second (a counter reset every second), so each of the ${CLIENTS} connections fires its second's quota back-to-back at the start of every second, a saturated burst each second rather than a rate below saturation. Percentiles are computed from every 2xx response's own time (sub-millisecond).`,
     `- **Refresh stampede**: two broker processes, ${STAMPEDE_CALLERS} callers (half on each, keep-alive sockets opened beforehand) ask at the same moment for one connection whose token is stale (valid 60 s, inside \`REFRESH_MARGIN\`); the fake provider answers its token endpoint after ${PROVIDER_DELAY_MS} ms. ${STAMPEDE_ROUNDS} rounds, one connection each; the worst round is shown. Its floor is the same burst of ${STAMPEDE_CALLERS} callers for a fresh token (no refresh): what absorbing that many requests at once costs by itself.`,
     `- **Connect flow**: ${CLIENTS} concurrent loops, each phase ${T.phase / 1000} s: connect links from the internal API, then \`GET /auth\` with each link (a fresh browser: no cookie; answers 302 and sets the session cookie), then \`GET /callback\` with that cookie and the \`state\` (the fake provider's token endpoint answers at once; the broker stores the tokens and answers 303). "Redis" lists the Redis commands per request (INFO commandstats). No floor: there is no simpler thing doing the same work.`,
-    `- **Scale**: ${SCALE_CONNECTIONS.toLocaleString('en')} more connections written through the broker's own ConnectionService from dist/ (as \`PUT\` does) and read once through it (the first read of a connection notes it for refresh-ahead, one Lua write; the token runs then compare steady-state reads). Bytes per connection = the growth of Redis \`used_memory\` ÷ ${SCALE_CONNECTIONS.toLocaleString('en')}: the record's hash, its entries in the listing index and in the due-work schedule. Then the token API over all connections, and paging through \`GET /internal/connections?limit=1000\` with INFO commandstats showing what Redis ran (no \`KEYS\`, no \`SCAN\`).`,
+    `- **Scale**: ${SCALE_CONNECTIONS.toLocaleString('en')} more connections written through the broker's own ConnectionService from dist/ (as \`PUT\` does) and read once through it (the first read of a connection notes it for refresh-ahead, one Lua write; the token runs then compare steady-state reads). Bytes per connection = the growth of Redis \`used_memory\` ÷ ${SCALE_CONNECTIONS.toLocaleString('en')}: the record's hash, its entries in the listing index and in the due-work schedule. Then the token API over all connections (closed loop, then paced at the fixed rate, against the first 1,000 in alternating slices), and paging through \`GET /internal/connections?limit=1000\` with INFO commandstats showing what Redis ran (no \`KEYS\`, no \`SCAN\`).`,
     "- **Memory**: VmRSS of the broker from /proc/<pid>/status, sampled every 200 ms during each run; the floor's for comparison. Brokers and the floor run with the `NODE_OPTIONS` the Dockerfile sets (`npm start` gets the same through `.npmrc`), as deployed; a third broker process runs with V8's default heap settings for comparison, through the same imports and the same load, alternating with the other two. The target, 150 MB, is read as decimal megabytes (143 MiB).",
   );
   const notes = [...readingNotes(), ...results.notes];
