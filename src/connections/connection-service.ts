@@ -9,7 +9,7 @@ import { DEFAULT_API_KEY_SETTINGS, Provider } from '../providers/provider-defini
 import { ConnectionEvents } from './connection-events';
 import { ConnectionSecrets, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
-import { ConnectionFields, ConnectionStore } from './connection-store';
+import { ConnectionFields, ConnectionStore, TokenView } from './connection-store';
 import { KeyRing } from './key-ring';
 import { RefreshCoordinator, reauthorizationRequired } from './refresh-coordinator';
 import { RefreshLock } from './refresh-lock';
@@ -154,6 +154,28 @@ export class ConnectionService {
     connectionId: string,
     options: TokenRequestOptions,
   ): Promise<TokenAnswer> {
+    // The common case, a token still fresh, from the fields it needs; anything else (a refresh, a
+    // connection that needs the user) goes the full way, from a full read.
+    const view = await this.deps.store.readTokenView(provider.id, connectionId);
+    if (!view) throw connectionNotFound(provider.id, connectionId);
+    if (view.status === 'active' && !options.forceRefresh) {
+      const fresh =
+        view.expires_at === null || view.expires_at - this.now() >= options.minValiditySeconds * 1000;
+      if (view.auth_mode === 'api_key' || fresh) {
+        const secrets = openSecrets(this.deps.keyRing, provider.id, connectionId, view);
+        if (view.auth_mode === 'api_key') return apiKeyAnswer(provider, secrets);
+        this.noteRead(provider, view);
+        return oauthAnswer(view, secrets);
+      }
+    }
+    return this.getTokenFromRecord(provider, connectionId, options);
+  }
+
+  private async getTokenFromRecord(
+    provider: Provider,
+    connectionId: string,
+    options: TokenRequestOptions,
+  ): Promise<TokenAnswer> {
     let record = await this.read(provider.id, connectionId);
     if (record.status === 'reauthorization_required') throw reauthorizationRequired(record);
     let secrets = openSecrets(this.deps.keyRing, provider.id, connectionId, record);
@@ -291,7 +313,7 @@ export class ConnectionService {
   }
 
   /** Refresh-ahead candidates are the connections someone reads: note the first read after a refresh. */
-  private noteRead(provider: Provider, record: StoredConnection): void {
+  private noteRead(provider: Provider, record: TokenView): void {
     if (
       !this.deps.settings.refreshAhead ||
       record.read_since_refresh ||
@@ -346,7 +368,10 @@ function connectionNotFound(providerId: string, connectionId: string): BrokerErr
   );
 }
 
-function oauthAnswer(record: StoredConnection, secrets: ConnectionSecrets): TokenAnswer {
+function oauthAnswer(
+  record: Pick<StoredConnection, 'expires_at' | 'scopes'>,
+  secrets: ConnectionSecrets,
+): TokenAnswer {
   return {
     auth_mode: 'oauth2',
     access_token: secrets.access_token ?? '',

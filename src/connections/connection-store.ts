@@ -48,6 +48,27 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2])}
 `;
 
 /**
+ * What the token API needs of a connection and its sealed tokens, in one round trip: the fields
+ * in TOKEN_VIEW_FIELDS order (HMGET), then the sealed tokens. A full HGETALL, for the hot path,
+ * cost Redis a third more and the broker a third more to parse what it then dropped.
+ */
+const READ_TOKEN_VIEW_SCRIPT = `
+return {redis.call('HMGET', KEYS[1], unpack(ARGV)), redis.call('GET', KEYS[2])}
+`;
+
+const TOKEN_VIEW_FIELDS = [
+  'version',
+  'auth_mode',
+  'status',
+  'scopes',
+  'expires_at',
+  'refreshable',
+  'read_since_refresh',
+  'refresh_failures',
+  'key_id',
+] as const;
+
+/**
  * Marks a read without bumping the version: a read is not a write of tokens. ARGV: the sooner
  * next_refresh_at ('' none), the version the read saw ('' any; another version: nothing done).
  */
@@ -71,7 +92,29 @@ interface ScriptCommands {
   obTake(key: string, sealedKey: string): Promise<[string[], string | null]>;
   obRead(key: string, sealedKey: string): Promise<[string[], string | null]>;
   obMarkRead(key: string, nextRefreshAt: string, version: string): Promise<number>;
+  obReadTokenView(
+    key: string,
+    sealedKey: string,
+    ...fields: string[]
+  ): Promise<[Array<string | null>, string | null]>;
 }
+
+/** The part of a record the token API reads on every call (see `readTokenView`). */
+export type TokenView = Pick<
+  StoredConnection,
+  | 'provider'
+  | 'connection_id'
+  | 'version'
+  | 'auth_mode'
+  | 'status'
+  | 'scopes'
+  | 'expires_at'
+  | 'refreshable'
+  | 'read_since_refresh'
+  | 'refresh_failures'
+  | 'key_id'
+  | 'sealed'
+>;
 
 export type ConnectionFields = Omit<ConnectionMeta, 'version' | 'created_at' | 'updated_at'> & {
   sealed: string;
@@ -103,6 +146,7 @@ export class ConnectionStore {
     redis.defineCommand('obTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obRead', { numberOfKeys: 2, lua: READ_SCRIPT });
     redis.defineCommand('obMarkRead', { numberOfKeys: 1, lua: MARK_READ_SCRIPT });
+    redis.defineCommand('obReadTokenView', { numberOfKeys: 2, lua: READ_TOKEN_VIEW_SCRIPT });
     this.scripts = redis as unknown as ScriptCommands;
   }
 
@@ -112,6 +156,36 @@ export class ConnectionStore {
       this.keys.sealed(provider, connectionId),
     );
     return decode(flat, sealed, provider, connectionId);
+  }
+
+  /**
+   * The fields the token API decides on, and the sealed tokens, read together (one script: never
+   * a hash of one write with the tokens of another). The rest of the record (last error, times)
+   * is read with `read` when a caller needs more than a fresh token.
+   */
+  async readTokenView(provider: string, connectionId: string): Promise<TokenView | null> {
+    const [values, sealed] = await this.scripts.obReadTokenView(
+      this.keys.connection(provider, connectionId),
+      this.keys.sealed(provider, connectionId),
+      ...TOKEN_VIEW_FIELDS,
+    );
+    const [version, authMode, status, scopes, expiresAt, refreshable, readSinceRefresh, failures, keyId] =
+      values;
+    if (!version) return null;
+    return {
+      provider,
+      connection_id: connectionId,
+      version: num(version) ?? 0,
+      auth_mode: authMode === 'api_key' ? 'api_key' : 'oauth2',
+      status: status === 'reauthorization_required' ? 'reauthorization_required' : 'active',
+      scopes: parseScopes(scopes),
+      expires_at: num(expiresAt),
+      refreshable: refreshable === '1',
+      read_since_refresh: readSinceRefresh === '1',
+      refresh_failures: num(failures) ?? 0,
+      key_id: keyId ?? '',
+      sealed: sealed ?? '',
+    };
   }
 
   /** Writes the whole record (connect, import); keeps `created_at`. */
@@ -300,10 +374,21 @@ function encodeField(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function num(value: string | undefined): number | null {
-  if (value === undefined || value === '') return null;
+function num(value: string | null | undefined): number | null {
+  if (value === undefined || value === null || value === '') return null;
   const n = Number(value);
   return Number.isFinite(n) ? n : null;
+}
+
+/** A damaged scopes field reads as none rather than failing the whole record. */
+function parseScopes(value: string | null | undefined): string[] {
+  if (!value) return [];
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return Array.isArray(parsed) ? parsed.filter((s): s is string => typeof s === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -322,10 +407,8 @@ function decode(
   const hash: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
   if (!hash.version || !hash.provider || !hash.connection_id) return null;
-  let scopes: string[] = [];
   let lastError = null;
   try {
-    scopes = hash.scopes ? (JSON.parse(hash.scopes) as string[]) : [];
     lastError = hash.last_error ? JSON.parse(hash.last_error) : null;
   } catch {
     // a damaged metadata field reads as empty rather than failing the whole record
@@ -335,7 +418,7 @@ function decode(
     connection_id: connectionId,
     auth_mode: hash.auth_mode === 'api_key' ? 'api_key' : 'oauth2',
     status: hash.status === 'reauthorization_required' ? 'reauthorization_required' : 'active',
-    scopes,
+    scopes: parseScopes(hash.scopes),
     expires_at: num(hash.expires_at),
     created_at: num(hash.created_at) ?? 0,
     updated_at: num(hash.updated_at) ?? 0,

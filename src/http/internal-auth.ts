@@ -14,7 +14,11 @@ export type AuthFailureHandler = (req: Request, res: Response, deny: (error?: un
 /** The header allows 512 characters; Node reads headers as latin1, which is at most 2 bytes each in UTF-8. */
 const WIDTH = 1024;
 
-export function requireInternalKey(keys: readonly string[], onFailure?: AuthFailureHandler): RequestHandler {
+/**
+ * Whether an Authorization header presents one of `keys`: every key is compared every time, over
+ * the fixed width, so the time taken tells nothing (see above).
+ */
+export function internalKeyMatcher(keys: readonly string[]): (header: string | undefined) => boolean {
   const padded = keys.map((key) => {
     const bytes = Buffer.alloc(WIDTH);
     const length = Buffer.byteLength(key, 'utf8');
@@ -23,21 +27,26 @@ export function requireInternalKey(keys: readonly string[], onFailure?: AuthFail
     return { bytes, length: length <= WIDTH ? length : -1 };
   });
   const presented = Buffer.alloc(WIDTH);
-  return (req, res, next) => {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer[ ]+([^\s]{1,512})\s*$/i.exec(header);
+  return (header) => {
+    const match = /^Bearer[ ]+([^\s]{1,512})\s*$/i.exec(header ?? '');
+    if (!match) return false;
     let ok = false;
-    if (match) {
-      presented.fill(0);
-      const length = presented.write(match[1]!, 'utf8');
-      for (const key of padded) {
-        const sameBytes = timingSafeEqual(presented, key.bytes);
-        const sameLength = length === key.length;
-        ok = (sameBytes && sameLength) || ok;
-      }
-      presented.fill(0);
+    presented.fill(0);
+    const length = presented.write(match[1]!, 'utf8');
+    for (const key of padded) {
+      const sameBytes = timingSafeEqual(presented, key.bytes);
+      const sameLength = length === key.length;
+      ok = (sameBytes && sameLength) || ok;
     }
-    if (ok) return next();
+    presented.fill(0);
+    return ok;
+  };
+}
+
+export function requireInternalKey(keys: readonly string[], onFailure?: AuthFailureHandler): RequestHandler {
+  const keyMatches = internalKeyMatcher(keys);
+  return (req, res, next) => {
+    if (keyMatches(req.headers.authorization)) return next();
     res.setHeader('WWW-Authenticate', 'Bearer realm="oauth-broker-internal"');
     const deny = (error?: unknown): void =>
       next(

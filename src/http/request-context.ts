@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { BrokerMetrics } from '../observability/metrics';
 import { Logger } from '../observability/logger';
 
@@ -17,8 +17,24 @@ export function requestContext(
   logger: Logger,
   metrics: BrokerMetrics,
 ): RequestHandler {
-  const series = requestSeries(listener, metrics);
+  const track = requestTracker(listener, logger, metrics);
   return (req, res, next) => {
+    track(req, res);
+    next();
+  };
+}
+
+/**
+ * What `requestContext` does, for a handler that answers ahead of the router (the token API's
+ * fast path) and names its route itself; otherwise the route is the one the router matched.
+ */
+export function requestTracker(
+  listener: 'public' | 'internal',
+  logger: Logger,
+  metrics: BrokerMetrics,
+): (req: Request, res: Response, route?: string) => void {
+  const series = requestSeries(listener, metrics);
+  return (req, res, knownRoute) => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = id;
@@ -28,7 +44,7 @@ export function requestContext(
     const started = performance.now();
     res.on('finish', () => {
       const seconds = (performance.now() - started) / 1000;
-      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      const route = knownRoute ?? (req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched');
       const { requests, duration } = series(route, req.method, res.statusCode);
       requests.inc();
       duration.observe(seconds);
@@ -45,7 +61,6 @@ export function requestContext(
       if (quiet) logger.debug(line, 'request');
       else logger.info(line, 'request');
     });
-    next();
   };
 }
 

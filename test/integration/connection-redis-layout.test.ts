@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { ConnectionStore } from '../../src/connections/connection-store';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
@@ -107,5 +108,42 @@ describe('connection records in Redis: a small hash and the sealed tokens beside
     const orphanSealed = await broker.api('/internal/connections/bonjoro/layout-5/token');
     expect(orphanSealed.status).toBe(404);
     expect(orphanSealed.body.code).toBe('connection_not_found');
+  });
+
+  it('reads for the token API exactly the fields the full read gives, in every state a record can be in', async () => {
+    const store = new ConnectionStore(broker.broker.redis, broker.broker.keys);
+    await importTokens('view-active');
+    await broker.api('/internal/connections/bonjoro/view-active/token'); // read: refresh-ahead mark
+    await importTokens('view-failing');
+    fake.failNext(2, 503, { error: 'temporarily_unavailable' }); // the call and its one retry
+    expect(
+      (await broker.api('/internal/connections/bonjoro/view-failing/token?force_refresh=true')).status,
+    ).toBe(502);
+    await importTokens('view-revoked');
+    // Its refresh token is one the fake provider never issued: invalid_grant.
+    expect(
+      (await broker.api('/internal/connections/bonjoro/view-revoked/token?force_refresh=true')).status,
+    ).toBe(409);
+    const plain = await broker.api('/internal/connections/bonjoro/view-plain', {
+      method: 'PUT',
+      body: { access_token: 'at-plain', scopes: ['a', 'b'] },
+    });
+    expect(plain.status).toBe(201);
+
+    const ids = ['view-active', 'view-failing', 'view-revoked', 'view-plain'];
+    const seen = new Set<string>();
+    for (const id of ids) {
+      const full = (await store.read('bonjoro', id))!;
+      const view = (await store.readTokenView('bonjoro', id))!;
+      expect(view).not.toBeNull();
+      const fields = Object.keys(view) as Array<keyof typeof view>;
+      expect(view).toEqual(Object.fromEntries(fields.map((f) => [f, full[f]])));
+      seen.add(
+        JSON.stringify([view.status, view.refresh_failures > 0, view.refreshable, view.read_since_refresh]),
+      );
+    }
+    // The four records differ where the token API decides.
+    expect(seen.size).toBe(4);
+    expect(await store.readTokenView('bonjoro', 'view-nothing')).toBeNull();
   });
 });

@@ -8,7 +8,6 @@ import { resolveProvider } from '../resolve-provider';
 import { isAllowedReturnUrl } from '../return-to';
 import {
   invalid,
-  optionalBoolean,
   optionalInteger,
   optionalQueryString,
   optionalScopes,
@@ -19,6 +18,7 @@ import {
 } from '../validate';
 import { parseImport } from './parse-import';
 import { presentProvider } from './present-provider';
+import { TOKEN_ROUTE, tokenRouteHandler } from './token-route';
 
 export interface InternalRoutesDeps {
   publicUrl: string;
@@ -40,19 +40,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
   const json = express.json({ limit: JSON_LIMIT, strict: true, type: () => true });
 
   // First: the token API is the hot path, and the router tries routes in order.
-  router.get('/internal/connections/:provider/:connection_id/token', async (req, res) => {
-    const provider = resolveProvider(deps.registry, req.params.provider);
-    const connectionId = requireConnectionId(req.params.connection_id);
-    const query = req.query as Record<string, unknown>;
-    const minValidity = optionalInteger(query, 'min_validity', 0, 86400) ?? deps.refreshMarginSeconds;
-    const forceRefresh = optionalBoolean(query, 'force_refresh') ?? false;
-    const answer = await deps.connections.getToken(provider, connectionId, {
-      minValiditySeconds: minValidity,
-      forceRefresh,
-    });
-    res.setHeader('Cache-Control', 'no-store');
-    res.json(answer);
-  });
+  router.get(TOKEN_ROUTE, tokenRouteHandler(deps));
 
   router.post('/internal/connect-sessions', json, async (req, res) => {
     const body = requireObjectBody(req.body);
