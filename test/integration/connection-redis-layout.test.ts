@@ -130,7 +130,11 @@ describe('connection records in Redis: a small hash and the sealed tokens beside
     });
     expect(plain.status).toBe(201);
 
-    const ids = ['view-active', 'view-failing', 'view-revoked', 'view-plain'];
+    // A field someone wrote a newline into by hand (the packed answer splits on newlines).
+    await importTokens('view-odd');
+    await client.hset(hashKey('view-odd'), 'scopes', '["a\nb"]');
+
+    const ids = ['view-active', 'view-failing', 'view-revoked', 'view-plain', 'view-odd'];
     const seen = new Set<string>();
     for (const id of ids) {
       const full = (await store.read('bonjoro', id))!;
@@ -142,8 +146,9 @@ describe('connection records in Redis: a small hash and the sealed tokens beside
         JSON.stringify([view.status, view.refresh_failures > 0, view.refreshable, view.read_since_refresh]),
       );
     }
-    // The four records differ where the token API decides.
-    expect(seen.size).toBe(4);
+    // The records differ where the token API decides.
+    expect(seen.size).toBe(ids.length);
+    expect((await broker.api('/internal/connections/bonjoro/view-odd/token')).status).toBe(200);
     expect(await store.readTokenView('bonjoro', 'view-nothing')).toBeNull();
   });
 });
