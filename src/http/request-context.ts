@@ -19,28 +19,36 @@ export function requestContext(
 ): RequestHandler {
   const track = requestTracker(listener, logger, metrics);
   return (req, res, next) => {
-    track(req, res);
+    setContextHeaders(res, track(req, res));
     next();
   };
 }
 
+/** The headers every answer carries; a handler writing its head in one go passes them itself. */
+export function contextHeaders(requestId: string): Record<string, string> {
+  // No listener answers anything a browser should sniff (the public one's helmet says so too).
+  return { 'X-Request-Id': requestId, 'X-Content-Type-Options': 'nosniff' };
+}
+
+export function setContextHeaders(res: Response, requestId: string): void {
+  for (const [name, value] of Object.entries(contextHeaders(requestId))) res.setHeader(name, value);
+}
+
 /**
- * What `requestContext` does, for a handler that answers ahead of the router (the token API's
- * fast path) and names its route itself; otherwise the route is the one the router matched.
+ * What `requestContext` does but the headers, for a handler that answers ahead of the router (the
+ * token API's fast path) and names its route itself; otherwise the route is the one the router
+ * matched. Answers the request id.
  */
 export function requestTracker(
   listener: 'public' | 'internal',
   logger: Logger,
   metrics: BrokerMetrics,
-): (req: Request, res: Response, route?: string) => void {
+): (req: Request, res: Response, route?: string) => string {
   const series = requestSeries(listener, metrics);
   return (req, res, knownRoute) => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = id;
-    res.setHeader('X-Request-Id', id);
-    // No listener answers anything a browser should sniff (the public one's helmet says so too).
-    res.setHeader('X-Content-Type-Options', 'nosniff');
     const started = performance.now();
     res.on('finish', () => {
       const seconds = (performance.now() - started) / 1000;
@@ -61,6 +69,7 @@ export function requestTracker(
       if (quiet) logger.debug(line, 'request');
       else logger.info(line, 'request');
     });
+    return id;
   };
 }
 

@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import { ConnectionService, TokenAnswer, TokenRequestOptions } from '../../connections/connection-service';
 import { Provider } from '../../providers/provider-definition';
 import { ProviderRegistry } from '../../providers/provider-registry';
+import { contextHeaders, setContextHeaders } from '../request-context';
 import { resolveProvider } from '../resolve-provider';
 import { optionalBoolean, optionalInteger, requireConnectionId } from '../validate';
 
@@ -65,8 +66,8 @@ const CANONICAL_TOKEN_URL =
 export interface TokenFastPathDeps extends TokenRouteDeps {
   /** Whether an Authorization header carries a valid internal key (constant time). */
   keyMatches: (header: string | undefined) => boolean;
-  /** Starts the request's id, headers, metrics and log line under the route's pattern. */
-  track: (req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1], route: string) => void;
+  /** Starts the request's id, metrics and log line under the route's pattern; answers the id. */
+  track: (req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1], route: string) => string;
 }
 
 /**
@@ -87,16 +88,24 @@ export function tokenFastPath(deps: TokenFastPathDeps): RequestHandler {
     } catch {
       return next(); // the router answers the 4xx, through the same checks
     }
-    deps.track(req, res, TOKEN_ROUTE);
-    answerToken(deps, request).then((answer) => {
-      const body = JSON.stringify(answer);
-      // What res.json sets (etag is off on this listener), plus the route's no-store.
-      res.writeHead(200, {
-        'Cache-Control': 'no-store',
-        'Content-Type': 'application/json; charset=utf-8',
-        'Content-Length': Buffer.byteLength(body),
-      });
-      res.end(body);
-    }, next);
+    const requestId = deps.track(req, res, TOKEN_ROUTE);
+    answerToken(deps, request).then(
+      (answer) => {
+        const body = JSON.stringify(answer);
+        // The whole head at once (Node then formats it without a setHeader per field): the
+        // request context's headers, what res.json sets (etag is off here) and the no-store.
+        res.writeHead(200, {
+          ...contextHeaders(requestId),
+          'Cache-Control': 'no-store',
+          'Content-Type': 'application/json; charset=utf-8',
+          'Content-Length': Buffer.byteLength(body),
+        });
+        res.end(body);
+      },
+      (error: unknown) => {
+        setContextHeaders(res, requestId);
+        next(error);
+      },
+    );
   };
 }
