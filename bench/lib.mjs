@@ -297,6 +297,97 @@ export function cpuSeconds(pid) {
   }
 }
 
+/**
+ * Reads HTTP/1.1 responses off one keep-alive socket, one at a time (one request in flight per
+ * socket, no pipelining). A minimal parser: the status, a body of `content-length` bytes or chunked,
+ * and whether the server closes the socket after it; cheap per response, for load generators that
+ * share the cores with the server they measure.
+ */
+class ResponseReader {
+  constructor() {
+    this.buf = null;
+    this.clear();
+  }
+
+  /** Forgets whatever is buffered. */
+  clear() {
+    this.buf = null;
+    this.reset();
+  }
+
+  reset() {
+    this.status = 0;
+    this.close = false;
+    this.bodyStart = -1;
+    this.length = -1;
+    this.chunked = false;
+    this.used = 0;
+  }
+
+  /** Adds a chunk read off the socket; answers whether a whole response is now buffered. */
+  push(chunk) {
+    this.buf = this.buf === null ? chunk : Buffer.concat([this.buf, chunk]);
+    return this.complete();
+  }
+
+  /** Whether the buffer holds the whole response; sets `used` to its length. */
+  complete() {
+    const buf = this.buf;
+    if (buf === null) return false;
+    if (this.bodyStart < 0) {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return false;
+      const text = buf.toString('latin1', 0, end).toLowerCase();
+      this.status = Number(text.slice(9, 12));
+      this.bodyStart = end + 4;
+      const cl = /\r\ncontent-length: *(\d+)/.exec(text);
+      this.chunked = !cl && /\r\ntransfer-encoding:[^\r]*chunked/.test(text);
+      this.length = cl ? Number(cl[1]) : this.chunked ? -1 : 0;
+      this.close = /\r\nconnection: *close/.test(text);
+    }
+    if (!this.chunked) {
+      if (buf.length < this.bodyStart + this.length) return false;
+      this.used = this.bodyStart + this.length;
+      return true;
+    }
+    // Chunked: walk the chunk sizes up to the last (empty) chunk and the blank line after it.
+    let pos = this.bodyStart;
+    for (;;) {
+      const eol = buf.indexOf('\r\n', pos);
+      if (eol < 0) return false;
+      const size = parseInt(buf.toString('latin1', pos, eol), 16);
+      if (size === 0) {
+        const end = buf.indexOf('\r\n\r\n', eol);
+        if (end < 0) return false;
+        this.used = end + 4;
+        return true;
+      }
+      pos = eol + 2 + size + 2;
+      if (pos > buf.length) return false;
+    }
+  }
+
+  /** The whole response's body (a chunked one put together), as a Buffer. */
+  body() {
+    if (!this.chunked) return this.buf.subarray(this.bodyStart, this.used);
+    const parts = [];
+    let pos = this.bodyStart;
+    for (;;) {
+      const eol = this.buf.indexOf('\r\n', pos);
+      const size = parseInt(this.buf.toString('latin1', pos, eol), 16);
+      if (!(size > 0)) return Buffer.concat(parts);
+      parts.push(this.buf.subarray(eol + 2, eol + 2 + size));
+      pos = eol + 2 + size + 2;
+    }
+  }
+
+  /** Drops the whole response read, keeping whatever came after it. */
+  shift() {
+    this.buf = this.used < this.buf.length ? this.buf.subarray(this.used) : null;
+    this.reset();
+  }
+}
+
 /** A request issued more than this long after its intended time counts as late (the generator's fault). */
 const LATE_MS = 5;
 
@@ -403,59 +494,20 @@ export async function paced({
 
   const reset = (conn) => {
     conn.intended = -1;
-    conn.bodyStart = -1;
-    conn.length = -1;
-    conn.chunked = false;
-    conn.close = false;
-  };
-
-  /** Whether conn.buf holds the whole response; sets conn.used to its length. */
-  const parse = (conn) => {
-    const buf = conn.buf;
-    if (conn.bodyStart < 0) {
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return false;
-      const text = buf.toString('latin1', 0, end).toLowerCase();
-      conn.status = Number(text.slice(9, 12));
-      conn.bodyStart = end + 4;
-      const cl = /\r\ncontent-length: *(\d+)/.exec(text);
-      conn.chunked = !cl && /\r\ntransfer-encoding:[^\r]*chunked/.test(text);
-      conn.length = cl ? Number(cl[1]) : conn.chunked ? -1 : 0;
-      conn.close = /\r\nconnection: *close/.test(text);
-    }
-    if (!conn.chunked) {
-      if (buf.length < conn.bodyStart + conn.length) return false;
-      conn.used = conn.bodyStart + conn.length;
-      return true;
-    }
-    // Chunked: walk the chunk sizes up to the last (empty) chunk and the blank line after it.
-    let pos = conn.bodyStart;
-    for (;;) {
-      const eol = buf.indexOf('\r\n', pos);
-      if (eol < 0) return false;
-      const size = parseInt(buf.toString('latin1', pos, eol), 16);
-      if (size === 0) {
-        const end = buf.indexOf('\r\n\r\n', eol - 2);
-        if (end < 0) return false;
-        conn.used = end + 4;
-        return true;
-      }
-      pos = eol + 2 + size + 2;
-      if (pos > buf.length) return false;
-    }
+    conn.reader.clear();
   };
 
   const onData = (conn, chunk) => {
     if (conn.intended < 0) return; // nothing asked on this socket: nothing to read
-    conn.buf = conn.buf === null ? chunk : Buffer.concat([conn.buf, chunk]);
-    if (!parse(conn)) return;
+    const reader = conn.reader;
+    if (!reader.push(chunk)) return;
     const ms = performance.now() - conn.intended;
-    const status = conn.status;
+    const status = reader.status;
     statuses[status] = (statuses[status] ?? 0) + 1;
     if (status >= 200 && status < 300) samples.push(ms);
-    conn.buf = conn.used < conn.buf.length ? conn.buf.subarray(conn.used) : null;
-    const closing = conn.close;
-    reset(conn);
+    const closing = reader.close;
+    reader.shift();
+    conn.intended = -1;
     complete();
     if (closing) conn.socket.destroy();
     else release(conn);
@@ -464,8 +516,7 @@ export async function paced({
   const open = () =>
     new Promise((resolve, reject) => {
       const socket = net.connect({ host, port });
-      const conn = { socket, buf: null, connected: false, used: 0, status: 0 };
-      reset(conn);
+      const conn = { socket, reader: new ResponseReader(), connected: false, intended: -1 };
       pool.add(conn);
       socket.setNoDelay(true);
       socket.on('data', (chunk) => onData(conn, chunk));
@@ -566,4 +617,174 @@ export async function paced({
     queued,
     cpuUs: (cpu.user + cpu.system) / Math.max(1, sent),
   };
+}
+
+/**
+ * Simultaneous callers, each on its own raw keep-alive socket: `count` sockets opened beforehand,
+ * spread round-robin over `targets` (base URLs), and reused from one `fire` to the next, so each
+ * burst measures the callers' requests, not handshakes. Answers { count, fire(pathFor), close() }.
+ *
+ * `fire(pathFor)` builds every caller's request first (`pathFor(i, target)`: caller i's path,
+ * `target` its index in `targets`), then at one moment t0 writes them all back to back, one per
+ * socket, and times each response's end from t0 with the minimal parser `paced` uses (no client
+ * objects made during the burst, nothing parsed but the status line, the length and the body).
+ * Answers { answers, writeMs, startedAt, failed }: per caller { target, ms, status, body (string) },
+ * status 0 and ms NaN for a caller whose socket closed or that had no answer within `timeoutMs`;
+ * `writeMs` is how long writing every request took (the last write's end − t0); `startedAt` is t0
+ * in ms since the epoch (performance.timeOrigin + t0, comparable with another process's clock on
+ * this machine). Sockets a server closed, or idle for over `maxIdleMs` (a server's keep-alive
+ * timeout may be about to close them), are opened again before t0.
+ */
+export async function prepareBurst({
+  targets,
+  count,
+  headers = {},
+  method = 'GET',
+  timeoutMs = 30_000,
+  maxIdleMs = 2000,
+}) {
+  const bases = targets.map((t) => new URL(t));
+  const heads = bases.map(
+    (u) =>
+      ` HTTP/1.1\r\nHost: ${u.host}\r\n` +
+      Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('') +
+      '\r\n',
+  );
+  let round = null;
+  const conns = Array.from({ length: count }, (_, i) => ({
+    index: i,
+    target: i % bases.length,
+    socket: null,
+    open: false,
+    lastUsed: 0,
+    reader: new ResponseReader(),
+  }));
+
+  const settle = (conn, status, body) => {
+    const r = round;
+    if (r === null || r.status[conn.index] !== -1) return;
+    r.ms[conn.index] = status === 0 ? NaN : performance.now() - r.t0;
+    r.status[conn.index] = status;
+    r.bodies[conn.index] = body;
+    r.left -= 1;
+    if (r.left === 0) r.done();
+  };
+
+  const connect = (conn) =>
+    new Promise((resolve, reject) => {
+      const { hostname, port } = bases[conn.target];
+      const socket = net.connect({ host: hostname, port: Number(port) || 80 });
+      conn.socket = socket;
+      conn.open = false;
+      conn.reader.clear();
+      socket.setNoDelay(true);
+      socket.on('data', (chunk) => {
+        if (conn.socket !== socket || round === null || round.status[conn.index] !== -1) return;
+        const reader = conn.reader;
+        if (!reader.push(chunk)) return;
+        const status = reader.status;
+        const body = reader.body();
+        const closing = reader.close;
+        reader.shift();
+        conn.lastUsed = performance.now();
+        settle(conn, status, body);
+        if (closing) socket.destroy();
+      });
+      socket.on('error', (error) => {
+        if (!conn.open) reject(error);
+      });
+      socket.once('connect', () => {
+        conn.open = true;
+        conn.lastUsed = performance.now();
+        resolve();
+      });
+      socket.once('close', () => {
+        if (conn.socket !== socket) return;
+        conn.open = false;
+        settle(conn, 0, undefined);
+      });
+    });
+
+  const close = () => {
+    for (const conn of conns) {
+      conn.socket?.destroy();
+      conn.open = false;
+    }
+  };
+
+  const opened = await Promise.allSettled(conns.map(connect));
+  const failed = opened.find((r) => r.status === 'rejected');
+  if (failed) {
+    close();
+    throw new Error(`burst: cannot connect: ${failed.reason?.message ?? failed.reason}`);
+  }
+
+  return {
+    count,
+    close,
+    async fire(pathFor) {
+      if (round !== null) throw new Error('burst: fire() while a burst is under way');
+      const now = performance.now();
+      const stale = conns.filter((c) => !c.open || now - c.lastUsed > maxIdleMs);
+      for (const conn of stale) conn.socket.destroy();
+      await Promise.all(stale.map(connect));
+      // Every request's bytes are ready before t0: the write loop does nothing else.
+      const requests = conns.map((c, i) =>
+        Buffer.from(`${method} ${pathFor(i, c.target)}${heads[c.target]}`, 'latin1'),
+      );
+      for (const conn of conns) conn.reader.clear();
+      let done = () => undefined;
+      const finished = new Promise((resolve) => {
+        done = resolve;
+      });
+      round = {
+        t0: 0,
+        ms: new Float64Array(count).fill(NaN),
+        status: new Int16Array(count).fill(-1),
+        bodies: new Array(count),
+        left: count,
+        done,
+      };
+      const r = round;
+      r.t0 = performance.now();
+      for (let i = 0; i < count; i++) conns[i].socket.write(requests[i]);
+      const writeMs = performance.now() - r.t0;
+      const guard = setTimeout(done, timeoutMs);
+      await finished;
+      clearTimeout(guard);
+      round = null;
+      const answers = conns.map((c, i) => {
+        if (r.status[i] === -1) {
+          // No answer in time: this socket's late answer must not land in the next burst.
+          c.socket.destroy();
+          c.open = false;
+          r.status[i] = 0;
+        }
+        return {
+          target: c.target,
+          ms: r.ms[i],
+          status: r.status[i],
+          body: r.bodies[i]?.toString('utf8'),
+        };
+      });
+      return {
+        answers,
+        writeMs,
+        startedAt: performance.timeOrigin + r.t0,
+        failed: answers.filter((a) => a.status !== 200).length,
+      };
+    },
+  };
+}
+
+/** One burst of `count` callers on sockets opened beforehand (see prepareBurst), then closes them. */
+export async function burst({ targets, count, pathFor, headers, method, timeoutMs }) {
+  const b = await prepareBurst({ targets, count, headers, method, timeoutMs });
+  try {
+    return await b.fire(pathFor);
+  } finally {
+    b.close();
+  }
 }
