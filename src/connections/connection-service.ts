@@ -9,7 +9,7 @@ import { DEFAULT_API_KEY_SETTINGS, Provider } from '../providers/provider-defini
 import { ConnectionEvents } from './connection-events';
 import { ConnectionSecrets, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
-import { ConnectionFields, ConnectionStore, TokenView } from './connection-store';
+import { ConnectionFields, ConnectionStore } from './connection-store';
 import { KeyRing } from './key-ring';
 import { RefreshCoordinator, reauthorizationRequired } from './refresh-coordinator';
 import { RefreshLock } from './refresh-lock';
@@ -154,37 +154,19 @@ export class ConnectionService {
     connectionId: string,
     options: TokenRequestOptions,
   ): Promise<TokenAnswer> {
-    // The common case, a token still fresh, from the fields it needs; anything else (a refresh, a
-    // connection that needs the user) goes the full way, from a full read.
-    const view = await this.deps.store.readTokenView(provider.id, connectionId);
-    if (!view) throw connectionNotFound(provider.id, connectionId);
-    if (view.status === 'active' && !options.forceRefresh) {
-      const fresh =
-        view.expires_at === null || view.expires_at - this.now() >= options.minValiditySeconds * 1000;
-      if (view.auth_mode === 'api_key' || fresh) {
-        const secrets = openSecrets(this.deps.keyRing, provider.id, connectionId, view);
-        if (view.auth_mode === 'api_key') return apiKeyAnswer(provider, secrets);
-        this.noteRead(provider, view);
-        return oauthAnswer(view, secrets);
-      }
-    }
-    return this.getTokenFromRecord(provider, connectionId, options);
-  }
-
-  private async getTokenFromRecord(
-    provider: Provider,
-    connectionId: string,
-    options: TokenRequestOptions,
-  ): Promise<TokenAnswer> {
+    // One read serves the common case and a refresh alike: a caller that finds a stale token joins
+    // the refresh in flight, with no more round trips nor a decryption of tokens it will not hand
+    // out (in a burst, those would all come ahead of the refresh everyone waits for).
     let record = await this.read(provider.id, connectionId);
     if (record.status === 'reauthorization_required') throw reauthorizationRequired(record);
-    let secrets = openSecrets(this.deps.keyRing, provider.id, connectionId, record);
-    if (record.auth_mode === 'api_key') return apiKeyAnswer(provider, secrets);
+    const open = (r: StoredConnection) => openSecrets(this.deps.keyRing, provider.id, connectionId, r);
+    if (record.auth_mode === 'api_key') return apiKeyAnswer(provider, open(record));
 
     const now = this.now();
     const minMs = options.minValiditySeconds * 1000;
     const freshEnough = record.expires_at === null || record.expires_at - now >= minMs;
     if (!options.forceRefresh && freshEnough) {
+      const secrets = open(record);
       this.noteRead(provider, record);
       return oauthAnswer(record, secrets);
     }
@@ -197,7 +179,7 @@ export class ConnectionService {
           'The access token expired and there is no refresh token.',
         );
       }
-      return oauthAnswer(record, secrets);
+      return oauthAnswer(record, open(record));
     }
     try {
       record = await this.coordinator.refresh(provider, record, { ...options, trigger: 'caller' });
@@ -218,8 +200,7 @@ export class ConnectionService {
       }
       throw error;
     }
-    secrets = openSecrets(this.deps.keyRing, provider.id, connectionId, record);
-    return oauthAnswer(record, secrets);
+    return oauthAnswer(record, open(record));
   }
 
   /** A background refresh (refresh-ahead, keep-alive, retry): never waits for a busy connection. */
@@ -313,7 +294,7 @@ export class ConnectionService {
   }
 
   /** Refresh-ahead candidates are the connections someone reads: note the first read after a refresh. */
-  private noteRead(provider: Provider, record: TokenView): void {
+  private noteRead(provider: Provider, record: StoredConnection): void {
     if (
       !this.deps.settings.refreshAhead ||
       record.read_since_refresh ||

@@ -34,44 +34,49 @@ redis.call('HSET', KEYS[1], unpack(set))
 return {version, existed}
 `;
 
-/** Removes a connection's hash and sealed tokens and answers what they held. */
-const TAKE_SCRIPT = `
-local fields = redis.call('HGETALL', KEYS[1])
-local sealed = redis.call('GET', KEYS[2])
-redis.call('DEL', KEYS[1], KEYS[2])
-return {fields, sealed}
-`;
-
-/** A connection's hash and sealed tokens in one round trip (the token API's hot path). */
-const READ_SCRIPT = `
-return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2])}
-`;
-
 /**
- * What the token API needs of a connection and its sealed tokens, in one round trip, packed into
- * one string: the TOKEN_VIEW_FIELDS values (absent: empty), then the sealed tokens, joined by
- * newlines, which none of them holds (digits, flags, key ids, base64, JSON that escapes control
- * characters). Against HGETALL of the whole hash this costs Redis a fifth and the broker half of
- * what parsing a nested array reply took.
+ * The hash fields a record is read from, in the order the read scripts answer them. A read answers
+ * one JSON array (cjson): these fields' values (false where absent), then the sealed tokens. One
+ * string to parse cost the broker half of what HGETALL's nested reply took, and unlike a
+ * separator-joined string it holds any value.
  */
-const TOKEN_VIEW_FIELDS = [
+const RECORD_FIELDS = [
   'version',
+  'provider',
+  'connection_id',
   'auth_mode',
   'status',
   'scopes',
   'expires_at',
-  'refreshable',
-  'read_since_refresh',
+  'created_at',
+  'updated_at',
+  'last_refreshed_at',
+  'last_activity_at',
+  'last_error',
   'refresh_failures',
+  'next_refresh_at',
+  'read_since_refresh',
+  'refreshable',
   'key_id',
 ] as const;
 
-const READ_TOKEN_VIEW_SCRIPT = `
-local v = redis.call('HMGET', KEYS[1], ${TOKEN_VIEW_FIELDS.map((f) => `'${f}'`).join(', ')})
+type RecordField = (typeof RECORD_FIELDS)[number];
+
+const READ_RECORD_LUA = `
+local v = redis.call('HMGET', KEYS[1], ${RECORD_FIELDS.map((f) => `'${f}'`).join(', ')})
 if not v[1] then return false end
-for i = 1, #v do if not v[i] then v[i] = '' end end
-v[#v + 1] = redis.call('GET', KEYS[2]) or ''
-return table.concat(v, '\\n')
+v[#v + 1] = redis.call('GET', KEYS[2])
+`;
+
+/** A connection's hash and sealed tokens in one round trip (the token API's hot path). */
+const READ_SCRIPT = `${READ_RECORD_LUA}
+return cjson.encode(v)
+`;
+
+/** Removes a connection's hash and sealed tokens and answers what they held. */
+const TAKE_SCRIPT = `${READ_RECORD_LUA}
+redis.call('DEL', KEYS[1], KEYS[2])
+return cjson.encode(v)
 `;
 
 /**
@@ -95,28 +100,10 @@ return 1
 
 interface ScriptCommands {
   obWrite(key: string, sealedKey: string, ...args: string[]): Promise<[number, number]>;
-  obTake(key: string, sealedKey: string): Promise<[string[], string | null]>;
-  obRead(key: string, sealedKey: string): Promise<[string[], string | null]>;
+  obTake(key: string, sealedKey: string): Promise<string | null>;
+  obRead(key: string, sealedKey: string): Promise<string | null>;
   obMarkRead(key: string, nextRefreshAt: string, version: string): Promise<number>;
-  obReadTokenView(key: string, sealedKey: string): Promise<string | null>;
 }
-
-/** The part of a record the token API reads on every call (see `readTokenView`). */
-export type TokenView = Pick<
-  StoredConnection,
-  | 'provider'
-  | 'connection_id'
-  | 'version'
-  | 'auth_mode'
-  | 'status'
-  | 'scopes'
-  | 'expires_at'
-  | 'refreshable'
-  | 'read_since_refresh'
-  | 'refresh_failures'
-  | 'key_id'
-  | 'sealed'
->;
 
 export type ConnectionFields = Omit<ConnectionMeta, 'version' | 'created_at' | 'updated_at'> & {
   sealed: string;
@@ -148,58 +135,15 @@ export class ConnectionStore {
     redis.defineCommand('obTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obRead', { numberOfKeys: 2, lua: READ_SCRIPT });
     redis.defineCommand('obMarkRead', { numberOfKeys: 1, lua: MARK_READ_SCRIPT });
-    redis.defineCommand('obReadTokenView', { numberOfKeys: 2, lua: READ_TOKEN_VIEW_SCRIPT });
     this.scripts = redis as unknown as ScriptCommands;
   }
 
   async read(provider: string, connectionId: string): Promise<StoredConnection | null> {
-    const [flat, sealed] = await this.scripts.obRead(
+    const packed = await this.scripts.obRead(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
     );
-    return decode(flat, sealed, provider, connectionId);
-  }
-
-  /**
-   * The fields the token API decides on, and the sealed tokens, read together (one script: never
-   * a hash of one write with the tokens of another). The rest of the record (last error, times)
-   * is read with `read` when a caller needs more than a fresh token.
-   */
-  async readTokenView(provider: string, connectionId: string): Promise<TokenView | null> {
-    const packed = await this.scripts.obReadTokenView(
-      this.keys.connection(provider, connectionId),
-      this.keys.sealed(provider, connectionId),
-    );
-    if (packed === null) return null;
-    const values = packed.split('\n');
-    // A hash someone wrote a newline into by hand: the full read copes with anything.
-    if (values.length !== TOKEN_VIEW_FIELDS.length + 1) return this.read(provider, connectionId);
-    const [
-      version,
-      authMode,
-      status,
-      scopes,
-      expiresAt,
-      refreshable,
-      readSinceRefresh,
-      failures,
-      keyId,
-      sealed,
-    ] = values;
-    return {
-      provider,
-      connection_id: connectionId,
-      version: num(version) ?? 0,
-      auth_mode: authMode === 'api_key' ? 'api_key' : 'oauth2',
-      status: status === 'reauthorization_required' ? 'reauthorization_required' : 'active',
-      scopes: parseScopes(scopes),
-      expires_at: num(expiresAt),
-      refreshable: refreshable === '1',
-      read_since_refresh: readSinceRefresh === '1',
-      refresh_failures: num(failures) ?? 0,
-      key_id: keyId ?? '',
-      sealed: sealed ?? '',
-    };
+    return decode(packed, provider, connectionId);
   }
 
   /** Writes the whole record (connect, import); keeps `created_at`. */
@@ -257,7 +201,7 @@ export class ConnectionStore {
 
   /** Deletes a connection; answers what it held, for revocation. */
   async take(provider: string, connectionId: string): Promise<StoredConnection | null> {
-    const [flat, sealed] = await this.scripts.obTake(
+    const packed = await this.scripts.obTake(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
     );
@@ -266,7 +210,7 @@ export class ConnectionStore {
       this.redis.zrem(this.keys.index(), member),
       this.redis.zrem(this.keys.schedule(), member),
     ]);
-    return decode(flat, sealed, provider, connectionId);
+    return decode(packed, provider, connectionId);
   }
 
   /**
@@ -388,14 +332,14 @@ function encodeField(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function num(value: string | null | undefined): number | null {
-  if (value === undefined || value === null || value === '') return null;
+function num(value: string | undefined): number | null {
+  if (value === undefined || value === '') return null;
   const n = Number(value);
   return Number.isFinite(n) ? n : null;
 }
 
 /** A damaged scopes field reads as none rather than failing the whole record. */
-function parseScopes(value: string | null | undefined): string[] {
+function parseScopes(value: string | undefined): string[] {
   if (!value) return [];
   try {
     const parsed: unknown = JSON.parse(value);
@@ -408,18 +352,18 @@ function parseScopes(value: string | null | undefined): string[] {
 /**
  * A record as the connection it was read for: `provider` and `connection_id` come from the key,
  * never from the hash's own fields, so a record copied under another key is opened (AAD), refreshed
- * and revoked as that other connection, and its sealed tokens fail to open there. `flat` is the
- * hash as HGETALL answers it; the sealed tokens come from their own key only (none: '', which
- * fails to open).
+ * and revoked as that other connection, and its sealed tokens fail to open there. `packed` is what
+ * the read scripts answer (see RECORD_FIELDS); no sealed tokens read as '', which fails to open.
  */
-function decode(
-  flat: string[],
-  sealed: string | null,
-  provider: string,
-  connectionId: string,
-): StoredConnection | null {
-  const hash: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+function decode(packed: string | null, provider: string, connectionId: string): StoredConnection | null {
+  if (packed === null) return null;
+  const values = JSON.parse(packed) as unknown[];
+  const hash = {} as Record<RecordField, string | undefined>;
+  RECORD_FIELDS.forEach((field, i) => {
+    const value = values[i];
+    hash[field] = typeof value === 'string' ? value : undefined;
+  });
+  const sealed = values[RECORD_FIELDS.length];
   if (!hash.version || !hash.provider || !hash.connection_id) return null;
   let lastError = null;
   try {
@@ -445,6 +389,6 @@ function decode(
     refreshable: hash.refreshable === '1',
     key_id: hash.key_id ?? '',
     version: num(hash.version) ?? 0,
-    sealed: sealed ?? '',
+    sealed: typeof sealed === 'string' ? sealed : '',
   };
 }
