@@ -272,10 +272,10 @@ export class ConnectionService {
     providerId: string,
     connectionId: string,
   ): Promise<'resealed' | 'current' | 'busy' | 'changed' | 'gone'> {
-    const owner = await this.deps.lock.acquire(providerId, connectionId, 10_000);
-    if (!owner) return 'busy';
+    const taken = await this.deps.lock.acquireAndRead(this.deps.store, providerId, connectionId, 10_000);
+    if (!taken) return 'busy';
+    const { owner, record } = taken;
     try {
-      const record = await this.deps.store.read(providerId, connectionId);
       if (!record) return 'gone';
       if (record.key_id === this.deps.keyRing.activeKeyId) return 'current';
       const secrets = openSecrets(this.deps.keyRing, providerId, connectionId, record);

@@ -73,6 +73,16 @@ const READ_SCRIPT = `${READ_RECORD_LUA}
 return cjson.encode(v)
 `;
 
+/**
+ * Takes the connection's refresh lock (KEYS[3]; ARGV: owner, TTL in ms) and, when taken, reads the
+ * record in the same round trip. Answers 0 when someone else holds the lock.
+ */
+const LOCK_AND_READ_SCRIPT = `
+if not redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+${READ_RECORD_LUA}
+return cjson.encode(v)
+`;
+
 /** Removes a connection's hash and sealed tokens and answers what they held. */
 const TAKE_SCRIPT = `${READ_RECORD_LUA}
 redis.call('DEL', KEYS[1], KEYS[2])
@@ -102,6 +112,13 @@ interface ScriptCommands {
   obWrite(key: string, sealedKey: string, ...args: string[]): Promise<[number, number]>;
   obTake(key: string, sealedKey: string): Promise<string | null>;
   obRead(key: string, sealedKey: string): Promise<string | null>;
+  obLockAndRead(
+    key: string,
+    sealedKey: string,
+    lockKey: string,
+    owner: string,
+    ttlMs: string,
+  ): Promise<string | 0 | null>;
   obMarkRead(key: string, nextRefreshAt: string, version: string): Promise<number>;
 }
 
@@ -134,6 +151,7 @@ export class ConnectionStore {
     redis.defineCommand('obWrite', { numberOfKeys: 2, lua: WRITE_SCRIPT });
     redis.defineCommand('obTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    redis.defineCommand('obLockAndRead', { numberOfKeys: 3, lua: LOCK_AND_READ_SCRIPT });
     redis.defineCommand('obMarkRead', { numberOfKeys: 1, lua: MARK_READ_SCRIPT });
     this.scripts = redis as unknown as ScriptCommands;
   }
@@ -144,6 +162,29 @@ export class ConnectionStore {
       this.keys.sealed(provider, connectionId),
     );
     return decode(packed, provider, connectionId);
+  }
+
+  /**
+   * Takes `lockKey` for `owner` (SET NX PX, see RefreshLock) and reads the record under it, in one
+   * round trip: in a stampede, the lock holder's every round trip waits behind the work of all the
+   * other callers, before the provider is even asked. Answers null when the lock is held already.
+   */
+  async lockAndRead(
+    provider: string,
+    connectionId: string,
+    lockKey: string,
+    owner: string,
+    ttlMs: number,
+  ): Promise<{ record: StoredConnection | null } | null> {
+    const packed = await this.scripts.obLockAndRead(
+      this.keys.connection(provider, connectionId),
+      this.keys.sealed(provider, connectionId),
+      lockKey,
+      owner,
+      String(Math.ceil(ttlMs)),
+    );
+    if (packed === 0) return null;
+    return { record: decode(packed, provider, connectionId) };
   }
 
   /** Writes the whole record (connect, import); keeps `created_at`. */

@@ -33,7 +33,7 @@ interface RefreshNeed {
   trigger: RefreshTrigger;
 }
 
-const POLL_MS = 20;
+const POLL_MS = 10;
 const MAX_ROUNDS = 4;
 
 /**
@@ -76,10 +76,15 @@ export class RefreshCoordinator {
     provider: Provider,
     connectionId: string,
   ): Promise<'refreshed' | 'skipped' | 'failed' | 'gone'> {
-    const owner = await this.deps.lock.acquire(provider.id, connectionId, this.lockTtlMs);
-    if (!owner) return 'skipped';
+    const taken = await this.deps.lock.acquireAndRead(
+      this.deps.store,
+      provider.id,
+      connectionId,
+      this.lockTtlMs,
+    );
+    if (!taken) return 'skipped';
+    const { owner, record } = taken;
     try {
-      const record = await this.deps.store.read(provider.id, connectionId);
       if (!record) {
         await this.deps.store.syncSchedule(provider.id, connectionId, null);
         return 'gone';
@@ -131,10 +136,15 @@ export class RefreshCoordinator {
   ): Promise<StoredConnection> {
     const started = this.deps.now();
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const owner = await this.deps.lock.acquire(provider.id, seen.connection_id, this.lockTtlMs);
-      if (owner) {
+      const taken = await this.deps.lock.acquireAndRead(
+        this.deps.store,
+        provider.id,
+        seen.connection_id,
+        this.lockTtlMs,
+      );
+      if (taken) {
+        const { owner, record: current } = taken;
         try {
-          const current = await this.deps.store.read(provider.id, seen.connection_id);
           if (!current) throw new BrokerError('connection_not_found', 'The connection was deleted.');
           const settled = this.settledMeanwhile(seen, current, need);
           if (settled) return settled;

@@ -1,4 +1,6 @@
 import { randomToken } from '../oauth/random-token';
+import { StoredConnection } from './connection-record';
+import type { ConnectionStore } from './connection-store';
 import { RedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
 
@@ -35,17 +37,26 @@ export class RefreshLock {
     this.scripts = redis as unknown as LockScripts;
   }
 
-  /** Answers the owner token, or null when someone else holds the lock. */
-  async acquire(provider: string, connectionId: string, ttlMs: number): Promise<string | null> {
+  /**
+   * Takes the lock and, when taken, reads the connection in the same round trip (the store owns
+   * the record's format). Answers the owner token and the record (null: gone), or null when
+   * someone else holds the lock.
+   */
+  async acquireAndRead(
+    store: ConnectionStore,
+    provider: string,
+    connectionId: string,
+    ttlMs: number,
+  ): Promise<{ owner: string; record: StoredConnection | null } | null> {
     const owner = randomToken(16);
-    const result = await this.redis.set(
+    const taken = await store.lockAndRead(
+      provider,
+      connectionId,
       this.keys.lock(provider, connectionId),
       owner,
-      'PX',
-      Math.ceil(ttlMs),
-      'NX',
+      ttlMs,
     );
-    return result === 'OK' ? owner : null;
+    return taken ? { owner, record: taken.record } : null;
   }
 
   async release(provider: string, connectionId: string, owner: string): Promise<boolean> {
