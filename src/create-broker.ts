@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import { Express } from 'express';
 import { Config } from './config/config';
 import { ConnectSessionStore, UsedStateStore } from './connections/connect-session-store';
@@ -9,7 +10,7 @@ import { RedisClient, createRedisClient } from './connections/redis-client';
 import { RedisKeys } from './connections/redis-keys';
 import { RefreshLock } from './connections/refresh-lock';
 import { BrokerError } from './errors/broker-error';
-import { createInternalApp } from './http/internal-app';
+import { createInternalHandler } from './http/internal-app';
 import { failurePage } from './http/pages/connect-pages';
 import { createPublicApp } from './http/public-app';
 import { createRateLimiter, rateLimitEveryRequest } from './http/rate-limit';
@@ -43,7 +44,8 @@ export interface Broker {
   keys: RedisKeys;
   metrics: BrokerMetrics;
   publicApp: Express;
-  internalApp: Express;
+  /** The internal listener's handler: the token API's fast path in front of the Express app. */
+  internalHandler: RequestListener;
   connections: ConnectionService;
   sweeper: Sweeper;
   /** Present when WEBHOOK_URL is set. */
@@ -134,7 +136,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   });
   if (config.trustProxy) publicApp.set('trust proxy', parseTrustProxy(config.trustProxy));
 
-  const internalApp = createInternalApp({
+  const internalHandler = createInternalHandler({
     publicUrl: config.publicUrl,
     allowedReturnUrls: config.allowedReturnUrls,
     refreshMarginSeconds: config.refreshMarginSeconds,
@@ -177,7 +179,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     keys,
     metrics,
     publicApp,
-    internalApp,
+    internalHandler,
     connections,
     sweeper,
     webhooks,

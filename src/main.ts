@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   if (!ready) logger.warn('redis is not answering yet; serving 503 until it does');
 
   const publicServer = createServer({ keepAliveTimeout: 5000 }, broker.publicApp);
-  const internalServer = createServer({ keepAliveTimeout: 5000 }, broker.internalApp);
+  const internalServer = createServer({ keepAliveTimeout: 5000 }, broker.internalHandler);
   await Promise.all([
     listen(publicServer, config.port, config.host),
     listen(internalServer, config.internalPort, config.internalHost),

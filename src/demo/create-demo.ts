@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import express, { Express, Response } from 'express';
 import { DestinationStream } from 'pino';
@@ -30,7 +31,8 @@ export interface Demo {
   broker: Broker;
   /** The sandbox provider, the demo pages, then the broker's own public app. */
   publicApp: Express;
-  internalApp: Express;
+  /** The internal listener's handler: the token API's fast path in front of the Express app. */
+  internalHandler: RequestListener;
   publicUrl: string;
   internalUrl: string;
   internalApiKey: string;
@@ -137,7 +139,7 @@ export function createDemo(options: DemoOptions): Demo {
     config,
     broker,
     publicApp: app,
-    internalApp: broker.internalApp,
+    internalHandler: broker.internalHandler,
     publicUrl,
     internalUrl,
     internalApiKey,

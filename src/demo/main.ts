@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   try {
     servers.push(await listen(createServer(demo.publicApp), publicPort, '127.0.0.1'));
-    servers.push(await listen(createServer(demo.internalApp), internalPort, '127.0.0.1'));
+    servers.push(await listen(createServer(demo.internalHandler), internalPort, '127.0.0.1'));
   } catch (error) {
     const inUse = (error as { code?: string }).code === 'EADDRINUSE';
     say(

@@ -1,3 +1,4 @@
+import type { IncomingMessage, RequestListener } from 'node:http';
 import express, { Express } from 'express';
 import { RedisClient } from '../connections/redis-client';
 import { BrokerMetrics } from '../observability/metrics';
@@ -18,26 +19,52 @@ export interface InternalAppDeps extends InternalRoutesDeps {
   authFailureLimit?: AuthFailureHandler;
 }
 
+/** A failure of the fast path's work, handed to the app to answer (see createInternalHandler). */
+const HANDED_OVER = Symbol('token fast path failure');
+type HandedOver = IncomingMessage & { [HANDED_OVER]?: { error: unknown } };
+
 /**
- * The listener for the app's own services: the token API behind a key, `/readyz` and
- * `/metrics`. Never reachable from the public listener.
+ * The internal listener's request handler: the token API's fast path (src/http/routes/token-route.ts)
+ * in front of the Express app, which answers everything the fast path leaves (other routes, other
+ * spellings, bad keys, bad input) and the failures of the fast path's work, through its one error
+ * handler.
  */
-export function createInternalApp(deps: InternalAppDeps): Express {
+export function createInternalHandler(deps: InternalAppDeps): RequestListener {
+  const app = createInternalApp(deps);
+  const fastPath = tokenFastPath({
+    ...deps,
+    keyMatches: internalKeyMatcher(deps.internalApiKeys),
+    track: requestTracker('internal', deps.logger, deps.metrics),
+  });
+  return (req, res) => {
+    const answered = fastPath(req, res, (error) => {
+      (req as HandedOver)[HANDED_OVER] = { error };
+      app(req, res);
+    });
+    if (!answered) app(req, res);
+  };
+}
+
+/**
+ * The app for the app's own services: the token API behind a key, `/readyz` and `/metrics`.
+ * Never reachable from the public listener.
+ */
+function createInternalApp(deps: InternalAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
   const openapi = JSON.stringify(buildOpenApiDocument());
 
-  // First, ahead of every other layer: authenticated, well-formed token requests (most traffic).
-  // It passes anything else on, untouched, to the layers below.
-  app.use(
-    tokenFastPath({
-      ...deps,
-      keyMatches: internalKeyMatcher(deps.internalApiKeys),
-      track: requestTracker('internal', deps.logger, deps.metrics),
-    }),
-  );
+  // A failure of the fast path's work goes straight to the error handler: that request was
+  // tracked and given its headers already.
+  app.use((req, _res, next) => {
+    const handedOver = (req as HandedOver)[HANDED_OVER];
+    if (!handedOver) return next();
+    // Never a falsy value or a string such as 'route', which Express would not treat as an error.
+    const { error } = handedOver;
+    next(error instanceof Error ? error : new Error('the token fast path failed', { cause: error }));
+  });
   // Also sets X-Content-Type-Options: nosniff (one middleware less per request).
   app.use(requestContext('internal', deps.logger, deps.metrics));
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request, RequestHandler } from 'express';
 import { BrokerMetrics } from '../observability/metrics';
 import { Logger } from '../observability/logger';
 
@@ -30,30 +31,40 @@ export function contextHeaders(requestId: string): Record<string, string> {
   return { 'X-Request-Id': requestId, 'X-Content-Type-Options': 'nosniff' };
 }
 
-export function setContextHeaders(res: Response, requestId: string): void {
+export function setContextHeaders(res: ServerResponse, requestId: string): void {
   for (const [name, value] of Object.entries(contextHeaders(requestId))) res.setHeader(name, value);
 }
 
+/** Node's request as Express extends it, where it went through Express's router. */
+type TrackedRequest = IncomingMessage & Partial<Pick<Request, 'route' | 'baseUrl'>>;
+/** The response; `locals` is Express's, made here when a handler answers ahead of Express. */
+type TrackedResponse = ServerResponse & { locals?: Record<string, unknown> };
+
+export type RequestTracker = (req: TrackedRequest, res: TrackedResponse, route?: string) => string;
+
 /**
- * What `requestContext` does but the headers, for a handler that answers ahead of the router (the
+ * What `requestContext` does but the headers, for a handler that answers ahead of Express (the
  * token API's fast path) and names its route itself; otherwise the route is the one the router
- * matched. Answers the request id.
+ * matched. Answers the request id, also kept in `res.locals.requestId` (where Express's error
+ * handling looks for it, should the request be handed to the app).
  */
 export function requestTracker(
   listener: 'public' | 'internal',
   logger: Logger,
   metrics: BrokerMetrics,
-): (req: Request, res: Response, route?: string) => string {
+): RequestTracker {
   const series = requestSeries(listener, metrics);
   return (req, res, knownRoute) => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    res.locals.requestId = id;
+    (res.locals ??= Object.create(null) as Record<string, unknown>).requestId = id;
     const started = performance.now();
     res.on('finish', () => {
       const seconds = (performance.now() - started) / 1000;
-      const route = knownRoute ?? (req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched');
-      const { requests, duration } = series(route, req.method, res.statusCode);
+      const route =
+        knownRoute ?? (req.route?.path ? `${req.baseUrl ?? ''}${String(req.route.path)}` : 'unmatched');
+      const method = req.method ?? '';
+      const { requests, duration } = series(route, method, res.statusCode);
       requests.inc();
       duration.observe(seconds);
       const quiet = listener === 'internal' && res.statusCode < 400;
@@ -61,7 +72,7 @@ export function requestTracker(
       if (quiet && !logger.isLevelEnabled('debug')) return;
       const line = {
         req_id: id,
-        method: req.method,
+        method,
         route,
         status: res.statusCode,
         duration_ms: Math.round(seconds * 10000) / 10,

@@ -34,7 +34,7 @@ async function startDemo(redisUrl: string, keyPrefix: string, internal = true): 
     logLevel: 'silent',
   });
   const listeners: Array<[Server, number]> = [[createServer(demo.publicApp), publicPort]];
-  if (internal) listeners.push([createServer(demo.internalApp), internalPort]);
+  if (internal) listeners.push([createServer(demo.internalHandler), internalPort]);
   await Promise.all(
     listeners.map(([s, port]) => new Promise<void>((r) => s.listen(port, '127.0.0.1', () => r()))),
   );

@@ -102,7 +102,7 @@ export async function startTestBroker(
   broker.redis.on('error', () => undefined);
   await waitForReady(broker.redis, 5000);
   const publicServer = createServer(broker.publicApp);
-  const internalServer = createServer(broker.internalApp);
+  const internalServer = createServer(broker.internalHandler);
   await listen(publicServer, publicPort);
   await listen(internalServer, 0);
   const publicUrl = `http://127.0.0.1:${publicPort}`;

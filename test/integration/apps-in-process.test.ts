@@ -13,7 +13,7 @@ describe('the public and internal apps in process (supertest)', () => {
   const bearer = `Bearer ${TEST_INTERNAL_KEY}`;
 
   it('imports, reads and deletes a connection through the internal app', async () => {
-    const app = t.broker.broker.internalApp;
+    const app = t.broker.broker.internalHandler;
     const put = await request(app)
       .put('/internal/connections/jobber/acct-st')
       .set('authorization', bearer)
@@ -42,7 +42,7 @@ describe('the public and internal apps in process (supertest)', () => {
   });
 
   it('answers 401 problem+json without the key on any internal path, and 404 with it on an unknown one', async () => {
-    const app = t.broker.broker.internalApp;
+    const app = t.broker.broker.internalHandler;
     for (const path of ['/internal/providers', '/internal/nothing-here', '/elsewhere']) {
       const res = await request(app).get(path);
       expect(res.status).toBe(401);

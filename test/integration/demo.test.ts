@@ -35,7 +35,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
       keyPrefix: 'demo-test:',
       logLevel: 'silent',
     });
-    servers = [createServer(demo.publicApp), createServer(demo.internalApp)];
+    servers = [createServer(demo.publicApp), createServer(demo.internalHandler)];
     await Promise.all(
       servers.map(
         (s, i) =>

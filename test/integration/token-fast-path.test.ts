@@ -3,7 +3,7 @@ import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 
 /**
- * The token API's common case is answered ahead of the router (src/http/routes/token-route.ts);
+ * The token API's common case is answered in front of the Express app (src/http/routes/token-route.ts);
  * every other spelling the router accepts (a trailing slash, an escaped character, another case)
  * goes through the router. Both must answer alike in every case: status, headers, body, metrics.
  * Express's `res.json` runs on the router's way only, which tells the two apart here.
@@ -134,7 +134,12 @@ describe('token API: the fast path and the router answer alike', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.body.code).toBe('provider_not_found');
 
-    for (const headers of [{}, { authorization: 'Bearer wrong-key' }, { authorization: TEST_INTERNAL_KEY }]) {
+    const denials: Array<Record<string, string>> = [
+      {},
+      { authorization: 'Bearer wrong-key' },
+      { authorization: TEST_INTERNAL_KEY },
+    ];
+    for (const headers of denials) {
       const denied = await expectAlike('fp-fresh', '', headers);
       expect(denied.fast.status).toBe(401);
       expect(denied.fast.headers['www-authenticate']).toMatch(/^Bearer realm=/);
