@@ -97,8 +97,8 @@ export function tokenFastPath(
       return false; // the app answers the 4xx, through the same checks
     }
     const requestId = deps.track(req, res, TOKEN_ROUTE);
-    answerToken(deps, request).then(
-      (answer) => {
+    answerToken(deps, request)
+      .then((answer) => {
         const body = JSON.stringify(answer);
         // The whole head at once (Node then formats it without a setHeader per field): the
         // request context's headers, what res.json sets (etag is off here) and the no-store.
@@ -109,12 +109,12 @@ export function tokenFastPath(
           'Content-Length': Buffer.byteLength(body),
         });
         res.end(body);
-      },
-      (error: unknown) => {
-        setContextHeaders(res, requestId);
+      })
+      .catch((error: unknown) => {
+        // The app's error handler answers (or, should the head be out already, only logs).
+        if (!res.headersSent) setContextHeaders(res, requestId);
         fail(error);
-      },
-    );
+      });
     return true;
   };
 }
