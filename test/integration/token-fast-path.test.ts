@@ -1,6 +1,7 @@
 import express from 'express';
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
+import { until } from '../helpers/until';
 
 /**
  * The token API's common case is answered in front of the Express app (src/http/routes/token-route.ts);
@@ -164,5 +165,20 @@ describe('token API: the fast path and the router answer alike', () => {
     const before = await count();
     await expectAlike('fp-fresh');
     expect(await count()).toBe(before + 3);
+  });
+
+  // Last: a SIGKILLed Redis comes back empty.
+  it('answers 503 store_unavailable alike while Redis is away (the fast path hands the failure to the app)', async () => {
+    await t.redis.stop();
+    try {
+      const away = await expectAlike('fp-fresh');
+      expect(away.fast.status).toBe(503);
+      expect(away.fast.body.code).toBe('store_unavailable');
+      expect(away.fast.headers['retry-after']).toBe('1');
+      expect(away.fast.headers['x-content-type-options']).toBe('nosniff');
+    } finally {
+      await t.redis.startProcess();
+    }
+    await until(async () => (await fetch(`${t.broker.internalUrl}/readyz`)).status === 200, 10_000);
   });
 });
