@@ -179,6 +179,8 @@ describe('token API: the fast path and the router answer alike', () => {
     } finally {
       await t.redis.startProcess();
     }
-    await until(async () => (await fetch(`${t.broker.internalUrl}/readyz`)).status === 200, 10_000);
+    await until(async () =>
+      (await fetch(`${t.broker.internalUrl}/readyz`)).status === 200 ? true : undefined,
+    );
   });
 });
