@@ -154,16 +154,32 @@ export class ConnectionService {
     connectionId: string,
     options: TokenRequestOptions,
   ): Promise<TokenAnswer> {
-    // One read serves the common case and a refresh alike: a caller that finds a stale token joins
-    // the refresh in flight, with no more round trips nor a decryption of tokens it will not hand
-    // out (in a burst, those would all come ahead of the refresh everyone waits for).
-    let record = await this.read(provider.id, connectionId);
+    // One read serves the common case and a refresh alike. When the token is to be refreshed, the
+    // read also takes the refresh lock if it is free (the script checks what the code below does),
+    // so a stampede's first caller asks the provider after one round trip; the others join the
+    // refresh in flight, with no more round trips nor a decryption of tokens they will not hand out.
+    const minMs = options.minValiditySeconds * 1000;
+    const claim = this.coordinator.claim(provider.id, connectionId);
+    const read = await this.deps.store.readClaiming(
+      provider.id,
+      connectionId,
+      claim,
+      this.now() + minMs,
+      options.forceRefresh,
+    );
+    const record = read.record;
+    if (!record) throw connectionNotFound(provider.id, connectionId);
+    const need = { ...options, trigger: 'caller' as const };
+    if (read.claimed)
+      return this.answerRefreshed(provider, record, () =>
+        this.coordinator.refreshClaimed(provider, record, claim.owner, need),
+      );
+
     if (record.status === 'reauthorization_required') throw reauthorizationRequired(record);
     const open = (r: StoredConnection) => openSecrets(this.deps.keyRing, provider.id, connectionId, r);
     if (record.auth_mode === 'api_key') return apiKeyAnswer(provider, open(record));
 
     const now = this.now();
-    const minMs = options.minValiditySeconds * 1000;
     const freshEnough = record.expires_at === null || record.expires_at - now >= minMs;
     if (!options.forceRefresh && freshEnough) {
       const secrets = open(record);
@@ -181,14 +197,24 @@ export class ConnectionService {
       }
       return oauthAnswer(record, open(record));
     }
+    return this.answerRefreshed(provider, record, () => this.coordinator.refresh(provider, record, need));
+  }
+
+  /** The token of a refresh made for a caller; a failed one says until when the current token lives. */
+  private async answerRefreshed(
+    provider: Provider,
+    record: StoredConnection,
+    refresh: () => Promise<StoredConnection>,
+  ): Promise<TokenAnswer> {
+    let refreshed: StoredConnection;
     try {
-      record = await this.coordinator.refresh(provider, record, { ...options, trigger: 'caller' });
+      refreshed = await refresh();
     } catch (error) {
       if (
         error instanceof BrokerError &&
         error.code === 'provider_unavailable' &&
         record.expires_at !== null &&
-        record.expires_at > now
+        record.expires_at > this.now()
       ) {
         // The refresh failed, but the current token still works for a while: say until when, so a
         // caller that can live with it asks again with min_validity=0.
@@ -200,7 +226,10 @@ export class ConnectionService {
       }
       throw error;
     }
-    return oauthAnswer(record, open(record));
+    return oauthAnswer(
+      refreshed,
+      openSecrets(this.deps.keyRing, provider.id, refreshed.connection_id, refreshed),
+    );
   }
 
   /** A background refresh (refresh-ahead, keep-alive, retry): never waits for a busy connection. */

@@ -7,7 +7,7 @@ import { Provider } from '../providers/provider-definition';
 import { ConnectionEvents } from './connection-events';
 import { LastError, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
-import { ConnectionStore } from './connection-store';
+import { ConnectionStore, LockClaim } from './connection-store';
 import { KeyRing } from './key-ring';
 import { RefreshLock } from './refresh-lock';
 import { REFRESH_AHEAD_WINDOW_MS, ScheduleSettings, computeNextRefreshAt } from './schedule';
@@ -62,6 +62,48 @@ export class RefreshCoordinator {
     const flight = this.refreshAcrossProcesses(provider, seen, need).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, flight);
     return flight;
+  }
+
+  /** The lock a caller's read may take for the refresh it would then run (see `refreshClaimed`). */
+  claim(providerId: string, connectionId: string): LockClaim {
+    return this.deps.lock.claim(providerId, connectionId, this.lockTtlMs);
+  }
+
+  /**
+   * A caller's refresh whose read took the lock already, with the record read under it: nothing
+   * can have changed since, so it goes straight to the provider. Should a refresh of this
+   * connection be in flight here already, the lock goes back and the caller joins that one.
+   */
+  async refreshClaimed(
+    provider: Provider,
+    current: StoredConnection,
+    owner: string,
+    need: RefreshNeed,
+  ): Promise<StoredConnection> {
+    const key = `${provider.id}:${current.connection_id}`;
+    const running = this.inFlight.get(key);
+    if (running) {
+      await this.deps.lock.release(provider.id, current.connection_id, owner).catch(() => undefined);
+      return running;
+    }
+    const flight = this.refreshHolding(provider, current, owner, need.trigger).finally(() =>
+      this.inFlight.delete(key),
+    );
+    this.inFlight.set(key, flight);
+    return flight;
+  }
+
+  private async refreshHolding(
+    provider: Provider,
+    current: StoredConnection,
+    owner: string,
+    trigger: RefreshTrigger,
+  ): Promise<StoredConnection> {
+    try {
+      return await this.refreshLocked(provider, current, trigger);
+    } finally {
+      await this.deps.lock.release(provider.id, current.connection_id, owner).catch(() => undefined);
+    }
   }
 
   async drain(): Promise<void> {

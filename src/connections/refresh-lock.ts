@@ -1,6 +1,6 @@
 import { randomToken } from '../oauth/random-token';
 import { StoredConnection } from './connection-record';
-import type { ConnectionStore } from './connection-store';
+import type { ConnectionStore, LockClaim } from './connection-store';
 import { RedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
 
@@ -27,6 +27,8 @@ interface LockScripts {
  */
 export class RefreshLock {
   private readonly scripts: LockScripts;
+  private readonly nonce = randomToken(12);
+  private issued = 0;
 
   constructor(
     private readonly redis: RedisClient,
@@ -48,15 +50,19 @@ export class RefreshLock {
     connectionId: string,
     ttlMs: number,
   ): Promise<{ owner: string; record: StoredConnection | null } | null> {
-    const owner = randomToken(16);
-    const taken = await store.lockAndRead(
-      provider,
-      connectionId,
-      this.keys.lock(provider, connectionId),
-      owner,
-      ttlMs,
-    );
-    return taken ? { owner, record: taken.record } : null;
+    const claim = this.claim(provider, connectionId, ttlMs);
+    const taken = await store.lockAndRead(provider, connectionId, claim.key, claim.owner, ttlMs);
+    return taken ? { owner: claim.owner, record: taken.record } : null;
+  }
+
+  /**
+   * The lock a caller would take, with an owner token of its own, for a script that takes it
+   * (SET NX PX). Made for every token request, so no random bytes each time: an owner token only
+   * has to differ from every other (this process's random nonce and a counter), not be secret.
+   */
+  claim(provider: string, connectionId: string, ttlMs: number): LockClaim {
+    this.issued += 1;
+    return { key: this.keys.lock(provider, connectionId), owner: `${this.nonce}.${this.issued}`, ttlMs };
   }
 
   async release(provider: string, connectionId: string, owner: string): Promise<boolean> {

@@ -159,4 +159,52 @@ describe('connection records in Redis: a small hash and the sealed tokens beside
     expect(gone).toEqual({ record: null });
     expect(await client.get(broker.broker.keys.lock('bonjoro', 'lock-none'))).toBe('owner-c');
   });
+
+  it('takes the refresh lock in the token read exactly when a refresh follows, and never leaves it behind', async () => {
+    const store = new ConnectionStore(broker.broker.redis, broker.broker.keys);
+    const lockKey = (id: string) => broker.broker.keys.lock('bonjoro', id);
+    const put = async (id: string, body: object) =>
+      expect((await broker.api(`/internal/connections/bonjoro/${id}`, { method: 'PUT', body })).status).toBe(
+        201,
+      );
+    await put('claim-fresh', { access_token: 'at-1', refresh_token: 'rt-1', expires_in: 3600 });
+    await put('claim-stale', { access_token: 'at-2', refresh_token: 'rt-2', expires_in: 60 });
+    await put('claim-plain', { access_token: 'at-3', expires_in: 60 });
+    await put('claim-forever', { access_token: 'at-4', refresh_token: 'rt-4' });
+    await put('claim-revoked', { access_token: 'at-5', refresh_token: 'rt-5', expires_in: 60 });
+    await client.hset(hashKey('claim-revoked'), 'status', 'reauthorization_required');
+
+    const staleBefore = Date.now() + 300_000; // REFRESH_MARGIN's 300 s
+    const read = (id: string, force = false, owner = `owner-${id}`) =>
+      store.readClaiming('bonjoro', id, { key: lockKey(id), owner, ttlMs: 5_000 }, staleBefore, force);
+    const cases: Array<[string, boolean, boolean]> = [
+      ['claim-fresh', false, false], // fresh: served as it is
+      ['claim-stale', false, true], // stale with a refresh token: refreshed
+      ['claim-plain', false, false], // stale without one: served while it lives
+      ['claim-forever', false, false], // no expiry known: served until forced
+      ['claim-revoked', false, false], // needs the user: answered 409
+      ['claim-fresh', true, true], // forced
+      ['claim-forever', true, true], // forced
+      ['claim-plain', true, false], // forced, but nothing to refresh with
+    ];
+    for (const [id, force, expected] of cases) {
+      await client.del(lockKey(id));
+      const { record, claimed } = await read(id, force);
+      expect([id, force, claimed]).toEqual([id, force, expected]);
+      expect(record).toEqual(await store.read('bonjoro', id));
+      expect(await client.get(lockKey(id))).toBe(expected ? `owner-${id}` : null);
+      // Held: a second reader does not take it, and the record still reads.
+      if (expected) expect((await read(id, force, 'someone-else')).claimed).toBe(false);
+      await client.del(lockKey(id));
+    }
+    expect(await read('claim-nothing')).toEqual({ record: null, claimed: false });
+    expect(await client.exists(lockKey('claim-nothing'))).toBe(0);
+
+    // Through the API: a stale token is refreshed once and the lock is gone when the caller has its answer.
+    const refreshes = fake.refreshRequests.length;
+    const answered = await broker.api('/internal/connections/bonjoro/claim-stale/token');
+    expect(answered.status).toBe(409); // rt-2 is not one the fake provider issued: invalid_grant
+    expect(fake.refreshRequests.length).toBe(refreshes + 1);
+    expect(await client.exists(lockKey('claim-stale'))).toBe(0);
+  });
 });
