@@ -237,23 +237,21 @@ export class ConnectionStore {
   }
 
   /**
-   * Takes `lockKey` for `owner` (SET NX PX, see RefreshLock) and reads the record under it, in one
+   * Takes the claimed lock (SET NX PX, see RefreshLock) and reads the record under it, in one
    * round trip: in a stampede, the lock holder's every round trip waits behind the work of all the
    * other callers, before the provider is even asked. Answers null when the lock is held already.
    */
   async lockAndRead(
     provider: string,
     connectionId: string,
-    lockKey: string,
-    owner: string,
-    ttlMs: number,
+    claim: LockClaim,
   ): Promise<{ record: StoredConnection | null } | null> {
     const packed = await this.scripts.obLockAndRead(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
-      lockKey,
-      owner,
-      String(Math.ceil(ttlMs)),
+      claim.key,
+      claim.owner,
+      String(Math.ceil(claim.ttlMs)),
     );
     if (packed === 0) return null;
     return { record: decode(packed, provider, connectionId) };

@@ -51,7 +51,7 @@ export class RefreshLock {
     ttlMs: number,
   ): Promise<{ owner: string; record: StoredConnection | null } | null> {
     const claim = this.claim(provider, connectionId, ttlMs);
-    const taken = await store.lockAndRead(provider, connectionId, claim.key, claim.owner, ttlMs);
+    const taken = await store.lockAndRead(provider, connectionId, claim);
     return taken ? { owner: claim.owner, record: taken.record } : null;
   }
 

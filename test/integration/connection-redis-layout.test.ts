@@ -138,24 +138,28 @@ describe('connection records in Redis: a small hash and the sealed tokens beside
     const store = new ConnectionStore(broker.broker.redis, broker.broker.keys);
     const lockKey = broker.broker.keys.lock('bonjoro', 'lock-1');
     await importTokens('lock-1');
-    const taken = await store.lockAndRead('bonjoro', 'lock-1', lockKey, 'owner-a', 5_000);
+    const taken = await store.lockAndRead('bonjoro', 'lock-1', {
+      key: lockKey,
+      owner: 'owner-a',
+      ttlMs: 5_000,
+    });
     expect(taken?.record).toEqual(await store.read('bonjoro', 'lock-1'));
     expect(await client.get(lockKey)).toBe('owner-a');
     const ttl = await client.pttl(lockKey);
     expect(ttl).toBeGreaterThan(4_000);
     expect(ttl).toBeLessThanOrEqual(5_000);
 
-    expect(await store.lockAndRead('bonjoro', 'lock-1', lockKey, 'owner-b', 5_000)).toBeNull();
+    expect(
+      await store.lockAndRead('bonjoro', 'lock-1', { key: lockKey, owner: 'owner-b', ttlMs: 5_000 }),
+    ).toBeNull();
     expect(await client.get(lockKey)).toBe('owner-a');
 
     await client.del(lockKey);
-    const gone = await store.lockAndRead(
-      'bonjoro',
-      'lock-none',
-      broker.broker.keys.lock('bonjoro', 'lock-none'),
-      'owner-c',
-      5_000,
-    );
+    const gone = await store.lockAndRead('bonjoro', 'lock-none', {
+      key: broker.broker.keys.lock('bonjoro', 'lock-none'),
+      owner: 'owner-c',
+      ttlMs: 5_000,
+    });
     expect(gone).toEqual({ record: null });
     expect(await client.get(broker.broker.keys.lock('bonjoro', 'lock-none'))).toBe('owner-c');
   });
