@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import { Express } from 'express';
 import { Config } from './config/config';
+import { isHttpsUrl } from './config/is-https-url';
 import { ConnectSessionStore, UsedStateStore } from './connections/connect-session-store';
 import { ConnectionEvents, noEvents } from './connections/connection-events';
 import { ConnectionService } from './connections/connection-service';
@@ -122,7 +123,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
       redis,
       prefix: keys.sessionPrefix(),
       secrets: config.sessionSecrets,
-      secureCookie: config.publicUrl.startsWith('https://'),
+      secureCookie: isHttpsUrl(config.publicUrl),
     }),
     rateLimit,
     registry,

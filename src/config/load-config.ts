@@ -238,7 +238,9 @@ class EnvReader {
         );
         return undefined;
       }
-      return value;
+      // http(s) URLs are compared by their parts later on: keep the parsed, normalised form
+      // (lower-case scheme and host, RFC 3986 §6.2.2.1), so `HTTPS://` counts as https everywhere.
+      return opts.httpOnly ? url.href : value;
     } catch {
       // Never echo the value: a Redis URL may carry a password.
       this.problems.push(`${name}: not a URL`);

@@ -1,5 +1,6 @@
 import express, { Express, RequestHandler } from 'express';
 import helmet from 'helmet';
+import { isHttpsUrl } from '../config/is-https-url';
 import { BrokerMetrics } from '../observability/metrics';
 import { Logger } from '../observability/logger';
 import { PAGE_CSS_HASH, renderPage } from './pages/render-page';
@@ -31,7 +32,7 @@ export function createPublicApp(deps: PublicAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  const secure = deps.publicUrl.startsWith('https://');
+  const secure = isHttpsUrl(deps.publicUrl);
   // A form's redirect to return_to is subject to form-action in browsers that enforce it on redirects.
   const returnOrigins = [...new Set(deps.allowedReturnUrls.map((u) => new URL(u).origin))];
 
