@@ -3,6 +3,7 @@ import { Express } from 'express';
 import { Config } from './config/config';
 import { isHttpsUrl } from './config/is-https-url';
 import { ConnectSessionStore, UsedStateStore } from './connections/connect-session-store';
+import { FlowStore } from './connections/flow-store';
 import { ConnectionEvents, noEvents } from './connections/connection-events';
 import { ConnectionService } from './connections/connection-service';
 import { ConnectionStore } from './connections/connection-store';
@@ -94,6 +95,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   });
   const connectSessions = new ConnectSessionStore(redis, keys, config.connectSessionTtlSeconds);
   const usedStates = new UsedStateStore(redis, keys, 3600);
+  const flows = new FlowStore(redis, keys, 3600);
 
   const rateLimit =
     config.rateLimitPerMinute > 0
@@ -129,6 +131,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     registry,
     connectSessions,
     usedStates,
+    flows,
     connections,
     tokenEndpoint,
     http,

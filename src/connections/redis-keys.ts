@@ -40,6 +40,11 @@ export class RedisKeys {
     return `${this.prefix}state:${stateHash}`;
   }
 
+  /** Tries taken by one API-key form (its flow id's hash). */
+  keyTries(flowHash: string): string {
+    return `${this.prefix}keytries:${flowHash}`;
+  }
+
   sessionPrefix(): string {
     return `${this.prefix}sess:`;
   }

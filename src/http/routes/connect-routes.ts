@@ -2,6 +2,7 @@ import express, { Request, Response, Router } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { ConnectSessionStore, UsedStateStore } from '../../connections/connect-session-store';
 import { ConnectionService } from '../../connections/connection-service';
+import { FlowStore } from '../../connections/flow-store';
 import { BrokerError } from '../../errors/broker-error';
 import { BrokerMetrics } from '../../observability/metrics';
 import { Logger, errorForLog } from '../../observability/logger';
@@ -23,12 +24,16 @@ export interface ConnectRoutesDeps {
   registry: ProviderRegistry;
   connectSessions: ConnectSessionStore;
   usedStates: UsedStateStore;
+  flows: FlowStore;
   connections: ConnectionService;
   tokenEndpoint: TokenEndpointDeps;
   http: ProviderHttp;
   logger: Logger;
   metrics: BrokerMetrics;
 }
+
+/** Refused keys one API-key form may send before it is used up (guessing against verify_url). */
+export const MAX_REFUSED_KEYS = 5;
 
 type CallbackError =
   'access_denied' | 'invalid_issuer' | 'provider_error' | 'token_exchange_failed' | 'provider_unavailable';
@@ -125,12 +130,24 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       if (!/^[\x21-\x7e]{1,4096}$/.test(apiKey))
         return form(400, 'Enter the API key: one line of printable characters, no spaces.');
 
+      // Each check is a guess against the provider: counted in Redis before it is made, so no
+      // burst or second process gets more than MAX_REFUSED_KEYS of them out of one link.
+      const tryNumber = await deps.flows.takeKeyTry(flowId);
+      const useUp = async (): Promise<void> => {
+        await finishFlow(req, flowId);
+        await deps.usedStates.claim(flowId);
+        deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'key_tries_used_up' });
+        sendPage(res, 400, failurePage('key_tries_used_up', provider.display_name));
+      };
+      if (tryNumber > MAX_REFUSED_KEYS) return useUp();
       const verdict = await verifyApiKey(deps.http, provider, apiKey);
       if (verdict === 'refused') {
         deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'key_refused' });
+        if (tryNumber >= MAX_REFUSED_KEYS) return useUp();
         return form(400, `${provider.display_name} did not accept this key. Check it and try again.`);
       }
       if (verdict === 'unavailable') {
+        await deps.flows.returnKeyTry(flowId);
         deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'provider_unavailable' });
         return form(
           502,
