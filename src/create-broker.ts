@@ -16,7 +16,7 @@ import { createInternalHandler } from './http/internal-app';
 import { failurePage } from './http/pages/connect-pages';
 import { createPublicApp } from './http/public-app';
 import { createRateLimiter, rateLimitEveryRequest } from './http/rate-limit';
-import { sendPage } from './http/routes/connect-routes';
+import { sendPage } from './http/pages/send-page';
 import { createSessionMiddleware } from './http/session';
 import { Sweeper } from './jobs/sweeper';
 import { BrokerMetrics, createMetrics } from './observability/metrics';

@@ -3,9 +3,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { ConnectSessionStore, UsedStateStore } from '../../connections/connect-session-store';
 import { ConnectionService } from '../../connections/connection-service';
 import { FlowStore } from '../../connections/flow-store';
-import { BrokerError } from '../../errors/broker-error';
 import { BrokerMetrics } from '../../observability/metrics';
-import { Logger, errorForLog } from '../../observability/logger';
+import { Logger } from '../../observability/logger';
 import { buildAuthorizationUrl } from '../../oauth/build-authorization-url';
 import { createCodeVerifier } from '../../oauth/pkce';
 import { ProviderHttp } from '../../oauth/provider-http';
@@ -15,7 +14,7 @@ import { Provider } from '../../providers/provider-definition';
 import { ProviderRegistry } from '../../providers/provider-registry';
 import { apiKeyFormPage, connectedPage, failurePage } from '../pages/connect-pages';
 import { renderPage, escapeHtml } from '../pages/render-page';
-import { isRedisUnavailable } from '../problem';
+import { sendPage } from '../pages/send-page';
 import { withQuery } from '../return-to';
 import { FLOW_TTL_MS, FlowState, SESSION_COOKIE, liveFlows } from '../session';
 import { verifyApiKey } from './verify-api-key';
@@ -289,10 +288,6 @@ function pageProvider(registry: ProviderRegistry, req: Request, res: Response): 
   return provider;
 }
 
-export function sendPage(res: Response, status: number, html: string): void {
-  res.status(status).type('html').send(html);
-}
-
 /**
  * Regenerates the session at flow start (session fixation) while keeping the browser's other
  * flows. A browser that sent no session cookie has a session minted in this very request, whose
@@ -332,27 +327,4 @@ function constantTimeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/**
- * The browser error handler: a plain page, 503 when Redis is away (counted like the internal
- * listener's, through `onRedisError`), never a stack trace.
- */
-export function connectPageErrorHandler(logger: Logger, onRedisError?: () => void) {
-  return (error: unknown, req: Request, res: Response, _next: (e?: unknown) => void): void => {
-    const redisDown = isRedisUnavailable(error);
-    if (redisDown) onRedisError?.();
-    const status = redisDown
-      ? 503
-      : error instanceof BrokerError
-        ? error.status
-        : ((error as { status?: number }).status ?? 500);
-    if (status >= 500)
-      logger.error({ req_id: res.locals.requestId, err: errorForLog(error) }, 'browser request failed');
-    if (res.headersSent) return;
-    if (redisDown) res.setHeader('Retry-After', '1');
-    if (status >= 400 && status < 500)
-      return sendPage(res, status, failurePage(status === 429 ? 'rate_limited' : 'invalid_form'));
-    sendPage(res, status, failurePage(redisDown ? 'store_unavailable' : 'provider_error'));
-  };
 }
