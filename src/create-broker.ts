@@ -17,7 +17,7 @@ import { failurePage } from './http/pages/connect-pages';
 import { createPublicApp } from './http/public-app';
 import { createRateLimiter, rateLimitEveryRequest } from './http/rate-limit';
 import { sendPage } from './http/pages/send-page';
-import { createSessionMiddleware } from './http/session';
+import { FLOW_TTL_MS, createSessionMiddleware } from './http/session';
 import { Sweeper } from './jobs/sweeper';
 import { BrokerMetrics, createMetrics } from './observability/metrics';
 import { Logger } from './observability/logger';
@@ -95,7 +95,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   });
   const connectSessions = new ConnectSessionStore(redis, keys, config.connectSessionTtlSeconds);
   const usedStates = new UsedStateStore(redis, keys, 3600);
-  const flows = new FlowStore(redis, keys, 3600);
+  const flows = new FlowStore(redis, keys, FLOW_TTL_MS / 1000);
 
   const rateLimit =
     config.rateLimitPerMinute > 0

@@ -40,6 +40,16 @@ export class RedisKeys {
     return `${this.prefix}state:${stateHash}`;
   }
 
+  /** One browser flow (its `state` or form id's hash). */
+  flow(flowHash: string): string {
+    return `${this.prefix}flow:${flowHash}`;
+  }
+
+  /** The binding a just-replaced session cookie (its hash) joins flows to, for a few seconds. */
+  flowBindingForward(cookieHash: string): string {
+    return `${this.prefix}flowfwd:${cookieHash}`;
+  }
+
   /** Tries taken by one API-key form (its flow id's hash). */
   keyTries(flowHash: string): string {
     return `${this.prefix}keytries:${flowHash}`;

@@ -2,7 +2,7 @@ import express, { Request, Response, Router } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { ConnectSessionStore, UsedStateStore } from '../../connections/connect-session-store';
 import { ConnectionService } from '../../connections/connection-service';
-import { FlowStore } from '../../connections/flow-store';
+import { FlowState, FlowStore } from '../../connections/flow-store';
 import { BrokerMetrics } from '../../observability/metrics';
 import { Logger } from '../../observability/logger';
 import { buildAuthorizationUrl } from '../../oauth/build-authorization-url';
@@ -16,7 +16,7 @@ import { apiKeyFormPage, connectedPage, failurePage } from '../pages/connect-pag
 import { renderPage, escapeHtml } from '../pages/render-page';
 import { sendPage } from '../pages/send-page';
 import { withQuery } from '../return-to';
-import { FLOW_TTL_MS, FlowState, SESSION_COOKIE, liveFlows } from '../session';
+import { FLOW_TTL_MS, SESSION_COOKIE } from '../session';
 import { verifyApiKey } from './verify-api-key';
 
 export interface ConnectRoutesDeps {
@@ -69,7 +69,7 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
     };
     if (provider.auth_mode === 'oauth2') flow.code_verifier = createCodeVerifier();
     else flow.csrf = randomToken(32);
-    await startFlow(req, flowId, flow);
+    await startFlow(req, deps.flows, flowId, flow);
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'started' });
     log.info(
       { provider: provider.id, connection_id: flow.connection_id, auth_mode: provider.auth_mode },
@@ -107,7 +107,8 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const flowId = typeof body.flow === 'string' ? body.flow : '';
       const csrf = typeof body.csrf === 'string' ? body.csrf : '';
-      const flow = flowId ? req.session.flows?.[flowId] : undefined;
+      const binding = req.session.binding;
+      const flow = flowId && binding ? await deps.flows.peek(flowId, binding) : undefined;
       if (
         provider.auth_mode !== 'api_key' ||
         !flow ||
@@ -133,7 +134,7 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       // burst or second process gets more than MAX_REFUSED_KEYS of them out of one link.
       const tryNumber = await deps.flows.takeKeyTry(flowId);
       const useUp = async (): Promise<void> => {
-        await finishFlow(req, flowId);
+        await deps.flows.drop(flowId);
         await deps.usedStates.claim(flowId);
         deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'key_tries_used_up' });
         sendPage(res, 400, failurePage('key_tries_used_up', provider.display_name));
@@ -153,9 +154,8 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
           `${provider.display_name} could not be reached to check the key. Please try again in a moment.`,
         );
       }
-      await finishFlow(req, flowId);
       // Single use across processes, like `state`: two submissions of one form store once.
-      if (!(await deps.usedStates.claim(flowId)))
+      if (!(await deps.flows.take(flowId, binding!)) || !(await deps.usedStates.claim(flowId)))
         return sendPage(res, 400, failurePage('invalid_form', provider.display_name));
       await deps.connections.saveApiKey(provider, flow.connection_id, apiKey);
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
@@ -167,10 +167,10 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
   router.get('/callback/:provider', async (req, res) => {
     const provider = pageProvider(deps.registry, req, res);
     if (!provider) return;
-    const state = req.query.state;
-    const flows = req.session.flows;
-    const flow =
-      typeof state === 'string' && state && flows && Object.hasOwn(flows, state) ? flows[state] : undefined;
+    const state = typeof req.query.state === 'string' ? req.query.state : '';
+    const binding = req.session.binding;
+    // Taken at once: `state` is single use, whatever happens next (RFC 9700 §4.7.1).
+    const flow = state && binding ? await deps.flows.take(state, binding) : undefined;
     // Without a flow of this browser and this provider there is no trusted return_to, and no
     // token request is made (RFC 9700 §4.7: CSRF; §4.4: mix-up via another provider's state).
     if (
@@ -181,19 +181,12 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
     ) {
       // A flow of this browser seen at the wrong callback, or too late, is used up all the same:
       // `state` is single use, and after a mix-up its code may be in other hands (RFC 9700 §4.4).
-      if (flow) {
-        await finishFlow(req, state as string);
-        await deps.usedStates.claim(state as string);
-      }
+      if (flow) await deps.usedStates.claim(state);
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'unknown_flow' });
-      log.info(
-        { provider: provider.id, has_session: Boolean(req.session.flows) },
-        'callback matched no flow',
-      );
+      log.info({ provider: provider.id, has_session: Boolean(binding) }, 'callback matched no flow');
       return sendPage(res, 400, failurePage('unknown_flow', provider.display_name));
     }
-    await finishFlow(req, state as string);
-    if (!(await deps.usedStates.claim(state as string))) {
+    if (!(await deps.usedStates.claim(state))) {
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'replayed' });
       return sendPage(res, 400, failurePage('unknown_flow', provider.display_name));
     }
@@ -289,34 +282,39 @@ function pageProvider(registry: ProviderRegistry, req: Request, res: Response): 
 }
 
 /**
- * Regenerates the session at flow start (session fixation) while keeping the browser's other
- * flows. A browser that sent no session cookie has a session minted in this very request, whose
- * id nobody else can know: regenerating it would only cost a DEL and a second SET.
+ * Keeps the flow in its own Redis key, bound to the browser's session binding, and regenerates the
+ * session (session fixation: a planted session id is worth nothing after it). A browser with no
+ * flow under way gets a fresh binding; one with flows under way keeps its binding, so they stay
+ * its own. Starts that present the same cookie at the same moment (two tabs opened together) each
+ * regenerate the session and the browser keeps one of the new cookies: they settle on one binding
+ * through Redis, so every one of their flows still matches whichever cookie the browser kept. A
+ * browser that sent no session cookie has a session minted in this very request, whose id nobody
+ * else can know: regenerating it would only cost a DEL and a second SET.
  */
-async function startFlow(req: Request, flowId: string, flow: FlowState): Promise<void> {
-  const kept = liveFlows(req.session.flows, Date.now());
-  if (hasSessionCookie(req)) {
+async function startFlow(req: Request, flows: FlowStore, flowId: string, flow: FlowState): Promise<void> {
+  const now = Date.now();
+  const underWay = req.session.binding !== undefined && (req.session.binding_until ?? 0) > now;
+  const candidate = underWay ? req.session.binding! : randomToken(32);
+  const presented = sessionCookieOf(req);
+  const binding = presented === undefined ? candidate : await flows.settleBinding(presented, candidate);
+  if (presented !== undefined) {
     await new Promise<void>((resolve, reject) =>
       req.session.regenerate((e: unknown) => (e ? reject(e) : resolve())),
     );
   }
-  req.session.flows = { ...kept, [flowId]: flow };
+  await flows.save(flowId, binding, flow);
+  req.session.binding = binding;
+  req.session.binding_until = now + FLOW_TTL_MS;
   await saveSession(req);
 }
 
-const SESSION_COOKIE_PRESENT = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE.replace(/\./g, '\\.')}=`);
+const SESSION_COOKIE_VALUE = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE.replace(/\./g, '\\.')}=([^;]*)`);
 
-function hasSessionCookie(req: Request): boolean {
+/** The session cookie as the browser sent it (signed), if it sent one. */
+function sessionCookieOf(req: Request): string | undefined {
   const header = req.headers.cookie;
-  return typeof header === 'string' && SESSION_COOKIE_PRESENT.test(header);
-}
-
-/** Uses a flow up: removed from the session before anything else happens. */
-async function finishFlow(req: Request, flowId: string): Promise<void> {
-  const flows = { ...req.session.flows };
-  delete flows[flowId];
-  req.session.flows = flows;
-  await saveSession(req);
+  const value = typeof header === 'string' ? SESSION_COOKIE_VALUE.exec(header)?.[1]?.trim() : undefined;
+  return value ? value : undefined;
 }
 
 function saveSession(req: Request): Promise<void> {
