@@ -8,7 +8,7 @@ import { ConnectionEvents, noEvents } from './connections/connection-events';
 import { ConnectionService } from './connections/connection-service';
 import { ConnectionStore } from './connections/connection-store';
 import { KeyRing } from './connections/key-ring';
-import { RedisClient, createRedisClient } from './connections/redis-client';
+import { RedisClient, createRedisClient, guardStoreFailures } from './connections/redis-client';
 import { RedisKeys } from './connections/redis-keys';
 import { RefreshLock } from './connections/refresh-lock';
 import { BrokerError } from './errors/broker-error';
@@ -59,7 +59,8 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   const { logger } = options;
   const registry = options.registry ?? loadProviderRegistry(config);
   const metrics = options.metrics ?? createMetrics();
-  const redis = options.redis ?? createRedisClient(config.redis);
+  // A client passed in goes through the same store boundary as one built here.
+  const redis = options.redis ? guardStoreFailures(options.redis) : createRedisClient(config.redis);
   const keys = new RedisKeys(config.redisKeyPrefix);
   const keyRing = new KeyRing(config.encryptionKeys);
   const http = options.http ?? createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
