@@ -8,7 +8,10 @@ import { ReplyError } from 'ioredis';
  */
 export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {
-    super('the store (Redis) is unavailable', { cause });
+    // ioredis' words carry no secret (no command arguments), and tell an operator what happened.
+    super(`the store (Redis) is unavailable: ${cause instanceof Error ? cause.message : 'unknown failure'}`, {
+      cause,
+    });
     this.name = 'StoreUnavailableError';
   }
 }
