@@ -1,6 +1,7 @@
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import type { RequestHandler } from 'express';
+import { EndUser, Tags } from '../connections/connection-owner';
 import { RedisClient } from '../connections/redis-client';
 
 /** One connect flow under way in a browser, kept in its Redis-backed session. */
@@ -9,6 +10,9 @@ export interface FlowState {
   connection_id: string;
   return_to?: string;
   scopes: string[];
+  /** Owner fields named by the connect session, stored when the flow completes. */
+  end_user?: EndUser | null;
+  tags?: Tags;
   /** PKCE verifier (oauth2 flows). */
   code_verifier?: string;
   /** Anti-CSRF token of the API-key form (api_key flows). */
