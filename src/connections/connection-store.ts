@@ -1,15 +1,7 @@
 import { RedisClient } from './redis-client';
 import { ConnectionMeta, StoredConnection } from './connection-record';
 import { RedisKeys, memberOf, parseMember } from './redis-keys';
-import {
-  NO_OWNER,
-  applyOwnerChange,
-  decodeEndUser,
-  decodeTags,
-  encodeEndUser,
-  encodeTags,
-  ownerOf,
-} from './connection-owner';
+import { decodeEndUser, decodeTags, encodeEndUser, encodeTags, ownerOf } from './connection-owner';
 import { OwnerFilter, OwnerIndex } from './owner-index';
 
 /**
@@ -278,7 +270,7 @@ export class ConnectionStore {
     now: number,
     expectVersion: number | '*' = '*',
   ): Promise<WriteResult> {
-    const ownerKeys = await this.ownerKeysBefore(fields.provider, fields.connection_id, fields);
+    const owner = await this.owners.begin(fields.provider, fields.connection_id, fields);
     const result = await this.write(
       fields.provider,
       fields.connection_id,
@@ -290,7 +282,7 @@ export class ConnectionStore {
     // A write refused by compare-and-set changed nothing: nothing to index or schedule for it.
     if (result.version >= 0)
       await this.afterWrite(fields.provider, fields.connection_id, fields.next_refresh_at ?? null, true);
-    await this.owners.reconcile(fields.provider, fields.connection_id, ownerKeys);
+    await this.owners.finish(owner);
     return result;
   }
 
@@ -305,10 +297,12 @@ export class ConnectionStore {
     now: number,
     expectVersion: number | '*',
   ): Promise<number | null> {
-    const ownerKeys =
-      'end_user' in patch || 'tags' in patch ? await this.ownerKeysBefore(provider, connectionId, patch) : [];
+    const owner =
+      'end_user' in patch || 'tags' in patch
+        ? await this.owners.begin(provider, connectionId, { end_user: patch.end_user, tags: patch.tags })
+        : undefined;
     const result = await this.write(provider, connectionId, patch, 'patch', now, expectVersion);
-    await this.owners.reconcile(provider, connectionId, ownerKeys);
+    if (owner) await this.owners.finish(owner);
     if (result.version < 0) return null;
     if ('next_refresh_at' in patch)
       await this.afterWrite(provider, connectionId, patch.next_refresh_at ?? null, false);
@@ -334,6 +328,7 @@ export class ConnectionStore {
 
   /** Deletes a connection; answers what it held, for revocation. */
   async take(provider: string, connectionId: string): Promise<StoredConnection | null> {
+    const owner = await this.owners.begin(provider, connectionId, 'delete');
     const packed = await this.scripts.obTake(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
@@ -344,7 +339,7 @@ export class ConnectionStore {
       this.redis.zrem(this.keys.schedule(), member),
     ]);
     const record = decode(packed, provider, connectionId);
-    if (record) await this.owners.reconcile(provider, connectionId, this.owners.keysFor(ownerOf(record)));
+    await this.owners.finish(owner, record ? this.owners.keysFor(ownerOf(record)) : []);
     return record;
   }
 
@@ -433,23 +428,6 @@ export class ConnectionStore {
         ? this.redis.zrem(this.keys.schedule(), member)
         : this.redis.zadd(this.keys.schedule(), nextRefreshAt, member),
     ]);
-  }
-
-  /**
-   * Before a write that may change the owner: adds the entries of the owner it writes (crash
-   * safety, see OwnerIndex) and answers every index key to put in line after it, old and new.
-   */
-  private async ownerKeysBefore(
-    provider: string,
-    connectionId: string,
-    fields: Pick<ConnectionPatch, 'end_user' | 'tags'>,
-  ): Promise<string[]> {
-    const before = await this.owners.current(provider, connectionId);
-    const after = this.owners.keysFor(
-      applyOwnerChange(before?.owner ?? NO_OWNER, { end_user: fields.end_user, tags: fields.tags }),
-    );
-    await this.owners.add(provider, connectionId, after);
-    return [...(before ? this.owners.keysFor(before.owner) : []), ...after];
   }
 
   private async write(

@@ -1,4 +1,14 @@
-import { ConnectionOwner, decodeEndUser, decodeTags, ownerMatches, ownerOf } from './connection-owner';
+import { randomBytes } from 'node:crypto';
+import {
+  ConnectionOwner,
+  NO_OWNER,
+  OwnerChange,
+  applyOwnerChange,
+  decodeEndUser,
+  decodeTags,
+  ownerMatches,
+  ownerOf,
+} from './connection-owner';
 import { StoredConnection } from './connection-record';
 import { RedisClient } from './redis-client';
 import { RedisKeys, memberOf, parseMember } from './redis-keys';
@@ -17,6 +27,17 @@ export interface OwnerPage {
 
 type ReadRecord = (provider: string, connectionId: string) => Promise<StoredConnection | null>;
 
+/** An owner write under way: what `finish` puts in line, and the repair-journal entries it clears. */
+export interface OwnerWrite {
+  provider: string;
+  connectionId: string;
+  indexKeys: string[];
+  journal: string[];
+}
+
+/** How long a journal entry waits before the sweeper repairs it: its writer is surely gone by then. */
+export const REPAIR_GRACE_MS = 60_000;
+
 /**
  * The owner indexes: per end user and per tag pair a sorted set of `provider:connection_id`
  * members of score 0, read in order by ZRANGEBYLEX like the main index. Each index is its own key
@@ -28,7 +49,10 @@ type ReadRecord = (provider: string, connectionId: string) => Promise<StoredConn
  * - an entry is removed AFTER the record write or delete that makes it stale, and put back when
  *   the record, read after the removal, matches it again (a write that raced the removal);
  * - a listing checks every candidate against its record, skips one that does not match, and heals
- *   its entry the same way.
+ *   its entry the same way;
+ * - every index key a write or delete may leave wrong is first noted in a repair journal (a sorted
+ *   set scored by time) and cleared once put in line, so the sweeper repairs what a crash left
+ *   behind even where no listing ever walks: an entry never outlives its connection for long.
  */
 export class OwnerIndex {
   constructor(
@@ -42,6 +66,67 @@ export class OwnerIndex {
     if (owner.end_user) out.push(this.keys.endUserIndex(owner.end_user.id));
     for (const [key, value] of Object.entries(owner.tags)) out.push(this.keys.tagIndex(key, value));
     return out;
+  }
+
+  /**
+   * Before a record write that may change the owner (`change`), or a delete (`'delete'`): notes
+   * every index key it may leave wrong in the repair journal, and adds the entries of the owner
+   * it writes. Answers what `finish` needs after the write.
+   */
+  async begin(provider: string, connectionId: string, change: OwnerChange | 'delete'): Promise<OwnerWrite> {
+    const before = await this.current(provider, connectionId);
+    const beforeKeys = before ? this.keysFor(before.owner) : [];
+    const afterKeys =
+      change === 'delete' ? [] : this.keysFor(applyOwnerChange(before?.owner ?? NO_OWNER, change));
+    const indexKeys = [...new Set([...beforeKeys, ...afterKeys])];
+    const journal = await this.journal(provider, connectionId, indexKeys);
+    await this.add(provider, connectionId, afterKeys);
+    return { provider, connectionId, indexKeys, journal };
+  }
+
+  /** After the write or delete: puts the index keys in line, then clears their journal entries. */
+  async finish(write: OwnerWrite, alsoKeys: readonly string[] = []): Promise<void> {
+    const extra = alsoKeys.filter((key) => !write.indexKeys.includes(key));
+    const journal = [...write.journal, ...(await this.journal(write.provider, write.connectionId, extra))];
+    await this.reconcile(write.provider, write.connectionId, [...write.indexKeys, ...extra]);
+    if (journal.length > 0) await this.redis.zrem(this.keys.ownerRepair(), ...journal);
+  }
+
+  /**
+   * The sweeper's repair: puts in line the index keys of journal entries older than `graceMs`
+   * (their writer crashed or lost Redis before clearing them), at most `limit` a call. The cost
+   * follows the entries left behind, not the connections.
+   */
+  async repair(now: number, limit = 100, graceMs = REPAIR_GRACE_MS): Promise<number> {
+    const entries = await this.redis.zrangebyscore(
+      this.keys.ownerRepair(),
+      '-inf',
+      now - graceMs,
+      'LIMIT',
+      0,
+      limit,
+    );
+    for (const entry of entries) {
+      const parsed = parseJournalEntry(entry);
+      if (parsed) await this.reconcile(parsed.provider, parsed.connectionId, [parsed.indexKey]);
+      await this.redis.zrem(this.keys.ownerRepair(), entry);
+    }
+    return entries.length;
+  }
+
+  /** One journal entry per index key: `[member, index key, nonce]`, the nonce telling two writes apart. */
+  private async journal(
+    provider: string,
+    connectionId: string,
+    indexKeys: readonly string[],
+  ): Promise<string[]> {
+    if (indexKeys.length === 0) return [];
+    const nonce = randomBytes(6).toString('base64url');
+    const member = memberOf(provider, connectionId);
+    const entries = indexKeys.map((key) => JSON.stringify([member, key, nonce]));
+    const now = Date.now();
+    await this.redis.zadd(this.keys.ownerRepair(), ...entries.flatMap((e) => [now, e]));
+    return entries;
   }
 
   /** Before a record write: the entries of the owner it writes. */
@@ -161,6 +246,11 @@ export class OwnerIndex {
     };
   }
 
+  /** The journal entries waiting, for a metric or an operator's look. */
+  async pendingRepairs(): Promise<number> {
+    return this.redis.zcard(this.keys.ownerRepair());
+  }
+
   /** An entry whose record no longer matches it: put in line, in the background. */
   private heal(member: string, indexKey: string): void {
     const parsed = parseMember(member);
@@ -168,5 +258,19 @@ export class OwnerIndex {
       ? this.reconcile(parsed.provider, parsed.connectionId, [indexKey])
       : this.redis.zrem(indexKey, member);
     void Promise.resolve(done).catch(() => undefined);
+  }
+}
+
+function parseJournalEntry(
+  entry: string,
+): { provider: string; connectionId: string; indexKey: string } | undefined {
+  try {
+    const value: unknown = JSON.parse(entry);
+    if (!Array.isArray(value) || typeof value[0] !== 'string' || typeof value[1] !== 'string')
+      return undefined;
+    const parsed = parseMember(value[0]);
+    return parsed ? { ...parsed, indexKey: value[1] } : undefined;
+  } catch {
+    return undefined;
   }
 }

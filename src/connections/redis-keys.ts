@@ -46,6 +46,14 @@ export class RedisKeys {
     return `${this.prefix}tag:${key}:${value}`;
   }
 
+  /**
+   * Owner index keys a write or delete may have left wrong, noted before it and cleared after it:
+   * `[member, index key, nonce]` JSON members scored by when (ms); the sweeper repairs old ones.
+   */
+  ownerRepair(): string {
+    return `${this.prefix}owner-repair`;
+  }
+
   connectSession(tokenHash: string): string {
     return `${this.prefix}connect:${tokenHash}`;
   }
