@@ -225,7 +225,7 @@ describe('end users and tags: who a connection belongs to, and finding it again'
       expect(await listAll('end_user_id=u_del')).toEqual([]);
     });
 
-    it('webhook events carry the end_user and tags', async () => {
+    it('webhook events (created, deleted, reauthorization_required) carry the end_user and tags', async () => {
       await importWith('jobber', 'hook-1', { end_user: { id: 'u_hook' }, tags: { org: 'h' } });
       await broker.api('/internal/connections/jobber/hook-1', { method: 'DELETE' });
       const of = (type: string) =>
@@ -233,6 +233,21 @@ describe('end users and tags: who a connection belongs to, and finding it again'
       await until(() => (of('connection.created') && of('connection.deleted') ? true : undefined));
       for (const type of ['connection.created', 'connection.deleted'])
         expect(of(type)).toMatchObject({ end_user: { id: 'u_hook' }, tags: { org: 'h' } });
+      // A refresh the provider refuses: the reauthorization event carries the owner too.
+      await importWith('jobber', 'hook-3', { end_user: { id: 'u_hook3' }, tags: { org: 'h3' } });
+      fake.onToken((_req, res) => void res.status(400).json({ error: 'invalid_grant' }));
+      try {
+        const refused = await broker.api('/internal/connections/jobber/hook-3/token?force_refresh=true');
+        expect(refused.status).toBe(409);
+      } finally {
+        fake.onToken(undefined);
+      }
+      const reauth = await until(() =>
+        receiver.events.find(
+          (e) => e.type === 'connection.reauthorization_required' && e.connection_id === 'hook-3',
+        ),
+      );
+      expect(reauth).toMatchObject({ end_user: { id: 'u_hook3' }, tags: { org: 'h3' } });
       await importWith('jobber', 'hook-2');
       await until(() => receiver.events.find((e) => e.connection_id === 'hook-2'));
       expect(receiver.events.find((e) => e.connection_id === 'hook-2')).toMatchObject({
