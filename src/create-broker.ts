@@ -174,6 +174,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     perProviderConcurrency: config.sweepConcurrencyPerProvider,
     logger: logger.child({ module: 'sweeper' }),
     metrics,
+    ownerRepair: store.owners,
   });
 
   return {

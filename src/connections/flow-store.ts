@@ -1,3 +1,4 @@
+import { EndUser, Tags } from './connection-owner';
 import { hashToken } from './connect-session-store';
 import { RedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
@@ -8,6 +9,9 @@ export interface FlowState {
   connection_id: string;
   return_to?: string;
   scopes: string[];
+  /** Owner fields named by the connect session, stored when the flow completes. */
+  end_user?: EndUser | null;
+  tags?: Tags;
   /** PKCE verifier (oauth2 flows). */
   code_verifier?: string;
   /** Anti-CSRF token of the API-key form (api_key flows). */

@@ -43,6 +43,8 @@ export interface Demo {
 
 export const DEMO_PROVIDER_ID = 'sandbox';
 export const DEMO_CONNECTION_ID = 'demo-user';
+/** The demo app's own user, kept beside the connection (docs/end-users-and-tags.md). */
+export const DEMO_END_USER = { id: 'demo-user', display_name: 'Demo User' } as const;
 const CLIENT_ID = 'oauth-broker-demo';
 
 /**
@@ -119,6 +121,8 @@ export function createDemo(options: DemoOptions): Demo {
         provider: DEMO_PROVIDER_ID,
         connection_id: DEMO_CONNECTION_ID,
         return_to: `${publicUrl}/demo/done`,
+        end_user: { ...DEMO_END_USER },
+        tags: { source: 'demo' },
       });
       res.redirect(302, session.url);
     } catch {

@@ -1,6 +1,7 @@
 import express, { Request, Response, Router } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { ConnectSessionStore, UsedStateStore } from '../../connections/connect-session-store';
+import { OwnerChange } from '../../connections/connection-owner';
 import { ConnectionService } from '../../connections/connection-service';
 import { FlowState, FlowStore } from '../../connections/flow-store';
 import { BrokerMetrics } from '../../observability/metrics';
@@ -67,6 +68,8 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       scopes: session.scopes ?? provider.scopes,
       created_at: Date.now(),
     };
+    if (session.end_user !== undefined) flow.end_user = session.end_user;
+    if (session.tags !== undefined) flow.tags = session.tags;
     if (provider.auth_mode === 'oauth2') flow.code_verifier = createCodeVerifier();
     else flow.csrf = randomToken(32);
     await startFlow(req, deps.flows, flowId, flow);
@@ -157,7 +160,7 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       // Single use across processes, like `state`: two submissions of one form store once.
       if (!(await deps.flows.take(flowId, binding!)) || !(await deps.usedStates.claim(flowId)))
         return sendPage(res, 400, failurePage('invalid_form', provider.display_name));
-      await deps.connections.saveApiKey(provider, flow.connection_id, apiKey);
+      await deps.connections.saveApiKey(provider, flow.connection_id, apiKey, flowOwner(flow));
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
       log.info({ provider: provider.id, connection_id: flow.connection_id }, 'api key connected');
       succeed(res, provider, flow);
@@ -229,13 +232,18 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       );
       return fail(failure.kind === 'unavailable' ? 'provider_unavailable' : 'token_exchange_failed');
     }
-    await deps.connections.saveTokens(provider, flow.connection_id, tokens, flow.scopes);
+    await deps.connections.saveTokens(provider, flow.connection_id, tokens, flow.scopes, flowOwner(flow));
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
     log.info({ provider: provider.id, connection_id: flow.connection_id }, 'connected');
     succeed(res, provider, flow);
   });
 
   return router;
+}
+
+/** What the flow's connect session named of the owner; what it left out is kept. */
+function flowOwner(flow: FlowState): OwnerChange {
+  return { end_user: flow.end_user, tags: flow.tags };
 }
 
 function succeed(res: Response, provider: Provider, flow: FlowState): void {
