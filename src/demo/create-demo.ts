@@ -2,7 +2,7 @@ import type { RequestListener } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import express, { Express, Response } from 'express';
 import { DestinationStream } from 'pino';
-import { BrokerClient } from '../client';
+import { BrokerClient } from '@oauth-broker/client';
 import { Config } from '../config/config';
 import { loadConfig } from '../config/load-config';
 import { Broker, createBroker } from '../create-broker';
