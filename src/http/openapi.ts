@@ -241,6 +241,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         },
         LastError: {
           type: ['object', 'null'],
+          required: ['code', 'message', 'at'],
           properties: {
             code: { type: 'string' },
             message: { type: 'string' },
