@@ -1,7 +1,12 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { BrokerClient, BrokerClientOptions, BrokerProblemError, OAuthTokenAnswer } from '@oauth-broker/client';
+import {
+  BrokerClient,
+  BrokerClientOptions,
+  BrokerProblemError,
+  OAuthTokenAnswer,
+} from '@oauth-broker/client';
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
