@@ -13,6 +13,7 @@ const ROOT = resolve(__dirname, '../..');
 const MAIN = join(ROOT, 'dist', 'main.js');
 const CLIENT_DIR = join(ROOT, 'packages', 'client');
 const CLIENT_MAIN = join(CLIENT_DIR, 'dist', 'index.js');
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 /** The newest modification time under a folder (ms). */
 function newestMtime(dir: string): number {
@@ -57,7 +58,10 @@ export async function ensureBuilt(timeoutMs = 120_000): Promise<void> {
   try {
     if (fresh()) return;
     if (!clientFresh())
-      await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: CLIENT_DIR, timeout: timeoutMs });
+      await run(process.execPath, [TSC, '-p', join(CLIENT_DIR, 'tsconfig.build.json')], {
+        cwd: CLIENT_DIR,
+        timeout: timeoutMs,
+      });
     await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, timeout: timeoutMs }).catch(
       (error: { stdout?: string }) => {
         // tsc emits despite type errors (someone's edit in progress elsewhere); only a missing
