@@ -257,5 +257,6 @@ describe('the package entry oauth-broker/client', () => {
     const answer = JSON.parse(stdout) as { client: string; error: string; path: string };
     expect(answer).toMatchObject({ client: 'function', error: 'function' });
     expect(answer.path).toMatch(/[/\\]packages[/\\]client[/\\]dist[/\\]index\.js$/);
-  });
+    // A fresh clone builds the broker and the client package first.
+  }, 180_000);
 });
