@@ -1,7 +1,16 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import ts from 'typescript';
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
@@ -87,10 +96,18 @@ describe('@oauth-broker/client as a service installs it: packed, installed, type
 
   beforeAll(async () => {
     project = mkdtempSync(join(tmpdir(), 'ob-client-consumer-'));
-    // npm pack runs the package's own prepack (its build), as a publish would.
+    // npm pack runs the package's own prepack (its build), as a publish would: in a copy of the
+    // package's folder (what git holds), so the build never rewrites packages/client/dist while
+    // other test files' processes load it. The root's tsc is on PATH as npm run puts it there.
+    const source = join(project, 'client-source');
+    cpSync(PACKAGE_DIR, source, {
+      recursive: true,
+      filter: (from) => !/[/\\](dist|node_modules)$/.test(from),
+    });
     const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', project], {
-      cwd: PACKAGE_DIR,
+      cwd: source,
       timeout: 120_000,
+      env: { ...process.env, PATH: `${join(ROOT, 'node_modules', '.bin')}${delimiter}${process.env.PATH}` },
     });
     tarball = join(project, (JSON.parse(stdout) as [{ filename: string }])[0].filename);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
