@@ -27,6 +27,7 @@ import { TokenEndpointDeps } from './oauth/request-token';
 import { ProviderRegistry } from './providers/provider-registry';
 import { loadProviderRegistry } from './providers/load-registry';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
+import { authFailureLimitMessage } from './http/auth-failure-limit-message';
 
 export interface BrokerOptions {
   logger: Logger;
@@ -158,7 +159,12 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
             .hit(req, res)
             .then((over) =>
               over
-                ? deny(new BrokerError('rate_limited', 'Too many failed authentications; wait and retry.'))
+                ? deny(
+                    new BrokerError(
+                      'rate_limited',
+                      authFailureLimitMessage(config.authFailureLimitPerMinute),
+                    ),
+                  )
                 : deny(),
             )
             .catch(() => deny());

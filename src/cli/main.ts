@@ -10,6 +10,7 @@ import { allConnections, keysStatus, rekey } from './keys-commands';
 import { Progress } from './progress';
 import { parseListOptions } from './list-options';
 import { StoredConnection } from '../connections/connection-record';
+import { unknownProviderMessage } from '../providers/unknown-provider-message';
 import { loadProviderRegistry } from '../providers/load-registry';
 
 const USAGE = `usage: oauth-broker <command>
@@ -131,7 +132,8 @@ async function connections(ctx: CliContext, command: string, args: string[]): Pr
     return 0;
   }
   const provider = ctx.registry.get(providerId);
-  if (!provider) throw new BrokerError('provider_not_found', `Unknown provider "${providerId}".`);
+  if (!provider)
+    throw new BrokerError('provider_not_found', unknownProviderMessage(ctx.registry, providerId));
   await ctx.connections.delete(provider, connectionId);
   process.stdout.write(`deleted ${providerId} ${connectionId}\n`);
   return 0;

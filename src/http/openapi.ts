@@ -303,6 +303,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         },
         LastError: {
           type: ['object', 'null'],
+          required: ['code', 'message', 'at'],
           properties: {
             code: { type: 'string' },
             message: { type: 'string' },

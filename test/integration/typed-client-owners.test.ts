@@ -1,4 +1,4 @@
-import { BrokerClient } from '../../src/client';
+import { BrokerClient } from '@oauth-broker/client';
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';

@@ -4,6 +4,7 @@ import { presentConnection } from '../../connections/connection-record';
 import { ConnectionService } from '../../connections/connection-service';
 import { BrokerError } from '../../errors/broker-error';
 import { ProviderRegistry } from '../../providers/provider-registry';
+import { unknownProviderMessage } from '../../providers/unknown-provider-message';
 import { resolveProvider } from '../resolve-provider';
 import { isAllowedReturnUrl } from '../return-to';
 import {
@@ -118,10 +119,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     );
     const providerId = optionalQueryString(query, 'provider', 64);
     if (providerId !== undefined && !deps.registry.get(providerId)) {
-      throw new BrokerError(
-        'provider_not_found',
-        `Unknown provider "${providerId.replace(/[^\w.-]/g, '?')}".`,
-      );
+      throw new BrokerError('provider_not_found', unknownProviderMessage(deps.registry, providerId));
     }
     const limit = optionalInteger(query, 'limit', 1, 1000) ?? 50;
     const cursorParam = optionalQueryString(query, 'cursor', 400);

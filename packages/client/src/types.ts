@@ -28,6 +28,8 @@ export interface ConnectionLastError {
   code: string;
   message: string;
   at: string;
+  /** For `provider_unavailable`: whether the same refresh may succeed later. */
+  retryable?: boolean;
 }
 
 export interface Connection {
@@ -122,6 +124,9 @@ export type ProblemCode =
   | 'store_unavailable'
   | 'rate_limited'
   | 'internal_error'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
   | (string & {});
 
 /** An RFC 9457 problem body as the broker sends it. */
