@@ -71,6 +71,7 @@ export class ConnectionService {
       ...deps,
       now: this.now,
       schedule: (p) => this.scheduleSettings(p),
+      revoke: (provider, connectionId, secrets) => this.revokeLater(provider, connectionId, secrets),
     });
   }
 
@@ -260,15 +261,30 @@ export class ConnectionService {
     if (!record) throw connectionNotFound(provider.id, connectionId);
     this.deps.events.emit({ type: 'connection.deleted', provider: provider.id, connection_id: connectionId });
     if (record.auth_mode !== 'oauth2' || !provider.revocation_url) return;
-    const revocation = this.revoke(provider, record).finally(() =>
+    let secrets: ConnectionSecrets;
+    try {
+      secrets = openSecrets(this.deps.keyRing, provider.id, record.connection_id, record);
+    } catch (error) {
+      this.deps.logger.warn(
+        { provider: provider.id, connection_id: connectionId, err: errorForLog(error) },
+        'revocation failed',
+      );
+      return;
+    }
+    this.revokeLater(provider, connectionId, secrets);
+  }
+
+  /** Revokes in the background (drain() waits for it), best effort, within PROVIDER_TIMEOUT. */
+  private revokeLater(provider: Provider, connectionId: string, secrets: ConnectionSecrets): void {
+    if (provider.auth_mode !== 'oauth2' || !provider.revocation_url) return;
+    const revocation = this.revoke(provider, connectionId, secrets).finally(() =>
       this.pendingRevocations.delete(revocation),
     );
     this.pendingRevocations.add(revocation);
   }
 
-  private async revoke(provider: Provider, record: StoredConnection): Promise<void> {
+  private async revoke(provider: Provider, connectionId: string, secrets: ConnectionSecrets): Promise<void> {
     try {
-      const secrets = openSecrets(this.deps.keyRing, provider.id, record.connection_id, record);
       const token = secrets.refresh_token
         ? { value: secrets.refresh_token, hint: 'refresh_token' as const }
         : secrets.access_token
@@ -277,20 +293,30 @@ export class ConnectionService {
       if (!token) return;
       const ok = await revokeToken(this.deps.http, provider, token);
       this.deps.logger.info(
-        { provider: provider.id, connection_id: record.connection_id, revoked: ok },
+        { provider: provider.id, connection_id: connectionId, revoked: ok },
         'revocation sent',
       );
     } catch (error) {
       this.deps.logger.warn(
-        { provider: provider.id, connection_id: record.connection_id, err: errorForLog(error) },
+        { provider: provider.id, connection_id: connectionId, err: errorForLog(error) },
         'revocation failed',
       );
     }
   }
 
-  /** Waits for revocations still under way (graceful shutdown). */
+  /**
+   * Graceful shutdown: waits for the refreshes already sent to the provider and their late writes
+   * (bounded by the refresh lock's TTL), then for the revocations under way, those the refreshes
+   * may have started included (each bounded by PROVIDER_TIMEOUT).
+   */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.pendingRevocations, this.coordinator.drain()]);
+    await this.coordinator.drain();
+    await Promise.allSettled([...this.pendingRevocations]);
+  }
+
+  /** How long a refresh may hold its lock: the bound of `drain()`'s wait for refreshes. */
+  get refreshLockTtlMs(): number {
+    return this.coordinator.lockTtlMs;
   }
 
   /**
@@ -314,7 +340,7 @@ export class ConnectionService {
         connectionId,
         { key_id: sealed.keyId, sealed: sealed.data },
         record.updated_at,
-        record.version,
+        record,
       );
       return version === null ? 'changed' : 'resealed';
     } finally {
@@ -339,7 +365,7 @@ export class ConnectionService {
         : refreshAheadAt({ ...record, read_since_refresh: true }, settings, this.now());
     // Tied to the version read: a mark computed from tokens a refresh has just replaced is dropped.
     void this.deps.store
-      .markRead(provider.id, record.connection_id, ahead, record.version)
+      .markRead(provider.id, record.connection_id, ahead, record)
       .catch((error: unknown) => {
         this.deps.logger.debug({ err: errorForLog(error) }, 'could not note a read');
       });
@@ -360,7 +386,7 @@ export class ConnectionService {
         next_refresh_at: null,
       },
       now,
-      record.version,
+      record,
     );
     this.deps.events.emit({
       type: 'connection.reauthorization_required',

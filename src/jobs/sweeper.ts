@@ -69,12 +69,19 @@ export class Sweeper {
     const started = process.hrtime.bigint();
     const batch = this.deps.batchSize ?? 100;
     let worked = 0;
+    // Each due entry once per sweep: one that stays due (its lock held elsewhere, its failure not
+    // stored) must not be taken again and again while the entries behind it wait.
+    const handled = new Set<string>();
     try {
       for (let round = 0; round < 10 && !sweep.cancelled; round++) {
-        const due = await this.deps.connections.due(batch);
-        if (due.length === 0) break;
-        worked += await this.work(due, sweep);
-        if (due.length < batch) break;
+        // The entries handled already may still sit at the front: look past them.
+        const due = await this.deps.connections.due(batch + handled.size);
+        const fresh = due.filter((d) => !handled.has(`${d.provider}:${d.connectionId}`));
+        if (fresh.length === 0) break;
+        const todo = fresh.slice(0, batch);
+        for (const d of todo) handled.add(`${d.provider}:${d.connectionId}`);
+        worked += await this.work(todo, sweep);
+        if (due.length < batch + handled.size - todo.length) break;
       }
       // Cancelled by stop(): the backlog is for the next process to see, not worth a Redis call now.
       if (!sweep.cancelled) this.deps.metrics.dueBacklog.set(await this.deps.connections.countDue());
