@@ -243,6 +243,17 @@ export class ConnectionService {
     await this.deps.store.syncSchedule(providerId, connectionId, this.now() + delayMs);
   }
 
+  /**
+   * The SCAN repair of index and schedule (ConnectionStore.repair), run by one process per
+   * `intervalMs` across all of them; null when another process has it this period.
+   */
+  async repairIfDue(
+    intervalMs: number,
+  ): Promise<{ records: number; indexAdded: number; scheduleAdded: number } | null> {
+    if (!(await this.deps.store.claimRepair(intervalMs, String(process.pid)))) return null;
+    return this.deps.store.repair();
+  }
+
   countDue(): Promise<number> {
     return this.deps.store.countDue(this.now());
   }

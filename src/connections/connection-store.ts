@@ -438,19 +438,10 @@ export class ConnectionStore {
    * entry would hide from the index is found here.
    */
   async *scan(count = 500): AsyncGenerator<StoredConnection[]> {
-    const pattern = `${globEscape(this.keys.prefix)}{*}:conn`;
-    const nodes: Array<Pick<Redis, 'scan'>> =
-      this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
-        cursor = next;
-        const ids = keys.map((k) => this.keys.parseConnectionKey(k)).filter((id) => id !== undefined);
-        const records = await Promise.all(ids.map((id) => this.read(id.provider, id.connectionId)));
-        const page = records.filter((r): r is StoredConnection => r !== null);
-        if (page.length > 0) yield page;
-      } while (cursor !== '0');
+    for await (const ids of this.scanIds(count)) {
+      const records = await Promise.all(ids.map((id) => this.read(id.provider, id.connectionId)));
+      const page = records.filter((r): r is StoredConnection => r !== null);
+      if (page.length > 0) yield page;
     }
   }
 
@@ -460,27 +451,71 @@ export class ConnectionStore {
    */
   async repair(): Promise<{ records: number; indexAdded: number; scheduleAdded: number }> {
     const totals = { records: 0, indexAdded: 0, scheduleAdded: 0 };
-    for await (const page of this.scan()) {
-      totals.records += page.length;
-      const members = page.map((r) => memberOf(r.provider, r.connection_id));
-      const [indexed, scheduled] = await Promise.all([
+    for await (const ids of this.scanIds(500)) {
+      const members = ids.map((id) => memberOf(id.provider, id.connectionId));
+      const [nextAt, indexed, scheduled] = await Promise.all([
+        Promise.all(
+          ids.map((id) =>
+            this.redis.hmget(
+              this.keys.connection(id.provider, id.connectionId),
+              'version',
+              'next_refresh_at',
+            ),
+          ),
+        ),
         this.redis.zmscore(this.keys.index(), ...members),
         this.redis.zmscore(this.keys.schedule(), ...members),
       ]);
       const adds: Array<Promise<unknown>> = [];
-      page.forEach((record, i) => {
+      members.forEach((member, i) => {
+        const [version, next] = nextAt[i]!;
+        if (!version) return; // deleted meanwhile
+        totals.records += 1;
         if (indexed[i] === null) {
           totals.indexAdded += 1;
-          adds.push(this.redis.zadd(this.keys.index(), 'NX', 0, members[i]!));
+          adds.push(this.redis.zadd(this.keys.index(), 'NX', 0, member));
         }
-        if (scheduled[i] === null && record.next_refresh_at !== null) {
+        const due = num(next ?? undefined);
+        if (scheduled[i] === null && due !== null) {
           totals.scheduleAdded += 1;
-          adds.push(this.redis.zadd(this.keys.schedule(), 'NX', record.next_refresh_at, members[i]!));
+          adds.push(this.redis.zadd(this.keys.schedule(), 'NX', due, member));
         }
       });
       await Promise.all(adds);
     }
     return totals;
+  }
+
+  /**
+   * Takes the right to run `repair` for `ttlMs`, across processes (SET NX PX), so one process of
+   * many scans the keyspace per period.
+   */
+  async claimRepair(ttlMs: number, owner: string): Promise<boolean> {
+    return (await this.redis.set(this.keys.repairLease(), owner, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  /** The connections whose record keys SCAN finds, a batch at a time, each once. */
+  private async *scanIds(count: number): AsyncGenerator<Array<{ provider: string; connectionId: string }>> {
+    const pattern = `${globEscape(this.keys.prefix)}{*}:conn`;
+    const nodes: Array<Pick<Redis, 'scan'>> =
+      this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    // SCAN may answer a key twice (the keyspace grows meanwhile): each is handed out once.
+    const seen = new Set<string>();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+        cursor = next;
+        const ids = [];
+        for (const key of keys) {
+          const id = this.keys.parseConnectionKey(key);
+          if (!id || seen.has(key)) continue;
+          seen.add(key);
+          ids.push(id);
+        }
+        if (ids.length > 0) yield ids;
+      } while (cursor !== '0');
+    }
   }
 
   /**

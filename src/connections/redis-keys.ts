@@ -38,6 +38,11 @@ export class RedisKeys {
     return `${this.prefix}schedule`;
   }
 
+  /** Who runs the periodic SCAN repair of index and schedule now (SET NX PX). */
+  repairLease(): string {
+    return `${this.prefix}repair-lease`;
+  }
+
   connectSession(tokenHash: string): string {
     return `${this.prefix}connect:${tokenHash}`;
   }

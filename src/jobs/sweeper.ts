@@ -4,7 +4,10 @@ import { Logger, errorForLog } from '../observability/logger';
 import { ProviderRegistry } from '../providers/provider-registry';
 
 export interface SweeperDeps {
-  connections: Pick<ConnectionService, 'due' | 'countDue' | 'refreshInBackground' | 'postpone'>;
+  connections: Pick<
+    ConnectionService,
+    'due' | 'countDue' | 'refreshInBackground' | 'postpone' | 'repairIfDue'
+  >;
   registry: Pick<ProviderRegistry, 'get'>;
   intervalMs: number;
   logger: Logger;
@@ -15,7 +18,12 @@ export interface SweeperDeps {
   concurrency?: number;
   /** Background refreshes at once against one provider (SWEEP_CONCURRENCY_PER_PROVIDER, default 2). */
   perProviderConcurrency?: number;
+  /** How often one of the processes checks every record for a lost index or schedule entry. */
+  repairIntervalMs?: number;
 }
+
+/** An hour: a record a crash left off the schedule gets its keep-alive at most this late. */
+const REPAIR_INTERVAL_MS = 3_600_000;
 
 /** One sweep under way: stop() cancels it (no refresh starts after that) and awaits `done`. */
 interface SweepRun {
@@ -73,6 +81,7 @@ export class Sweeper {
     // stored) must not be taken again and again while the entries behind it wait.
     const handled = new Set<string>();
     try {
+      await this.repair();
       for (let round = 0; round < 10 && !sweep.cancelled; round++) {
         // The entries handled already may still sit at the front: look past them.
         const due = await this.deps.connections.due(batch + handled.size);
@@ -91,6 +100,29 @@ export class Sweeper {
       this.deps.metrics.sweepDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
     return worked;
+  }
+
+  /**
+   * Records a crash (or a Cluster master's outage) left outside the index or the schedule get
+   * their entries back: the schedule alone would never show them to a sweep.
+   */
+  private async repair(): Promise<void> {
+    try {
+      const repaired = await this.deps.connections.repairIfDue(
+        this.deps.repairIntervalMs ?? REPAIR_INTERVAL_MS,
+      );
+      if (repaired && (repaired.indexAdded > 0 || repaired.scheduleAdded > 0))
+        this.deps.logger.warn(
+          {
+            index_added: repaired.indexAdded,
+            schedule_added: repaired.scheduleAdded,
+            records: repaired.records,
+          },
+          'index or schedule entries put back',
+        );
+    } catch (error) {
+      this.deps.logger.warn({ err: errorForLog(error) }, 'index repair failed');
+    }
   }
 
   private schedule(delayMs: number): void {
