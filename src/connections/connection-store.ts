@@ -284,8 +284,10 @@ export class ConnectionStore {
    */
   async replace(fields: ConnectionFields, now: number, expect: WriteExpectation = '*'): Promise<WriteResult> {
     const next = fields.next_refresh_at ?? null;
-    await this.addEntries(fields.provider, fields.connection_id, next, true);
-    const result = await this.write(fields.provider, fields.connection_id, fields, 'replace', now, expect);
+    const result = await this.entriesFirst(
+      () => this.addEntries(fields.provider, fields.connection_id, next, true),
+      () => this.write(fields.provider, fields.connection_id, fields, 'replace', now, expect),
+    );
     if (result.version > 0) await this.afterWrite(fields.provider, fields.connection_id, next, true);
     return result;
   }
@@ -302,8 +304,13 @@ export class ConnectionStore {
     expect: WriteExpectation,
   ): Promise<number | null> {
     const scheduled = 'next_refresh_at' in patch;
-    if (scheduled) await this.addEntries(provider, connectionId, patch.next_refresh_at ?? null, false);
-    const result = await this.write(provider, connectionId, patch, 'patch', now, expect);
+    const result = await this.entriesFirst(
+      () =>
+        scheduled
+          ? this.addEntries(provider, connectionId, patch.next_refresh_at ?? null, false)
+          : Promise.resolve(),
+      () => this.write(provider, connectionId, patch, 'patch', now, expect),
+    );
     if (result.version < 0) return null;
     if (scheduled) await this.afterWrite(provider, connectionId, patch.next_refresh_at ?? null, false);
     return result.version;
@@ -516,6 +523,23 @@ export class ConnectionStore {
         if (ids.length > 0) yield ids;
       } while (cursor !== '0');
     }
+  }
+
+  /**
+   * Runs `entries` before `write`. On one connection (standalone, Sentinel) Redis runs commands in
+   * the order they were sent, so both go in one round trip (and, with `appendfsync always`, one
+   * fsync); on Cluster the entries live on other masters, so their answer is awaited first.
+   */
+  private async entriesFirst<T>(entries: () => Promise<void>, write: () => Promise<T>): Promise<T> {
+    if (this.redis instanceof Cluster) {
+      await entries();
+      return write();
+    }
+    const added = entries();
+    added.catch(() => undefined); // awaited below, after the write
+    const result = await write();
+    await added;
+    return result;
   }
 
   /**

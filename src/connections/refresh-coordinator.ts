@@ -279,19 +279,22 @@ export class RefreshCoordinator {
       trigger,
     });
     // A record that cannot be refreshed at all fails like any refresh: recorded, with backoff,
-    // so the sweeper moves on to other work instead of taking it again at every look.
+    // so the sweeper moves on to other work instead of taking it again at every look. A caller
+    // asking for the token of a record that does not decrypt is answered decryption_failed and
+    // the record is left untouched (a key removed from the ring too early can be put back).
     let secrets: ConnectionSecrets;
     try {
       secrets = openSecrets(this.deps.keyRing, provider.id, current.connection_id, current);
     } catch (error) {
       const failure =
         error instanceof BrokerError ? error : new BrokerError('decryption_failed', 'unreadable');
-      await this.recordUnrefreshable(provider, current, failure, false, trigger, log);
+      if (trigger !== 'caller')
+        await this.recordUnrefreshable(provider, current, failure, undefined, trigger, log);
       throw failure;
     }
     if (!secrets.refresh_token) {
       const failure = new BrokerError('reauthorization_required', 'There is no refresh token.');
-      await this.recordUnrefreshable(provider, current, failure, true, trigger, log);
+      await this.recordUnrefreshable(provider, current, failure, 'no_refresh_token', trigger, log);
       throw failure;
     }
     let answered:
@@ -444,7 +447,7 @@ export class RefreshCoordinator {
     provider: Provider,
     current: StoredConnection,
     failure: BrokerError,
-    reauth: boolean,
+    reauth: string | undefined,
     trigger: RefreshTrigger,
     log: Logger,
   ): Promise<void> {
@@ -480,18 +483,20 @@ export class RefreshCoordinator {
       },
       'refresh failed',
     );
-    await this.storeFailure(provider, current, lastError, failure.kind === 'invalid_grant', log);
+    const reauth = failure.kind === 'invalid_grant' ? 'invalid_grant' : undefined;
+    await this.storeFailure(provider, current, lastError, reauth, log);
   }
 
   /**
    * Records a failed refresh on the record it was begun on (its version, in its generation: never
-   * on a connection deleted and made again meanwhile), with the next try's time.
+   * on a connection deleted and made again meanwhile), with the next try's time. `reauth`: why the
+   * user must connect again, when they must.
    */
   private async storeFailure(
     provider: Provider,
     current: StoredConnection,
     lastError: LastError & { retryable?: boolean },
-    reauth: boolean,
+    reauth: string | undefined,
     log: Logger,
   ): Promise<void> {
     const now = lastError.at;
@@ -522,7 +527,7 @@ export class RefreshCoordinator {
         type: 'connection.reauthorization_required',
         provider: provider.id,
         connection_id: current.connection_id,
-        reason: 'invalid_grant',
+        reason: reauth,
       });
     }
   }
