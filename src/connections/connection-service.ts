@@ -13,6 +13,7 @@ import { ConnectionFields, ConnectionStore } from './connection-store';
 import { KeyRing } from './key-ring';
 import { RefreshCoordinator, reauthorizationRequired } from './refresh-coordinator';
 import { RefreshLock } from './refresh-lock';
+import { freshFor, needsRefresh } from './needs-refresh';
 import { ScheduleSettings, computeNextRefreshAt, refreshAheadAt } from './schedule';
 
 export interface ConnectionSettings {
@@ -181,24 +182,22 @@ export class ConnectionService {
     if (record.auth_mode === 'api_key') return apiKeyAnswer(provider, open(record));
 
     const now = this.now();
-    const freshEnough = record.expires_at === null || record.expires_at - now >= minMs;
-    if (!options.forceRefresh && freshEnough) {
+    if (needsRefresh(record, { minValidityMs: minMs, forceRefresh: options.forceRefresh }, now))
+      return this.answerRefreshed(provider, record, () => this.coordinator.refresh(provider, record, need));
+    if (!options.forceRefresh && freshFor(record, minMs, now)) {
       const secrets = open(record);
       this.noteRead(provider, record);
       return oauthAnswer(record, secrets);
     }
-    if (!record.refreshable) {
-      // Nothing to refresh with: serve the token while it lives, then the user must come back.
-      if (record.expires_at !== null && record.expires_at <= now) {
-        await this.markExpiredWithoutRefreshToken(record);
-        throw new BrokerError(
-          'reauthorization_required',
-          'The access token expired and there is no refresh token.',
-        );
-      }
-      return oauthAnswer(record, open(record));
+    // Nothing to refresh with: serve the token while it lives, then the user must come back.
+    if (record.expires_at !== null && record.expires_at <= now) {
+      await this.markExpiredWithoutRefreshToken(record);
+      throw new BrokerError(
+        'reauthorization_required',
+        'The access token expired and there is no refresh token.',
+      );
     }
-    return this.answerRefreshed(provider, record, () => this.coordinator.refresh(provider, record, need));
+    return oauthAnswer(record, open(record));
   }
 
   /** The token of a refresh made for a caller; a failed one says until when the current token lives. */

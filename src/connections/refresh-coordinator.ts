@@ -9,6 +9,7 @@ import { ConnectionSecrets, LastError, StoredConnection } from './connection-rec
 import { openSecrets, sealSecrets } from './connection-secrets';
 import { ConnectionStore, LockClaim } from './connection-store';
 import { KeyRing } from './key-ring';
+import { freshFor } from './needs-refresh';
 import { HeldLock, RefreshLock } from './refresh-lock';
 import { REFRESH_AHEAD_WINDOW_MS, ScheduleSettings, computeNextRefreshAt } from './schedule';
 
@@ -241,10 +242,13 @@ export class RefreshCoordinator {
     if (current.status === 'reauthorization_required') throw reauthorizationRequired(current);
     if (current.last_activity_at !== seen.last_activity_at || current.created_at !== seen.created_at)
       return current;
-    if (!need.forceRefresh) {
-      const minMs = need.minValiditySeconds * 1000;
-      if (current.expires_at === null ? false : current.expires_at - this.deps.now() >= minMs) return current;
-    }
+    // A token of unknown expiry is not taken as settled here: the caller came to refresh it.
+    if (
+      !need.forceRefresh &&
+      current.expires_at !== null &&
+      freshFor(current, need.minValiditySeconds * 1000, this.deps.now())
+    )
+      return current;
     const error = current.last_error;
     if (error && current.version !== seen.version && error.at !== seen.last_error?.at)
       throw errorFromLastError(error);
