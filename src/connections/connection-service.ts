@@ -248,9 +248,10 @@ export class ConnectionService {
    */
   async repairIfDue(
     intervalMs: number,
+    stopping?: () => boolean,
   ): Promise<{ records: number; indexAdded: number; scheduleAdded: number } | null> {
     if (!(await this.deps.store.claimRepair(intervalMs, String(process.pid)))) return null;
-    return this.deps.store.repair();
+    return this.deps.store.repair(stopping);
   }
 
   countDue(): Promise<number> {

@@ -455,10 +455,14 @@ export class ConnectionStore {
   /**
    * Puts back the index and schedule entries a record lacks (a crash, or a master outage on
    * Cluster, between the writes of a record and of its entries), going by SCAN, not the index.
+   * `stopping` is asked between pages (a shutdown ends it early; what it did stays done).
    */
-  async repair(): Promise<{ records: number; indexAdded: number; scheduleAdded: number }> {
+  async repair(
+    stopping: () => boolean = () => false,
+  ): Promise<{ records: number; indexAdded: number; scheduleAdded: number }> {
     const totals = { records: 0, indexAdded: 0, scheduleAdded: 0 };
     for await (const ids of this.scanIds(500)) {
+      if (stopping()) break;
       const members = ids.map((id) => memberOf(id.provider, id.connectionId));
       const [nextAt, indexed, scheduled] = await Promise.all([
         Promise.all(

@@ -39,7 +39,9 @@ interface SweepRun {
  */
 export class Sweeper {
   private timer?: NodeJS.Timeout;
+  private repairTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private repairing?: Promise<void>;
   private stopped = true;
   /** Sweeps under way (timer-driven or called directly); stop() cancels them between refreshes. */
   private readonly sweeps = new Set<SweepRun>();
@@ -49,6 +51,12 @@ export class Sweeper {
   start(): void {
     this.stopped = false;
     this.schedule(Math.random() * this.deps.intervalMs);
+    // The repair has a timer of its own: a sweep's cost stays that of the due work alone. Every
+    // process asks every sweep interval; the lease lets one of them scan per repair interval.
+    this.repairTimer = setInterval(() => {
+      if (!this.repairing) this.repairing = this.repairOnce().finally(() => (this.repairing = undefined));
+    }, this.deps.intervalMs);
+    this.repairTimer.unref();
   }
 
   /**
@@ -59,8 +67,9 @@ export class Sweeper {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.repairTimer) clearInterval(this.repairTimer);
     for (const sweep of this.sweeps) sweep.cancelled = true;
-    await Promise.all([this.running, ...[...this.sweeps].map((s) => s.done)]);
+    await Promise.all([this.running, this.repairing, ...[...this.sweeps].map((s) => s.done)]);
   }
 
   /** One look at the schedule; answers how many connections it worked on. */
@@ -81,7 +90,6 @@ export class Sweeper {
     // stored) must not be taken again and again while the entries behind it wait.
     const handled = new Set<string>();
     try {
-      await this.repair();
       for (let round = 0; round < 10 && !sweep.cancelled; round++) {
         // The entries handled already may still sit at the front: look past them.
         const due = await this.deps.connections.due(batch + handled.size);
@@ -104,12 +112,14 @@ export class Sweeper {
 
   /**
    * Records a crash (or a Cluster master's outage) left outside the index or the schedule get
-   * their entries back: the schedule alone would never show them to a sweep.
+   * their entries back: the schedule alone would never show them to a sweep. Runs when no process
+   * has in the last repair interval; stops between SCAN pages once stop() is called.
    */
-  private async repair(): Promise<void> {
+  async repairOnce(): Promise<void> {
     try {
       const repaired = await this.deps.connections.repairIfDue(
         this.deps.repairIntervalMs ?? REPAIR_INTERVAL_MS,
+        () => this.stopped,
       );
       if (repaired && (repaired.indexAdded > 0 || repaired.scheduleAdded > 0))
         this.deps.logger.warn(
