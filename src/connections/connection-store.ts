@@ -3,6 +3,7 @@ import { randomToken } from '../oauth/random-token';
 import { RedisClient } from './redis-client';
 import { ConnectionMeta, StoredConnection } from './connection-record';
 import { RedisKeys, memberOf, parseMember } from './redis-keys';
+import { takeLockLua } from './refresh-lock';
 
 /**
  * Writes a connection's hash (KEYS[1]) and its sealed tokens (KEYS[2]) by compare-and-set on
@@ -92,7 +93,7 @@ return cjson.encode(v)
  * record in the same round trip. Answers 0 when someone else holds the lock.
  */
 const LOCK_AND_READ_SCRIPT = `
-if not redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+if not ${takeLockLua('KEYS[3]', 'ARGV[1]', 'ARGV[2]')} then return 0 end
 ${READ_RECORD_LUA}
 return cjson.encode(v)
 `;
@@ -111,7 +112,7 @@ if (not v[${fieldIndex('status')}] or v[${fieldIndex('status')}] == 'active')
   and v[${fieldIndex('refreshable')}] == '1' then
   local expires = tonumber(v[${fieldIndex('expires_at')}])
   if ARGV[4] == '1' or (expires and expires < tonumber(ARGV[3])) then
-    claimed = redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2], 'NX') and true or false
+    claimed = ${takeLockLua('KEYS[3]', 'ARGV[1]', 'ARGV[2]')} and true or false
   end
 end
 v[#v + 1] = claimed

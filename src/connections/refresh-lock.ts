@@ -4,6 +4,15 @@ import type { ConnectionStore, LockClaim } from './connection-store';
 import { RedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
 
+/**
+ * The Lua that takes a refresh lock (SET NX PX: true when taken), for the scripts that take it
+ * in the same round trip as they read the record (connection-store.ts). Every script that takes,
+ * extends, releases or looks at the lock is written here.
+ */
+export function takeLockLua(key: string, owner: string, ttlMs: string): string {
+  return `redis.call('SET', ${key}, ${owner}, 'PX', ${ttlMs}, 'NX')`;
+}
+
 /** Deletes the lock only if we still own it (compare-and-delete). */
 const RELEASE_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
