@@ -56,26 +56,31 @@ async function run(argv: string[]): Promise<number> {
       for (const [kid, count] of [...counts.entries()].sort()) process.stdout.write(`${kid} ${count}\n`);
       return 0;
     }
-    // Ctrl-C stops taking records and lets the re-seals under way finish, so no lock is left
-    // behind and a second run resumes at once; a second Ctrl-C ends the process outright.
+    // Ctrl-C, or SIGTERM from a process manager, stops taking records and lets the re-seals under
+    // way finish, so no lock is left behind and a second run resumes at once; a second signal
+    // ends the process outright. The exit code is 128 + the signal's number, as a shell reports it.
     const interrupt = new AbortController();
-    const onSigint = (): void => {
+    let stoppedBy: 'SIGINT' | 'SIGTERM' | undefined;
+    const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+      stoppedBy = signal;
       process.stderr.write('\ninterrupted: finishing the re-seals under way; run it again to resume\n');
       interrupt.abort();
     };
-    process.once('SIGINT', onSigint);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     const report = await rekey(ctx, {
       progress: new Progress(`rekey to ${ctx.keyRing.activeKeyId}`),
       signal: interrupt.signal,
     });
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     process.stdout.write(
       `connections: ${report.total}, resealed: ${report.resealed}, already under ${ctx.keyRing.activeKeyId}: ${report.alreadyCurrent}, ` +
         `rewritten meanwhile: ${report.changedMeanwhile}, failed: ${report.failed.length}, still under an old key: ${report.remaining}\n`,
     );
     for (const f of report.failed)
       process.stderr.write(`failed ${f.provider} ${f.connectionId}: ${f.reason}\n`);
-    if (report.interrupted) return 130;
+    if (report.interrupted) return stoppedBy === 'SIGTERM' ? 143 : 130;
     return report.remaining === 0 && report.failed.length === 0 ? 0 : 1;
   } finally {
     await ctx.close();

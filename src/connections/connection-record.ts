@@ -25,8 +25,14 @@ export interface ConnectionMeta {
   end_user: EndUser | null;
   /** Free-form `key: value` tags, `{}` when none. */
   tags: Tags;
-  /** Bumped by every write of the record; the compare-and-set handle. */
+  /** Bumped by every write of the record; the compare-and-set handle, with `generation`. */
   version: number;
+  /**
+   * Drawn when the record is created and kept until it is deleted: a version restarts at 1 after a
+   * delete, so a compare-and-set begun on a deleted record must also compare this to never land
+   * on the connection made again under the same id ('' for records written before it existed).
+   */
+  generation: string;
 }
 
 export interface LastError {

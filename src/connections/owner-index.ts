@@ -140,16 +140,18 @@ export class OwnerIndex {
   async current(
     provider: string,
     connectionId: string,
-  ): Promise<{ version: number; owner: ConnectionOwner } | null> {
-    const [version, endUser, tags] = await this.redis.hmget(
+  ): Promise<{ version: number; generation: string; owner: ConnectionOwner } | null> {
+    const [version, generation, endUser, tags] = await this.redis.hmget(
       this.keys.connection(provider, connectionId),
       'version',
+      'gen',
       'end_user',
       'tags',
     );
     if (!version) return null;
     return {
       version: Number(version),
+      generation: generation ?? '',
       owner: { end_user: decodeEndUser(endUser ?? undefined), tags: decodeTags(tags ?? undefined) },
     };
   }

@@ -18,6 +18,12 @@ export class RedisKeys {
     return `${this.prefix}{${provider}:${connectionId}}:sealed`;
   }
 
+  /** The connection a record key (see `connection`) belongs to, or undefined for another key. */
+  parseConnectionKey(key: string): { provider: string; connectionId: string } | undefined {
+    if (!key.startsWith(`${this.prefix}{`) || !key.endsWith('}:conn')) return undefined;
+    return parseMember(key.slice(this.prefix.length + 1, -'}:conn'.length));
+  }
+
   lock(provider: string, connectionId: string): string {
     return `${this.prefix}{${provider}:${connectionId}}:lock`;
   }
@@ -52,6 +58,11 @@ export class RedisKeys {
    */
   ownerRepair(): string {
     return `${this.prefix}owner-repair`;
+  }
+
+  /** Who runs the periodic SCAN repair of index and schedule now (SET NX PX). */
+  repairLease(): string {
+    return `${this.prefix}repair-lease`;
   }
 
   connectSession(tokenHash: string): string {
