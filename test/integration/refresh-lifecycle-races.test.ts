@@ -1,3 +1,4 @@
+import { StoreUnavailableError } from '../../src/connections/store-unavailable-error';
 import Redis from 'ioredis';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { FakeProvider, defaultTokenHandler } from '../helpers/fake-provider';
@@ -35,7 +36,7 @@ describe('a refresh in flight against a write failure, a DELETE, a reconnect', (
   }
 
   /**
-   * Makes the broker's record writes fail (as a dropped connection fails them) until the answer
+   * Makes the broker's record writes fail (as the store boundary reports a dropped connection) until the answer
    * is called; everything else of that client, and the other broker, keep working.
    */
   function failWrites(broker: TestBroker, times = Infinity): () => void {
@@ -45,7 +46,7 @@ describe('a refresh in flight against a write failure, a DELETE, a reconnect', (
     client.obWrite = (...args: unknown[]) => {
       if (left <= 0) return original.apply(client, args);
       left -= 1;
-      return Promise.reject(new Error('Connection is closed.'));
+      return Promise.reject(new StoreUnavailableError(new Error('Connection is closed.')));
     };
     return () => {
       client.obWrite = original;
