@@ -1,0 +1,92 @@
+import { TestRedis, waitForPing } from '../helpers/redis-server';
+import { ChaosRun, runSettings, sleep } from './chaos-run';
+
+/**
+ * Standalone Redis with AOF (`appendfsync always`) and process faults: three brokers under load
+ * through a provider that turns slow and then fails, rolling restarts (SIGTERM), crashes
+ * (SIGKILL) of random brokers, and Redis itself killed and restarted from its AOF.
+ */
+describe('chaos: standalone Redis (AOF), process faults, provider trouble', () => {
+  const { seed, durationMs } = runSettings(1501, 40);
+  let redis: TestRedis;
+  let run: ChaosRun;
+
+  beforeAll(async () => {
+    redis = await TestRedis.start(['--appendonly', 'yes', '--appendfsync', 'always']);
+    run = new ChaosRun({
+      name: 'standalone',
+      seed,
+      durationMs,
+      redisEnv: { REDIS_URL: redis.url },
+      queueLength: async () => {
+        const client = redis.client();
+        try {
+          return await client.zcard('chaos:{webhooks}:queue');
+        } finally {
+          client.disconnect();
+        }
+      },
+    });
+    await run.start();
+    run.startLoad();
+    do {
+      await sleep(1000 + run.rng() * 1000);
+      await run.providerTrouble(3000, 3000);
+      await run.rollingRestart();
+      await run.sigkill(run.pickSlot(), 300 + run.rng() * 700);
+      await sleep(1000);
+      run.fault('SIGKILL redis', 'restarted from its AOF after 1.5 s');
+      await redis.stop();
+      await sleep(1500);
+      await redis.startProcess();
+      await waitForPing(redis.port, 5000);
+      const back = Date.now();
+      await run.measureRecovery('redis restart', back);
+      await run.sigkill(run.pickSlot(), 300);
+      await sleep(1500);
+    } while (run.elapsed() < durationMs - 15_000);
+    await sleep(Math.max(0, durationMs - run.elapsed()));
+    await run.stopLoad();
+    await run.heal();
+    await run.verify();
+  }, 240_000);
+
+  afterAll(async () => {
+    await run?.close();
+    await redis?.close();
+  });
+
+  it('keeps every connection that should be active active, and it refreshes; a deleted one stays deleted', () => {
+    expect(
+      run.breaches(
+        'active connection not active',
+        'active connection does not refresh',
+        'active connection answered 409',
+        'active connection answered 404',
+        'deleted connection came back',
+      ),
+    ).toEqual([]);
+  });
+
+  it('never presents a refresh token the provider has rotated away', () => {
+    expect(run.breaches('retired refresh token presented again')).toEqual([]);
+  });
+
+  it('answers only the contract codes, never 500', () => {
+    expect(run.breaches('answer 500', 'answer outside the contract')).toEqual([]);
+  });
+
+  it('serves again within 3 s of Redis answering, and exits 0 on SIGTERM', () => {
+    expect(run.breaches('slow recovery', 'SIGTERM did not exit 0')).toEqual([]);
+  });
+
+  it('delivers every webhook event at least once, never twice at the same time', () => {
+    expect(
+      run.breaches('webhook queue not drained', 'webhook sent twice at once', 'webhook not delivered'),
+    ).toEqual([]);
+  });
+
+  it('leaves no live grant behind a delete', () => {
+    expect(run.breaches('live grant after delete')).toEqual([]);
+  });
+});
