@@ -53,6 +53,9 @@ interface Conn {
   deletedAt?: number;
   created201: number;
   deleted204: number;
+  /** When the last acknowledged write (PUT, connect, delete) of this connection was answered. */
+  lastAckAt?: number;
+  lastAck?: string;
 }
 
 interface Slot {
@@ -149,9 +152,12 @@ export class ChaosRun {
       WEBHOOK_URL: this.receiver.url,
       WEBHOOK_SECRET,
       PROVIDER_TIMEOUT: '4',
-      SHUTDOWN_TIMEOUT: '5',
+      // Shorter than a slow provider's answer: SIGTERM must still wait for refreshes already sent.
+      SHUTDOWN_TIMEOUT: '1',
       KEEPALIVE_AFTER: '20',
       SWEEP_INTERVAL: '2',
+      // The circuit opened by the failing provider closes soon after it is back.
+      PROVIDER_CIRCUIT_OPEN: '3',
       LOG_LEVEL: 'warn',
     };
     for (let i = 0; i < 3; i++)
@@ -195,6 +201,11 @@ export class ChaosRun {
     await Promise.all(this.loops);
   }
 
+  /** A moment as `+12.3s` from the start of the load. */
+  at(ms: number | undefined): string {
+    return ms === undefined ? '(never)' : `+${((ms - this.t0) / 1000).toFixed(1)}s`;
+  }
+
   elapsed(): number {
     return Date.now() - this.t0;
   }
@@ -234,15 +245,12 @@ export class ChaosRun {
     for (const slot of this.slots) await this.sigterm(slot);
   }
 
-  /** Provider slow (answers within PROVIDER_TIMEOUT) for `slowMs`, then failing for `failMs`. */
-  async providerTrouble(slowMs: number, failMs: number): Promise<void> {
-    this.fault('provider slow', `${this.provider.slowMs} ms a token request, ${slowMs} ms`);
-    this.provider.phase = 'slow';
-    await sleep(slowMs);
-    this.fault('provider failing', `503 on every token request, ${failMs} ms`);
-    this.provider.phase = 'failing';
-    await sleep(failMs);
-    this.provider.phase = 'normal';
+  /** `slow`: answers within PROVIDER_TIMEOUT but late; `failing`: 503, nothing rotated. */
+  providerPhase(phase: 'normal' | 'slow' | 'failing'): void {
+    if (phase === 'slow') this.fault('provider slow', `${this.provider.slowMs} ms a token request`);
+    if (phase === 'failing') this.fault('provider failing', '503 on every token request');
+    if (phase === 'normal' && this.provider.phase !== 'normal') this.log('provider normal again');
+    this.provider.phase = phase;
   }
 
   /** Records how long each process took to answer 200 again after Redis came back at `backAt`. */
@@ -299,14 +307,14 @@ export class ChaosRun {
         if (meta.status !== 404)
           this.violate(
             'deleted connection came back',
-            `${conn.id}: metadata answered ${meta.status} ${meta.body?.status ?? ''}`,
+            `${this.named(conn)}: metadata answered ${meta.status} ${meta.body?.status ?? ''}`,
           );
         continue;
       }
       if (meta.status !== 200 || meta.body?.status !== 'active') {
         this.violate(
           'active connection not active',
-          `${conn.id}: ${meta.status} status=${meta.body?.status} last_error=${JSON.stringify(meta.body?.last_error ?? meta.body?.code)}`,
+          `${this.named(conn)}: ${meta.status} status=${meta.body?.status} last_error=${JSON.stringify(meta.body?.last_error ?? meta.body?.code)}`,
         );
         continue;
       }
@@ -317,17 +325,21 @@ export class ChaosRun {
       if (fresh.status !== 200)
         this.violate(
           'active connection does not refresh',
-          `${conn.id}: ${fresh.status} ${fresh.body?.code}: ${fresh.body?.detail}`,
+          `${this.named(conn)}: ${fresh.status} ${fresh.body?.code}: ${fresh.body?.detail}`,
         );
     }
     // 2. No refresh token presented again after the provider had rotated it away.
-    const exempt = (retiredAt: number) => this.kills.some((k) => k >= retiredAt && k - retiredAt < 1500);
+    // A broker killed while its refresh was at the provider, or just after the answer, loses the
+    // rotated token by nature: nothing could have stored it.
+    const exempt = (requestedAt: number, retiredAt: number) =>
+      this.kills.some((k) => k >= requestedAt && k - retiredAt < 1500);
     for (const reuse of this.provider.reuses) {
-      const detail = `${reuse.connectionId}: family ${reuse.family} generation ${reuse.generation}, rotated at +${(
-        (reuse.retiredAt - this.t0) /
-        1000
-      ).toFixed(1)}s, presented again at +${((reuse.presentedAt - this.t0) / 1000).toFixed(1)}s`;
-      if (exempt(reuse.retiredAt)) this.violate('reuse within a SIGKILL window (by nature)', detail);
+      const detail =
+        `${reuse.connectionId}: family ${reuse.family} generation ${reuse.generation}, refresh sent at ` +
+        `${this.at(reuse.requestedAt)}, rotated (answered) at ${this.at(reuse.retiredAt)}, ` +
+        `presented again at ${this.at(reuse.presentedAt)}`;
+      if (exempt(reuse.requestedAt, reuse.retiredAt))
+        this.violate('reuse within a SIGKILL window (by nature)', detail);
       else this.violate('retired refresh token presented again', detail);
     }
     // 3. Deleted connections leave no live grant.
@@ -339,7 +351,7 @@ export class ChaosRun {
         killedAfter
           ? 'live grant after delete within a SIGKILL window (by nature)'
           : 'live grant after delete',
-        `${conn.id}: family ${conn.deletedFamily} still has a live refresh token`,
+        `${this.named(conn)}: family ${conn.deletedFamily} still has a live refresh token`,
       );
     }
     // 4. Webhooks: the queue drains; each acknowledged create/delete delivered; never two at once.
@@ -364,12 +376,12 @@ export class ChaosRun {
       if (of('connection.created') < conn.created201)
         this.violate(
           'webhook not delivered',
-          `${conn.id}: ${conn.created201} PUT 201, ${of('connection.created')} connection.created`,
+          `${this.named(conn)}: ${conn.created201} PUT 201, ${of('connection.created')} connection.created`,
         );
       if (of('connection.deleted') < conn.deleted204)
         this.violate(
           'webhook not delivered',
-          `${conn.id}: ${conn.deleted204} DELETE 204, ${of('connection.deleted')} connection.deleted`,
+          `${this.named(conn)}: ${conn.deleted204} DELETE 204, ${of('connection.deleted')} connection.deleted`,
         );
     }
     // 5. SIGTERM exits 0.
@@ -590,7 +602,7 @@ export class ChaosRun {
     if (answer.status === 409 || answer.status === 404)
       this.violate(
         'active connection answered ' + answer.status,
-        `${conn.id} (${op}) at +${(this.elapsed() / 1000).toFixed(1)}s: ${answer.body?.code}: ${answer.body?.detail ?? ''}`,
+        `${this.named(conn)} (${op}) at +${(this.elapsed() / 1000).toFixed(1)}s: ${answer.body?.code}: ${answer.body?.detail ?? ''}`,
       );
   }
 
@@ -628,6 +640,7 @@ export class ChaosRun {
       );
       if (answer.status === 200 || answer.status === 201) {
         if (answer.status === 201) conn.created201++;
+        this.ack(conn, `PUT ${answer.status}`);
         conn.state = 'active';
         conn.family = tokens.family;
         return;
@@ -680,6 +693,7 @@ export class ChaosRun {
     if (callback.status === 303 && callback.location) {
       const back = new URL(callback.location);
       if (back.searchParams.get('connected') === PROVIDER) {
+        this.ack(conn, 'connect 303');
         conn.state = 'active';
         conn.family = this.provider.familiesOf(conn.id).find((f) => !before.has(f)) ?? conn.family;
       }
@@ -713,7 +727,7 @@ export class ChaosRun {
       if (answer.status === 404) {
         this.violate(
           'active connection answered 404',
-          `${conn.id} (delete) at +${(this.elapsed() / 1000).toFixed(1)}s`,
+          `${this.named(conn)} (delete) at +${(this.elapsed() / 1000).toFixed(1)}s`,
         );
         this.markDeleted(conn);
         return;
@@ -723,7 +737,18 @@ export class ChaosRun {
     conn.state = 'uncertain';
   }
 
+  private ack(conn: Conn, what: string): void {
+    conn.lastAckAt = Date.now();
+    conn.lastAck = what;
+  }
+
+  /** `c3 (last acknowledged: PUT 201 at +4.2s)`: evidence for a connection's breach. */
+  private named(conn: Conn): string {
+    return `${conn.id} (last acknowledged: ${conn.lastAck ?? 'none'} at ${this.at(conn.lastAckAt)})`;
+  }
+
   private markDeleted(conn: Conn): void {
+    this.ack(conn, 'DELETE');
     conn.state = 'absent';
     conn.deletedFamily = conn.family;
     conn.deletedAt = Date.now();
@@ -753,7 +778,7 @@ export class ChaosRun {
       conn.deleted204++;
       this.markDeleted(conn);
     } else if (deleted.status === 404) {
-      this.violate('active connection answered 404', `${conn.id} (race-delete)`);
+      this.violate('active connection answered 404', `${this.named(conn)} (race-delete)`);
       this.markDeleted(conn);
     } else conn.state = 'uncertain';
   }

@@ -10,6 +10,8 @@ export interface Reuse {
   /** Index of the token in its family (0 = the grant's first). */
   generation: number;
   presentedAt: number;
+  /** When the refresh that rotated it reached the provider, and when it was answered. */
+  requestedAt: number;
   retiredAt: number;
 }
 
@@ -18,6 +20,7 @@ interface IssuedToken {
   family: number;
   generation: number;
   issuedAt: number;
+  requestedAt?: number;
   retiredAt?: number;
 }
 
@@ -113,6 +116,7 @@ export class RotatingProvider {
   }
 
   private async handle(req: RecordedRequest, res: import('express').Response): Promise<void> {
+    const requestedAt = Date.now();
     if (this.phase === 'slow') await new Promise((r) => setTimeout(r, this.slowMs));
     if (req.params.grant_type === 'authorization_code') {
       const connectionId = this.codes.get(req.params.code ?? '');
@@ -137,12 +141,14 @@ export class RotatingProvider {
         family: token.family,
         generation: token.generation,
         presentedAt: Date.now(),
+        requestedAt: token.requestedAt!,
         retiredAt: token.retiredAt,
       });
       return void res.status(400).json({ error: 'invalid_grant' });
     }
     if (this.revoked().has(presented)) return void res.status(400).json({ error: 'invalid_grant' });
     if (this.phase === 'failing') return this.fail(res);
+    token.requestedAt = requestedAt;
     token.retiredAt = Date.now();
     this.rotations++;
     const next = this.issue(token.connectionId, token.family, token.generation + 1);
