@@ -119,7 +119,7 @@ export class ChaosRun {
   readonly violations: Violation[] = [];
   readonly faults: Fault[] = [];
   readonly recoveries: RedisRecovery[] = [];
-  readonly kills: number[] = [];
+  readonly kills: Array<{ at: number; slot: number }> = [];
   readonly sigtermExits: Array<{ slot: number; code: number | null; ms: number }> = [];
   provider!: RotatingProvider;
   receiver!: ConcurrencyRecordingReceiver;
@@ -154,7 +154,8 @@ export class ChaosRun {
       PROVIDER_TIMEOUT: '4',
       // Shorter than a slow provider's answer: SIGTERM must still wait for refreshes already sent.
       SHUTDOWN_TIMEOUT: '1',
-      KEEPALIVE_AFTER: '20',
+      // Background refreshes (keep-alive) race with the callers' operations.
+      KEEPALIVE_AFTER: '8',
       SWEEP_INTERVAL: '2',
       // The circuit opened by the failing provider closes soon after it is back.
       PROVIDER_CIRCUIT_OPEN: '3',
@@ -222,27 +223,54 @@ export class ChaosRun {
   }
 
   /** SIGTERM, wait for the exit (it must be 0), start it again on the same ports. */
-  async sigterm(slot: Slot): Promise<void> {
+  async sigterm(slot: Slot, burst = 0): Promise<void> {
+    const inFlight = burst > 0 ? this.refreshBurst(burst, slot) : Promise.resolve();
+    if (burst > 0) await sleep(300);
     this.fault('SIGTERM broker', `process ${slot.index}`);
     slot.up = false;
     const started = Date.now();
     const code = await slot.proc!.stop('SIGTERM', 20_000);
     this.sigtermExits.push({ slot: slot.index, code, ms: Date.now() - started });
     await this.boot(slot);
+    await inFlight;
   }
 
   /** SIGKILL (a crash), then start it again after `downMs`. */
   async sigkill(slot: Slot, downMs = 500): Promise<void> {
     this.fault('SIGKILL broker', `process ${slot.index}`);
     slot.up = false;
-    this.kills.push(Date.now());
+    this.kills.push({ at: Date.now(), slot: slot.index });
     await slot.proc!.kill();
     await sleep(downMs);
     await this.boot(slot);
   }
 
-  async rollingRestart(): Promise<void> {
-    for (const slot of this.slots) await this.sigterm(slot);
+  /** Each process in turn, a few of its forced refreshes at the provider when SIGTERM comes. */
+  async rollingRestart(burst = 3): Promise<void> {
+    for (const slot of this.slots) await this.sigterm(slot, burst);
+  }
+
+  /**
+   * Forced refreshes of `count` active connections through `slot` (a random live process when
+   * none), not awaited: a fault injected next finds them at the provider. Answers when all settled.
+   */
+  refreshBurst(count: number, slot?: Slot): Promise<void> {
+    const picked = this.conns.filter((c) => !c.busy && c.state === 'active').slice(0, count);
+    for (const conn of picked) conn.busy = true;
+    this.log(
+      `burst: ${picked.length} forced refreshes through ${slot ? `process ${slot.index}` : 'any process'}`,
+    );
+    return Promise.all(
+      picked.map(async (conn) => {
+        try {
+          const path = `/internal/connections/${PROVIDER}/${conn.id}/token?force_refresh=true`;
+          const answer = slot ? await this.api(slot, path, {}, 'burst') : await this.lb(path, {}, 'burst');
+          this.judgeToken(conn, answer, 'burst');
+        } finally {
+          conn.busy = false;
+        }
+      }),
+    ).then(() => undefined);
   }
 
   /** `slow`: answers within PROVIDER_TIMEOUT but late; `failing`: 503, nothing rotated. */
@@ -288,7 +316,7 @@ export class ChaosRun {
       }
     }
     // Writes retried after a fault land within a few seconds.
-    await sleep(3000);
+    await sleep(2000);
   }
 
   /** Checks from outside; answers the figures. Violations land in `this.violations`. */
@@ -328,25 +356,50 @@ export class ChaosRun {
           `${this.named(conn)}: ${fresh.status} ${fresh.body?.code}: ${fresh.body?.detail}`,
         );
     }
+    // The listing (an index beside the records) finds every active connection and no deleted one.
+    const listed = new Set<string>();
+    let cursor: string | null = null;
+    do {
+      const page: ApiAnswer = await this.api(
+        this.slots[0]!,
+        `/internal/connections?provider=${PROVIDER}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      if (page.status !== 200) {
+        this.violate('listing failed', `${page.status} ${page.body?.code}`);
+        break;
+      }
+      for (const c of page.body.connections as Array<{ connection_id: string }>) listed.add(c.connection_id);
+      cursor = page.body.next_cursor as string | null;
+    } while (cursor);
+    for (const conn of this.conns) {
+      if (conn.state === 'active' && !listed.has(conn.id))
+        this.violate('listing misses an active connection', this.named(conn));
+      if (conn.state === 'absent' && listed.has(conn.id))
+        this.violate('listing shows a deleted connection', this.named(conn));
+    }
     // 2. No refresh token presented again after the provider had rotated it away.
     // A broker killed while its refresh was at the provider, or just after the answer, loses the
     // rotated token by nature: nothing could have stored it.
-    const exempt = (requestedAt: number, retiredAt: number) =>
-      this.kills.some((k) => k >= requestedAt && k - retiredAt < 1500);
+    // Each process has its own client id, so the provider knows whose refresh rotated a token.
+    const exempt = (reuse: { requestedAt: number; retiredAt: number; rotatedBy: string }) =>
+      this.kills.some(
+        (k) =>
+          clientId(k.slot) === reuse.rotatedBy && k.at >= reuse.requestedAt && k.at - reuse.retiredAt < 1000,
+      );
     for (const reuse of this.provider.reuses) {
       const detail =
         `${reuse.connectionId}: family ${reuse.family} generation ${reuse.generation}, refresh sent at ` +
-        `${this.at(reuse.requestedAt)}, rotated (answered) at ${this.at(reuse.retiredAt)}, ` +
+        `${this.at(reuse.requestedAt)} by process ${reuse.rotatedBy.split('-').pop()}, rotated (answered) at ` +
+        `${this.at(reuse.retiredAt)}, ` +
         `presented again at ${this.at(reuse.presentedAt)}`;
-      if (exempt(reuse.requestedAt, reuse.retiredAt))
-        this.violate('reuse within a SIGKILL window (by nature)', detail);
+      if (exempt(reuse)) this.violate('reuse within a SIGKILL window (by nature)', detail);
       else this.violate('retired refresh token presented again', detail);
     }
     // 3. Deleted connections leave no live grant.
     for (const conn of this.conns) {
       if (conn.state !== 'absent' || conn.deletedFamily === undefined) continue;
       if (!this.provider.familyLive(conn.deletedFamily)) continue;
-      const killedAfter = this.kills.some((k) => k >= conn.deletedAt! && k - conn.deletedAt! < 3000);
+      const killedAfter = this.kills.some((k) => k.at >= conn.deletedAt! && k.at - conn.deletedAt! < 3000);
       this.violate(
         killedAfter
           ? 'live grant after delete within a SIGKILL window (by nature)'
@@ -475,11 +528,14 @@ export class ChaosRun {
 
   private async boot(slot: Slot): Promise<void> {
     if (slot.proc) slot.pastLogs.push(slot.proc.stdout + slot.proc.stderr);
-    slot.proc = await BrokerProcess.start(this.env, {
-      publicPort: slot.publicPort,
-      internalPort: slot.internalPort,
-      readyTimeoutMs: 20_000,
-    });
+    slot.proc = await BrokerProcess.start(
+      { ...this.env, [`${PROVIDER.toUpperCase()}_CLIENT_ID`]: clientId(slot.index) },
+      {
+        publicPort: slot.publicPort,
+        internalPort: slot.internalPort,
+        readyTimeoutMs: 20_000,
+      },
+    );
     slot.up = true;
   }
 
@@ -782,6 +838,10 @@ export class ChaosRun {
       this.markDeleted(conn);
     } else conn.state = 'uncertain';
   }
+}
+
+function clientId(slot: number): string {
+  return `${PROVIDER}-client-${slot}`;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -13,6 +13,8 @@ export interface Reuse {
   /** When the refresh that rotated it reached the provider, and when it was answered. */
   requestedAt: number;
   retiredAt: number;
+  /** The client id of the broker process whose refresh rotated it (each process has its own). */
+  rotatedBy: string;
 }
 
 interface IssuedToken {
@@ -22,6 +24,7 @@ interface IssuedToken {
   issuedAt: number;
   requestedAt?: number;
   retiredAt?: number;
+  rotatedBy?: string;
 }
 
 /**
@@ -143,12 +146,14 @@ export class RotatingProvider {
         presentedAt: Date.now(),
         requestedAt: token.requestedAt!,
         retiredAt: token.retiredAt,
+        rotatedBy: token.rotatedBy ?? '',
       });
       return void res.status(400).json({ error: 'invalid_grant' });
     }
     if (this.revoked().has(presented)) return void res.status(400).json({ error: 'invalid_grant' });
     if (this.phase === 'failing') return this.fail(res);
     token.requestedAt = requestedAt;
+    token.rotatedBy = clientIdOf(req);
     token.retiredAt = Date.now();
     this.rotations++;
     const next = this.issue(token.connectionId, token.family, token.generation + 1);
@@ -159,4 +164,11 @@ export class RotatingProvider {
     this.injectedFailures++;
     res.status(503).json({ error: 'temporarily_unavailable' });
   }
+}
+
+/** The client id of a token request: HTTP Basic (client_secret_basic) or the `client_id` parameter. */
+function clientIdOf(req: RecordedRequest): string {
+  const basic = /^Basic (.+)$/i.exec(String(req.headers.authorization ?? ''));
+  if (basic) return decodeURIComponent(Buffer.from(basic[1]!, 'base64').toString('utf8').split(':')[0]!);
+  return req.params.client_id ?? '';
 }
