@@ -516,7 +516,8 @@ export class ChaosRun {
     for (const slot of this.slots)
       for (const text of [...slot.pastLogs, slot.proc?.stdout ?? ''])
         for (const line of text.split('\n'))
-          if (/"level":(50|60)/.test(line)) lines.push(`process ${slot.index}: ${line.slice(0, 400)}`);
+          if (/"level":"(error|fatal)"|internal_error/.test(line))
+            lines.push(`process ${slot.index}: ${line.slice(0, 400)}`);
     return lines;
   }
 
