@@ -51,6 +51,8 @@ interface Conn {
   /** The family current when the last acknowledged delete took the connection. */
   deletedFamily?: number;
   deletedAt?: number;
+  /** The processes that answered the delete (and ran the refresh raced with it). */
+  deletedBy?: number[];
   created201: number;
   deleted204: number;
   /** When the last acknowledged write (PUT, connect, delete) of this connection was answered. */
@@ -399,7 +401,10 @@ export class ChaosRun {
     for (const conn of this.conns) {
       if (conn.state !== 'absent' || conn.deletedFamily === undefined) continue;
       if (!this.provider.familyLive(conn.deletedFamily)) continue;
-      const killedAfter = this.kills.some((k) => k.at >= conn.deletedAt! && k.at - conn.deletedAt! < 3000);
+      // The revocation runs after the answer, within PROVIDER_TIMEOUT, on the process that deleted.
+      const killedAfter = this.kills.some(
+        (k) => conn.deletedBy!.includes(k.slot) && k.at >= conn.deletedAt! && k.at - conn.deletedAt! < 5000,
+      );
       this.violate(
         killedAfter
           ? 'live grant after delete within a SIGKILL window (by nature)'
@@ -585,7 +590,7 @@ export class ChaosRun {
     path: string,
     init: { method?: string; body?: unknown } = {},
     op = 'api',
-  ): Promise<ApiAnswer & { retriedAfterNetwork: boolean }> {
+  ): Promise<ApiAnswer & { retriedAfterNetwork: boolean; slot: number }> {
     let retried = false;
     for (let attempt = 0; attempt < 4; attempt++) {
       const live = this.live();
@@ -595,11 +600,11 @@ export class ChaosRun {
       }
       const slot = live[Math.floor(this.rng() * live.length)]!;
       const answer = await this.api(slot, path, init, op);
-      if (answer.status !== 0) return { ...answer, retriedAfterNetwork: retried };
+      if (answer.status !== 0) return { ...answer, retriedAfterNetwork: retried, slot: slot.index };
       retried = true;
       await sleep(100);
     }
-    return { status: 0, body: undefined, headers: new Headers(), retriedAfterNetwork: retried };
+    return { status: 0, body: undefined, headers: new Headers(), retriedAfterNetwork: retried, slot: -1 };
   }
 
   private async probe(slot: Slot): Promise<void> {
@@ -778,7 +783,7 @@ export class ChaosRun {
       );
       if (answer.status === 204 || (answer.status === 404 && (attempt > 0 || answer.retriedAfterNetwork))) {
         if (answer.status === 204) conn.deleted204++;
-        this.markDeleted(conn);
+        this.markDeleted(conn, 'DELETE', [answer.slot]);
         return;
       }
       if (answer.status === 404) {
@@ -786,7 +791,7 @@ export class ChaosRun {
           'active connection answered 404',
           `${this.named(conn)} (delete) at +${(this.elapsed() / 1000).toFixed(1)}s`,
         );
-        this.markDeleted(conn);
+        this.markDeleted(conn, 'DELETE', [answer.slot]);
         return;
       }
       await sleep(300);
@@ -804,8 +809,9 @@ export class ChaosRun {
     return `${conn.id} (last acknowledged: ${conn.lastAck ?? 'none'} at ${this.at(conn.lastAckAt)})`;
   }
 
-  private markDeleted(conn: Conn): void {
-    this.ack(conn, 'DELETE');
+  private markDeleted(conn: Conn, how: string, by: number[]): void {
+    this.ack(conn, `${how} on process ${by.join(' and ')}`);
+    conn.deletedBy = by;
     conn.state = 'absent';
     conn.deletedFamily = conn.family;
     conn.deletedAt = Date.now();
@@ -831,12 +837,13 @@ export class ChaosRun {
       'race-delete',
     );
     await refresh;
+    const how = 'DELETE raced with a forced refresh';
     if (deleted.status === 204) {
       conn.deleted204++;
-      this.markDeleted(conn);
+      this.markDeleted(conn, how, [y.index, x.index]);
     } else if (deleted.status === 404) {
       this.violate('active connection answered 404', `${this.named(conn)} (race-delete)`);
-      this.markDeleted(conn);
+      this.markDeleted(conn, how, [y.index, x.index]);
     } else conn.state = 'uncertain';
   }
 }
