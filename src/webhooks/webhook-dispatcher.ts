@@ -131,11 +131,26 @@ export class WebhookDispatcher implements ConnectionEvents {
       occurred_at: new Date().toISOString(),
       attempts: 0,
     };
-    void this.script('obWebhookEnqueue')(this.keys[0], this.keys[1], queued.id, JSON.stringify(queued))
-      .then(() => this.kick())
-      .catch((error: unknown) =>
-        this.deps.logger.warn({ err: errorForLog(error), event: event.type }, 'webhook not queued'),
-      );
+    void this.enqueue(queued, 0);
+  }
+
+  /**
+   * The change the event reports is already made: a Redis that is away for a moment (a restart, a
+   * failover) must not lose its event, so the write is tried again with backoff for about half a
+   * minute. The id is fixed, so a write that did land and is written again stays one delivery.
+   */
+  private async enqueue(queued: QueuedEvent, attempt: number): Promise<void> {
+    try {
+      await this.script('obWebhookEnqueue')(this.keys[0], this.keys[1], queued.id, JSON.stringify(queued));
+      this.kick();
+    } catch (error) {
+      if (attempt >= 7) {
+        this.deps.logger.warn({ err: errorForLog(error), event: queued.type }, 'webhook not queued');
+        return;
+      }
+      const retry = setTimeout(() => void this.enqueue(queued, attempt + 1), 250 * 2 ** attempt);
+      retry.unref();
+    }
   }
 
   start(): void {

@@ -516,12 +516,13 @@ export class ChaosRun {
     await this.provider?.close();
   }
 
-  errorLogLines(): string[] {
+  /** The processes' error log lines; `only` keeps those that hold it (e.g. `"request failed"`). */
+  errorLogLines(only?: string): string[] {
     const lines: string[] = [];
     for (const slot of this.slots)
       for (const text of [...slot.pastLogs, slot.proc?.stdout ?? ''])
         for (const line of text.split('\n'))
-          if (/"level":"(error|fatal)"|internal_error/.test(line))
+          if (/"level":"(error|fatal)"/.test(line) && (!only || line.includes(only)))
             lines.push(`process ${slot.index}: ${line.slice(0, 400)}`);
     return lines;
   }
@@ -573,7 +574,7 @@ export class ChaosRun {
     if (status === 500)
       this.violate(
         'answer 500',
-        `${op} on process ${slot}: ${code ?? ''} ${typeof body === 'object' ? (body?.detail ?? '') : ''}`,
+        `${op} on process ${slot} at ${this.at(start)}: ${code ?? ''} request_id=${typeof body === 'object' ? (body?.request_id ?? '') : ''}`,
       );
     else if (status === 0 || status < 300) return;
     else if (page) {
