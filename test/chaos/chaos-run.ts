@@ -451,8 +451,14 @@ export class ChaosRun {
       for (const [slot, ms] of r.perProcessMs.entries())
         if (ms < 0 || ms > RESUME_MS)
           this.violate('slow recovery', `${r.fault}: process ${slot} ${ms < 0 ? 'never' : `${ms} ms`}`);
-    // Evidence for 500s: the processes' error log lines.
+    // Evidence for 500s: the log line of each one's request id.
     const errorLines = this.errorLogLines();
+    for (const v of this.violations) {
+      const id = /request_id=(\S+)/.exec(v.detail)?.[1];
+      const line = id ? errorLines.find((l) => l.includes(id)) : undefined;
+      const message = line ? /"message":"([^"]*)"/.exec(line)?.[1] : undefined;
+      if (message) v.detail += ` (log: ${message})`;
+    }
 
     const presentedTwice = [...this.provider.presented.values()].filter((n) => n > 1).length;
     const figures = {
@@ -523,7 +529,7 @@ export class ChaosRun {
       for (const text of [...slot.pastLogs, slot.proc?.stdout ?? ''])
         for (const line of text.split('\n'))
           if (/"level":"(error|fatal)"/.test(line) && (!only || line.includes(only)))
-            lines.push(`process ${slot.index}: ${line.slice(0, 400)}`);
+            lines.push(`process ${slot.index}: ${line.slice(0, 600)}`);
     return lines;
   }
 
