@@ -388,15 +388,22 @@ export class ChaosRun {
         (k) =>
           clientId(k.slot) === reuse.rotatedBy && k.at >= reuse.requestedAt && k.at - reuse.retiredAt < 1000,
       );
+    const lostByNature = new Set<string>();
     for (const reuse of this.provider.reuses) {
       const detail =
         `${reuse.connectionId}: family ${reuse.family} generation ${reuse.generation}, refresh sent at ` +
         `${this.at(reuse.requestedAt)} by process ${reuse.rotatedBy.split('-').pop()}, rotated (answered) at ` +
         `${this.at(reuse.retiredAt)}, ` +
         `presented again at ${this.at(reuse.presentedAt)}`;
-      if (exempt(reuse)) this.violate('reuse within a SIGKILL window (by nature)', detail);
-      else this.violate('retired refresh token presented again', detail);
+      if (exempt(reuse)) {
+        this.violate('reuse within a SIGKILL window (by nature)', detail);
+        lostByNature.add(reuse.connectionId);
+      } else this.violate('retired refresh token presented again', detail);
     }
+    // A connection lost that way is reported as such, not as a breach of the active check.
+    for (const v of this.violations)
+      if (v.kind.startsWith('active connection') && lostByNature.has(v.detail.split(' ')[0]!))
+        v.kind = `${v.kind} (lost by nature: its refresher was killed mid-refresh)`;
     // 3. Deleted connections leave no live grant.
     for (const conn of this.conns) {
       if (conn.state !== 'absent' || conn.deletedFamily === undefined) continue;
