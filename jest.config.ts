@@ -30,6 +30,9 @@ const config: Config = {
     },
     { ...common, displayName: 'failover', testMatch: ['<rootDir>/test/integration/redis-sentinel.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    // Faults under load (three broker processes, Redis killed, failed over, resharded): run last and
+    // one file at a time, since its recovery promise is about timing.
+    { ...common, displayName: 'chaos', testMatch: ['<rootDir>/test/chaos/**/*.test.ts'] },
   ],
 };
 

@@ -80,7 +80,11 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
           http,
           logger: logger.child({ module: 'webhooks' }),
           metrics,
-          settings: { url: config.webhookUrl, secret: config.webhookSecret },
+          settings: {
+            url: config.webhookUrl,
+            secret: config.webhookSecret,
+            sendTimeoutMs: config.providerTimeoutSeconds * 1000,
+          },
         })
       : undefined;
   const store = new ConnectionStore(redis, keys);

@@ -103,6 +103,11 @@ export class RedisKeys {
   webhookPayloads(): string {
     return `${this.prefix}{webhooks}:payloads`;
   }
+
+  /** Delivery id → the token of the lease that may settle it (a fence against a late finisher). */
+  webhookLeases(): string {
+    return `${this.prefix}{webhooks}:leases`;
+  }
 }
 
 export function memberOf(provider: string, connectionId: string): string {

@@ -6,17 +6,64 @@ import { BrokerMetrics } from '../observability/metrics';
 import { Logger, errorForLog } from '../observability/logger';
 import { ProviderHttp } from '../oauth/provider-http';
 
-/** Takes up to ARGV[2] due deliveries, leasing each until ARGV[3] so a crash only delays it. */
-const CLAIM_SCRIPT = `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[3], id)
-  local payload = redis.call('HGET', KEYS[2], id)
-  if payload then out[#out + 1] = id; out[#out + 1] = payload else redis.call('ZREM', KEYS[1], id) end
-end
-return out
+/**
+ * Every time below is Redis's own (TIME), never a process's clock: the queue's scores are shared
+ * by every process, and one host's clock running ahead would otherwise see another's lease as
+ * expired and send the same event at the same moment.
+ */
+const NOW_MS = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
+
+/** Queues ARGV[2] under id ARGV[1], due at once. */
+const ENQUEUE_SCRIPT = `${NOW_MS}
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+return 1
+`;
+
+/**
+ * Takes ONE delivery due by now + ARGV[1] ms, leases it for ARGV[2] ms under the token ARGV[3]
+ * (the fence: only its holder may settle it), and answers {id, payload}, or nil when none is due.
+ * One at a time, just before its send, so a lease always covers the send it protects.
+ */
+const CLAIM_SCRIPT = `${NOW_MS}
+local due = now + tonumber(ARGV[1])
+for _ = 1, 10 do
+  local id = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', due, 'LIMIT', 0, 1)[1]
+  if not id then return false end
+  local payload = redis.call('HGET', KEYS[2], id)
+  if payload then
+    redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), id)
+    redis.call('HSET', KEYS[3], id, ARGV[3])
+    return {id, payload}
+  end
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[3], id)
+end
+return false
+`;
+
+/** Removes delivery ARGV[1] for good, if the lease is still ARGV[2]'s. */
+const SETTLE_SCRIPT = `
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+`;
+
+/** Stores ARGV[3] for delivery ARGV[1] and makes it due in ARGV[4] ms, if the lease is still ARGV[2]'s. */
+const RETRY_SCRIPT = `${NOW_MS}
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+`;
+
+type Script = (...args: string[]) => Promise<unknown>;
 
 export interface WebhookSettings {
   url: string;
@@ -24,6 +71,10 @@ export interface WebhookSettings {
   /** Give up after this many attempts (backoff doubles from 2 s, up to an hour). */
   maxAttempts?: number;
   pollMs?: number;
+  /** The longest one send can take (the HTTP client's timeout, PROVIDER_TIMEOUT); default 10 s. */
+  sendTimeoutMs?: number;
+  /** Deliveries sent one after another in one round; default 20. */
+  batch?: number;
 }
 
 interface QueuedEvent {
@@ -40,14 +91,18 @@ interface QueuedEvent {
  * Connection events to the operator's WEBHOOK_URL, signed with HMAC-SHA256 over the timestamp
  * and the body (`X-Broker-Signature: t=<unix seconds>,v1=<hex>`), so a receiver can refuse
  * replays outside its tolerance. Queued in Redis first: a restart loses none; retried with
- * backoff; each delivery leased so two processes never send the same one at once.
+ * backoff. Each delivery is leased on its own, just before its send, for longer than the send can
+ * take, and settled only by the holder of that lease: two processes never send the same one at
+ * once, and one sends it again only after a crash or a lost answer (at least once).
  */
 export class WebhookDispatcher implements ConnectionEvents {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = true;
-  private readonly queueKey: string;
-  private readonly payloadKey: string;
+  /** Set by stop(): a round under way sends nothing more. */
+  private halted = false;
+  private readonly keys: [string, string, string];
+  private readonly leaseMs: number;
 
   constructor(
     private readonly deps: {
@@ -59,9 +114,14 @@ export class WebhookDispatcher implements ConnectionEvents {
       settings: WebhookSettings;
     },
   ) {
-    this.queueKey = deps.keys.webhookQueue();
-    this.payloadKey = deps.keys.webhookPayloads();
-    deps.redis.defineCommand('obClaimWebhooks', { numberOfKeys: 2, lua: CLAIM_SCRIPT });
+    this.keys = [deps.keys.webhookQueue(), deps.keys.webhookPayloads(), deps.keys.webhookLeases()];
+    // The send (bounded by its timeout), the round trips around it, and room for a stalled event
+    // loop: a lease that ran out while its holder still sends would let a second copy go at once.
+    this.leaseMs = 2 * (deps.settings.sendTimeoutMs ?? 10_000) + 5_000;
+    deps.redis.defineCommand('obWebhookEnqueue', { numberOfKeys: 2, lua: ENQUEUE_SCRIPT });
+    deps.redis.defineCommand('obWebhookClaim', { numberOfKeys: 3, lua: CLAIM_SCRIPT });
+    deps.redis.defineCommand('obWebhookSettle', { numberOfKeys: 3, lua: SETTLE_SCRIPT });
+    deps.redis.defineCommand('obWebhookRetry', { numberOfKeys: 3, lua: RETRY_SCRIPT });
   }
 
   emit(event: ConnectionEvent): void {
@@ -71,48 +131,64 @@ export class WebhookDispatcher implements ConnectionEvents {
       occurred_at: new Date().toISOString(),
       attempts: 0,
     };
-    void this.enqueue(queued, Date.now())
-      .then(() => this.kick())
-      .catch((error: unknown) =>
-        this.deps.logger.warn({ err: errorForLog(error), event: event.type }, 'webhook not queued'),
-      );
+    void this.enqueue(queued, 0);
+  }
+
+  /**
+   * The change the event reports is already made: a Redis that is away for a moment (a restart, a
+   * failover) must not lose its event, so the write is tried again with backoff for about half a
+   * minute. The id is fixed, so a write that did land and is written again stays one delivery.
+   */
+  private async enqueue(queued: QueuedEvent, attempt: number): Promise<void> {
+    try {
+      await this.script('obWebhookEnqueue')(this.keys[0], this.keys[1], queued.id, JSON.stringify(queued));
+      this.kick();
+    } catch (error) {
+      if (attempt >= 7) {
+        this.deps.logger.warn({ err: errorForLog(error), event: queued.type }, 'webhook not queued');
+        return;
+      }
+      const retry = setTimeout(() => void this.enqueue(queued, attempt + 1), 250 * 2 ** attempt);
+      retry.unref();
+    }
   }
 
   start(): void {
     this.stopped = false;
+    this.halted = false;
     this.schedule();
   }
 
+  /** Starts no further send; waits for the one under way (bounded by its timeout). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.halted = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
   }
 
-  /** Delivers what is due now; answers how many were sent successfully. */
-  async deliverDue(now = Date.now()): Promise<number> {
-    const claim = (
-      this.deps.redis as unknown as {
-        obClaimWebhooks(q: string, p: string, ...a: string[]): Promise<string[]>;
-      }
-    ).obClaimWebhooks;
-    const flat = await claim.call(
-      this.deps.redis,
-      this.queueKey,
-      this.payloadKey,
-      String(now),
-      '20',
-      String(now + 30_000),
-    );
+  /**
+   * Delivers what is due, one lease at a time, up to a batch; answers how many were sent
+   * successfully. `lookAheadMs` counts deliveries due that much later as due now (by Redis's clock).
+   */
+  async deliverDue(lookAheadMs = 0): Promise<number> {
     let delivered = 0;
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const event = JSON.parse(flat[i + 1]!) as QueuedEvent;
-      if (await this.deliver(event)) delivered++;
+    for (let i = 0; i < (this.deps.settings.batch ?? 20); i++) {
+      if (this.halted) break;
+      const lease = randomUUID();
+      const claimed = (await this.script('obWebhookClaim')(
+        ...this.keys,
+        String(Math.round(lookAheadMs)),
+        String(this.leaseMs),
+        lease,
+      )) as [string, string] | null;
+      if (!claimed) break;
+      if (await this.deliver(JSON.parse(claimed[1]) as QueuedEvent, lease)) delivered++;
     }
     return delivered;
   }
 
-  private async deliver(event: QueuedEvent): Promise<boolean> {
+  private async deliver(event: QueuedEvent, lease: string): Promise<boolean> {
     const { id, attempts: _attempts, ...payload } = event;
     const body = JSON.stringify({ id, ...payload });
     const timestamp = Math.floor(Date.now() / 1000);
@@ -138,8 +214,7 @@ export class WebhookDispatcher implements ConnectionEvents {
     }
     this.deps.metrics.webhookDeliveries.inc({ event: event.type, outcome: ok ? 'delivered' : 'failed' });
     if (ok) {
-      await this.deps.redis.zrem(this.queueKey, id);
-      await this.deps.redis.hdel(this.payloadKey, id);
+      await this.settle(id, lease);
       return true;
     }
     const attempts = event.attempts + 1;
@@ -148,18 +223,33 @@ export class WebhookDispatcher implements ConnectionEvents {
         { event: event.type, delivery: id, attempts },
         'webhook dropped after repeated failures',
       );
-      await this.deps.redis.zrem(this.queueKey, id);
-      await this.deps.redis.hdel(this.payloadKey, id);
+      await this.settle(id, lease);
       return false;
     }
     const backoff = Math.min(2000 * 2 ** (attempts - 1), 3_600_000) * (0.8 + Math.random() * 0.4);
-    await this.enqueue({ ...event, attempts }, Date.now() + backoff);
+    const kept = await this.script('obWebhookRetry')(
+      ...this.keys,
+      id,
+      lease,
+      JSON.stringify({ ...event, attempts }),
+      String(Math.round(backoff)),
+    );
+    if (kept !== 1) this.leaseLost(id);
     return false;
   }
 
-  private async enqueue(event: QueuedEvent, at: number): Promise<void> {
-    await this.deps.redis.hset(this.payloadKey, event.id, JSON.stringify(event));
-    await this.deps.redis.zadd(this.queueKey, Math.round(at), event.id);
+  private async settle(id: string, lease: string): Promise<void> {
+    if ((await this.script('obWebhookSettle')(...this.keys, id, lease)) !== 1) this.leaseLost(id);
+  }
+
+  /** Only after a stall longer than the lease: another process owns the delivery now. */
+  private leaseLost(id: string): void {
+    this.deps.logger.warn({ delivery: id }, 'webhook lease ran out before its send was settled');
+  }
+
+  private script(name: string): Script {
+    const command = (this.deps.redis as unknown as Record<string, Script>)[name]!;
+    return (...args) => command.apply(this.deps.redis, args);
   }
 
   private kick(): void {
@@ -171,6 +261,7 @@ export class WebhookDispatcher implements ConnectionEvents {
   private schedule(delay = this.deps.settings.pollMs ?? 1000): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      this.timer = undefined;
       this.running = this.deliverDue()
         .catch((error: unknown) => {
           this.deps.logger.debug({ err: errorForLog(error) }, 'webhook delivery round failed');

@@ -1,0 +1,103 @@
+import { TestRedis, waitForPing } from '../helpers/redis-server';
+import { ChaosRun, runSettings, sleep } from './chaos-run';
+
+/**
+ * Standalone Redis with AOF (`appendfsync always`) and process faults: three brokers under load
+ * through a provider that turns slow and then fails, rolling restarts (SIGTERM), crashes
+ * (SIGKILL) of random brokers, and Redis itself killed and restarted from its AOF.
+ */
+describe('chaos: standalone Redis (AOF), process faults, provider trouble', () => {
+  const { seed, durationMs } = runSettings(1501, 25);
+  let redis: TestRedis;
+  let run: ChaosRun;
+
+  beforeAll(async () => {
+    redis = await TestRedis.start(['--appendonly', 'yes', '--appendfsync', 'always']);
+    run = new ChaosRun({
+      name: 'standalone',
+      seed,
+      durationMs,
+      redisEnv: { REDIS_URL: redis.url },
+      queueLength: async () => {
+        const client = redis.client();
+        try {
+          return await client.zcard('chaos:{webhooks}:queue');
+        } finally {
+          client.disconnect();
+        }
+      },
+    });
+    await run.start();
+    run.startLoad();
+    do {
+      await sleep(1000 + run.rng() * 1000);
+      // A slow provider while brokers restart and Redis dies: refreshes are in flight at each fault.
+      run.providerPhase('slow');
+      await run.rollingRestart();
+      await sleep(500);
+      // Refreshes at the (slow) provider when Redis dies: their answers come while it is down.
+      const inFlight = run.refreshBurst(6);
+      await sleep(300);
+      run.fault('SIGKILL redis', 'restarted from its AOF after 1.5 s');
+      await redis.stop();
+      await sleep(1500);
+      await redis.startProcess();
+      await waitForPing(redis.port, 5000);
+      await run.measureRecovery('redis restart', Date.now());
+      await inFlight;
+      run.providerPhase('failing');
+      await run.sigkill(run.pickSlot(), 300 + run.rng() * 700);
+      await sleep(1500);
+      run.providerPhase('normal');
+      await run.sigkill(run.pickSlot(), 300);
+      await sleep(1500);
+    } while (run.elapsed() < durationMs - 15_000);
+    await sleep(Math.max(0, durationMs - run.elapsed()));
+    await run.stopLoad();
+    await run.heal();
+    await run.verify();
+  }, durationMs + 180_000);
+
+  afterAll(async () => {
+    await run?.close();
+    await redis?.close();
+  });
+
+  it('keeps every connection that should be active active and refreshing, a deleted one gone, the listing true to both', () => {
+    expect(
+      run.breaches(
+        'active connection not active',
+        'active connection does not refresh',
+        'active connection answered 409',
+        'active connection answered 404',
+        'deleted connection came back',
+        'listing misses an active connection',
+        'listing shows a deleted connection',
+        'listing failed',
+      ),
+    ).toEqual([]);
+  });
+
+  it('never presents a refresh token the provider has rotated away', () => {
+    expect(run.breaches('retired refresh token presented again')).toEqual([]);
+  });
+
+  it('answers only the contract codes, never 500', () => {
+    // Each 500 carries its request id and the broker's log line for it.
+    expect(run.breaches('answer 500', 'answer outside the contract')).toEqual([]);
+  });
+
+  it('serves again within 3 s of Redis answering, and exits 0 on SIGTERM', () => {
+    expect(run.breaches('slow recovery', 'SIGTERM did not exit 0')).toEqual([]);
+  });
+
+  it('delivers every webhook event at least once, never twice at the same time', () => {
+    expect(
+      run.breaches('webhook queue not drained', 'webhook sent twice at once', 'webhook not delivered'),
+    ).toEqual([]);
+  });
+
+  it('leaves no live grant behind a delete', () => {
+    expect(run.breaches('live grant after delete')).toEqual([]);
+  });
+});
