@@ -40,6 +40,8 @@ describe('webhooks: an event emitted while Redis is away', () => {
       type: 'connection.deleted',
       provider: 'bonjoro',
       connection_id: 'gone-1',
+      end_user: null,
+      tags: {},
     });
     await new Promise((r) => setTimeout(r, 1500));
     await redis.startProcess();
