@@ -9,8 +9,11 @@ import { notFoundProblem, problemErrorHandler } from './problem';
 import { requestContext, requestTracker } from './request-context';
 import { tokenFastPath } from './routes/token-route';
 import { InternalRoutesDeps, createInternalRoutes } from './routes/internal-routes';
+import { ProxyRouteDeps, registerProxyRoute } from './routes/proxy-route';
 
 export interface InternalAppDeps extends InternalRoutesDeps {
+  /** The proxy (src/proxy/create-proxy.ts); without it /internal/proxy/* is an unknown path. */
+  proxy?: ProxyRouteDeps['proxy'];
   internalApiKeys: string[];
   redis: RedisClient;
   logger: Logger;
@@ -93,6 +96,7 @@ function createInternalApp(deps: InternalAppDeps): Express {
   // trim and restore on every request, and would have to match the router's case-insensitive paths.
   app.use(requireInternalKey(deps.internalApiKeys, deps.authFailureLimit));
   createInternalRoutes(deps, app);
+  if (deps.proxy) registerProxyRoute({ registry: deps.registry, proxy: deps.proxy }, app);
   app.get('/internal/openapi.json', (_req, res) => {
     res.type('application/json').send(openapi);
   });
