@@ -202,6 +202,17 @@ export class BrokerClient {
    */
   async proxy(provider: string, connectionId: string, request: ProxyRequest = {}): Promise<Response> {
     const path = (request.path ?? '').replace(/^\//, '');
+    // fetch resolves `.`/`..` segments (also `%2e`) before sending (WHATWG URL), which would move
+    // the request to another route of the broker: refuse them here as the broker would.
+    if (path.split(/[/\\]/).some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment))) {
+      throw new BrokerProblemError({
+        type: 'urn:oauth-broker:problem:invalid_request',
+        title: 'Invalid request',
+        status: 400,
+        detail: 'The proxied path holds a "." or ".." segment.',
+        code: 'invalid_request',
+      });
+    }
     const query = proxyQuery(request.query);
     const url = `${this.baseUrl}/internal/proxy/${encodeURIComponent(provider)}/${encodeURIComponent(connectionId)}/${path}${query ? `?${query}` : ''}`;
     const headers = new Headers(request.headers);
