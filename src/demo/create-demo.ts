@@ -39,6 +39,8 @@ export interface Demo {
   connectionId: string;
   /** The command that fetches the demo connection's token (with the key when asked). */
   tokenCommand(options?: { withKey?: boolean; forceRefresh?: boolean }): string;
+  /** A call of the sandbox API through the proxy: the notes (GET), or a new one (POST). */
+  proxyCommand(options?: { withKey?: boolean; post?: boolean }): string;
 }
 
 export const DEMO_PROVIDER_ID = 'sandbox';
@@ -82,11 +84,12 @@ export function createDemo(options: DemoOptions): Demo {
     token_url: `${backChannel}/token`,
     revocation_url: `${backChannel}/revoke`,
     issuer: `${publicUrl}/sandbox`,
-    default_scopes: ['profile', 'notes.read'],
+    default_scopes: ['profile', 'notes.read', 'notes.write'],
     client_auth: 'client_secret_basic',
     pkce: 'S256',
     refresh_token_rotation: true,
-    api_base_url: `${publicUrl}/sandbox/api`,
+    // The proxy's upstream, reached over loopback like the token endpoint (docs/proxy.md).
+    api_base_url: `${backChannel}/api`,
   };
   const registry = loadProviderRegistry(config, [...BUILT_IN_PROVIDERS, sandbox]);
   const logger = createLogger(config.logLevel, options.logDestination);
@@ -96,7 +99,16 @@ export function createDemo(options: DemoOptions): Demo {
   const tokenCommand: Demo['tokenCommand'] = (o = {}) =>
     `curl -s -H "Authorization: Bearer ${o.withKey ? internalApiKey : '<internal API key>'}" ` +
     `"${internalUrl}/internal/connections/${DEMO_PROVIDER_ID}/${DEMO_CONNECTION_ID}/token${o.forceRefresh ? '?force_refresh=true' : ''}"`;
-  const pageContext = { connectionId: DEMO_CONNECTION_ID, tokenCommand: tokenCommand() };
+  const proxyCommand: Demo['proxyCommand'] = (o = {}) =>
+    `curl -s -H "Authorization: Bearer ${o.withKey ? internalApiKey : '<internal API key>'}" ` +
+    (o.post ? `-H "Content-Type: application/json" -d '{"text":"hello through the proxy"}' ` : '') +
+    `"${internalUrl}/internal/proxy/${DEMO_PROVIDER_ID}/${DEMO_CONNECTION_ID}/notes"`;
+  const pageContext = {
+    connectionId: DEMO_CONNECTION_ID,
+    tokenCommand: tokenCommand(),
+    proxyCommand: proxyCommand(),
+    proxyPostCommand: proxyCommand({ post: true }),
+  };
 
   const app = express();
   app.disable('x-powered-by');
@@ -145,6 +157,7 @@ export function createDemo(options: DemoOptions): Demo {
     internalApiKey,
     connectionId: DEMO_CONNECTION_ID,
     tokenCommand,
+    proxyCommand,
   };
 }
 
