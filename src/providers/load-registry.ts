@@ -200,7 +200,11 @@ function applyEnvironment(
     const value = def[field] as string | undefined;
     if (value) checkEndpointUrl(value, label(field, variable), config.allowInsecureProviderUrls, problems);
   }
-  if (def.api_base_url && !apiBaseUrlSchema.safeParse(def.api_base_url).success) {
+  if (
+    def.api_base_url &&
+    URL.canParse(def.api_base_url) &&
+    !apiBaseUrlSchema.safeParse(def.api_base_url).success
+  ) {
     problems.push(
       `${label('api_base_url', 'API_BASE_URL')}: must be an http(s) URL without credentials, query or fragment`,
     );

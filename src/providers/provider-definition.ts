@@ -47,6 +47,8 @@ export const DEFAULT_API_KEY_SETTINGS = apiKeySchema.parse({});
  */
 export const apiBaseUrlSchema = httpUrl.refine(
   (value) => {
+    // Not a URL at all is the http(s) check's complaint already.
+    if (!URL.canParse(value)) return true;
     const url = new URL(value);
     return !url.username && !url.password && !url.search && !url.hash && !value.includes('#');
   },
@@ -76,15 +78,23 @@ export const RESERVED_API_HEADERS = new Set([
 /** RFC 9110 §5.1 field names (tokens) and §5.5 values (visible characters, spaces and tabs). */
 export const apiHeadersSchema = z
   .record(
-    z
-      .string()
-      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, 'must be an HTTP header name')
-      .refine((name) => !RESERVED_API_HEADERS.has(name.toLowerCase()), {
-        message: 'is set by the proxy itself or never forwarded',
-      }),
+    z.string(),
     z.string().regex(/^[\t\x20-\x7e\x80-\xff]{0,1024}$/, 'must be a header value without control characters'),
   )
-  .refine((headers) => Object.keys(headers).length <= 32, { message: 'at most 32 headers' });
+  .superRefine((headers, ctx) => {
+    const names = Object.keys(headers);
+    if (names.length > 32) ctx.addIssue({ code: 'custom', message: 'at most 32 headers' });
+    for (const name of names) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/.test(name))
+        ctx.addIssue({ code: 'custom', path: [name], message: 'must be an HTTP header name' });
+      else if (RESERVED_API_HEADERS.has(name.toLowerCase()))
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'is set by the proxy itself or never forwarded',
+        });
+    }
+  });
 
 /** Every field an entry may name; `id` aside, each is optional so an entry can override a built-in. */
 export const providerEntrySchema = z.strictObject({
