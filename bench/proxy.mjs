@@ -8,7 +8,7 @@
 // --serve-upstream), so neither it nor the load generator shares the broker's process.
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -76,7 +76,7 @@ export async function runProxyBench({ quick = false, log = (l) => console.log(`b
   const dist = join(ROOT, 'dist', 'main.js');
   if (!existsSync(dist)) throw new Error('dist/main.js is missing: run `npm run build` first');
   const T = quick ? { slice: 1500, slices: 2, sat: 2000 } : { slice: 3000, slices: 4, sat: 5000 };
-  const RATE = 500;
+  const WARM_RATE = 200;
   const agent = makeAgent(64);
   const key = randomBytes(32).toString('base64url');
   const auth = { authorization: `Bearer ${key}` };
@@ -105,6 +105,12 @@ export async function runProxyBench({ quick = false, log = (l) => console.log(`b
     cwd: tempDir('ob-bench-proxy-'),
     env: {
       PATH: process.env.PATH,
+      // As deployed: the Dockerfile's NODE_OPTIONS (bench/run.mjs runs its brokers the same way).
+      NODE_OPTIONS:
+        /NODE_OPTIONS=(?:"([^"]*)"|(\S+))/
+          .exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))
+          ?.slice(1)
+          .find(Boolean) ?? '',
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: String(port),
@@ -142,39 +148,12 @@ export async function runProxyBench({ quick = false, log = (l) => console.log(`b
   const targets = {
     direct: { url: upstreamUrl, headers: {}, path: '/api/small' },
     proxy: { url: internalUrl, headers: auth, path: '/internal/proxy/bexio/bench-1/small' },
+    // A reference for the broker's CPU: the token API for the same connection (fixed rate only).
+    token: { url: internalUrl, headers: auth, path: '/internal/connections/bexio/bench-1/token' },
   };
   // Warm-up: JIT, keep-alive pools.
   for (const t of Object.values(targets))
-    await paced({ url: t.url, rate: RATE, durationMs: 1000, headers: t.headers, pathFor: () => t.path });
-
-  // Fixed rate, alternating slices so the machine's other load weighs on both alike.
-  const fixed = { direct: [], proxy: [] };
-  let brokerCpu = 0;
-  let brokerSent = 0;
-  const late = { direct: 0, proxy: 0 };
-  for (let i = 0; i < T.slices; i++) {
-    const order = i % 2 === 0 ? ['direct', 'proxy'] : ['proxy', 'direct'];
-    for (const name of order) {
-      const t = targets[name];
-      const cpuBefore = cpuSeconds(broker.pid);
-      const r = await paced({
-        url: t.url,
-        rate: RATE,
-        durationMs: T.slice,
-        headers: t.headers,
-        pathFor: () => t.path,
-      });
-      if (name === 'proxy') {
-        brokerCpu += cpuSeconds(broker.pid) - cpuBefore;
-        brokerSent += r.sent;
-      }
-      const bad = Object.keys(r.statuses).filter((s) => !s.startsWith('2'));
-      if (bad.length || r.errors)
-        throw new Error(`${name}: statuses ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
-      fixed[name].push(...r.samples);
-      late[name] += r.late;
-    }
-  }
+    await paced({ url: t.url, rate: WARM_RATE, durationMs: 1000, headers: t.headers, pathFor: () => t.path });
 
   // Saturation: closed loop, 50 clients.
   const saturation = {};
@@ -198,6 +177,42 @@ export async function runProxyBench({ quick = false, log = (l) => console.log(`b
     };
   }
 
+  // Below saturation: a quarter of what the proxy answered at saturation (at least 50 req/s).
+  const RATE = Math.max(50, Math.round(saturation.proxy.rps / 4));
+  // Fixed rate, alternating slices so the machine's other load weighs on both alike.
+  const fixed = { direct: [], proxy: [], token: [] };
+  const brokerCpu = { direct: 0, proxy: 0, token: 0 };
+  const sent = { direct: 0, proxy: 0, token: 0 };
+  const late = { direct: 0, proxy: 0, token: 0 };
+  for (let i = 0; i < T.slices; i++) {
+    const order = i % 2 === 0 ? ['direct', 'proxy', 'token'] : ['token', 'proxy', 'direct'];
+    for (const name of order) {
+      const t = targets[name];
+      const cpuBefore = cpuSeconds(broker.pid);
+      const r = await paced({
+        url: t.url,
+        rate: RATE,
+        durationMs: T.slice,
+        headers: t.headers,
+        pathFor: () => t.path,
+      });
+      brokerCpu[name] += cpuSeconds(broker.pid) - cpuBefore;
+      sent[name] += r.sent;
+      const bad = Object.keys(r.statuses).filter((s) => !s.startsWith('2'));
+      if (bad.length || r.errors)
+        throw new Error(`${name}: statuses ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
+      fixed[name].push(...r.samples);
+      late[name] += r.late;
+    }
+  }
+
+  // --no-stream: latency and CPU only (say, for a profile of the proxied GET alone).
+  if (process.argv.includes('--no-stream')) {
+    await broker.stop();
+    await upstream.stop();
+    await redis.proc.stop();
+    return { saturation, cpuUs: (brokerCpu.proxy / sent.proxy) * 1e6 };
+  }
   // 100 MB down and 100 MB up through the proxy at once, RSS sampled every 100 ms.
   const sampler = rssSampler(broker.pid, 100);
   const started = performance.now();
@@ -220,16 +235,27 @@ export async function runProxyBench({ quick = false, log = (l) => console.log(`b
       proxy: { p50: q('proxy', 0.5), p99: q('proxy', 0.99) },
       overheadP50: q('proxy', 0.5) - q('direct', 0.5),
       overheadP99: q('proxy', 0.99) - q('direct', 0.99),
-      brokerCpuUsPerRequest: (brokerCpu / brokerSent) * 1e6,
+      token: { p50: q('token', 0.5), p99: q('token', 0.99) },
+      brokerCpuUsPerRequest: {
+        proxy: (brokerCpu.proxy / sent.proxy) * 1e6,
+        token: (brokerCpu.token / sent.token) * 1e6,
+        idle: (brokerCpu.direct / sent.direct) * 1e6,
+      },
     },
     saturation,
     rss: { idle: idleRss, peakWhileStreaming: peakRss, streamSeconds, bytesEachWay: BIG_BYTES },
   };
   const f = (n) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
-  log(`fixed rate ${RATE} req/s, ${fixed.direct.length}/${fixed.proxy.length} samples (direct/proxy)`);
+  log(
+    `fixed rate ${RATE} req/s (a quarter of the proxy's saturation), ${fixed.direct.length}/${fixed.proxy.length} samples (direct/proxy)`,
+  );
   log(`  direct p50 ${f(figures.fixed.direct.p50)} ms, p99 ${f(figures.fixed.direct.p99)} ms`);
   log(`  proxy  p50 ${f(figures.fixed.proxy.p50)} ms, p99 ${f(figures.fixed.proxy.p99)} ms`);
-  log(`  broker CPU ${f(figures.fixed.brokerCpuUsPerRequest)} µs per proxied request (user+sys)`);
+  log(`  token API (reference) p50 ${f(figures.fixed.token.p50)} ms, p99 ${f(figures.fixed.token.p99)} ms`);
+  const cpu = figures.fixed.brokerCpuUsPerRequest;
+  log(
+    `  broker CPU (user+sys) per request: proxied GET ${f(cpu.proxy)} µs, token API ${f(cpu.token)} µs; idle broker during direct slices ${f(cpu.idle)} µs per direct request`,
+  );
   log(`  overhead p50 ${f(figures.fixed.overheadP50)} ms, p99 ${f(figures.fixed.overheadP99)} ms`);
   log(
     `saturation (50 clients): direct ${f(saturation.direct.rps)} req/s p50 ${saturation.direct.p50} ms p99 ${saturation.direct.p99} ms; proxy ${f(saturation.proxy.rps)} req/s p50 ${saturation.proxy.p50} ms p99 ${saturation.proxy.p99} ms`,

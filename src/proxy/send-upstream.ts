@@ -100,6 +100,10 @@ export function sendUpstream(spec: UpstreamRequest): Promise<UpstreamExchange> {
     else if (body.kind === 'none') request.end();
     else {
       for (const chunk of body.head) request.write(chunk);
+      // A caller gone mid-upload: the upstream must not wait for the rest until PROXY_TIMEOUT.
+      body.rest.once('close', () => {
+        if (!body.rest.complete) request.destroy();
+      });
       body.rest.pipe(request);
       body.rest.resume();
     }

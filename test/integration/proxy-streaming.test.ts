@@ -120,3 +120,25 @@ it('stops the upstream request when the caller goes away mid-answer', async () =
   });
   await closed;
 });
+
+it('stops the upstream request when the caller goes away mid-upload', async () => {
+  let upstreamClosed: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+  let received = 0;
+  upstream.onHead = (req) => {
+    req.on('data', (chunk: Buffer) => (received += chunk.length));
+    req.on('close', () => upstreamClosed());
+  };
+  const req = httpRequest({
+    ...target('/internal/proxy/jobber/stream/upload-abandoned'),
+    method: 'PUT',
+    headers: { ...target('').headers, 'content-length': String(8 * 1024 * 1024) },
+  });
+  req.on('error', () => undefined);
+  req.write(Buffer.alloc(2 * 1024 * 1024, 0x63));
+  const started = Date.now();
+  while (received === 0 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
+  expect(received).toBeGreaterThan(0);
+  req.destroy();
+  await closed;
+});
