@@ -289,6 +289,26 @@ describe('proxy: the path stays under api_base_url', () => {
   });
 });
 
+describe('proxy: through the Express app as well', () => {
+  it('answers another spelling of the route (left to the app by the fast path) the same way', async () => {
+    const before = upstream.requests.length;
+    const res = await raw(
+      'POST',
+      '/Internal/Proxy/jobber/acct-1/graphql?x=1',
+      { 'content-type': 'text/plain' },
+      'body',
+    );
+    expect(res.status).toBe(200);
+    const seen = upstream.requests[before]!;
+    expect(seen.url).toBe('/api/graphql?x=1');
+    expect(seen.headers.authorization).toBe('Bearer at-one');
+    expect(seen.body.toString()).toBe('body');
+    const refused = await raw('GET', '/Internal/Proxy/jobber/acct-1/%2e%2e/x');
+    expect([refused.status, refused.headers['broker-error']]).toEqual([400, 'invalid_request']);
+    expect(upstream.requests.length).toBe(before + 1);
+  });
+});
+
 describe('proxy: the base URL itself', () => {
   it('sends /internal/proxy/:p/:c?query (no slash after the id) to api_base_url itself', async () => {
     const before = upstream.requests.length;
