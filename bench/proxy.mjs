@@ -34,7 +34,9 @@ const ROOT = dirname(HERE);
 const SMALL_BODY = JSON.stringify({
   items: Array.from({ length: 4 }, (_, i) => ({ id: i, name: `item-${i}` })),
 });
-const BIG_BYTES = 100 * 1024 * 1024;
+// PROXY_BENCH_MB: the size of each streamed body (default 100), e.g. to see that the peak does not grow with it.
+const BIG_MB = Number(process.env.PROXY_BENCH_MB ?? 100);
+const BIG_BYTES = BIG_MB * 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
 /** The fake provider API: GET /small (a small JSON), GET /big (100 MB, chunked), POST /sink (counts). */
@@ -261,7 +263,7 @@ export async function runProxyBench({ quick = false, log = (l) => console.log(`b
     `saturation (50 clients): direct ${f(saturation.direct.rps)} req/s p50 ${saturation.direct.p50} ms p99 ${saturation.direct.p99} ms; proxy ${f(saturation.proxy.rps)} req/s p50 ${saturation.proxy.p50} ms p99 ${saturation.proxy.p99} ms`,
   );
   log(
-    `RSS: idle ${f(idleRss)} MiB, peak ${f(peakRss)} MiB while 100 MB went each way at once (${f(streamSeconds)} s)`,
+    `RSS: idle ${f(idleRss)} MiB, peak ${f(peakRss)} MiB while ${BIG_MB} MB went each way at once (${f(streamSeconds)} s)`,
   );
 
   await broker.stop();
