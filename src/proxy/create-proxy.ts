@@ -7,7 +7,7 @@ import { ConfinedTarget, upstreamPathOf } from './confine-path';
 import { credentialHeaders } from './credential-headers';
 import { forwardableRequestHeaders, forwardableResponseHeaders } from './proxy-headers';
 import { ProxyCall, ProxyHooks } from './proxy-hooks';
-import { ProxyMetrics, statusClassOf } from './proxy-metrics';
+import { ProxyMetrics, seriesCache, statusClassOf } from './proxy-metrics';
 import { ProxyBody, readReplayableBody } from './read-replayable-body';
 import { UpstreamAgents, UpstreamExchange, sendUpstream } from './send-upstream';
 
@@ -47,9 +47,10 @@ export type Proxy = (call: ProxyCall, target: ConfinedTarget, res: ServerRespons
  * A throw before the head is out is answered by the internal app as problem+json.
  */
 export function createProxy(deps: ProxyDeps): Proxy {
+  const series = seriesCache(deps.metrics);
   return async (call, target, res) => {
     const timing: Timing = { started: performance.now(), upstreamMs: 0, retried: false };
-    res.once('close', () => record(deps, call, res, timing));
+    res.once('close', () => record(deps, series, call, res, timing));
 
     await deps.hooks.authorizeCaller(call);
     const baseUrl = call.provider.api_base_url;
@@ -174,17 +175,23 @@ function answer(res: ServerResponse, exchange: UpstreamExchange, timing: Timing)
   response.pipe(res);
 }
 
-function record(deps: ProxyDeps, call: ProxyCall, res: ServerResponse, timing: Timing): void {
+function record(
+  deps: ProxyDeps,
+  series: ReturnType<typeof seriesCache>,
+  call: ProxyCall,
+  res: ServerResponse,
+  timing: Timing,
+): void {
   const now = performance.now();
   const provider = call.provider.id;
   const upstreamStatus = timing.headSentAt === undefined ? undefined : timing.upstreamStatus;
-  deps.metrics.requests.labels(provider, call.method, statusClassOf(upstreamStatus)).inc();
+  series.request(provider, call.method, statusClassOf(upstreamStatus)).inc();
   const totalMs = now - timing.started;
   const brokerMs = (timing.headSentAt ?? now) - timing.started - timing.upstreamMs;
-  deps.metrics.duration.labels(provider, 'total').observe(totalMs / 1000);
-  deps.metrics.duration.labels(provider, 'broker').observe(brokerMs / 1000);
-  if (timing.upstreamMs > 0)
-    deps.metrics.duration.labels(provider, 'upstream').observe(timing.upstreamMs / 1000);
+  series.duration(provider, 'total').observe(totalMs / 1000);
+  series.duration(provider, 'broker').observe(brokerMs / 1000);
+  if (timing.upstreamMs > 0) series.duration(provider, 'upstream').observe(timing.upstreamMs / 1000);
+  if (!deps.logger.isLevelEnabled('info')) return;
   const round = (ms: number): number => Math.round(ms * 10) / 10;
   deps.logger.info(
     {

@@ -40,3 +40,29 @@ export function createProxyMetrics(metrics: Pick<BrokerMetrics, 'registry'>): Pr
 export function statusClassOf(status: number | undefined): string {
   return status === undefined ? 'broker' : `${Math.floor(status / 100)}xx`;
 }
+
+type Series = { inc(): void } | { observe(value: number): void };
+
+/**
+ * The labelled series, looked up once and kept: prom-client hashes the labels on every call
+ * otherwise. The keys are bounded (provider ids, six methods, five classes, three phases).
+ */
+export function seriesCache(metrics: ProxyMetrics): {
+  request(provider: string, method: string, statusClass: string): { inc(): void };
+  duration(provider: string, phase: 'total' | 'broker' | 'upstream'): { observe(value: number): void };
+} {
+  const known = new Map<string, Series>();
+  const get = <T extends Series>(key: string, make: () => T): T => {
+    let series = known.get(key) as T | undefined;
+    if (!series) known.set(key, (series = make()));
+    return series;
+  };
+  return {
+    request: (provider, method, statusClass) =>
+      get(`r ${provider} ${method} ${statusClass}`, () =>
+        metrics.requests.labels(provider, method, statusClass),
+      ),
+    duration: (provider, phase) =>
+      get(`d ${provider} ${phase}`, () => metrics.duration.labels(provider, phase)),
+  };
+}
