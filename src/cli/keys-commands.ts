@@ -1,4 +1,5 @@
 import { StoredConnection } from '../connections/connection-record';
+import { OwnerFilter } from '../connections/owner-index';
 import { CliContext } from './cli-context';
 import { Progress } from './progress';
 
@@ -8,10 +9,11 @@ const PAGE = 500;
 export async function* allConnections(
   ctx: Pick<CliContext, 'store'>,
   provider?: string,
+  filter: OwnerFilter = {},
 ): AsyncGenerator<StoredConnection[]> {
   let cursor: string | undefined;
   for (;;) {
-    const page = await ctx.store.list({ provider, cursor, limit: PAGE });
+    const page = await ctx.store.list({ ...filter, provider, cursor, limit: PAGE });
     if (page.connections.length > 0) yield page.connections;
     if (page.nextCursor === null) return;
     cursor = page.nextCursor;

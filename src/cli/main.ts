@@ -8,12 +8,16 @@ import { BrokerError } from '../errors/broker-error';
 import { CliContext, createCliContext } from './cli-context';
 import { allConnections, keysStatus, rekey } from './keys-commands';
 import { Progress } from './progress';
+import { parseListOptions } from './list-options';
+import { StoredConnection } from '../connections/connection-record';
+import { unknownProviderMessage } from '../providers/unknown-provider-message';
 import { loadProviderRegistry } from '../providers/load-registry';
 
 const USAGE = `usage: oauth-broker <command>
 
   providers                               the enabled providers, their mode, scopes and redirect URI
   connections list [--provider P]         every connection's metadata, one line each
+    [--end-user U] [--tag k:v]…           only those of end user U, carrying every tag given
   connections show P ID                   one connection's metadata (JSON, never secrets)
   connections delete P ID                 delete (and revoke at the provider, best effort)
   keys generate                           print a new kid:base64 key for TOKEN_ENCRYPTION_KEYS
@@ -78,6 +82,13 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
+/** The owner, when there is one, after the columns a line always has (JSON-quoted: values are free text). */
+function ownerColumns(c: StoredConnection): string {
+  const user = c.end_user ? ` end_user=${c.end_user.id}` : '';
+  const tags = Object.keys(c.tags).length > 0 ? ` tags=${JSON.stringify(c.tags)}` : '';
+  return user + tags;
+}
+
 function providers(config: ReturnType<typeof loadConfig>): number {
   // The registry alone: no Redis needed to tell what is configured.
   const registry = loadProviderRegistry(config);
@@ -94,13 +105,17 @@ function providers(config: ReturnType<typeof loadConfig>): number {
 
 async function connections(ctx: CliContext, command: string, args: string[]): Promise<number> {
   if (command === 'list') {
-    const at = args.indexOf('--provider');
-    const provider = at >= 0 ? args[at + 1] : undefined;
-    for await (const page of allConnections(ctx, provider)) {
+    const options = parseListOptions(args);
+    if ('misuse' in options) {
+      process.stderr.write(`${options.misuse}\n\n${USAGE}\n`);
+      return 2;
+    }
+    const filter = { endUserId: options.endUserId, tags: options.tags };
+    for await (const page of allConnections(ctx, options.provider, filter)) {
       for (const c of page) {
         const m = presentConnection(c);
         process.stdout.write(
-          `${c.provider} ${c.connection_id} ${m.status} expires_at=${m.expires_at ?? '-'} key_id=${c.key_id}\n`,
+          `${c.provider} ${c.connection_id} ${m.status} expires_at=${m.expires_at ?? '-'} key_id=${c.key_id}${ownerColumns(c)}\n`,
         );
       }
     }
@@ -117,7 +132,8 @@ async function connections(ctx: CliContext, command: string, args: string[]): Pr
     return 0;
   }
   const provider = ctx.registry.get(providerId);
-  if (!provider) throw new BrokerError('provider_not_found', `Unknown provider "${providerId}".`);
+  if (!provider)
+    throw new BrokerError('provider_not_found', unknownProviderMessage(ctx.registry, providerId));
   await ctx.connections.delete(provider, connectionId);
   process.stdout.write(`deleted ${providerId} ${connectionId}\n`);
   return 0;

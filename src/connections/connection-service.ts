@@ -9,7 +9,9 @@ import { DEFAULT_API_KEY_SETTINGS, Provider } from '../providers/provider-defini
 import { ConnectionEvents } from './connection-events';
 import { ConnectionSecrets, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
-import { ConnectionFields, ConnectionStore } from './connection-store';
+import { ConnectionFields, ConnectionPatch, ConnectionStore } from './connection-store';
+import { ConnectionOwner, NO_OWNER, OwnerChange, applyOwnerChange, ownerOf } from './connection-owner';
+import { OwnerFilter } from './owner-index';
 import { KeyRing } from './key-ring';
 import { RefreshCoordinator, reauthorizationRequired } from './refresh-coordinator';
 import { RefreshLock } from './refresh-lock';
@@ -85,7 +87,13 @@ export class ConnectionService {
   }
 
   /** Stores the tokens of a connect or an import: a fresh start that keeps only `created_at`. */
-  async saveTokens(provider: Provider, connectionId: string, tokens: TokenSet, requestedScopes: string[]) {
+  async saveTokens(
+    provider: Provider,
+    connectionId: string,
+    tokens: TokenSet,
+    requestedScopes: string[],
+    owner?: OwnerChange,
+  ) {
     return this.saveFresh(
       provider,
       connectionId,
@@ -95,11 +103,18 @@ export class ConnectionService {
         token_type: tokens.token_type,
       },
       { scopes: tokens.granted_scopes ?? requestedScopes, expires_at: tokens.expires_at },
+      owner,
     );
   }
 
-  async saveApiKey(provider: Provider, connectionId: string, apiKey: string) {
-    return this.saveFresh(provider, connectionId, { api_key: apiKey }, { scopes: [], expires_at: null });
+  async saveApiKey(provider: Provider, connectionId: string, apiKey: string, owner?: OwnerChange) {
+    return this.saveFresh(
+      provider,
+      connectionId,
+      { api_key: apiKey },
+      { scopes: [], expires_at: null },
+      owner,
+    );
   }
 
   private async saveFresh(
@@ -107,6 +122,7 @@ export class ConnectionService {
     connectionId: string,
     secrets: ConnectionSecrets,
     extra: { scopes: string[]; expires_at: number | null },
+    ownerChange: OwnerChange | undefined,
   ): Promise<{ created: boolean; connection: StoredConnection }> {
     const now = this.now();
     const sealed = sealSecrets(this.deps.keyRing, provider.id, connectionId, secrets);
@@ -126,17 +142,57 @@ export class ConnectionService {
       refreshable: Boolean(secrets.refresh_token),
       key_id: sealed.keyId,
       sealed: sealed.data,
+      end_user: null,
+      tags: {},
     };
     fields.next_refresh_at = computeNextRefreshAt(fields, this.scheduleSettings(provider), now);
-    const { created } = await this.deps.store.replace(fields, now);
+    const { created, owner } = await this.replaceKeepingOwner(fields, now, ownerChange);
     if (created)
       this.deps.events.emit({
         type: 'connection.created',
         provider: provider.id,
         connection_id: connectionId,
+        ...owner,
       });
     const connection = await this.read(provider.id, connectionId);
     return { created, connection };
+  }
+
+  /**
+   * A reconnect or re-import starts the record afresh but keeps its owner fields unless `change`
+   * names them: the owner is read, and the record replaced only if still at the version read
+   * (compare-and-set), so a PATCH meanwhile is never undone.
+   */
+  private async replaceKeepingOwner(
+    fields: ConnectionFields,
+    now: number,
+    change: OwnerChange | undefined,
+  ): Promise<{ created: boolean; owner: ConnectionOwner }> {
+    const namesAll = change?.end_user !== undefined && change.tags !== undefined;
+    for (let attempt = 1; ; attempt++) {
+      const before = namesAll
+        ? null
+        : await this.deps.store.owners.current(fields.provider, fields.connection_id);
+      const owner = applyOwnerChange(before?.owner ?? NO_OWNER, change);
+      // After a few lost races (a refresh landing each time), the last owner read is good enough.
+      const expect = namesAll || attempt >= 5 ? '*' : (before?.version ?? 0);
+      const result = await this.deps.store.replace({ ...fields, ...owner }, now, expect);
+      if (result.version >= 0) return { created: result.created, owner };
+    }
+  }
+
+  /** `PATCH`: replaces the owner fields `change` names; answers the metadata. */
+  async updateOwner(
+    providerId: string,
+    connectionId: string,
+    change: OwnerChange,
+  ): Promise<StoredConnection> {
+    const patch: ConnectionPatch = {};
+    if (change.end_user !== undefined) patch.end_user = change.end_user;
+    if (change.tags !== undefined) patch.tags = change.tags;
+    const version = await this.deps.store.patch(providerId, connectionId, patch, this.now(), '*');
+    if (version === null) throw connectionNotFound(providerId, connectionId);
+    return this.read(providerId, connectionId);
   }
 
   async read(providerId: string, connectionId: string): Promise<StoredConnection> {
@@ -250,7 +306,7 @@ export class ConnectionService {
     return this.deps.store.due(this.now(), limit);
   }
 
-  list(options: { provider?: string; cursor?: string; limit: number }) {
+  list(options: { provider?: string; cursor?: string; limit: number } & OwnerFilter) {
     return this.deps.store.list(options);
   }
 
@@ -258,7 +314,12 @@ export class ConnectionService {
   async delete(provider: Provider, connectionId: string): Promise<void> {
     const record = await this.deps.store.take(provider.id, connectionId);
     if (!record) throw connectionNotFound(provider.id, connectionId);
-    this.deps.events.emit({ type: 'connection.deleted', provider: provider.id, connection_id: connectionId });
+    this.deps.events.emit({
+      type: 'connection.deleted',
+      provider: provider.id,
+      connection_id: connectionId,
+      ...ownerOf(record),
+    });
     if (record.auth_mode !== 'oauth2' || !provider.revocation_url) return;
     const revocation = this.revoke(provider, record).finally(() =>
       this.pendingRevocations.delete(revocation),
@@ -366,6 +427,7 @@ export class ConnectionService {
       type: 'connection.reauthorization_required',
       provider: record.provider,
       connection_id: record.connection_id,
+      ...ownerOf(record),
       reason: 'expired_without_refresh_token',
     });
   }

@@ -1,6 +1,8 @@
 import { RedisClient } from './redis-client';
 import { ConnectionMeta, StoredConnection } from './connection-record';
 import { RedisKeys, memberOf, parseMember } from './redis-keys';
+import { decodeEndUser, decodeTags, encodeEndUser, encodeTags, ownerOf } from './connection-owner';
+import { OwnerFilter, OwnerIndex } from './owner-index';
 
 /**
  * Writes a connection's hash (KEYS[1]) and its sealed tokens (KEYS[2]) by compare-and-set on
@@ -58,6 +60,8 @@ const RECORD_FIELDS = [
   'read_since_refresh',
   'refreshable',
   'key_id',
+  'end_user',
+  'tags',
 ] as const;
 
 type RecordField = (typeof RECORD_FIELDS)[number];
@@ -185,11 +189,14 @@ export interface ConnectionPage {
  */
 export class ConnectionStore {
   private readonly scripts: ScriptCommands;
+  /** The end-user and tag indexes, kept in line by every write and delete below. */
+  readonly owners: OwnerIndex;
 
   constructor(
     private readonly redis: RedisClient,
     readonly keys: RedisKeys,
   ) {
+    this.owners = new OwnerIndex(redis, keys);
     redis.defineCommand('obWrite', { numberOfKeys: 2, lua: WRITE_SCRIPT });
     redis.defineCommand('obTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obRead', { numberOfKeys: 2, lua: READ_SCRIPT });
@@ -263,6 +270,7 @@ export class ConnectionStore {
     now: number,
     expectVersion: number | '*' = '*',
   ): Promise<WriteResult> {
+    const owner = await this.owners.begin(fields.provider, fields.connection_id, fields);
     const result = await this.write(
       fields.provider,
       fields.connection_id,
@@ -271,7 +279,10 @@ export class ConnectionStore {
       now,
       expectVersion,
     );
-    await this.afterWrite(fields.provider, fields.connection_id, fields.next_refresh_at ?? null, true);
+    // A write refused by compare-and-set changed nothing: nothing to index or schedule for it.
+    if (result.version >= 0)
+      await this.afterWrite(fields.provider, fields.connection_id, fields.next_refresh_at ?? null, true);
+    await this.owners.finish(owner);
     return result;
   }
 
@@ -286,7 +297,12 @@ export class ConnectionStore {
     now: number,
     expectVersion: number | '*',
   ): Promise<number | null> {
+    const owner =
+      'end_user' in patch || 'tags' in patch
+        ? await this.owners.begin(provider, connectionId, { end_user: patch.end_user, tags: patch.tags })
+        : undefined;
     const result = await this.write(provider, connectionId, patch, 'patch', now, expectVersion);
+    if (owner) await this.owners.finish(owner);
     if (result.version < 0) return null;
     if ('next_refresh_at' in patch)
       await this.afterWrite(provider, connectionId, patch.next_refresh_at ?? null, false);
@@ -312,6 +328,7 @@ export class ConnectionStore {
 
   /** Deletes a connection; answers what it held, for revocation. */
   async take(provider: string, connectionId: string): Promise<StoredConnection | null> {
+    const owner = await this.owners.begin(provider, connectionId, 'delete');
     const packed = await this.scripts.obTake(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
@@ -321,14 +338,20 @@ export class ConnectionStore {
       this.redis.zrem(this.keys.index(), member),
       this.redis.zrem(this.keys.schedule(), member),
     ]);
-    return decode(packed, provider, connectionId);
+    const record = decode(packed, provider, connectionId);
+    await this.owners.finish(owner, record ? this.owners.keysFor(ownerOf(record)) : []);
+    return record;
   }
 
   /**
    * A page of connections in `provider:connection_id` order, from the index (ZRANGEBYLEX), never
    * KEYS or a scan of the keyspace. The cursor is the last member answered, opaque to clients.
    */
-  async list(options: { provider?: string; cursor?: string; limit: number }): Promise<ConnectionPage> {
+  async list(
+    options: { provider?: string; cursor?: string; limit: number } & OwnerFilter,
+  ): Promise<ConnectionPage> {
+    if (options.endUserId !== undefined || (options.tags?.length ?? 0) > 0)
+      return this.owners.list(options, options.cursor, options.limit, (p, c) => this.read(p, c));
     const floor = options.provider ? `${options.provider}:` : '';
     let min = floor ? `[${floor}` : '-';
     if (options.cursor && options.cursor >= floor) min = `(${options.cursor}`;
@@ -418,7 +441,11 @@ export class ConnectionStore {
     const args: string[] = [String(expectVersion), mode, String(now)];
     for (const [name, value] of Object.entries(fields)) {
       if (value === undefined) continue;
-      args.push(name, DEFAULTS[name] === value ? '\0' : encodeField(value));
+      const owned = OWNER_ENCODERS[name];
+      args.push(
+        name,
+        owned ? (owned(value as never) ?? '\0') : DEFAULTS[name] === value ? '\0' : encodeField(value),
+      );
     }
     const [version, existed] = await this.scripts.obWrite(
       this.keys.connection(provider, connectionId),
@@ -435,6 +462,12 @@ export class ConnectionStore {
  * per connection.
  */
 const DEFAULTS: Record<string, unknown> = { auth_mode: 'oauth2', status: 'active', refresh_failures: 0 };
+
+/** The owner fields, compact JSON, left out of the hash when empty (see connection-owner.ts). */
+const OWNER_ENCODERS: Record<string, (value: never) => string | undefined> = {
+  end_user: encodeEndUser,
+  tags: encodeTags,
+};
 
 function encodeField(value: unknown): string {
   if (value === null) return '\0';
@@ -501,6 +534,8 @@ function decodeValues(values: unknown[], provider: string, connectionId: string)
     read_since_refresh: hash.read_since_refresh === '1',
     refreshable: hash.refreshable === '1',
     key_id: hash.key_id ?? '',
+    end_user: decodeEndUser(hash.end_user),
+    tags: decodeTags(hash.tags),
     version: num(hash.version) ?? 0,
     sealed: typeof sealed === 'string' ? sealed : '',
   };

@@ -5,6 +5,7 @@ import { TokenEndpointDeps, requestToken, toTokenEndpointError } from '../oauth/
 import { TokenEndpointError } from '../oauth/token-endpoint-error';
 import { Provider } from '../providers/provider-definition';
 import { ConnectionEvents } from './connection-events';
+import { ownerOf } from './connection-owner';
 import { LastError, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
 import { ConnectionStore, LockClaim } from './connection-store';
@@ -411,6 +412,7 @@ export class RefreshCoordinator {
         type: 'connection.reauthorization_required',
         provider: provider.id,
         connection_id: current.connection_id,
+        ...ownerOf(current),
         reason: 'invalid_grant',
       });
     }

@@ -15,6 +15,8 @@ export interface SweeperDeps {
   concurrency?: number;
   /** Background refreshes at once against one provider (SWEEP_CONCURRENCY_PER_PROVIDER, default 2). */
   perProviderConcurrency?: number;
+  /** Repairs owner index entries a crashed write left behind (docs/end-users-and-tags.md). */
+  ownerRepair?: { repair(now: number): Promise<number> };
 }
 
 /** One sweep under way: stop() cancels it (no refresh starts after that) and awaits `done`. */
@@ -78,6 +80,7 @@ export class Sweeper {
       }
       // Cancelled by stop(): the backlog is for the next process to see, not worth a Redis call now.
       if (!sweep.cancelled) this.deps.metrics.dueBacklog.set(await this.deps.connections.countDue());
+      if (!sweep.cancelled && this.deps.ownerRepair) await this.deps.ownerRepair.repair(Date.now());
     } catch (error) {
       this.deps.logger.warn({ err: errorForLog(error) }, 'sweep failed');
     } finally {

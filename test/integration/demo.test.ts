@@ -143,11 +143,18 @@ describe('demo: the broker with its built-in sandbox provider', () => {
     const meta = await fetch(`${demo.internalUrl}/internal/connections/sandbox/demo-user`, {
       headers: { authorization: `Bearer ${demo.internalApiKey}` },
     });
-    expect(await meta.json()).toMatchObject({ status: 'active', refresh_failures: 0 });
+    expect(await meta.json()).toMatchObject({
+      status: 'active',
+      refresh_failures: 0,
+      end_user: { id: 'demo-user', display_name: 'Demo User' },
+      tags: { source: 'demo' },
+    });
   });
 
   it('shows "Try it through the proxy", and its commands reach the sandbox notes API with the stored token', async () => {
-    const page = await (await fetch(`${demo.publicUrl}/demo/done?connected=sandbox`)).text();
+    const page = await (
+      await fetch(`${demo.publicUrl}/demo/done?connected=sandbox&connection_id=demo-user`)
+    ).text();
     expect(page).toContain('Try it through the proxy');
     expect(page).toContain(`${demo.internalUrl}/internal/proxy/sandbox/demo-user/notes`);
     expect(page).not.toContain(demo.internalApiKey);

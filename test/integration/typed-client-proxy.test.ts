@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { BrokerClient, BrokerProblemError } from '../../src/client';
+import { BrokerClient, BrokerProblemError } from '@oauth-broker/client';
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 import { FakeUpstream } from '../helpers/fake-upstream';
