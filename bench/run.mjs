@@ -49,7 +49,7 @@ const flag = (name) => argv.includes(`--${name}`);
 const onlyArg = argv.find((a) => a.startsWith('--only='));
 const ONLY = onlyArg
   ? new Set(onlyArg.slice(7).split(','))
-  : new Set(['token', 'stampede', 'connect', 'scale']);
+  : new Set(['token', 'stampede', 'connect', 'scale', 'proxy']);
 const QUICK = flag('quick');
 const PROFILE = flag('profile');
 
@@ -1240,6 +1240,11 @@ async function main() {
   if (ONLY.has('stampede')) await scenarioStampede(env);
   if (ONLY.has('connect')) await scenarioConnect(env);
   if (ONLY.has('scale')) await scenarioScale(env);
+  // The proxy beside its floor (a GET straight to the fake API): bench/proxy.mjs, its figures in the notes.
+  if (ONLY.has('proxy'))
+    results.notes.push(
+      `Proxy (bench/proxy.mjs): ${JSON.stringify(await (await import('./proxy.mjs')).runProxyBench({ quick: QUICK, log }))}`,
+    );
 
   if (!broker.alive()) throw new Error(`the broker died during the run:\n${broker.output()}`);
   const brokerWarnings = broker.output().trim();

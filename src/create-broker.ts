@@ -27,6 +27,10 @@ import { TokenEndpointDeps } from './oauth/request-token';
 import { ProviderRegistry } from './providers/provider-registry';
 import { loadProviderRegistry } from './providers/load-registry';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
+import { createProxy } from './proxy/create-proxy';
+import { OPEN_PROXY_HOOKS, ProxyHooks } from './proxy/proxy-hooks';
+import { createProxyMetrics } from './proxy/proxy-metrics';
+import { UpstreamAgents, createUpstreamAgents } from './proxy/send-upstream';
 import { authFailureLimitMessage } from './http/auth-failure-limit-message';
 
 export interface BrokerOptions {
@@ -37,6 +41,8 @@ export interface BrokerOptions {
   metrics?: BrokerMetrics;
   events?: ConnectionEvents;
   http?: ProviderHttp;
+  /** The proxy's two hooks (caller's grant, credential use); by default the key alone decides. */
+  proxyHooks?: ProxyHooks;
 }
 
 export interface Broker {
@@ -53,6 +59,8 @@ export interface Broker {
   sweeper: Sweeper;
   /** Present when WEBHOOK_URL is set. */
   webhooks?: WebhookDispatcher;
+  /** The proxy's keep-alive pools to the providers' APIs (destroyed at shutdown). */
+  upstreamAgents: UpstreamAgents;
 }
 
 /** Builds every part of a broker from its configuration and passes each its dependencies. */
@@ -146,6 +154,17 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   });
   if (config.trustProxy) publicApp.set('trust proxy', parseTrustProxy(config.trustProxy));
 
+  const upstreamAgents = createUpstreamAgents();
+  const proxy = createProxy({
+    connections,
+    refreshMarginSeconds: config.refreshMarginSeconds,
+    timeoutMs: config.proxyTimeoutSeconds * 1000,
+    agents: upstreamAgents,
+    hooks: options.proxyHooks ?? OPEN_PROXY_HOOKS,
+    metrics: createProxyMetrics(metrics),
+    logger: logger.child({ module: 'proxy' }),
+  });
+
   const internalHandler = createInternalHandler({
     publicUrl: config.publicUrl,
     allowedReturnUrls: config.allowedReturnUrls,
@@ -154,6 +173,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     registry,
     connectSessions,
     connections,
+    proxy,
     redis,
     logger: logger.child({ listener: 'internal' }),
     metrics,
@@ -199,6 +219,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     connections,
     sweeper,
     webhooks,
+    upstreamAgents,
   };
 }
 

@@ -28,6 +28,8 @@ export interface Config {
   providersFile?: string;
   allowInsecureProviderUrls: boolean;
   providerTimeoutSeconds: number;
+  /** Seconds the proxy waits for an upstream's response head (PROXY_TIMEOUT). */
+  proxyTimeoutSeconds: number;
   /** Failures in a row that open a provider's circuit breaker. */
   circuitThreshold: number;
   /** Seconds an open circuit answers 502 at once before one probe is let through. */

@@ -39,6 +39,7 @@ export function loadConfig(env: Env): Config {
     providersFile: read.string('PROVIDERS_FILE'),
     allowInsecureProviderUrls: read.boolean('ALLOW_INSECURE_PROVIDER_URLS') ?? false,
     providerTimeoutSeconds: read.number('PROVIDER_TIMEOUT', { min: 0.05, max: 300 }) ?? 10,
+    proxyTimeoutSeconds: read.number('PROXY_TIMEOUT', { min: 0.05, max: 3600 }) ?? 30,
     circuitThreshold: read.integer('PROVIDER_CIRCUIT_THRESHOLD', { min: 1, max: 1000 }) ?? 5,
     circuitOpenSeconds: read.number('PROVIDER_CIRCUIT_OPEN', { min: 0.1, max: 3600 }) ?? 30,
     shutdownTimeoutSeconds: read.number('SHUTDOWN_TIMEOUT', { min: 0, max: 3600 }) ?? 10,

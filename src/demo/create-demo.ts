@@ -52,6 +52,8 @@ export interface Demo {
   connectionId: string;
   /** The command that fetches the demo connection's token (with the key when asked). */
   tokenCommand(options?: { withKey?: boolean; forceRefresh?: boolean }): string;
+  /** A call of the sandbox API through the proxy: the notes (GET), or a new one (POST). */
+  proxyCommand(options?: { withKey?: boolean; post?: boolean }): string;
 }
 
 export const DEMO_PROVIDER_ID = 'sandbox';
@@ -95,11 +97,12 @@ export function createDemo(options: DemoOptions): Demo {
     token_url: `${backChannel}/token`,
     revocation_url: `${backChannel}/revoke`,
     issuer: `${publicUrl}/sandbox`,
-    default_scopes: ['profile', 'notes.read'],
+    default_scopes: ['profile', 'notes.read', 'notes.write'],
     client_auth: 'client_secret_basic',
     pkce: 'S256',
     refresh_token_rotation: true,
-    api_base_url: `${publicUrl}/sandbox/api`,
+    // The proxy's upstream, reached over loopback like the token endpoint (docs/proxy.md).
+    api_base_url: `${backChannel}/api`,
   };
   const registry = loadProviderRegistry(config, [...BUILT_IN_PROVIDERS, sandbox]);
   const logger = createLogger(config.logLevel, options.logDestination);
@@ -115,7 +118,20 @@ export function createDemo(options: DemoOptions): Demo {
   const tokenCommandFor = (connectionId: string, key?: string, forceRefresh?: boolean): string =>
     `curl -s -H "Authorization: Bearer ${key ?? '<internal API key>'}" ` +
     `"${internalUrl}/internal/connections/${DEMO_PROVIDER_ID}/${encodeURIComponent(connectionId)}/token${forceRefresh ? '?force_refresh=true' : ''}"`;
-  const pageContext = { connectionId: DEMO_CONNECTION_ID, tokenCommand: tokenCommand() };
+  /** The sandbox API's notes through the proxy (docs/proxy.md): read them, or add one (`post`). */
+  const proxyCommandFor = (connectionId: string, key?: string, post?: boolean): string =>
+    `curl -s -H "Authorization: Bearer ${key ?? '<internal API key>'}" ` +
+    (post ? `-H "Content-Type: application/json" -d '{"text":"hello through the proxy"}' ` : '') +
+    `"${internalUrl}/internal/proxy/${DEMO_PROVIDER_ID}/${encodeURIComponent(connectionId)}/notes"`;
+  const proxyCommand: Demo['proxyCommand'] = (o = {}) =>
+    proxyCommandFor(DEMO_CONNECTION_ID, o.withKey && !keyFromUser ? internalApiKey : undefined, o.post);
+  const pageContextFor = (connectionId: string) => ({
+    connectionId,
+    tokenCommand: tokenCommandFor(connectionId),
+    proxyCommand: proxyCommandFor(connectionId),
+    proxyPostCommand: proxyCommandFor(connectionId, undefined, true),
+  });
+  const pageContext = pageContextFor(DEMO_CONNECTION_ID);
 
   const app = express();
   app.disable('x-powered-by');
@@ -164,7 +180,7 @@ export function createDemo(options: DemoOptions): Demo {
         return sendHtml(res, 200, demoFailedPage(failure.code));
       return sendHtml(res, 503, demoUnavailablePage());
     }
-    sendHtml(res, 200, demoConnectedPage({ connectionId, tokenCommand: tokenCommandFor(connectionId) }));
+    sendHtml(res, 200, demoConnectedPage(pageContextFor(connectionId)));
   });
   app.use('/demo', demo);
   app.get('/', (_req, res) => res.redirect(302, '/demo'));
@@ -182,6 +198,7 @@ export function createDemo(options: DemoOptions): Demo {
     settings: settings.used,
     connectionId: DEMO_CONNECTION_ID,
     tokenCommand,
+    proxyCommand,
   };
 }
 

@@ -4,6 +4,9 @@ export interface DemoPageContext {
   connectionId: string;
   /** The token command as shown on a page: the key itself stays in the terminal. */
   tokenCommand: string;
+  /** The sandbox API's notes through the proxy: read them, add one (the key stays in the terminal). */
+  proxyCommand: string;
+  proxyPostCommand: string;
 }
 
 export function demoStartPage(ctx: DemoPageContext): string {
@@ -27,6 +30,10 @@ export function demoConnectedPage(ctx: DemoPageContext): string {
     body: `<p>The broker stored the Sandbox tokens of <code>${escapeHtml(ctx.connectionId)}</code>, encrypted. Your services now fetch a fresh access token from the internal API whenever they need one:</p>
 <pre>${escapeHtml(ctx.tokenCommand)}</pre>
 <p class="hint">The internal API key is printed in the terminal that runs the demo. Add <code>?force_refresh=true</code> to make the broker refresh (the sandbox rotates refresh tokens).</p>
+<h2>Try it through the proxy</h2>
+<p>Or never touch the token: the broker calls the Sandbox API for you, with the connection's credentials added (<code>/internal/proxy/…</code>). Add a note, then read them:</p>
+<pre>${escapeHtml(ctx.proxyPostCommand)}</pre>
+<pre>${escapeHtml(ctx.proxyCommand)}</pre>
 <form method="get" action="/demo/connect">
 <button type="submit" class="secondary">Connect again</button>
 </form>`,

@@ -108,6 +108,10 @@ async function main(): Promise<void> {
       '  3. Use the access token at the sandbox API:',
       `     curl -s -H "Authorization: Bearer <access_token>" ${demo.publicUrl}/sandbox/api/me`,
       '',
+      '  4. Or try it through the proxy, where the token never leaves the broker:',
+      `     ${demo.proxyCommand({ withKey: true, post: true })}`,
+      `     ${demo.proxyCommand({ withKey: true })}`,
+      '',
       `  Provider "${DEMO_PROVIDER_ID}" is defined as data in src/demo/create-demo.ts; the internal API key above`,
       demo.keyFromUser
         ? '  is the first of your INTERNAL_API_KEYS. More: GET /internal/providers, GET /internal/openapi.json, GET /metrics.'

@@ -208,15 +208,49 @@ export function createSandboxAuthorizationServer(options: SandboxOptions): Route
     res.status(200).end();
   });
 
-  /** A protected resource to try an access token on. */
-  router.get('/api/me', (req, res) => {
+  /**
+   * The grant behind a request's bearer token (RFC 6750 §2.1), or undefined once it has answered
+   * 401 invalid_token, or 403 insufficient_scope when `scope` is not granted (§3.1).
+   */
+  const authorize = (req: Request, res: Response, scope?: string): Grant | undefined => {
     const token = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
     const grant = accessTokens.get(token);
     if (!grant || grant.expires_at < now()) {
       res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
       return void res.status(401).json({ error: 'invalid_token' });
     }
-    res.json({ id: grant.user, name: 'Demo User', scopes: grant.scope.split(' ') });
+    if (scope && !grant.scope.split(' ').includes(scope)) {
+      res.setHeader('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${scope}"`);
+      return void res.status(403).json({ error: 'insufficient_scope', scope });
+    }
+    return grant;
+  };
+
+  /** A protected resource to try an access token on. */
+  router.get('/api/me', (req, res) => {
+    const grant = authorize(req, res);
+    if (grant) res.json({ id: grant.user, name: 'Demo User', scopes: grant.scope.split(' ') });
+  });
+
+  /** An API worth proxying: the user's notes, in memory (`notes.read`, `notes.write`). */
+  const notes = new Map<string, Array<{ id: number; text: string; created_at: string }>>();
+  router.get('/api/notes', (req, res) => {
+    const grant = authorize(req, res, 'notes.read');
+    if (grant) res.json({ notes: notes.get(grant.user) ?? [] });
+  });
+  router.post('/api/notes', express.json({ limit: '16kb' }), (req, res) => {
+    const grant = authorize(req, res, 'notes.write');
+    if (!grant) return;
+    const text = (req.body as { text?: unknown } | undefined)?.text;
+    if (typeof text !== 'string' || text.length === 0 || text.length > 1000)
+      return void res
+        .status(400)
+        .json({ error: 'invalid_request', error_description: '`text`: 1-1000 characters' });
+    const list = notes.get(grant.user) ?? [];
+    const note = { id: list.length + 1, text, created_at: new Date(now()).toISOString() };
+    list.push(note);
+    notes.set(grant.user, list.slice(-100));
+    res.status(201).json(note);
   });
 
   function issue(grant: Grant): Record<string, unknown> {

@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   rate_limited: { status: 429, title: 'Too many requests' },
   provider_unavailable: { status: 502, title: 'Provider unavailable' },
   provider_rejected_client: { status: 502, title: 'Provider rejected client credentials' },
+  proxy_not_configured: { status: 404, title: 'Proxy not configured' },
+  proxy_body_too_large: { status: 413, title: 'Proxy body too large to retry' },
   decryption_failed: { status: 500, title: 'Decryption failed' },
   store_unavailable: { status: 503, title: 'Store unavailable' },
   internal_error: { status: 500, title: 'Internal error' },
@@ -29,6 +31,8 @@ export interface BrokerErrorOptions {
   cause?: unknown;
   /** Extra public fields for the problem body. */
   extra?: Record<string, unknown>;
+  /** Another status than the code's usual one (the proxy's 504 `provider_unavailable`). */
+  status?: number;
 }
 
 export class BrokerError extends Error {
@@ -42,7 +46,7 @@ export class BrokerError extends Error {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BrokerError';
     this.code = code;
-    this.status = ERROR_CODES[code].status;
+    this.status = options.status ?? ERROR_CODES[code].status;
     this.detail = detail;
     this.retryable = options.retryable;
     this.extra = options.extra;

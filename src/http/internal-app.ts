@@ -9,8 +9,11 @@ import { notFoundProblem, problemErrorHandler } from './problem';
 import { requestContext, requestTracker } from './request-context';
 import { tokenFastPath } from './routes/token-route';
 import { InternalRoutesDeps, createInternalRoutes } from './routes/internal-routes';
+import { ProxyRouteDeps, proxyFastPath, registerProxyRoute } from './routes/proxy-route';
 
 export interface InternalAppDeps extends InternalRoutesDeps {
+  /** The proxy (src/proxy/create-proxy.ts); without it /internal/proxy/* is an unknown path. */
+  proxy?: ProxyRouteDeps['proxy'];
   internalApiKeys: string[];
   redis: RedisClient;
   logger: Logger;
@@ -31,16 +34,18 @@ type HandedOver = IncomingMessage & { [HANDED_OVER]?: { error: unknown } };
  */
 export function createInternalHandler(deps: InternalAppDeps): RequestListener {
   const app = createInternalApp(deps);
-  const fastPath = tokenFastPath({
-    ...deps,
-    keyMatches: internalKeyMatcher(deps.internalApiKeys),
-    track: requestTracker('internal', deps.logger, deps.metrics),
-  });
+  const keyMatches = internalKeyMatcher(deps.internalApiKeys);
+  const track = requestTracker('internal', deps.logger, deps.metrics);
+  const fastPath = tokenFastPath({ ...deps, keyMatches, track });
+  const proxyPath = deps.proxy
+    ? proxyFastPath({ registry: deps.registry, proxy: deps.proxy, keyMatches, track })
+    : undefined;
   return (req, res) => {
-    const answered = fastPath(req, res, (error) => {
+    const fail = (error: unknown): void => {
       (req as HandedOver)[HANDED_OVER] = { error };
       app(req, res);
-    });
+    };
+    const answered = fastPath(req, res, fail) || (proxyPath?.(req, res, fail) ?? false);
     if (!answered) app(req, res);
   };
 }
@@ -93,6 +98,7 @@ function createInternalApp(deps: InternalAppDeps): Express {
   // trim and restore on every request, and would have to match the router's case-insensitive paths.
   app.use(requireInternalKey(deps.internalApiKeys, deps.authFailureLimit));
   createInternalRoutes(deps, app);
+  if (deps.proxy) registerProxyRoute({ registry: deps.registry, proxy: deps.proxy }, app);
   app.get('/internal/openapi.json', (_req, res) => {
     res.type('application/json').send(openapi);
   });

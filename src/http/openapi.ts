@@ -182,6 +182,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/internal/proxy/{provider}/{connection_id}/{path}': proxyOperations(providerParams),
       '/internal/providers': {
         get: {
           operationId: 'listProviders',
@@ -453,4 +454,53 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
     },
   };
+}
+
+/**
+ * The proxy (docs/proxy.md): one operation per method. Its answers are the provider's, passed
+ * through whatever their status, headers and body (nothing this document can describe), or the
+ * broker's own refusals as problem+json carrying `Broker-Error: <code>`.
+ */
+function proxyOperations(providerParams: unknown[]): Record<string, unknown> {
+  const item: Record<string, unknown> = {
+    parameters: [
+      ...providerParams,
+      {
+        name: 'path',
+        in: 'path',
+        required: true,
+        description:
+          'The path under the provider’s api_base_url, slashes included; the query string goes on as it came. Refused (400): `.`/`..` segments (plain or percent-encoded), an encoded `/` or `\\`, a `\\`, `@` or `:` in the first segment, a leading `/`.',
+        schema: { type: 'string' },
+      },
+    ],
+  };
+  for (const method of ['get', 'head', 'post', 'put', 'patch', 'delete']) {
+    item[method] = {
+      operationId: `proxy${method[0]!.toUpperCase()}${method.slice(1)}`,
+      summary: `${method.toUpperCase()} on the provider’s API with the connection’s credentials`,
+      ...(['post', 'put', 'patch'].includes(method)
+        ? {
+            requestBody: {
+              required: false,
+              description: 'Any body, streamed on (up to 1 MiB kept for a retry after a 401)',
+              content: { '*/*': { schema: {} } },
+            },
+          }
+        : {}),
+      responses: {
+        '200': {
+          description:
+            'The provider’s answer, passed through: any status, its headers (but Set-Cookie and hop-by-hop fields) and its body, streamed. Never carries Broker-Error.',
+        },
+        default: {
+          description:
+            'A refusal of the broker itself, with `Broker-Error: <code>`: 400 invalid_request, 401 unauthorized, 404 provider_not_found / provider_not_enabled / connection_not_found / proxy_not_configured, 409 reauthorization_required, 413 proxy_body_too_large, 429 rate_limited, 502 provider_unavailable (unreachable) or provider_rejected_client, 503 store_unavailable, 504 provider_unavailable (no response head within PROXY_TIMEOUT)',
+          headers: { 'Broker-Error': { schema: { type: 'string', enum: Object.keys(ERROR_CODES) } } },
+          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+        },
+      },
+    };
+  }
+  return item;
 }

@@ -23,6 +23,9 @@ export function problemBody(error: BrokerError, requestId?: string): Record<stri
 
 export function sendProblem(res: Response, error: BrokerError): void {
   if (error.code === 'store_unavailable' || error.code === 'rate_limited') res.setHeader('Retry-After', '1');
+  // The broker's own refusals say so in a header: behind the proxy a caller tells them apart from
+  // the provider's answers (which never carry it: src/proxy/proxy-headers.ts drops it).
+  res.setHeader('Broker-Error', error.code);
   res
     .status(error.status)
     .type('application/problem+json')

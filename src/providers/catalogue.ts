@@ -34,6 +34,8 @@ export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
     // idle expiry for its refresh tokens; its retired OAuth docs (https://docs.bexio.com/oauth/oauth/,
     // office.bexio.com endpoints) gave them 2 weeks. Weekly is inside both.
     keepalive_after: 604_800,
+    // The proxy's upstream: docs.bexio.com ("First steps") calls GET https://api.bexio.com/2.0/contact
+    // with `Authorization: Bearer`; paths carry their version (/2.0/…, /3.0/…).
     api_base_url: 'https://api.bexio.com',
     docs_url: 'https://docs.bexio.com/#section/Authentication',
   },
@@ -60,7 +62,9 @@ export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
     // `exp` of the JWT; the assumed hour only if a token ever comes back opaque.
     expiry: { from: 'jwt_exp', default_seconds: 3600 },
     refresh_token_rotation: true,
-    api_base_url: 'https://api.getjobber.com/api/graphql',
+    // GraphQL only: every call is POST https://api.getjobber.com/api/graphql (docs/using_jobbers_api/
+    // api_queries_and_mutations), so the proxy's path is `graphql` under this base.
+    api_base_url: 'https://api.getjobber.com/api',
     // Every GraphQL request must name a dated API version (docs/using_jobbers_api/api_versioning);
     // unsupported versions are upgraded to the oldest supported one. 2025-04-16 is the version
     // current integrations pin; pick the newest from Jobber's changelog.
@@ -79,6 +83,7 @@ export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
     authorization_url: 'https://app.bonjoro.com/oauth/authorize',
     token_url: 'https://app.bonjoro.com/oauth/token',
     default_scopes: [],
+    // The API v2 reference (docs_url) serves every operation under this base, `Authorization: Bearer`.
     api_base_url: 'https://www.bonjoro.com/api/v2',
     docs_url: 'https://vimily.github.io/bonjoro-api-docs/',
   },
@@ -98,6 +103,9 @@ export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
     default_scopes: ['read', 'write'],
     scope_separator: ',',
     api_key: { header: 'X-API-KEY', prefix: '', verify_method: 'GET' },
+    // The v1.1 reference (docs_url) serves its operations under /api/v1.1 with `X-API-KEY`
+    // (developer.process.st's older examples show paths at the host's root: override with
+    // PROCESS_STREET_API_BASE_URL if a call there is what you need).
     api_base_url: 'https://public-api.process.st/api/v1.1',
     docs_url: 'https://public-api.process.st/api/v1.1/docs/index.html',
   },
@@ -113,6 +121,7 @@ export const BUILT_IN_PROVIDERS: readonly ProviderEntry[] = [
     token_url: 'https://app.respond.io/oauth/token',
     default_scopes: [],
     api_key: { header: 'Authorization', prefix: 'Bearer ', verify_method: 'GET' },
+    // REST under /v2 with `Authorization: Bearer <token>` (developers.respond.io).
     api_base_url: 'https://api.respond.io/v2',
     docs_url: 'https://developers.respond.io/',
   },

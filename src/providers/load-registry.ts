@@ -11,6 +11,7 @@ import {
   ProviderDefinition,
   ProviderEntry,
   DEFAULT_API_KEY_SETTINGS,
+  apiBaseUrlSchema,
   envPrefixOf,
   providerEntrySchema,
 } from './provider-definition';
@@ -170,6 +171,7 @@ function applyEnvironment(
   def.revocation_url = set('REVOCATION_URL') ?? def.revocation_url;
   const issuer = env('ISSUER');
   if (issuer !== undefined) def.issuer = issuer.trim() === '' ? undefined : issuer.trim();
+  def.api_base_url = set('API_BASE_URL')?.replace(/\/+$/, '') ?? def.api_base_url;
   const verifyUrl = set('API_KEY_VERIFY_URL');
   if (verifyUrl) def.api_key = { ...DEFAULT_API_KEY_SETTINGS, ...def.api_key, verify_url: verifyUrl };
 
@@ -192,10 +194,20 @@ function applyEnvironment(
     ['authorization_url', 'AUTHORIZATION_URL'],
     ['token_url', 'TOKEN_URL'],
     ['revocation_url', 'REVOCATION_URL'],
+    ['api_base_url', 'API_BASE_URL'],
   ];
   for (const [field, variable] of urlFields) {
     const value = def[field] as string | undefined;
     if (value) checkEndpointUrl(value, label(field, variable), config.allowInsecureProviderUrls, problems);
+  }
+  if (
+    def.api_base_url &&
+    URL.canParse(def.api_base_url) &&
+    !apiBaseUrlSchema.safeParse(def.api_base_url).success
+  ) {
+    problems.push(
+      `${label('api_base_url', 'API_BASE_URL')}: must be an http(s) URL without credentials, query or fragment`,
+    );
   }
   if (def.api_key?.verify_url) {
     checkEndpointUrl(

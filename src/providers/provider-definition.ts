@@ -41,6 +41,61 @@ export const apiKeySchema = z
 /** A provider without an `api_key` block sends the key as `Authorization: Bearer <key>`. */
 export const DEFAULT_API_KEY_SETTINGS = apiKeySchema.parse({});
 
+/**
+ * An API base URL: http(s), no credentials, query or fragment (the proxy appends paths to it and
+ * passes the caller's query string as it came).
+ */
+export const apiBaseUrlSchema = httpUrl.refine(
+  (value) => {
+    // Not a URL at all is the http(s) check's complaint already.
+    if (!URL.canParse(value)) return true;
+    const url = new URL(value);
+    return !url.username && !url.password && !url.search && !url.hash && !value.includes('#');
+  },
+  { message: 'must carry no credentials, query or fragment' },
+);
+
+/**
+ * Header names the proxy sets itself or never forwards (RFC 9110 §7.6.1 hop-by-hop fields, the
+ * credential, the host): an `api_headers` entry may not name them.
+ */
+export const RESERVED_API_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'x-request-id',
+]);
+
+/** RFC 9110 §5.1 field names (tokens) and §5.5 values (visible characters, spaces and tabs). */
+export const apiHeadersSchema = z
+  .record(
+    z.string(),
+    z.string().regex(/^[\t\x20-\x7e\x80-\xff]{0,1024}$/, 'must be a header value without control characters'),
+  )
+  .superRefine((headers, ctx) => {
+    const names = Object.keys(headers);
+    if (names.length > 32) ctx.addIssue({ code: 'custom', message: 'at most 32 headers' });
+    for (const name of names) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/.test(name))
+        ctx.addIssue({ code: 'custom', path: [name], message: 'must be an HTTP header name' });
+      else if (RESERVED_API_HEADERS.has(name.toLowerCase()))
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'is set by the proxy itself or never forwarded',
+        });
+    }
+  });
+
 /** Every field an entry may name; `id` aside, each is optional so an entry can override a built-in. */
 export const providerEntrySchema = z.strictObject({
   id: z
@@ -70,9 +125,10 @@ export const providerEntrySchema = z.strictObject({
   expiry: expirySchema.optional(),
   refresh_token_rotation: z.boolean().optional(),
   keepalive_after: z.number().int().min(0).optional(),
-  api_base_url: httpUrl.optional(),
-  /** Headers a caller needs on API requests besides the token (informational, listed by the API). */
-  api_headers: z.record(z.string(), z.string()).optional(),
+  /** The proxy's upstream: every proxied path lies under it (docs/proxy.md). */
+  api_base_url: apiBaseUrlSchema.optional(),
+  /** Headers the proxy adds to every request to the provider's API (e.g. a dated API version). */
+  api_headers: apiHeadersSchema.optional(),
   docs_url: httpUrl.optional(),
   api_key: apiKeySchema.optional(),
 });

@@ -139,6 +139,8 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
           /fetch a fresh access token from the internal API/,
           /curl -s -H "Authorization: Bearer <internal API key>"/,
           /\/internal\/connections\/sandbox\/demo-user\/token/,
+          /Try it through the proxy/,
+          /\/internal\/proxy\/sandbox\/demo-user\/notes/,
         ]);
         expect(await page.content()).not.toContain(main.demo.internalApiKey);
         await buttonFits(page, 'Connect again', width);

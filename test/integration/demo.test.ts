@@ -126,7 +126,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
     expect(first.body).toMatchObject({
       auth_mode: 'oauth2',
       token_type: 'Bearer',
-      scopes: ['profile', 'notes.read'],
+      scopes: ['profile', 'notes.read', 'notes.write'],
     });
     const me = await fetch(`${demo.publicUrl}/sandbox/api/me`, {
       headers: { authorization: `Bearer ${first.body.access_token}` },
@@ -149,6 +149,31 @@ describe('demo: the broker with its built-in sandbox provider', () => {
       end_user: { id: 'demo-user', display_name: 'Demo User' },
       tags: { source: 'demo' },
     });
+  });
+
+  it('shows "Try it through the proxy", and its commands reach the sandbox notes API with the stored token', async () => {
+    const page = await (
+      await fetch(`${demo.publicUrl}/demo/done?connected=sandbox&connection_id=demo-user`)
+    ).text();
+    expect(page).toContain('Try it through the proxy');
+    expect(page).toContain(`${demo.internalUrl}/internal/proxy/sandbox/demo-user/notes`);
+    expect(page).not.toContain(demo.internalApiKey);
+    expect(demo.proxyCommand({ withKey: true, post: true })).toContain(demo.internalApiKey);
+
+    const url = `${demo.internalUrl}/internal/proxy/sandbox/demo-user/notes`;
+    const auth = { authorization: `Bearer ${demo.internalApiKey}` };
+    const created = await fetch(url, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'hello through the proxy' }),
+    });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ id: 1, text: 'hello through the proxy' });
+    const listed = await fetch(url, { headers: auth });
+    expect(listed.status).toBe(200);
+    expect(await listed.json()).toMatchObject({ notes: [{ id: 1, text: 'hello through the proxy' }] });
+    // Without the broker's credential the sandbox API refuses.
+    expect((await fetch(`${demo.publicUrl}/sandbox/api/notes`)).status).toBe(401);
   });
 
   it('answers a consent request only once: a replayed Allow gets an expired page', async () => {

@@ -2,6 +2,7 @@ import { TEST_INTERNAL_KEY, TestBroker, providerEnv, startTestBroker } from '../
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { checkSchema, resolveRef } from '../helpers/schema-check';
+import { FakeUpstream } from '../helpers/fake-upstream';
 
 type Doc = {
   openapi: string;
@@ -37,11 +38,19 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
   let other: TestBroker;
   let doc: Doc;
   const driven = new Set<string>();
+  /** The proxy's upstream: answers 200 with an empty body. */
+  let upstream: FakeUpstream;
 
   beforeAll(async () => {
     redis = await TestRedis.start();
     fake = await FakeProvider.start({ expiresIn: 3600 });
-    const providers = { ...providerEnv('jobber', fake.url), PROCESS_STREET_AUTH_MODE: 'api_key' };
+    upstream = await FakeUpstream.start();
+    upstream.on((_req, res) => res.end());
+    const providers = {
+      ...providerEnv('jobber', fake.url),
+      PROCESS_STREET_AUTH_MODE: 'api_key',
+      JOBBER_API_BASE_URL: upstream.url,
+    };
     broker = await startTestBroker({
       REDIS_URL: redis.url,
       AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
@@ -61,6 +70,7 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
   afterAll(async () => {
     await other?.close();
     await broker?.close();
+    await upstream?.close();
     await fake?.close();
     await redis?.close();
   });
@@ -466,6 +476,24 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
       expect((await drive('GET /readyz', '/readyz', { key: null })).status).toBe(200);
       const metrics = await drive('GET /metrics', '/metrics', { key: null });
       expect(metrics.text).toContain('oauth_broker_http_requests_total');
+    });
+
+    it('the proxy: the provider’s answer passed through for every method', async () => {
+      const put = await send(broker, 'PUT', '/internal/connections/jobber/proxied', {
+        body: JSON.stringify({ access_token: 'at-proxied', expires_in: 3600 }),
+      });
+      expect(put.status).toBe(201);
+      for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']) {
+        const answer = await drive(
+          `${method} /internal/proxy/{provider}/{connection_id}/{path}`,
+          '/internal/proxy/jobber/proxied/a/b?c=d',
+          {
+            rawBody: ['POST', 'PUT', 'PATCH'].includes(method) ? 'x=1' : undefined,
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          },
+        );
+        expect({ method, status: answer.status }).toEqual({ method, status: 200 });
+      }
     });
 
     it('every /internal operation: 429 after too many failed authentications', async () => {

@@ -42,6 +42,22 @@ export interface GetTokenOptions {
   forceRefresh?: boolean;
 }
 
+/** A request for the provider's API, sent through the broker's proxy. */
+export interface ProxyRequest {
+  /** GET (default), HEAD, POST, PUT, PATCH or DELETE. */
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** The path under the provider's `api_base_url`, e.g. `2.0/contact` (one leading `/` is dropped). */
+  path?: string;
+  /** Sent as it is when a string (without `?`); otherwise encoded as `URLSearchParams` does. */
+  query?: string | URLSearchParams | Record<string, string | readonly string[] | undefined>;
+  /** The caller's headers (never its credentials: the broker adds the connection's). */
+  headers?: ConstructorParameters<typeof Headers>[0];
+  /** Any fetch body; a ReadableStream is streamed (sent with `duplex: 'half'`). */
+  body?: RequestInit['body'];
+  /** Aborts the request and its streams. */
+  signal?: AbortSignal;
+}
+
 export interface ListConnectionsOptions {
   provider?: string;
   cursor?: string;
@@ -191,6 +207,59 @@ export class BrokerClient {
     return (answer.body as { providers: ProviderInfo[] }).providers;
   }
 
+  /**
+   * Calls the provider's API through the broker (`/internal/proxy/...`): the token never reaches
+   * this process. Answers the provider's answer as a standard fetch `Response`, its body a stream,
+   * whatever its status; the broker's own refusals (they carry `Broker-Error`) are thrown as
+   * `BrokerProblemError`. Never retried here: a proxied request need not be idempotent.
+   */
+  async proxy(provider: string, connectionId: string, request: ProxyRequest = {}): Promise<Response> {
+    const path = (request.path ?? '').replace(/^\//, '');
+    // fetch resolves `.`/`..` segments (also `%2e`) before sending (WHATWG URL), which would move
+    // the request to another route of the broker: refuse them here as the broker would.
+    if (path.split(/[/\\]/).some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment))) {
+      throw new BrokerProblemError({
+        type: 'urn:oauth-broker:problem:invalid_request',
+        title: 'Invalid request',
+        status: 400,
+        detail: 'The proxied path holds a "." or ".." segment.',
+        code: 'invalid_request',
+      });
+    }
+    const query = proxyQuery(request.query);
+    const url = `${this.baseUrl}/internal/proxy/${encodeURIComponent(provider)}/${encodeURIComponent(connectionId)}/${path}${query ? `?${query}` : ''}`;
+    const headers = new Headers(request.headers);
+    headers.set('authorization', `Bearer ${this.options.apiKey}`);
+    const method = request.method ?? 'GET';
+    const streamed = typeof ReadableStream !== 'undefined' && request.body instanceof ReadableStream;
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, {
+        method,
+        headers,
+        body: request.body,
+        signal: request.signal,
+        redirect: 'manual',
+        ...(streamed ? { duplex: 'half' } : {}),
+      } as RequestInit);
+    } catch (error) {
+      throw new BrokerRequestError(`${method} proxy ${provider}: broker unreachable or aborted`, {
+        cause: error,
+      });
+    }
+    const brokerError = response.headers.get('broker-error');
+    if (brokerError === null) return response;
+    const text = await response.text();
+    const problem = parseProblem(text, response.status) ?? {
+      type: '',
+      title: '',
+      detail: '',
+      status: response.status,
+      code: brokerError,
+    };
+    throw new BrokerProblemError(problem);
+  }
+
   /** Forgets the cached token of one connection (say after the provider refused it). */
   invalidate(provider: string, connectionId: string): void {
     this.cache.delete(cacheKey(provider, connectionId));
@@ -302,6 +371,18 @@ function cacheKey(provider: string, connectionId: string): string {
 
 function connectionPath(provider: string, connectionId: string): string {
   return `/internal/connections/${encodeURIComponent(provider)}/${encodeURIComponent(connectionId)}`;
+}
+
+function proxyQuery(query: ProxyRequest['query']): string {
+  if (query === undefined) return '';
+  if (typeof query === 'string') return query.replace(/^\?/, '');
+  if (query instanceof URLSearchParams) return query.toString();
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value === undefined) continue;
+    for (const item of typeof value === 'string' ? [value] : value) params.append(name, item);
+  }
+  return params.toString();
 }
 
 function parseJson(text: string): unknown {

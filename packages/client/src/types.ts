@@ -120,6 +120,8 @@ export type ProblemCode =
   | 'reauthorization_required'
   | 'provider_unavailable'
   | 'provider_rejected_client'
+  | 'proxy_not_configured'
+  | 'proxy_body_too_large'
   | 'decryption_failed'
   | 'store_unavailable'
   | 'rate_limited'

@@ -1,0 +1,124 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IRouter, NextFunction, Request, Response } from 'express';
+import { ConfinedTarget, confineProxyPath } from '../../proxy/confine-path';
+import { Proxy } from '../../proxy/create-proxy';
+import { Provider } from '../../providers/provider-definition';
+import { ProviderRegistry } from '../../providers/provider-registry';
+import { requestIdOf } from '../problem';
+import { RequestTracker, setContextHeaders } from '../request-context';
+import { resolveProvider } from '../resolve-provider';
+import { invalid, requireConnectionId } from '../validate';
+
+/** The proxy's route (docs/proxy.md), as the metrics and the OpenAPI document name it. */
+export const PROXY_ROUTE = '/internal/proxy/:provider/:connection_id{/*path}';
+
+const PROXY_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The raw request target: the two ids, then what follows (`/path?query`, `?query` or nothing). */
+const PROXY_URL = /^\/internal\/proxy\/([^/?]+)\/([^/?]+)(.*)$/is;
+
+export interface ProxyRouteDeps {
+  registry: ProviderRegistry;
+  proxy: Proxy;
+}
+
+interface ProxyTarget {
+  provider: Provider;
+  connectionId: string;
+  target: ConfinedTarget;
+}
+
+/**
+ * The ids and the path, read from the raw request target (Express's decoded params would hide an
+ * encoded `/` or `..`) and checked before the proxy does anything: 404 for the provider, 400 for
+ * the rest. Undefined when the target is not the proxy's.
+ */
+function parseProxyTarget(registry: ProviderRegistry, url: string): ProxyTarget | undefined {
+  const match = PROXY_URL.exec(url);
+  if (!match) return undefined;
+  const provider = resolveProvider(registry, match[1]);
+  const connectionId = requireConnectionId(decodeSegment(match[2]!));
+  const tail = match[3]!;
+  const slash = tail.startsWith('/');
+  return {
+    provider,
+    connectionId,
+    target: { ...confineProxyPath(slash ? tail.slice(1) : tail), bare: !slash },
+  };
+}
+
+function run(
+  deps: ProxyRouteDeps,
+  parsed: ProxyTarget,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+): Promise<void> {
+  const { provider, connectionId, target } = parsed;
+  return deps.proxy(
+    { requestId, provider, connectionId, method: req.method ?? 'GET', path: target.path, req },
+    target,
+    res,
+  );
+}
+
+/** `/internal/proxy/:provider/:connection_id/<path>` on the internal app, behind its key check. */
+export function registerProxyRoute(deps: ProxyRouteDeps, router: IRouter): void {
+  router.all(PROXY_ROUTE, async (req: Request, res: Response, next: NextFunction) => {
+    if (!PROXY_METHODS.has(req.method)) return next();
+    const parsed = parseProxyTarget(deps.registry, req.originalUrl);
+    if (!parsed) return next();
+    await run(deps, parsed, req, res, requestIdOf(res) ?? '');
+  });
+}
+
+export interface ProxyFastPathDeps extends ProxyRouteDeps {
+  /** Whether an Authorization header carries a valid internal key (constant time). */
+  keyMatches: (header: string | undefined) => boolean;
+  track: RequestTracker;
+}
+
+/**
+ * The proxy ahead of Express, as the token API's fast path (src/http/routes/token-route.ts) and
+ * for the same reason: Express changes the prototype of the request and the response, and V8 then
+ * runs Node's HTTP code (here every chunk of both bodies) on them far slower. Takes a request of
+ * the six methods with a valid internal key on the route's exact prefix; anything else is left to
+ * the app (answers false). A refusal (bad path, unknown provider, anything the proxy throws before
+ * its answer) goes to `fail`, which has the app's error handler answer it.
+ */
+export function proxyFastPath(
+  deps: ProxyFastPathDeps,
+): (req: IncomingMessage, res: ServerResponse, fail: (error: unknown) => void) => boolean {
+  return (req, res, fail) => {
+    const url = req.url ?? '';
+    if (!url.startsWith('/internal/proxy/') || !PROXY_METHODS.has(req.method ?? '')) return false;
+    if (!deps.keyMatches(req.headers.authorization)) return false;
+    const requestId = deps.track(req, res, PROXY_ROUTE);
+    // The context headers; an upstream answer's own X-Request-Id, if it has one, replaces ours.
+    setContextHeaders(res, requestId);
+    let parsed: ProxyTarget | undefined;
+    try {
+      parsed = parseProxyTarget(deps.registry, url);
+    } catch (error) {
+      fail(error);
+      return true;
+    }
+    if (!parsed) {
+      fail(invalid('The proxy route is /internal/proxy/:provider/:connection_id/<path>.'));
+      return true;
+    }
+    run(deps, parsed, req, res, requestId).catch((error: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      fail(error);
+    });
+    return true;
+  };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw invalid('`connection_id` is not a valid path segment');
+  }
+}

@@ -1,0 +1,41 @@
+import type { IncomingMessage } from 'node:http';
+import { Provider } from '../providers/provider-definition';
+
+/** One proxied request as the hooks see it: never its query string, headers' values or body. */
+export interface ProxyCall {
+  /** The request id (the caller's `X-Request-Id` when sane), also sent upstream. */
+  requestId: string;
+  provider: Provider;
+  connectionId: string;
+  method: string;
+  /** The path under `api_base_url`, without the query string (which may hold secrets). */
+  path: string;
+  /** The caller's request, for who the caller is (its key, its address); never its body. */
+  req: IncomingMessage;
+}
+
+/**
+ * The two places where the rest of the broker joins the proxy; both run for every proxied request
+ * and either may throw a BrokerError, which is answered as problem+json before anything goes
+ * upstream.
+ */
+export interface ProxyHooks {
+  /**
+   * (a) Who is the caller, and may it do `proxy` on this provider and connection? Runs right after
+   * the key check and the path checks, before the connection is read. A refusal is a `403 forbidden`.
+   */
+  authorizeCaller(call: ProxyCall): void | Promise<void>;
+  /**
+   * (b) A credential of this connection is about to be used upstream: runs once per proxied
+   * request, after the token is obtained and right before the first upstream request (a retry after
+   * a 401 is the same request). Fail closed: when this throws (say the audit entry cannot be
+   * written: `503 store_unavailable`), nothing is sent upstream.
+   */
+  credentialAboutToBeUsed(call: ProxyCall & { authMode: Provider['auth_mode'] }): void | Promise<void>;
+}
+
+/** No caller restrictions beyond the internal key, no audit: the broker without those features. */
+export const OPEN_PROXY_HOOKS: ProxyHooks = {
+  authorizeCaller: () => undefined,
+  credentialAboutToBeUsed: () => undefined,
+};
