@@ -95,7 +95,10 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
           },
         })
       : undefined;
-  const store = new ConnectionStore(redis, keys);
+  const store = new ConnectionStore(redis, keys, {
+    replicas: config.redisWaitReplicas,
+    timeoutMs: config.redisWaitTimeoutMs,
+  });
   const connections = new ConnectionService({
     store,
     lock: new RefreshLock(redis, keys),

@@ -33,7 +33,10 @@ export async function createCliContext(config: Config): Promise<CliContext> {
     throw new Error('Redis does not answer (check REDIS_URL / REDIS_SENTINELS / REDIS_CLUSTER_NODES)');
   }
   const keys = new RedisKeys(config.redisKeyPrefix);
-  const store = new ConnectionStore(redis, keys);
+  const store = new ConnectionStore(redis, keys, {
+    replicas: config.redisWaitReplicas,
+    timeoutMs: config.redisWaitTimeoutMs,
+  });
   const keyRing = new KeyRing(config.encryptionKeys);
   const http = createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
   const connections = new ConnectionService({

@@ -19,6 +19,13 @@ export interface Config {
   publicUrl: string;
   redis: RedisConfig;
   redisKeyPrefix: string;
+  /**
+   * Replicas that must hold a connection's write before it is acknowledged (WAIT), so a failover
+   * cannot take back a stored rotated refresh token or undo a delete; 0 turns it off.
+   */
+  redisWaitReplicas: number;
+  /** How long a write waits for those replicas before it is acknowledged as the master holds it. */
+  redisWaitTimeoutMs: number;
   sessionSecrets: string[];
   encryptionKeys: EncryptionKey[];
   internalApiKeys: string[];

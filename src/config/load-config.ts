@@ -28,6 +28,14 @@ export function loadConfig(env: Env): Config {
     internalPort: read.integer('INTERNAL_PORT', { min: 0, max: 65535 }) ?? 3001,
     publicUrl,
     redis: { url: redisUrl, sentinels, sentinelName, clusterNodes },
+    // Replication is asynchronous: under Sentinel, a write acknowledged before a replica has it is
+    // lost when that replica is promoted (docs/redis-topologies.md). Cluster routes keyless
+    // commands to any node, so WAIT cannot name the shard there: off by default.
+    redisWaitReplicas:
+      read.integer('REDIS_WAIT_REPLICAS', { min: 0, max: 16 }) ?? (sentinels && !clusterNodes ? 1 : 0),
+    redisWaitTimeoutMs: Math.round(
+      (read.number('REDIS_WAIT_TIMEOUT', { min: 0.001, max: 10 }) ?? 0.25) * 1000,
+    ),
     redisKeyPrefix: read.string('REDIS_KEY_PREFIX', { allowEmpty: true }) ?? 'ob:',
     sessionSecrets: read.secretList('SESSION_SECRET', 32),
     encryptionKeys: readKeyRing(env, problems),

@@ -217,6 +217,7 @@ export class ConnectionStore {
   constructor(
     private readonly redis: RedisClient,
     readonly keys: RedisKeys,
+    private readonly durability: StoreDurability = NO_REPLICA_WAIT,
   ) {
     this.owners = new OwnerIndex(redis, keys);
     redis.defineCommand('obWrite', { numberOfKeys: 2, lua: WRITE_SCRIPT });
@@ -365,6 +366,7 @@ export class ConnectionStore {
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
     );
+    if (packed !== null) await this.replicated();
     const member = memberOf(provider, connectionId);
     await Promise.all([
       this.redis.zrem(this.keys.index(), member),
@@ -634,9 +636,30 @@ export class ConnectionStore {
       this.keys.sealed(provider, connectionId),
       ...args,
     );
+    if (version > 0) await this.replicated();
     return { version, created: existed === 0 };
   }
+
+  /**
+   * With `durability.replicas`, a record write or delete is acknowledged only once that many
+   * replicas hold it (WAIT covers every write this connection sent so far): replication is
+   * asynchronous, and a failover to a replica without it would bring back a retired refresh token
+   * or a deleted connection (docs/redis-topologies.md). Replicas that do not answer within the
+   * timeout leave the write as the master holds it: a lost replica must not stop the broker.
+   */
+  private async replicated(): Promise<void> {
+    const { replicas, timeoutMs } = this.durability;
+    if (replicas > 0) await this.redis.wait(replicas, timeoutMs);
+  }
 }
+
+/** How many replicas must hold a connection write before it is acknowledged, and for how long to wait. */
+export interface StoreDurability {
+  replicas: number;
+  timeoutMs: number;
+}
+
+const NO_REPLICA_WAIT: StoreDurability = { replicas: 0, timeoutMs: 0 };
 
 /** A key prefix as a SCAN pattern that matches it literally. */
 function globEscape(value: string): string {
