@@ -24,7 +24,7 @@ export interface Config {
    * cannot take back a stored rotated refresh token or undo a delete; 0 turns it off.
    */
   redisWaitReplicas: number;
-  /** How long a write waits for those replicas before it is acknowledged as the master holds it. */
+  /** How long a write waits for those replicas; fewer in time make it a store failure (503). */
   redisWaitTimeoutMs: number;
   sessionSecrets: string[];
   encryptionKeys: EncryptionKey[];

@@ -34,7 +34,7 @@ export function loadConfig(env: Env): Config {
     redisWaitReplicas:
       read.integer('REDIS_WAIT_REPLICAS', { min: 0, max: 16 }) ?? (sentinels && !clusterNodes ? 1 : 0),
     redisWaitTimeoutMs: Math.round(
-      (read.number('REDIS_WAIT_TIMEOUT', { min: 0.001, max: 10 }) ?? 0.25) * 1000,
+      (read.number('REDIS_WAIT_TIMEOUT', { min: 0.001, max: 10 }) ?? 0.5) * 1000,
     ),
     redisKeyPrefix: read.string('REDIS_KEY_PREFIX', { allowEmpty: true }) ?? 'ob:',
     sessionSecrets: read.secretList('SESSION_SECRET', 32),

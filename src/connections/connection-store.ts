@@ -6,6 +6,7 @@ import { RedisKeys, memberOf, parseMember } from './redis-keys';
 import { decodeEndUser, decodeTags, encodeEndUser, encodeTags, ownerOf } from './connection-owner';
 import { OwnerFilter, OwnerIndex } from './owner-index';
 import { takeLockLua } from './refresh-lock';
+import { StoreUnavailableError } from './store-unavailable-error';
 
 /**
  * Writes a connection's hash (KEYS[1]) and its sealed tokens (KEYS[2]) by compare-and-set on
@@ -644,12 +645,19 @@ export class ConnectionStore {
    * With `durability.replicas`, a record write or delete is acknowledged only once that many
    * replicas hold it (WAIT covers every write this connection sent so far): replication is
    * asynchronous, and a failover to a replica without it would bring back a retired refresh token
-   * or a deleted connection (docs/redis-topologies.md). Replicas that do not answer within the
-   * timeout leave the write as the master holds it: a lost replica must not stop the broker.
+   * or a deleted connection (docs/redis-topologies.md). Replicas that do not confirm within the
+   * timeout (a failover under way: the master being demoted has lost them) make it a store
+   * failure, answered 503 like any: the caller tries again against the new master, and a refresh
+   * keeps its answer and retries the same compare-and-set (see RefreshCoordinator).
    */
   private async replicated(): Promise<void> {
     const { replicas, timeoutMs } = this.durability;
-    if (replicas > 0) await this.redis.wait(replicas, timeoutMs);
+    if (replicas <= 0) return;
+    const confirmed = await this.redis.wait(replicas, timeoutMs);
+    if (confirmed < replicas)
+      throw new StoreUnavailableError(
+        new Error(`the write reached ${confirmed} of ${replicas} replica(s) within ${timeoutMs} ms`),
+      );
   }
 }
 

@@ -20,12 +20,13 @@ export class StoreUnavailableError extends Error {
  * Redis error codes (the first word of an error reply, RESP §Simple errors) that mean "not here,
  * not now" rather than "this command is wrong": Cluster redirections and outages (MOVED, ASK,
  * TRYAGAIN, CLUSTERDOWN), a server loading or demoted (LOADING, READONLY, MASTERDOWN,
- * NOREPLICAS), busy with a script (BUSY), out of memory or unable to persist (OOM, MISCONF), or
+ * NOREPLICAS, UNBLOCKED: a blocking command such as WAIT cut short by a demotion), busy with a
+ * script (BUSY), out of memory or unable to persist (OOM, MISCONF), or
  * refusing our credentials (NOAUTH, WRONGPASS). The same code may come back wrapped in a script
  * error (`-CODE` after the script's location).
  */
 const UNAVAILABLE_REPLY =
-  /(?:^|[\s:-])(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|MASTERDOWN|NOREPLICAS|BUSY|OOM|MISCONF|NOAUTH|WRONGPASS)\b/;
+  /(?:^|[\s:-])(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|MASTERDOWN|NOREPLICAS|UNBLOCKED|BUSY|OOM|MISCONF|NOAUTH|WRONGPASS)\b/;
 
 /**
  * Classifies what a Redis command was rejected with. A reply error is the server's answer to the
