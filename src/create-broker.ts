@@ -1,5 +1,10 @@
 import type { RequestListener } from 'node:http';
 import { Express } from 'express';
+import { createCallerResolver } from './access/caller-resolver';
+import { checkGrantProviders } from './access/check-grant-providers';
+import { loadServiceKeys } from './access/load-service-keys';
+import { AuditLog } from './audit/audit-log';
+import { readAuditLog } from './audit/read-audit-log';
 import { Config } from './config/config';
 import { ConnectSessionStore, UsedStateStore } from './connections/connect-session-store';
 import { ConnectionEvents, noEvents } from './connections/connection-events';
@@ -10,6 +15,7 @@ import { RedisClient, createRedisClient } from './connections/redis-client';
 import { RedisKeys } from './connections/redis-keys';
 import { RefreshLock } from './connections/refresh-lock';
 import { BrokerError } from './errors/broker-error';
+import { InternalAccess } from './http/internal-access';
 import { createInternalHandler } from './http/internal-app';
 import { failurePage } from './http/pages/connect-pages';
 import { createPublicApp } from './http/public-app';
@@ -48,6 +54,13 @@ export interface Broker {
   internalHandler: RequestListener;
   connections: ConnectionService;
   sweeper: Sweeper;
+  /** The audit log (src/audit/); writes nothing with AUDIT=off. */
+  audit: AuditLog;
+  /**
+   * The internal API's gate: resolves a key to a caller, checks its grant, writes the fail-closed
+   * hand-out entry. The proxy uses it from its raw handler (`authorize`, then `handOut`).
+   */
+  access: InternalAccess;
   /** Present when WEBHOOK_URL is set. */
   webhooks?: WebhookDispatcher;
 }
@@ -56,10 +69,27 @@ export interface Broker {
 export function createBroker(config: Config, options: BrokerOptions): Broker {
   const { logger } = options;
   const registry = options.registry ?? loadProviderRegistry(config);
+  // A bad SERVICE_KEYS_FILE stops start-up, like a bad PROVIDERS_FILE, naming the entry and field.
+  const services = loadServiceKeys(config.serviceKeysFile);
+  checkGrantProviders(services, registry);
   const metrics = options.metrics ?? createMetrics();
   const redis = options.redis ?? createRedisClient(config.redis);
   const keys = new RedisKeys(config.redisKeyPrefix);
   const keyRing = new KeyRing(config.encryptionKeys);
+  const shardKey = (index: number): string => keys.auditShard(index);
+  const audit = new AuditLog({
+    redis,
+    shardKey,
+    enabled: config.audit,
+    maxEntries: config.auditMaxEntries,
+    logger: logger.child({ module: 'audit' }),
+    metrics,
+  });
+  const access = new InternalAccess({
+    resolve: createCallerResolver(config.internalApiKeys, services),
+    audit,
+    metrics,
+  });
   const http = options.http ?? createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
   const tokenEndpoint: TokenEndpointDeps = {
     http,
@@ -133,6 +163,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     http,
     logger: logger.child({ listener: 'public' }),
     metrics,
+    audit,
   });
   if (config.trustProxy) publicApp.set('trust proxy', parseTrustProxy(config.trustProxy));
 
@@ -140,7 +171,8 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     publicUrl: config.publicUrl,
     allowedReturnUrls: config.allowedReturnUrls,
     refreshMarginSeconds: config.refreshMarginSeconds,
-    internalApiKeys: config.internalApiKeys,
+    access,
+    readAudit: (query) => readAuditLog(redis, shardKey, query),
     registry,
     connectSessions,
     connections,
@@ -182,6 +214,8 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     internalHandler,
     connections,
     sweeper,
+    audit,
+    access,
     webhooks,
   };
 }

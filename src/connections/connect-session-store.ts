@@ -8,6 +8,8 @@ export interface ConnectSession {
   connection_id: string;
   return_to?: string;
   scopes?: string[];
+  /** Who asked for the link (the audit log's actor of the connect it leads to). */
+  actor?: string;
   expires_at: number;
 }
 

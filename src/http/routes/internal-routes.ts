@@ -1,9 +1,12 @@
-import express, { IRouter, Router } from 'express';
+import express, { IRouter, Request, Response, Router } from 'express';
+import { visibleProviders } from '../../access/caller';
 import { ConnectSessionStore } from '../../connections/connect-session-store';
 import { presentConnection } from '../../connections/connection-record';
 import { ConnectionService } from '../../connections/connection-service';
 import { BrokerError } from '../../errors/broker-error';
 import { ProviderRegistry } from '../../providers/provider-registry';
+import { AccessTarget, InternalAccess } from '../internal-access';
+import { callerOf } from '../internal-auth';
 import { resolveProvider } from '../resolve-provider';
 import { isAllowedReturnUrl } from '../return-to';
 import {
@@ -16,11 +19,13 @@ import {
   requireConnectionId,
   requireObjectBody,
 } from '../validate';
+import { AUDIT_ROUTE, AuditRouteDeps, auditRouteHandler } from './audit-route';
+import { listGranted } from './list-granted';
 import { parseImport } from './parse-import';
 import { presentProvider } from './present-provider';
 import { TOKEN_ROUTE, tokenRouteHandler } from './token-route';
 
-export interface InternalRoutesDeps {
+export interface InternalRoutesDeps extends AuditRouteDeps {
   publicUrl: string;
   allowedReturnUrls: string[];
   refreshMarginSeconds: number;
@@ -30,6 +35,48 @@ export interface InternalRoutesDeps {
 }
 
 const JSON_LIMIT = '64kb';
+
+/**
+ * The caller's grant checked for `action` on what the request names, before anything is looked up
+ * (docs/least-privilege.md); answers the caller. A refusal is a 403 with its audit entry.
+ */
+export function allow(
+  access: InternalAccess,
+  req: Request,
+  res: Response,
+  action: Parameters<InternalAccess['check']>[2],
+  target: AccessTarget = {},
+) {
+  const caller = callerOf(res);
+  access.check(caller, req, action, target, res.locals.requestId as string | undefined);
+  return caller;
+}
+
+/** The path's provider and connection as sent (checked against the grant before they are validated). */
+function pathTarget(req: Request): AccessTarget {
+  return { provider: String(req.params.provider), connectionId: String(req.params.connection_id) };
+}
+
+/**
+ * The audit entry of a change just made through the internal API (import, PATCH, delete); a failure
+ * to write it is logged and counted, never undoing the change. A PATCH route calls it with 'patch'.
+ */
+export function auditChange(
+  access: InternalAccess,
+  req: Request,
+  res: Response,
+  action: 'import' | 'patch' | 'delete',
+  target: { provider: string; connectionId: string },
+): void {
+  access.changed(
+    callerOf(res),
+    req,
+    action,
+    target,
+    res.statusCode,
+    res.locals.requestId as string | undefined,
+  );
+}
 
 /**
  * The internal token API (CONTRACT.md), registered behind the internal key check on `router`.
@@ -46,6 +93,10 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     const body = requireObjectBody(req.body);
     rejectUnknownFields(body, ['provider', 'connection_id', 'return_to', 'scopes']);
     if (typeof body.provider !== 'string') throw invalid('`provider` must be a string');
+    const caller = allow(deps.access, req, res, 'connect', {
+      provider: body.provider,
+      connectionId: typeof body.connection_id === 'string' ? body.connection_id : undefined,
+    });
     const provider = resolveProvider(deps.registry, body.provider);
     const connectionId = requireConnectionId(body.connection_id);
     const returnTo = optionalString(body.return_to, 'return_to', 2048);
@@ -58,6 +109,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
       connection_id: connectionId,
       return_to: returnTo,
       scopes,
+      actor: caller.actor,
     });
     res.status(201).json({
       url: `${deps.publicUrl}/auth/${provider.id}?session=${token}`,
@@ -66,12 +118,14 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
   });
 
   router.get('/internal/connections/:provider/:connection_id', async (req, res) => {
+    allow(deps.access, req, res, 'read', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
     res.json(presentConnection(await deps.connections.read(provider.id, connectionId)));
   });
 
   router.put('/internal/connections/:provider/:connection_id', json, async (req, res) => {
+    allow(deps.access, req, res, 'write', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
     const imported = parseImport(requireObjectBody(req.body), provider.auth_mode);
@@ -85,13 +139,16 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
             imported.tokens.granted_scopes ?? provider.scopes,
           );
     res.status(created ? 201 : 200).json(presentConnection(connection));
+    auditChange(deps.access, req, res, 'import', { provider: provider.id, connectionId });
   });
 
   router.delete('/internal/connections/:provider/:connection_id', async (req, res) => {
+    allow(deps.access, req, res, 'delete', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
     await deps.connections.delete(provider, connectionId);
     res.status(204).end();
+    auditChange(deps.access, req, res, 'delete', { provider: provider.id, connectionId });
   });
 
   router.get('/internal/connections', async (req, res) => {
@@ -100,6 +157,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
       Object.entries(req.query as Record<string, unknown>).filter(([, v]) => v !== ''),
     );
     const providerId = optionalQueryString(query, 'provider', 64);
+    const caller = allow(deps.access, req, res, 'read', { provider: providerId });
     if (providerId !== undefined && !deps.registry.get(providerId)) {
       throw new BrokerError(
         'provider_not_found',
@@ -109,16 +167,24 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     const limit = optionalInteger(query, 'limit', 1, 1000) ?? 50;
     const cursorParam = optionalQueryString(query, 'cursor', 400);
     const cursor = cursorParam === undefined ? undefined : decodeCursor(cursorParam);
-    const page = await deps.connections.list({ provider: providerId, cursor, limit });
+    const visible = visibleProviders(caller);
+    // A scoped service sees only its providers' connections (docs/least-privilege.md).
+    const page =
+      providerId === undefined && visible !== '*'
+        ? await listGranted((o) => deps.connections.list(o), visible, cursor, limit)
+        : await deps.connections.list({ provider: providerId, cursor, limit });
     res.json({
       connections: page.connections.map(presentConnection),
       next_cursor: page.nextCursor === null ? null : Buffer.from(page.nextCursor).toString('base64url'),
     });
   });
 
-  router.get('/internal/providers', (_req, res) => {
+  router.get('/internal/providers', (req, res) => {
+    allow(deps.access, req, res, 'admin');
     res.json({ providers: deps.registry.enabled().map(presentProvider) });
   });
+
+  router.get(AUDIT_ROUTE, auditRouteHandler(deps));
 
   return router;
 }
