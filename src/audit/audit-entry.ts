@@ -39,41 +39,50 @@ export interface AuditEntry {
   ip: string | null;
 }
 
-/** The stream fields of an event, in a fixed order; absent values are empty strings. */
-export function eventFields(event: AuditEvent): string[] {
+/**
+ * The stream fields of an event: one field, `e`, holding a JSON array (actor, action, provider,
+ * connection_id, status, request_id, ip; null where absent). One field instead of seven made the
+ * XADD about a third cheaper for the broker to send (fewer arguments to encode; bench/audit.mjs),
+ * and JSON holds any value a caller may have put in a path.
+ */
+export function eventFields(event: AuditEvent): [string, string] {
   return [
-    'actor',
-    event.actor,
-    'action',
-    event.action,
-    'provider',
-    event.provider ?? '',
-    'connection_id',
-    event.connection_id ?? '',
-    'status',
-    String(event.status),
-    'request_id',
-    event.request_id ?? '',
-    'ip',
-    event.ip ?? '',
+    'e',
+    JSON.stringify([
+      event.actor,
+      event.action,
+      event.provider ?? null,
+      event.connection_id ?? null,
+      event.status,
+      event.request_id ?? null,
+      event.ip ?? null,
+    ]),
   ];
 }
 
 /** An entry read back from shard `shard` (stream id `ms-seq`); the entry's id is `ms-seq-shard`. */
 export function entryFrom(streamId: string, shard: number, flat: string[]): AuditEntry {
-  const fields: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  let values: unknown[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    if (flat[i] !== 'e') continue;
+    try {
+      const parsed: unknown = JSON.parse(flat[i + 1]!);
+      if (Array.isArray(parsed)) values = parsed;
+    } catch {
+      // not an entry of ours: shown with its id and nothing else
+    }
+  }
+  const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
   const ms = Number(streamId.slice(0, streamId.indexOf('-')));
-  const orNull = (v: string | undefined): string | null => (v ? v : null);
   return {
     id: `${streamId}-${shard}`,
     at: new Date(ms).toISOString(),
-    actor: fields.actor ?? '',
-    action: fields.action ?? '',
-    provider: orNull(fields.provider),
-    connection_id: orNull(fields.connection_id),
-    status: Number(fields.status ?? 0),
-    request_id: orNull(fields.request_id),
-    ip: orNull(fields.ip),
+    actor: text(values[0]) ?? '',
+    action: text(values[1]) ?? '',
+    provider: text(values[2]),
+    connection_id: text(values[3]),
+    status: typeof values[4] === 'number' ? values[4] : 0,
+    request_id: text(values[5]),
+    ip: text(values[6]),
   };
 }
