@@ -42,6 +42,7 @@ export class AuditLog {
   private readonly trim: string[];
   private readonly xadd: Xadd;
   private rotation = 0;
+  private lastWarning = 0;
 
   constructor(private readonly deps: AuditLogDeps) {
     this.enabled = deps.enabled;
@@ -87,26 +88,28 @@ export class AuditLog {
   /** Writes the entry of a change already made; a failure is logged and counted, nothing more. */
   record(event: AuditEvent): void {
     if (!this.enabled) return;
-    this.append(event).catch((error: unknown) => {
-      this.deps.metrics.auditWriteFailures.inc({ kind: 'change' });
-      this.deps.logger.warn(
-        { err: errorForLog(error), action: event.action, provider: event.provider },
-        'audit entry not written',
-      );
-    });
+    this.append(event).catch((error: unknown) => this.lost(event, error));
   }
 
   /** Like `record`, for callers that want to wait (the CLI, before it exits). */
   async recordAndWait(event: AuditEvent): Promise<void> {
     if (!this.enabled) return;
-    await new Promise<void>((resolve) => {
-      this.append(event)
-        .catch((error: unknown) => {
-          this.deps.metrics.auditWriteFailures.inc({ kind: 'change' });
-          this.deps.logger.warn({ err: errorForLog(error), action: event.action }, 'audit entry not written');
-        })
-        .finally(resolve);
-    });
+    await this.append(event).then(
+      () => undefined,
+      (error: unknown) => this.lost(event, error),
+    );
+  }
+
+  /** Counts every lost entry; logs one line a second at most (while Redis is away, every change fails alike). */
+  private lost(event: AuditEvent, error: unknown): void {
+    this.deps.metrics.auditWriteFailures.inc({ kind: 'change' });
+    const now = Date.now();
+    if (now - this.lastWarning < 1000) return;
+    this.lastWarning = now;
+    this.deps.logger.warn(
+      { err: errorForLog(error), action: event.action, provider: event.provider },
+      'audit entry not written (further ones this second not logged; see oauth_broker_audit_write_failures_total)',
+    );
   }
 
   private append(event: AuditEvent): Promise<string | null> {
