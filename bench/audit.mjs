@@ -7,10 +7,14 @@
 // closed-loop clients. Targets (docs/least-privilege.md): B at least 0.85 of A's throughput, and
 // at most +1 ms p99 at the fixed rate.
 //
-//   npm run build && node bench/audit.mjs [--slices=6] [--rate=600] [--seconds=1]
+//   npm run build && node bench/audit.mjs [--slices=6] [--rate=600] [--seconds=1] [--write]
+//
+// --write puts the figures in bench/results.md, in the section between the audit.mjs markers
+// (bench/run.mjs keeps that section when it rewrites the file).
 import autocannon from 'autocannon';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -208,6 +212,10 @@ const fmt = (label, [x, y]) =>
       `B ${y.cpuUs.toFixed(0).padStart(4)} µs/req ${y.rps.toFixed(0).padStart(5)} req/s p50 ${y.p50.toFixed(2)} p99 ${y.p99.toFixed(2)} | ` +
       `B/A cpu ${(y.cpuUs / x.cpuUs).toFixed(3)} rps ${(y.rps / x.rps).toFixed(3)}`,
   );
+const load0 = loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ');
+const started = Date.now();
 console.log(
   `A = AUDIT=off, B = AUDIT=on (${DIST}), both with a scoped service key\n${SLICES} alternating slices of ${SLICE_MS / 1000} s each`,
 );
@@ -218,10 +226,46 @@ console.log(
   `${''.padEnd(22)} paced: open loop, evenly spaced, latency from the intended start (includes the generator's timer lag, median ${Math.max(...fixed.map((x) => x.lagP50)).toFixed(2)} ms); ` +
     `${(late * 100).toFixed(1)} % issued > 5 ms late${late > 0.05 ? ': GENERATOR BEHIND, these latencies are not to be trusted' : ''}`,
 );
-fmt(`max, ${CLIENTS} clients`, await compare([a, b], ids, undefined));
+const max = await compare([a, b], ids, undefined);
+fmt(`max, ${CLIENTS} clients`, max);
 let entries = 0;
 for (let shard = 0; shard < 16; shard++) entries += await redis.client.xlen(`on:{audit:${shard}}`);
-console.log(`audit entries written by B: ${entries}; by A: ${(await redis.client.keys('off:{audit:*')).length} streams`);
+console.log(
+  `audit entries written by B: ${entries}; by A: ${(await redis.client.keys('off:{audit:*')).length} streams`,
+);
+if (process.argv.includes('--write')) {
+  const ms = (x) => `${x.toFixed(2)} ms`;
+  const verdict = (ok) => (ok ? 'PASS' : 'MISS');
+  const [fa, fb] = fixed;
+  const [ma, mb] = max;
+  const section = [
+    '<!-- audit.mjs -->',
+    '## Audit log on vs off (bench/audit.mjs)',
+    '',
+    `The token API of one build, \`AUDIT=on\` (B) beside \`AUDIT=off\` (A), both reading with a scoped service key, ${SLICES} alternating slices of ${SLICE_MS / 1000} s on one private Redis. ` +
+      `${new Date().toISOString()}, load average before ${load0}, after ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}; ${((Date.now() - started) / 1000).toFixed(0)} s. ` +
+      `Audit entries written by B: ${entries}.`,
+    '',
+    '| measure | AUDIT=on | AUDIT=off | ratio / delta | target | verdict |',
+    '|---|---|---|---|---|---|',
+    `| req/s at ${CLIENTS} clients | ${mb.rps.toFixed(0)} | ${ma.rps.toFixed(0)} | ${(mb.rps / ma.rps).toFixed(3)} | ≥ 0.85 | ${verdict(mb.rps / ma.rps >= 0.85)} |`,
+    `| CPU per request at ${CLIENTS} clients | ${mb.cpuUs.toFixed(0)} µs | ${ma.cpuUs.toFixed(0)} µs | ${(mb.cpuUs / ma.cpuUs).toFixed(3)} |  |  |`,
+    `| p99 paced at ${RATE} req/s | ${ms(fb.p99)} | ${ms(fa.p99)} | ${fb.p99 - fa.p99 >= 0 ? '+' : ''}${ms(fb.p99 - fa.p99)} | ≤ +1 ms | ${verdict(fb.p99 - fa.p99 <= 1)}${late > 0.05 ? ' (generator behind: not to be trusted)' : ''} |`,
+    `| p50 paced at ${RATE} req/s | ${ms(fb.p50)} | ${ms(fa.p50)} | ${fb.p50 - fa.p50 >= 0 ? '+' : ''}${ms(fb.p50 - fa.p50)} |  |  |`,
+    `| CPU per request paced | ${fb.cpuUs.toFixed(0)} µs | ${fa.cpuUs.toFixed(0)} µs | ${(fb.cpuUs / fa.cpuUs).toFixed(3)} |  |  |`,
+    '<!-- /audit.mjs -->',
+  ].join('\n');
+  const file = join(ROOT, 'bench', 'results.md');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+  const marked = /<!-- audit\.mjs -->[\s\S]*<!-- \/audit\.mjs -->/;
+  writeFileSync(
+    file,
+    marked.test(text) ? text.replace(marked, section) : `${text.trimEnd()}\n\n${section}\n`,
+  );
+  console.log('written: bench/results.md (audit section)');
+}
 redis.client.disconnect();
 agent.destroy();
 process.exit(0);

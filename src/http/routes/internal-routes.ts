@@ -53,7 +53,7 @@ export function allow(
 }
 
 /** The path's provider and connection as sent (checked against the grant before they are validated). */
-function pathTarget(req: Request): AccessTarget {
+export function pathTarget(req: Request): AccessTarget {
   return { provider: String(req.params.provider), connectionId: String(req.params.connection_id) };
 }
 
