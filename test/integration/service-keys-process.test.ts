@@ -164,6 +164,31 @@ describe('service keys and the audit log, as processes', () => {
       expect(run.stdout).not.toContain(key);
     });
 
+    it('connections delete from the CLI is one entry, actor cli', async () => {
+      expect(
+        (
+          await broker.api('/internal/connections/jobber/p2', {
+            method: 'PUT',
+            body: { access_token: 'at-p2' },
+          })
+        ).status,
+      ).toBe(201);
+      const deleted = await runCommand(
+        process.execPath,
+        [CLI, 'connections', 'delete', 'jobber', 'p2'],
+        envOf(env),
+      );
+      expect(deleted.code).toBe(0);
+      const run = await runCommand(
+        process.execPath,
+        [CLI, 'audit', '--provider', 'jobber', '--connection', 'p2'],
+        envOf(env),
+      );
+      const lines = run.stdout.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[1]).toMatch(/^\S+Z cli delete jobber p2 204 request_id=- ip=-$/);
+    });
+
     it('audit --follow prints new entries as they come', async () => {
       const child = spawn(process.execPath, [CLI, 'audit', '--actor', 'reports', '--follow'], {
         env: { PATH: process.env.PATH ?? '', ...envOf(env) },
