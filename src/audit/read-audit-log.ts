@@ -7,6 +7,8 @@ export interface AuditQuery {
   action?: string;
   provider?: string;
   connectionId?: string;
+  /** Only entries of these providers (a scoped caller's grant); undefined: all. */
+  providers?: ReadonlySet<string>;
   /** Inclusive bounds, in ms since the epoch. */
   sinceMs?: number;
   untilMs?: number;
@@ -128,6 +130,7 @@ function matches(entry: AuditEntry, query: AuditQuery): boolean {
     (query.actor === undefined || entry.actor === query.actor) &&
     (query.action === undefined || entry.action === query.action) &&
     (query.provider === undefined || entry.provider === query.provider) &&
+    (query.providers === undefined || (entry.provider !== null && query.providers.has(entry.provider))) &&
     (query.connectionId === undefined || entry.connection_id === query.connectionId)
   );
 }

@@ -13,6 +13,7 @@ import {
 import { TestBrowser } from '../helpers/browser';
 import { callbackUrl, onListener } from '../helpers/flow-steps';
 import { keyActor, writeServiceKeysFile } from '../helpers/service-keys';
+import { until } from '../helpers/until';
 
 const BILLING = 'billing-key-0123456789abcdef0123456789abcd';
 const ONBOARDING = 'onboarding-key-0123456789abcdef0123456789';
@@ -68,10 +69,22 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
     return res;
   };
 
-  const entriesOf = async (provider: string, id: string): Promise<Entry[]> => {
-    const res = await t.broker.api(`/internal/audit?provider=${provider}&connection_id=${id}&limit=1000`);
-    expect(res.status).toBe(200);
-    return res.body.entries as Entry[];
+  /**
+   * A connection's entries, newest first, once there are `count` of them: entries of changes are
+   * written just after the answer, so a read right after it may come first. Then a moment more,
+   * so that an extra entry would show.
+   */
+  const entriesOf = async (provider: string, id: string, count: number): Promise<Entry[]> => {
+    const read = async () => {
+      const res = await t.broker.api(`/internal/audit?provider=${provider}&connection_id=${id}&limit=1000`);
+      expect(res.status).toBe(200);
+      return res.body.entries as Entry[];
+    };
+    await until(async () => ((await read()).length >= count ? true : undefined), 10_000).catch(
+      () => undefined,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    return read();
   };
 
   /** All entries of all shards, straight from Redis, newest first. */
@@ -108,7 +121,7 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
     expect(
       (await t.broker.api('/internal/connections/jobber/ev-missing/token', { headers: as(BILLING) })).status,
     ).toBe(404);
-    const entries = await entriesOf('jobber', 'ev-token');
+    const entries = await entriesOf('jobber', 'ev-token', 3);
     expect(entries.map((e) => [e.action, e.actor, e.status])).toEqual([
       ['token', 'billing', 200],
       ['token', 'billing', 200],
@@ -121,7 +134,7 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
     });
     expect(entries[1]!.ip).toMatch(/127\.0\.0\.1/);
     expect(Date.parse(entries[0]!.at)).toBeGreaterThan(Date.now() - 60_000);
-    expect(await entriesOf('jobber', 'ev-missing')).toEqual([]);
+    expect(await entriesOf('jobber', 'ev-missing', 0)).toEqual([]);
   });
 
   it('a completed connect is one entry whose actor is the service that asked for the link', async () => {
@@ -140,7 +153,7 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
       secrets.add(issued.access_token);
       if (issued.refresh_token) secrets.add(issued.refresh_token);
     }
-    const entries = await entriesOf('jobber', 'ev-connect');
+    const entries = await entriesOf('jobber', 'ev-connect', 1);
     expect(entries.map((e) => [e.action, e.actor, e.status])).toEqual([['connect', 'onboarding', 200]]);
   });
 
@@ -164,7 +177,7 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
         })
       ).status,
     ).toBe(404);
-    const entries = await entriesOf('jobber', 'ev-change');
+    const entries = await entriesOf('jobber', 'ev-change', 3);
     expect(entries.map((e) => [e.action, e.actor, e.status])).toEqual([
       ['delete', 'onboarding', 204],
       ['import', 'onboarding', 200],
@@ -181,10 +194,10 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
     expect(
       (await t.broker.api('/internal/connections/bexio/ev-403/token', { headers: as(BILLING) })).status,
     ).toBe(403);
-    expect((await entriesOf('jobber', 'ev-401')).map((e) => [e.action, e.actor, e.status])).toEqual([
+    expect((await entriesOf('jobber', 'ev-401', 1)).map((e) => [e.action, e.actor, e.status])).toEqual([
       ['unauthorized', 'unknown', 401],
     ]);
-    expect((await entriesOf('bexio', 'ev-403')).map((e) => [e.action, e.actor, e.status])).toEqual([
+    expect((await entriesOf('bexio', 'ev-403', 1)).map((e) => [e.action, e.actor, e.status])).toEqual([
       ['forbidden', 'billing', 403],
     ]);
   });
@@ -204,7 +217,7 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
     } finally {
       await ctx.close();
     }
-    expect((await entriesOf('jobber', 'ev-rekey')).map((e) => [e.action, e.actor, e.status])).toEqual([
+    expect((await entriesOf('jobber', 'ev-rekey', 2)).map((e) => [e.action, e.actor, e.status])).toEqual([
       ['rekey', 'cli', 200],
       ['import', ADMIN_ACTOR, 201],
     ]);
@@ -212,6 +225,7 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
 
   it('hands nothing out when the entry cannot be written (Redis refuses it), on both paths; other changes go on', async () => {
     await importAs(TEST_INTERNAL_KEY, 'jobber', 'ev-fail');
+    await entriesOf('jobber', 'ev-fail', 1);
     const shardKey = `ob:{audit:${shardFor('jobber', 'ev-fail')}}`;
     const saved = (await t.client.xrange(shardKey, '-', '+')) as Array<[string, string[]]>;
     await t.client.del(shardKey);
@@ -234,7 +248,11 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
       // An import is not a hand-out: it is made, and its lost entry is counted.
       const replaced = await importAs(TEST_INTERNAL_KEY, 'jobber', 'ev-fail', false);
       expect(replaced.status).toBe(200);
-      const metrics = await fetch(`${t.broker.internalUrl}/metrics`).then((r) => r.text());
+      // The import's entry fails just after its answer: wait for it to be counted.
+      const metrics = await until(async () => {
+        const text = await fetch(`${t.broker.internalUrl}/metrics`).then((r) => r.text());
+        return /audit_write_failures_total\{kind="change"\}/.test(text) ? text : undefined;
+      });
       expect(metrics).toMatch(/oauth_broker_audit_write_failures_total\{kind="hand_out"\} 2/);
       expect(metrics).toMatch(/oauth_broker_audit_write_failures_total\{kind="change"\} [1-9]/);
     } finally {
@@ -243,7 +261,7 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
     }
     const again = await t.broker.api('/internal/connections/jobber/ev-fail/token', { headers: as(BILLING) });
     expect(again.status).toBe(200);
-    expect((await entriesOf('jobber', 'ev-fail')).map((e) => [e.action, e.status])).toEqual([
+    expect((await entriesOf('jobber', 'ev-fail', 2)).map((e) => [e.action, e.status])).toEqual([
       ['token', 200],
       ['import', 201],
     ]);
@@ -259,6 +277,7 @@ describe('the audit log: one entry per hand-out, connect, import, delete, rekey 
             .status,
         ).toBe(200);
       }
+    await entriesOf('jobber', 'ev-page-3', 4);
     const raw = await rawLog();
     const expected = raw.map((e) => `${e.id}-${e.shard}`);
     const paged: Entry[] = [];

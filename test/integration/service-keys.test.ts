@@ -7,12 +7,14 @@ const BILLING_NEW = 'billing-key-new-0123456789abcdef0123456789';
 const ONBOARDING = 'onboarding-key-0123456789abcdef0123456789';
 const OPS = 'ops-key-0123456789abcdef0123456789abcdef';
 const PROXY_ONLY = 'proxy-only-key-0123456789abcdef0123456789';
+const AUDITOR = 'auditor-key-0123456789abcdef0123456789abcd';
 
 const SERVICES = [
   { name: 'billing', keys: [BILLING_OLD, BILLING_NEW], providers: ['jobber'], actions: ['token', 'read'] },
   { name: 'onboarding', keys: [ONBOARDING], providers: ['jobber'], actions: ['connect', 'write', 'delete'] },
   { name: 'ops', keys: [OPS], providers: ['*'], actions: ['admin'] },
   { name: 'proxy-only', keys: [PROXY_ONLY], providers: ['bexio'], actions: ['proxy'] },
+  { name: 'auditor', keys: [AUDITOR], providers: ['jobber'], actions: ['admin'] },
 ];
 
 /** Every caller of the table: the keys, what each may do, on which providers. */
@@ -268,6 +270,25 @@ describe('service keys (SERVICE_KEYS_FILE): each key does what its grant allows,
     expect(res.status).toBe(200);
     const audit = await t.broker.api('/internal/audit?provider=bexio&connection_id=b2&action=token&limit=1');
     expect(audit.body.entries[0].actor).toBe(keyActor(TEST_INTERNAL_KEY));
+  });
+
+  it('shows an admin scoped to some providers only their audit entries and providers', async () => {
+    expect((await t.broker.api('/internal/connections/bexio/b2/token')).status).toBe(200);
+    const all = await t.broker.api('/internal/audit?limit=1000');
+    expect(all.body.entries.some((e: { provider: string }) => e.provider === 'bexio')).toBe(true);
+    const scoped = await t.broker.api('/internal/audit?limit=1000', { headers: as(AUDITOR) });
+    expect(scoped.status).toBe(200);
+    expect(scoped.body.entries.length).toBeGreaterThan(0);
+    expect(scoped.body.entries).toEqual(
+      all.body.entries.filter((e: { provider: string }) => e.provider === 'jobber'),
+    );
+    const other = await t.broker.api('/internal/audit?provider=bexio', { headers: as(AUDITOR) });
+    expect({ status: other.status, refused: other.body.refused }).toEqual({
+      status: 403,
+      refused: { provider: 'bexio' },
+    });
+    const providers = await t.broker.api('/internal/providers', { headers: as(AUDITOR) });
+    expect(providers.body.providers.map((p: { id: string }) => p.id)).toEqual(['jobber']);
   });
 
   it('counts refusals and hand-outs per actor in /metrics', async () => {

@@ -20,11 +20,15 @@ export interface AuditRouteDeps {
  */
 export function auditRouteHandler(deps: AuditRouteDeps): RequestHandler {
   return async (req, res) => {
-    deps.access.check(callerOf(res), req, 'admin', {}, res.locals.requestId as string | undefined);
     // As the listing: an empty value means "not given".
     const query = Object.fromEntries(
       Object.entries(req.query as Record<string, unknown>).filter(([, v]) => v !== ''),
     );
+    const provider = optionalQueryString(query, 'provider', 64);
+    const caller = callerOf(res);
+    deps.access.check(caller, req, 'admin', { provider }, res.locals.requestId as string | undefined);
+    // A scoped service sees only its providers' entries, as it sees only their connections.
+    const { providers } = caller.grant;
     const action = optionalQueryString(query, 'action', 32);
     if (action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(action))
       throw invalid(`\`action\` must be one of ${AUDIT_ACTIONS.join(', ')}`);
@@ -33,7 +37,8 @@ export function auditRouteHandler(deps: AuditRouteDeps): RequestHandler {
       throw invalid('`cursor` is not a cursor this API gave');
     const page = await deps.readAudit({
       actor: optionalQueryString(query, 'actor', 200),
-      provider: optionalQueryString(query, 'provider', 64),
+      provider,
+      providers: providers === '*' ? undefined : providers,
       connectionId: optionalQueryString(query, 'connection_id', 200),
       action,
       sinceMs: optionalInstant(query, 'since'),

@@ -180,8 +180,10 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
   });
 
   router.get('/internal/providers', (req, res) => {
-    allow(deps.access, req, res, 'admin');
-    res.json({ providers: deps.registry.enabled().map(presentProvider) });
+    const visible = visibleProviders(allow(deps.access, req, res, 'admin'));
+    const enabled = deps.registry.enabled();
+    const shown = visible === '*' ? enabled : enabled.filter((p) => visible.includes(p.id));
+    res.json({ providers: shown.map(presentProvider) });
   });
 
   router.get(AUDIT_ROUTE, auditRouteHandler(deps));
