@@ -62,10 +62,6 @@ export class AuditLog {
     return shardFor(provider, connectionId);
   }
 
-  shardKeys(): readonly string[] {
-    return this.keys;
-  }
-
   /**
    * Writes a credential hand-out's entry; resolves once Redis holds it. Rejects with
    * `store_unavailable` when it cannot be written (Redis away, or refusing the write): the caller
