@@ -3,6 +3,7 @@ import { BrokerError } from '../errors/broker-error';
 import { BrokerMetrics } from '../observability/metrics';
 import { Logger, errorForLog } from '../observability/logger';
 import { AuditEvent, eventFields } from './audit-entry';
+import { AppendBatcher } from './append-batcher';
 
 /**
  * Streams the log is sharded over: `<prefix>{audit:0}` … `{audit:15}`, each its own hash tag, so
@@ -24,8 +25,6 @@ export interface AuditLogDeps {
   metrics: BrokerMetrics;
 }
 
-type Xadd = (key: string, ...args: string[]) => Promise<string | null>;
-
 /**
  * The audit log's writing side. A hand-out's entry is awaited before the credential is answered
  * (fail closed: no entry, no credential); every other entry is written after the change it records,
@@ -34,13 +33,13 @@ type Xadd = (key: string, ...args: string[]) => Promise<string | null>;
  * An entry goes to the shard its connection hashes to, so one connection's history sits in one
  * stream (read with one XREVRANGE); entries without a connection (a 401) go round the shards.
  * Each shard keeps AUDIT_MAX_ENTRIES / 16 entries (XADD MAXLEN in the same command: no separate
- * trim), so the log as a whole keeps at most AUDIT_MAX_ENTRIES.
+ * trim), so the log as a whole keeps at most AUDIT_MAX_ENTRIES. Entries of one turn of the event
+ * loop are written together (AppendBatcher).
  */
 export class AuditLog {
   readonly enabled: boolean;
   private readonly keys: string[];
-  private readonly trim: string[];
-  private readonly xadd: Xadd;
+  private readonly batcher: AppendBatcher;
   private rotation = 0;
   private lastWarning = 0;
 
@@ -48,9 +47,7 @@ export class AuditLog {
     this.enabled = deps.enabled;
     this.keys = Array.from({ length: AUDIT_SHARDS }, (_, i) => deps.shardKey(i));
     const perShard = Math.max(1, Math.floor(deps.maxEntries / AUDIT_SHARDS));
-    this.trim = ['MAXLEN', perShard < EXACT_TRIM_BELOW ? '=' : '~', String(perShard), '*'];
-    const redis = deps.redis as unknown as { xadd: Xadd };
-    this.xadd = redis.xadd.bind(deps.redis) as Xadd;
+    this.batcher = new AppendBatcher(deps.redis, [perShard < EXACT_TRIM_BELOW ? '=' : '~', String(perShard)]);
   }
 
   /** The shard of a connection's entries; round robin for entries without one. */
@@ -108,9 +105,9 @@ export class AuditLog {
     );
   }
 
-  private append(event: AuditEvent): Promise<string | null> {
+  private append(event: AuditEvent): Promise<void> {
     const key = this.keys[this.shardOf(event.provider, event.connection_id)]!;
-    return this.xadd(key, ...this.trim, ...eventFields(event));
+    return this.batcher.add(key, eventFields(event)[1]);
   }
 }
 
