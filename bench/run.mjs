@@ -1271,7 +1271,15 @@ async function main() {
   console.log(`machine: ${m.model}, nproc ${m.nproc}, node ${m.node}; ${f0(seconds)} s`);
   if (results.profile) console.log(`\nCPU profile, top self time:\n${results.profile}`);
   if (!flag('no-write')) {
-    writeFileSync(join(HERE, 'results.md'), markdown(m, rowsList, seconds));
+    // Sections other scripts keep in the file (bench/audit.mjs) survive the rewrite.
+    const previous = existsSync(join(HERE, 'results.md'))
+      ? readFileSync(join(HERE, 'results.md'), 'utf8')
+      : '';
+    const kept = previous.match(/<!-- audit\.mjs -->[\s\S]*<!-- \/audit\.mjs -->/)?.[0];
+    writeFileSync(
+      join(HERE, 'results.md'),
+      `${markdown(m, rowsList, seconds).trimEnd()}${kept ? `\n\n${kept}` : ''}\n`,
+    );
     console.log('written: bench/results.md');
   }
   redis.client.disconnect();

@@ -1,5 +1,10 @@
 import type { RequestListener } from 'node:http';
 import { Express } from 'express';
+import { createCallerResolver } from './access/caller-resolver';
+import { checkGrantProviders } from './access/check-grant-providers';
+import { loadServiceKeys } from './access/load-service-keys';
+import { AuditLog } from './audit/audit-log';
+import { readAuditLog } from './audit/read-audit-log';
 import { Config } from './config/config';
 import { isHttpsUrl } from './config/is-https-url';
 import { ConnectSessionStore, UsedStateStore } from './connections/connect-session-store';
@@ -12,6 +17,7 @@ import { RedisClient, createRedisClient, guardStoreFailures } from './connection
 import { RedisKeys } from './connections/redis-keys';
 import { RefreshLock } from './connections/refresh-lock';
 import { BrokerError } from './errors/broker-error';
+import { InternalAccess } from './http/internal-access';
 import { createInternalHandler } from './http/internal-app';
 import { failurePage } from './http/pages/connect-pages';
 import { createPublicApp } from './http/public-app';
@@ -28,7 +34,7 @@ import { ProviderRegistry } from './providers/provider-registry';
 import { loadProviderRegistry } from './providers/load-registry';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
 import { createProxy } from './proxy/create-proxy';
-import { OPEN_PROXY_HOOKS, ProxyHooks } from './proxy/proxy-hooks';
+import { ProxyHooks } from './proxy/proxy-hooks';
 import { createProxyMetrics } from './proxy/proxy-metrics';
 import { UpstreamAgents, createUpstreamAgents } from './proxy/send-upstream';
 import { authFailureLimitMessage } from './http/auth-failure-limit-message';
@@ -57,6 +63,13 @@ export interface Broker {
   internalHandler: RequestListener;
   connections: ConnectionService;
   sweeper: Sweeper;
+  /** The audit log (src/audit/); writes nothing with AUDIT=off. */
+  audit: AuditLog;
+  /**
+   * The internal API's gate: resolves a key to a caller, checks its grant, writes the fail-closed
+   * hand-out entry. The proxy uses it from its raw handler (`authorize`, then `handOut`).
+   */
+  access: InternalAccess;
   /** Present when WEBHOOK_URL is set. */
   webhooks?: WebhookDispatcher;
   /** The proxy's keep-alive pools to the providers' APIs (destroyed at shutdown). */
@@ -67,11 +80,28 @@ export interface Broker {
 export function createBroker(config: Config, options: BrokerOptions): Broker {
   const { logger } = options;
   const registry = options.registry ?? loadProviderRegistry(config);
+  // A bad SERVICE_KEYS_FILE stops start-up, like a bad PROVIDERS_FILE, naming the entry and field.
+  const services = loadServiceKeys(config.serviceKeysFile);
+  checkGrantProviders(services, registry);
   const metrics = options.metrics ?? createMetrics();
   // A client passed in goes through the same store boundary as one built here.
   const redis = options.redis ? guardStoreFailures(options.redis) : createRedisClient(config.redis);
   const keys = new RedisKeys(config.redisKeyPrefix);
   const keyRing = new KeyRing(config.encryptionKeys);
+  const shardKey = (index: number): string => keys.auditShard(index);
+  const audit = new AuditLog({
+    redis,
+    shardKey,
+    enabled: config.audit,
+    maxEntries: config.auditMaxEntries,
+    logger: logger.child({ module: 'audit' }),
+    metrics,
+  });
+  const access = new InternalAccess({
+    resolve: createCallerResolver(config.internalApiKeys, services),
+    audit,
+    metrics,
+  });
   const http = options.http ?? createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
   const tokenEndpoint: TokenEndpointDeps = {
     http,
@@ -154,6 +184,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     http,
     logger: logger.child({ listener: 'public' }),
     metrics,
+    audit,
   });
   if (config.trustProxy) publicApp.set('trust proxy', parseTrustProxy(config.trustProxy));
 
@@ -163,7 +194,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     refreshMarginSeconds: config.refreshMarginSeconds,
     timeoutMs: config.proxyTimeoutSeconds * 1000,
     agents: upstreamAgents,
-    hooks: options.proxyHooks ?? OPEN_PROXY_HOOKS,
+    hooks: options.proxyHooks ?? auditedProxyHooks(access),
     metrics: createProxyMetrics(metrics),
     logger: logger.child({ module: 'proxy' }),
   });
@@ -172,7 +203,8 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     publicUrl: config.publicUrl,
     allowedReturnUrls: config.allowedReturnUrls,
     refreshMarginSeconds: config.refreshMarginSeconds,
-    internalApiKeys: config.internalApiKeys,
+    access,
+    readAudit: (query) => readAuditLog(redis, shardKey, query),
     registry,
     connectSessions,
     connections,
@@ -221,6 +253,8 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     internalHandler,
     connections,
     sweeper,
+    audit,
+    access,
     webhooks,
     upstreamAgents,
   };
@@ -231,4 +265,24 @@ function parseTrustProxy(value: string): boolean | number | string {
   if (value === 'false') return false;
   if (/^\d+$/.test(value)) return Number(value);
   return value;
+}
+
+/**
+ * The proxy joined to the internal API's gate: the caller's grant is checked at the route (before
+ * anything is looked up), and every proxied request is a credential hand-out whose audit entry is
+ * in Redis before anything goes upstream (fail closed: docs/least-privilege.md). Its `status` is
+ * the broker's (200: the credential was used); the upstream's own status is in the proxy's log line.
+ */
+function auditedProxyHooks(access: InternalAccess): ProxyHooks {
+  return {
+    authorizeCaller: () => undefined,
+    credentialAboutToBeUsed: (call) =>
+      access.handOut(
+        call.caller,
+        call.req,
+        'proxy',
+        { provider: call.provider.id, connectionId: call.connectionId },
+        call.requestId,
+      ),
+  };
 }

@@ -1,3 +1,4 @@
+import { AuditLog } from '../audit/audit-log';
 import { Config } from '../config/config';
 import { ConnectionService } from '../connections/connection-service';
 import { ConnectionStore } from '../connections/connection-store';
@@ -20,6 +21,10 @@ export interface CliContext {
   store: ConnectionStore;
   keyRing: KeyRing;
   connections: ConnectionService;
+  /** The audit log, written as actor `cli` (rekey, delete) and read by `audit`. */
+  audit: AuditLog;
+  /** The Redis key of audit shard `index`. */
+  auditShardKey: (index: number) => string;
   close(): Promise<void>;
 }
 
@@ -38,6 +43,17 @@ export async function createCliContext(config: Config): Promise<CliContext> {
     timeoutMs: config.redisWaitTimeoutMs,
   });
   const keyRing = new KeyRing(config.encryptionKeys);
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const metrics = createMetrics();
+  const auditShardKey = (index: number): string => keys.auditShard(index);
+  const audit = new AuditLog({
+    redis,
+    shardKey: auditShardKey,
+    enabled: config.audit,
+    maxEntries: config.auditMaxEntries,
+    logger,
+    metrics,
+  });
   const http = createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
   const connections = new ConnectionService({
     store,
@@ -46,8 +62,8 @@ export async function createCliContext(config: Config): Promise<CliContext> {
     tokenEndpoint: { http, breakers: new Map<string, CircuitBreaker>(), retries: 1 },
     http,
     settings: config,
-    logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel),
-    metrics: createMetrics(),
+    logger,
+    metrics,
     events: noEvents,
   });
   return {
@@ -57,6 +73,8 @@ export async function createCliContext(config: Config): Promise<CliContext> {
     store,
     keyRing,
     connections,
+    audit,
+    auditShardKey,
     async close() {
       await connections.drain();
       await redis.quit().catch(() => redis.disconnect());

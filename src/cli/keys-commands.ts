@@ -93,8 +93,16 @@ export async function rekey(ctx: CliContext, options: RekeyOptions = {}): Promis
             busy.push(item);
             continue;
           }
-          if (outcome === 'resealed') report.resealed += 1;
-          else if (outcome === 'current') report.alreadyCurrent += 1;
+          if (outcome === 'resealed') {
+            report.resealed += 1;
+            await ctx.audit.recordAndWait({
+              actor: 'cli',
+              action: 'rekey',
+              provider: item.provider,
+              connection_id: item.connectionId,
+              status: 200,
+            });
+          } else if (outcome === 'current') report.alreadyCurrent += 1;
           else if (outcome === 'changed') report.changedMeanwhile += 1;
         } catch (error) {
           report.failed.push({ ...item, reason: error instanceof Error ? error.message : 'unknown error' });

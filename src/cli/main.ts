@@ -5,12 +5,14 @@ import { loadConfig } from '../config/load-config';
 import { presentConnection } from '../connections/connection-record';
 import { generateKeyLine } from '../connections/key-ring';
 import { BrokerError } from '../errors/broker-error';
+import { printAudit } from './audit-command';
 import { CliContext, createCliContext } from './cli-context';
 import { allConnections, keysStatus, rekey } from './keys-commands';
 import { Progress } from './progress';
 import { parseListOptions } from './list-options';
 import { StoredConnection } from '../connections/connection-record';
 import { unknownProviderMessage } from '../providers/unknown-provider-message';
+import { serviceKeyLine } from './service-key-command';
 import { loadProviderRegistry } from '../providers/load-registry';
 
 const USAGE = `usage: oauth-broker <command>
@@ -23,6 +25,11 @@ const USAGE = `usage: oauth-broker <command>
   keys generate                           print a new kid:base64 key for TOKEN_ENCRYPTION_KEYS
   keys status                             connections sealed under each key id: "<kid> <count>"
   keys rekey | keys rotate                re-seal every connection under the first key (online, resumable)
+  keys service NAME [--providers a,b] [--actions token,read]
+                                          print a new service key and its SERVICE_KEYS_FILE entry
+  audit [--actor A] [--provider P] [--connection ID] [--action X] [--since ISO] [--limit N] [--follow]
+                                          the audit log, newest last, one line an entry (default: the
+                                          last 100, or all since --since); --follow waits for more
 
 Reads the same environment (and .env) as the broker.`;
 
@@ -37,7 +44,21 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${generateKeyLine()}\n`);
     return 0;
   }
+  if (group === 'keys' && command === 'service') {
+    const made = serviceKeyLine(rest);
+    if ('error' in made) {
+      process.stderr.write(`${made.error}\n`);
+      return 2;
+    }
+    process.stdout.write(`key: ${made.key}\n${made.entry}\n`);
+    process.stderr.write(
+      'Give the key to the service; put the line in SERVICE_KEYS_FILE\'s "services" list (or, to rotate, add its\n' +
+        "key_sha256 to the service's existing entry) and restart the brokers. The key is not shown again.\n",
+    );
+    return 0;
+  }
   const known =
+    group === 'audit' ||
     group === 'providers' ||
     (group === 'connections' && ['list', 'show', 'delete'].includes(command ?? '')) ||
     (group === 'keys' && ['status', 'rekey', 'rotate'].includes(command ?? ''));
@@ -51,6 +72,7 @@ async function run(argv: string[]): Promise<number> {
   const ctx = await createCliContext(config);
   try {
     if (group === 'connections') return await connections(ctx, command!, rest);
+    if (group === 'audit') return await audit(ctx, argv.slice(1));
     if (command === 'status') {
       const counts = await keysStatus(ctx);
       for (const [kid, count] of [...counts.entries()].sort()) process.stdout.write(`${kid} ${count}\n`);
@@ -140,7 +162,51 @@ async function connections(ctx: CliContext, command: string, args: string[]): Pr
   if (!provider)
     throw new BrokerError('provider_not_found', unknownProviderMessage(ctx.registry, providerId));
   await ctx.connections.delete(provider, connectionId);
+  await ctx.audit.recordAndWait({
+    actor: 'cli',
+    action: 'delete',
+    provider: providerId,
+    connection_id: connectionId,
+    status: 204,
+  });
   process.stdout.write(`deleted ${providerId} ${connectionId}\n`);
+  return 0;
+}
+
+async function audit(ctx: CliContext, args: string[]): Promise<number> {
+  const flag = (name: string): string | undefined => {
+    const at = args.indexOf(name);
+    return at >= 0 ? args[at + 1] : undefined;
+  };
+  const since = flag('--since');
+  const sinceMs = since === undefined ? undefined : Date.parse(since);
+  if (sinceMs !== undefined && !Number.isFinite(sinceMs)) {
+    process.stderr.write('--since: not an ISO 8601 date or instant\n');
+    return 2;
+  }
+  const limitFlag = flag('--limit');
+  if (limitFlag !== undefined && !/^[1-9]\d{0,8}$/.test(limitFlag)) {
+    process.stderr.write('--limit: a positive integer\n');
+    return 2;
+  }
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => interrupt.abort());
+  await printAudit(
+    ctx,
+    {
+      query: {
+        actor: flag('--actor'),
+        provider: flag('--provider'),
+        connectionId: flag('--connection'),
+        action: flag('--action'),
+        sinceMs,
+      },
+      limit: limitFlag !== undefined ? Number(limitFlag) : sinceMs !== undefined ? undefined : 100,
+      follow: args.includes('--follow'),
+      signal: interrupt.signal,
+    },
+    (line) => process.stdout.write(`${line}\n`),
+  );
   return 0;
 }
 

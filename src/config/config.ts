@@ -59,6 +59,12 @@ export interface Config {
   authFailureLimitPerMinute: number;
   /** Express `trust proxy` for the public listener (which client IP rate limits count); unset trusts none. */
   trustProxy?: string;
+  /** SERVICE_KEYS_FILE: scoped service keys (docs/least-privilege.md); read and checked at start-up. */
+  serviceKeysFile?: string;
+  /** AUDIT: whether the audit log is written (on by default). */
+  audit: boolean;
+  /** AUDIT_MAX_ENTRIES: entries the audit log keeps, oldest dropped first. */
+  auditMaxEntries: number;
   /** The raw environment, for the provider registry's `<PROVIDER>_*` variables. */
   env: Readonly<Record<string, string | undefined>>;
 }

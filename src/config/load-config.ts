@@ -63,6 +63,9 @@ export function loadConfig(env: Env): Config {
     authFailureLimitPerMinute:
       read.integer('AUTH_FAILURE_LIMIT_PER_MINUTE', { min: 0, max: 1_000_000 }) ?? 30,
     trustProxy: read.string('TRUST_PROXY'),
+    serviceKeysFile: read.string('SERVICE_KEYS_FILE'),
+    audit: (read.oneOf('AUDIT', ['on', 'off']) ?? 'on') === 'on',
+    auditMaxEntries: read.integer('AUDIT_MAX_ENTRIES', { min: 16, max: 1_000_000_000 }) ?? 1_000_000,
     env,
   };
 

@@ -12,6 +12,8 @@ export interface ConnectSession {
   /** Owner fields the flow stores when it completes (docs/end-users-and-tags.md). */
   end_user?: EndUser | null;
   tags?: Tags;
+  /** Who asked for the link (the audit log's actor of the connect it leads to). */
+  actor?: string;
   expires_at: number;
 }
 

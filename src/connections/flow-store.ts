@@ -17,6 +17,8 @@ export interface FlowState {
   /** Anti-CSRF token of the API-key form (api_key flows). */
   csrf?: string;
   created_at: number;
+  /** Who asked for the connect link: the audit log's actor of the connect. */
+  actor?: string;
 }
 
 /** Seconds a just-replaced session cookie still joins new flows to its browser's binding. */

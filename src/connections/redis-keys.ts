@@ -96,6 +96,14 @@ export class RedisKeys {
     return `${this.prefix}rl:`;
   }
 
+  /**
+   * One shard of the audit log: a stream per hash tag, so on a Cluster the log spreads over several
+   * slots instead of loading one with every entry (src/audit/audit-log.ts).
+   */
+  auditShard(index: number): string {
+    return `${this.prefix}{audit:${index}}`;
+  }
+
   webhookQueue(): string {
     return `${this.prefix}{webhooks}:queue`;
   }

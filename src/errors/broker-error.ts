@@ -4,6 +4,7 @@
  */
 export const ERROR_CODES = {
   unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
   invalid_request: { status: 400, title: 'Invalid request' },
   provider_not_found: { status: 404, title: 'Provider not found' },
   provider_not_enabled: { status: 404, title: 'Provider not enabled' },

@@ -3,18 +3,17 @@ import express, { Express } from 'express';
 import { RedisClient } from '../connections/redis-client';
 import { BrokerMetrics } from '../observability/metrics';
 import { Logger } from '../observability/logger';
-import { AuthFailureHandler, internalKeyMatcher, requireInternalKey } from './internal-auth';
+import { AuthFailureHandler, requireInternalKey } from './internal-auth';
 import { buildOpenApiDocument } from './openapi';
 import { notFoundProblem, problemErrorHandler } from './problem';
 import { requestContext, requestTracker } from './request-context';
 import { tokenFastPath } from './routes/token-route';
-import { InternalRoutesDeps, createInternalRoutes } from './routes/internal-routes';
+import { InternalRoutesDeps, allow, createInternalRoutes } from './routes/internal-routes';
 import { ProxyRouteDeps, proxyFastPath, registerProxyRoute } from './routes/proxy-route';
 
 export interface InternalAppDeps extends InternalRoutesDeps {
   /** The proxy (src/proxy/create-proxy.ts); without it /internal/proxy/* is an unknown path. */
   proxy?: ProxyRouteDeps['proxy'];
-  internalApiKeys: string[];
   redis: RedisClient;
   logger: Logger;
   metrics: BrokerMetrics;
@@ -34,11 +33,10 @@ type HandedOver = IncomingMessage & { [HANDED_OVER]?: { error: unknown } };
  */
 export function createInternalHandler(deps: InternalAppDeps): RequestListener {
   const app = createInternalApp(deps);
-  const keyMatches = internalKeyMatcher(deps.internalApiKeys);
   const track = requestTracker('internal', deps.logger, deps.metrics);
-  const fastPath = tokenFastPath({ ...deps, keyMatches, track });
+  const fastPath = tokenFastPath({ ...deps, track });
   const proxyPath = deps.proxy
-    ? proxyFastPath({ registry: deps.registry, proxy: deps.proxy, keyMatches, track })
+    ? proxyFastPath({ registry: deps.registry, proxy: deps.proxy, access: deps.access, track })
     : undefined;
   return (req, res) => {
     const fail = (error: unknown): void => {
@@ -51,7 +49,8 @@ export function createInternalHandler(deps: InternalAppDeps): RequestListener {
 }
 
 /**
- * The app for the app's own services: the token API behind a key, `/readyz` and `/metrics`.
+ * The app for the app's own services: the token API behind a key (each route checking the key's
+ * grant, docs/least-privilege.md), `/readyz` and `/metrics`.
  * Never reachable from the public listener.
  */
 function createInternalApp(deps: InternalAppDeps): Express {
@@ -96,10 +95,12 @@ function createInternalApp(deps: InternalAppDeps): Express {
   // Everything below needs the key, unknown paths too (401 before 404: a caller without a key
   // learns nothing of what exists). A mount path (`app.use('/internal', …)`) would cost a prefix
   // trim and restore on every request, and would have to match the router's case-insensitive paths.
-  app.use(requireInternalKey(deps.internalApiKeys, deps.authFailureLimit));
+  app.use(requireInternalKey(deps.access, deps.authFailureLimit));
   createInternalRoutes(deps, app);
-  if (deps.proxy) registerProxyRoute({ registry: deps.registry, proxy: deps.proxy }, app);
-  app.get('/internal/openapi.json', (_req, res) => {
+  if (deps.proxy)
+    registerProxyRoute({ registry: deps.registry, proxy: deps.proxy, access: deps.access }, app);
+  app.get('/internal/openapi.json', (req, res) => {
+    allow(deps.access, req, res, 'admin');
     res.type('application/json').send(openapi);
   });
 

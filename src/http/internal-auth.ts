@@ -1,62 +1,40 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
+import { Caller } from '../access/caller';
 import { BrokerError } from '../errors/broker-error';
+import { InternalAccess, unauthorizedError } from './internal-access';
 
-/**
- * `Authorization: Bearer <key>` against INTERNAL_API_KEYS (several, for rotation). Every key is
- * compared every time with timingSafeEqual over a fixed width, the presented key and each
- * configured one zero-padded to it, and the lengths compared apart: the time taken tells neither
- * which key nor how much of one matched, nor how long the keys are. (No hashing: a SHA-256 per
- * request cost more than the rest of the check, through OpenSSL's one-shot digest.)
- */
 export type AuthFailureHandler = (req: Request, res: Response, deny: (error?: unknown) => void) => void;
 
-/** The header allows 512 characters; Node reads headers as latin1, which is at most 2 bytes each in UTF-8. */
-const WIDTH = 1024;
-
 /**
- * Whether an Authorization header presents one of `keys`: every key is compared every time, over
- * the fixed width, so the time taken tells nothing (see above).
+ * `Authorization: Bearer <key>` against INTERNAL_API_KEYS and the service keys (constant time, see
+ * src/access/caller-resolver.ts). The caller it resolves to is kept in `res.locals.caller` for the
+ * routes' own checks of action and provider; no key, or a wrong one, is `401 unauthorized`, with
+ * an audit entry unless the per-IP limit of failed authentications answers 429 instead (a flood
+ * of bad keys must not push real entries out of the capped log).
  */
-export function internalKeyMatcher(keys: readonly string[]): (header: string | undefined) => boolean {
-  const padded = keys.map((key) => {
-    const bytes = Buffer.alloc(WIDTH);
-    const length = Buffer.byteLength(key, 'utf8');
-    bytes.write(key, 'utf8');
-    // A key wider than the header allows could never be presented whole: it matches nothing.
-    return { bytes, length: length <= WIDTH ? length : -1 };
-  });
-  const presented = Buffer.alloc(WIDTH);
-  return (header) => {
-    const match = /^Bearer[ ]+([^\s]{1,512})\s*$/i.exec(header ?? '');
-    if (!match) return false;
-    let ok = false;
-    presented.fill(0);
-    const length = presented.write(match[1]!, 'utf8');
-    for (const key of padded) {
-      const sameBytes = timingSafeEqual(presented, key.bytes);
-      const sameLength = length === key.length;
-      ok = (sameBytes && sameLength) || ok;
-    }
-    presented.fill(0);
-    return ok;
-  };
-}
-
-export function requireInternalKey(keys: readonly string[], onFailure?: AuthFailureHandler): RequestHandler {
-  const keyMatches = internalKeyMatcher(keys);
+export function requireInternalKey(access: InternalAccess, onFailure?: AuthFailureHandler): RequestHandler {
   return (req, res, next) => {
-    if (keyMatches(req.headers.authorization)) return next();
+    const caller = access.resolve(req.headers.authorization);
+    if (caller) {
+      res.locals.caller = caller;
+      return next();
+    }
     res.setHeader('WWW-Authenticate', 'Bearer realm="oauth-broker-internal"');
-    const deny = (error?: unknown): void =>
-      next(
-        error ??
-          new BrokerError(
-            'unauthorized',
-            'A valid internal API key is required (Authorization: Bearer <key>).',
-          ),
-      );
+    const deny = (error?: unknown): void => {
+      const refusal = error ?? unauthorizedError();
+      if (refusal instanceof BrokerError && refusal.code === 'unauthorized')
+        access.refusedUnauthorized(req, res.locals.requestId as string | undefined);
+      next(refusal);
+    };
     if (onFailure) return onFailure(req, res, deny);
     deny();
   };
+}
+
+/** The caller `requireInternalKey` resolved for this request. */
+export function callerOf(res: Response): Caller {
+  const caller = res.locals.caller as Caller | undefined;
+  // Routes are registered behind requireInternalKey: no caller here is a wiring fault.
+  if (!caller) throw new Error('internal route reached without an authenticated caller');
+  return caller;
 }

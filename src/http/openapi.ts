@@ -1,3 +1,4 @@
+import { AUDIT_ACTIONS } from '../audit/audit-entry';
 import { ERROR_CODES } from '../errors/broker-error';
 
 /**
@@ -18,6 +19,9 @@ export function buildOpenApiDocument(): Record<string, unknown> {
   // has failed it AUTH_FAILURE_LIMIT_PER_MINUTE times in a minute.
   const auth = {
     '401': problem('unauthorized: no or wrong internal API key'),
+    '403': problem(
+      'forbidden: a service key (SERVICE_KEYS_FILE) whose grant does not allow this action or provider; `refused` names which',
+    ),
     '429': problem(
       'rate_limited: too many failed authentications from this address; retry after `Retry-After` seconds',
     ),
@@ -60,7 +64,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       title: 'OAuth Broker internal API',
       version: '1.0.0',
       description:
-        'Served on the internal listener only. Every /internal/* request needs `Authorization: Bearer <key>` with a key of INTERNAL_API_KEYS.',
+        'Served on the internal listener only. Every /internal/* request needs `Authorization: Bearer <key>` with a key of INTERNAL_API_KEYS (every right) or a service key of SERVICE_KEYS_FILE (its grant; outside it, 403 forbidden).',
     },
     servers: [{ url: 'http://127.0.0.1:3001' }],
     security: [{ internalKey: [] }],
@@ -204,6 +208,23 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/internal/audit': {
+        get: {
+          operationId: 'listAudit',
+          summary: 'The audit log, newest first (an `admin` action for service keys)',
+          parameters: [
+            { name: 'actor', in: 'query', schema: { type: 'string', maxLength: 200 } },
+            { name: 'provider', in: 'query', schema: { type: 'string', maxLength: 64 } },
+            { name: 'connection_id', in: 'query', schema: { type: 'string', maxLength: 200 } },
+            { name: 'action', in: 'query', schema: { type: 'string', enum: [...AUDIT_ACTIONS] } },
+            { name: 'since', in: 'query', schema: { type: 'string', format: 'date-time' } },
+            { name: 'until', in: 'query', schema: { type: 'string', format: 'date-time' } },
+            { name: 'cursor', in: 'query', schema: { type: 'string' } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          ],
+          responses: { '200': json('A page of the audit log', 'AuditPage'), ...common },
+        },
+      },
       '/readyz': {
         get: {
           operationId: 'readiness',
@@ -251,6 +272,47 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             retryable: { type: 'boolean' },
             request_id: { type: 'string' },
             current_token_expires_at: { type: 'string', format: 'date-time' },
+            refused: {
+              type: 'object',
+              description: 'forbidden: the action or the provider the grant does not allow',
+              properties: { action: { type: 'string' }, provider: { type: 'string' } },
+            },
+          },
+        },
+        AuditPage: {
+          type: 'object',
+          required: ['entries', 'next_cursor'],
+          properties: {
+            entries: { type: 'array', items: { $ref: '#/components/schemas/AuditEntry' } },
+            next_cursor: {
+              type: ['string', 'null'],
+              description: 'null at the end; a page may hold fewer than `limit` entries while more follow',
+            },
+          },
+        },
+        AuditEntry: {
+          type: 'object',
+          required: [
+            'id',
+            'at',
+            'actor',
+            'action',
+            'provider',
+            'connection_id',
+            'status',
+            'request_id',
+            'ip',
+          ],
+          properties: {
+            id: { type: 'string' },
+            at: { type: 'string', format: 'date-time' },
+            actor: { type: 'string' },
+            action: { type: 'string', enum: [...AUDIT_ACTIONS] },
+            provider: { type: ['string', 'null'] },
+            connection_id: { type: ['string', 'null'] },
+            status: { type: 'integer' },
+            request_id: { type: ['string', 'null'] },
+            ip: { type: ['string', 'null'] },
           },
         },
         ConnectSessionRequest: {

@@ -13,6 +13,12 @@ export interface BrokerMetrics {
   sweepDuration: Histogram;
   dueBacklog: Gauge;
   webhookDeliveries: Counter<'event' | 'outcome'>;
+  /** 401/403 answers of the internal API, by actor (`unknown` for a 401) and code. */
+  authRefusals: Counter<'actor' | 'code'>;
+  /** Credentials handed out (token API 200, proxied requests), by actor and action. */
+  handOuts: Counter<'actor' | 'action'>;
+  /** Audit entries that could not be written, by kind (`hand_out`: nothing was handed out; `change`). */
+  auditWriteFailures: Counter<'kind'>;
 }
 
 /**
@@ -92,6 +98,26 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Broke
       name: 'oauth_broker_webhook_deliveries_total',
       help: 'Webhook delivery attempts by event and outcome',
       labelNames: ['event', 'outcome'],
+      registers: [registry],
+    }),
+    // Actors are the configured services and INTERNAL_API_KEYS keys (a 401 counts as `unknown`),
+    // so these labels stay bounded whatever callers send.
+    authRefusals: new Counter({
+      name: 'oauth_broker_auth_refusals_total',
+      help: 'Internal API requests refused with 401 or 403, by actor and code',
+      labelNames: ['actor', 'code'],
+      registers: [registry],
+    }),
+    handOuts: new Counter({
+      name: 'oauth_broker_credential_hand_outs_total',
+      help: 'Credentials handed out (token API, proxy), by actor and action',
+      labelNames: ['actor', 'action'],
+      registers: [registry],
+    }),
+    auditWriteFailures: new Counter({
+      name: 'oauth_broker_audit_write_failures_total',
+      help: 'Audit log entries that could not be written, by kind (hand_out: refused with 503; change)',
+      labelNames: ['kind'],
       registers: [registry],
     }),
   };

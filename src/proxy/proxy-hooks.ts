@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { Caller } from '../access/caller';
 import { Provider } from '../providers/provider-definition';
 
 /** One proxied request as the hooks see it: never its query string, headers' values or body. */
@@ -10,8 +11,10 @@ export interface ProxyCall {
   method: string;
   /** The path under `api_base_url`, without the query string (which may hold secrets). */
   path: string;
-  /** The caller's request, for who the caller is (its key, its address); never its body. */
+  /** The caller's request, for its address; never its body. */
   req: IncomingMessage;
+  /** Who is calling, its grant already checked for `proxy` on this provider (docs/least-privilege.md). */
+  caller: Caller;
 }
 
 /**

@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TEST_INTERNAL_KEY, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
@@ -15,6 +19,9 @@ type Operation = {
   parameters?: Array<{ name: string; in: string }>;
   responses: Record<string, { description: string; content?: Record<string, { schema: unknown }> }>;
 };
+
+/** A service key whose grant allows none of the operations below (only the proxy, on another provider). */
+const OUTSIDER_KEY = 'outsider-service-key-0123456789abcdef';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 
@@ -51,8 +58,23 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
       PROCESS_STREET_AUTH_MODE: 'api_key',
       JOBBER_API_BASE_URL: upstream.url,
     };
+    const serviceKeys = join(mkdtempSync(join(tmpdir(), 'ob-openapi-')), 'service-keys.json');
+    writeFileSync(
+      serviceKeys,
+      JSON.stringify({
+        services: [
+          {
+            name: 'outsider',
+            key_sha256: [createHash('sha256').update(OUTSIDER_KEY).digest('hex')],
+            providers: ['bexio'],
+            actions: ['proxy'],
+          },
+        ],
+      }),
+    );
     broker = await startTestBroker({
       REDIS_URL: redis.url,
+      SERVICE_KEYS_FILE: serviceKeys,
       AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
       ...providers,
     });
@@ -472,6 +494,54 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
       expect((await drive(template, '/internal/connections/jobber/imp-1')).status).toBe(404);
     });
 
+    it('every /internal operation: 403 forbidden for a service key outside its grant', async () => {
+      const operations: Array<[string, string, unknown?]> = [
+        [
+          'POST /internal/connect-sessions',
+          '/internal/connect-sessions',
+          { provider: 'jobber', connection_id: 'x' },
+        ],
+        ['GET /internal/connections', '/internal/connections'],
+        ['GET /internal/connections/{provider}/{connection_id}', '/internal/connections/jobber/x'],
+        [
+          'PUT /internal/connections/{provider}/{connection_id}',
+          '/internal/connections/jobber/x',
+          { access_token: 'a' },
+        ],
+        ['DELETE /internal/connections/{provider}/{connection_id}', '/internal/connections/jobber/x'],
+        [
+          'GET /internal/connections/{provider}/{connection_id}/token',
+          '/internal/connections/jobber/x/token',
+        ],
+        ['GET /internal/providers', '/internal/providers'],
+        ['GET /internal/openapi.json', '/internal/openapi.json'],
+        ['GET /internal/audit', '/internal/audit'],
+      ];
+      for (const [operation, path, body] of operations) {
+        const answer = await drive(operation, path, { key: OUTSIDER_KEY, body });
+        expect({ operation, status: answer.status, code: answer.json.code }).toEqual({
+          operation,
+          status: 403,
+          code: 'forbidden',
+        });
+      }
+    });
+
+    it('GET /internal/audit: 200 (pages), 400, 401', async () => {
+      const page = await drive('GET /internal/audit', '/internal/audit?limit=1');
+      expect(page.status).toBe(200);
+      expect(page.json.entries).toHaveLength(1);
+      expect(page.json.next_cursor).toEqual(expect.any(String));
+      const next = await drive(
+        'GET /internal/audit',
+        `/internal/audit?limit=1&cursor=${page.json.next_cursor}`,
+      );
+      expect(next.status).toBe(200);
+      expect((await drive('GET /internal/audit', '/internal/audit?limit=0')).status).toBe(400);
+      expect((await drive('GET /internal/audit', '/internal/audit?since=yesterday')).status).toBe(400);
+      expect((await drive('GET /internal/audit', '/internal/audit', { key: 'wrong' })).status).toBe(401);
+    });
+
     it('GET /readyz and GET /metrics: 200, without a key', async () => {
       expect((await drive('GET /readyz', '/readyz', { key: null })).status).toBe(200);
       const metrics = await drive('GET /metrics', '/metrics', { key: null });
@@ -514,6 +584,7 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
         ],
         ['GET /internal/providers', '/internal/providers'],
         ['GET /internal/openapi.json', '/internal/openapi.json'],
+        ['GET /internal/audit', '/internal/audit'],
       ];
       for (const [operation, path] of operations) {
         const answer = await drive(operation, path, {
@@ -551,6 +622,7 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
           'GET /internal/connections/{provider}/{connection_id}/token',
           '/internal/connections/jobber/tok-1/token',
         ],
+        ['GET /internal/audit', '/internal/audit'],
       ];
       for (const [operation, path, body] of operations) {
         const answer = await drive(operation, path, { body });

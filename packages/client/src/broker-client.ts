@@ -1,5 +1,7 @@
 import { BrokerProblemError, BrokerRequestError } from './broker-problem-error';
 import {
+  AuditEntry,
+  AuditPage,
   Connection,
   ConnectionPage,
   ConnectSession,
@@ -67,6 +69,19 @@ export interface ListConnectionsOptions {
   endUserId?: string;
   /** Only connections carrying every one of these tags (at most 10). */
   tags?: Record<string, string>;
+}
+
+export interface ListAuditOptions {
+  actor?: string;
+  provider?: string;
+  connectionId?: string;
+  action?: AuditEntry['action'];
+  /** ISO 8601 instants, inclusive. */
+  since?: string;
+  until?: string;
+  cursor?: string;
+  /** 1–1000, default 50. */
+  limit?: number;
 }
 
 interface RequestOptions {
@@ -258,6 +273,23 @@ export class BrokerClient {
       code: brokerError,
     };
     throw new BrokerProblemError(problem);
+  }
+
+  /** One page of the audit log, newest first (an `admin` action for a service key). */
+  async listAudit(options: ListAuditOptions = {}): Promise<AuditPage> {
+    const answer = await this.request('GET', '/internal/audit', {
+      query: {
+        actor: options.actor,
+        provider: options.provider,
+        connection_id: options.connectionId,
+        action: options.action,
+        since: options.since,
+        until: options.until,
+        cursor: options.cursor,
+        limit: options.limit === undefined ? undefined : String(options.limit),
+      },
+    });
+    return answer.body as AuditPage;
   }
 
   /** Forgets the cached token of one connection (say after the provider refused it). */

@@ -3,6 +3,7 @@ export { BrokerClient } from './broker-client';
 export type {
   BrokerClientOptions,
   GetTokenOptions,
+  ListAuditOptions,
   ListConnectionsOptions,
   ProxyRequest,
 } from './broker-client';

@@ -113,6 +113,7 @@ export interface ProviderInfo {
 /** The broker's stable problem codes; a newer broker may add some, hence `string` too. */
 export type ProblemCode =
   | 'unauthorized'
+  | 'forbidden'
   | 'invalid_request'
   | 'provider_not_found'
   | 'provider_not_enabled'
@@ -142,4 +143,27 @@ export interface ProblemBody {
   request_id?: string;
   current_token_expires_at?: string;
   [field: string]: unknown;
+}
+
+/** One entry of the audit log (`GET /internal/audit`); never a secret. */
+export interface AuditEntry {
+  /** Its place in the log; also a paging cursor. */
+  id: string;
+  at: string;
+  /** A service's name, `key:<8 hex>` for an INTERNAL_API_KEYS key, `broker`, `cli` or `unknown` (a 401). */
+  actor: string;
+  action:
+    'token' | 'proxy' | 'connect' | 'import' | 'patch' | 'delete' | 'rekey' | 'unauthorized' | 'forbidden';
+  provider: string | null;
+  connection_id: string | null;
+  /** The HTTP status answered. */
+  status: number;
+  request_id: string | null;
+  ip: string | null;
+}
+
+export interface AuditPage {
+  entries: AuditEntry[];
+  /** Null at the end; a page may hold fewer than `limit` entries while more follow. */
+  next_cursor: string | null;
 }

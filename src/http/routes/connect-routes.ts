@@ -1,5 +1,6 @@
 import express, { Request, Response, Router } from 'express';
 import { timingSafeEqual } from 'node:crypto';
+import { AuditLog } from '../../audit/audit-log';
 import { ConnectSessionStore, UsedStateStore } from '../../connections/connect-session-store';
 import { OwnerChange } from '../../connections/connection-owner';
 import { ConnectionService } from '../../connections/connection-service';
@@ -30,6 +31,8 @@ export interface ConnectRoutesDeps {
   http: ProviderHttp;
   logger: Logger;
   metrics: BrokerMetrics;
+  /** The audit log; a completed connect is an entry, its actor the service that asked for the link. */
+  audit?: AuditLog;
 }
 
 /** Refused keys one API-key form may send before it is used up (guessing against verify_url). */
@@ -67,6 +70,7 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       return_to: session.return_to,
       scopes: session.scopes ?? provider.scopes,
       created_at: Date.now(),
+      actor: session.actor,
     };
     if (session.end_user !== undefined) flow.end_user = session.end_user;
     if (session.tags !== undefined) flow.tags = session.tags;
@@ -164,6 +168,7 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
       log.info({ provider: provider.id, connection_id: flow.connection_id }, 'api key connected');
       succeed(res, provider, flow);
+      auditConnect(deps, req, res, provider, flow);
     },
   );
 
@@ -236,6 +241,7 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
     log.info({ provider: provider.id, connection_id: flow.connection_id }, 'connected');
     succeed(res, provider, flow);
+    auditConnect(deps, req, res, provider, flow);
   });
 
   return router;
@@ -254,6 +260,25 @@ function succeed(res: Response, provider: Provider, flow: FlowState): void {
     );
   }
   sendPage(res, 200, connectedPage(provider.display_name, flow.connection_id));
+}
+
+/** A completed connect's audit entry, after the connection is stored (a failure never undoes it). */
+function auditConnect(
+  deps: Pick<ConnectRoutesDeps, 'audit'>,
+  req: Request,
+  res: Response,
+  provider: Provider,
+  flow: FlowState,
+): void {
+  deps.audit?.record({
+    actor: flow.actor ?? 'broker',
+    action: 'connect',
+    provider: provider.id,
+    connection_id: flow.connection_id,
+    status: res.statusCode,
+    request_id: res.locals.requestId as string | undefined,
+    ip: req.ip,
+  });
 }
 
 /** The provider of a browser route, or a 404 page that says which problem it is. */

@@ -1,10 +1,13 @@
-import express, { IRouter, Router } from 'express';
+import express, { IRouter, Request, Response, Router } from 'express';
+import { visibleProviders } from '../../access/caller';
 import { ConnectSessionStore } from '../../connections/connect-session-store';
 import { presentConnection } from '../../connections/connection-record';
 import { ConnectionService } from '../../connections/connection-service';
 import { BrokerError } from '../../errors/broker-error';
 import { ProviderRegistry } from '../../providers/provider-registry';
 import { unknownProviderMessage } from '../../providers/unknown-provider-message';
+import { AccessTarget, InternalAccess } from '../internal-access';
+import { callerOf } from '../internal-auth';
 import { resolveProvider } from '../resolve-provider';
 import { isAllowedReturnUrl } from '../return-to';
 import {
@@ -18,11 +21,13 @@ import {
   requireObjectBody,
 } from '../validate';
 import { parseOwnerChange, parseTagFilters } from '../parse-owner';
+import { AUDIT_ROUTE, AuditRouteDeps, auditRouteHandler } from './audit-route';
+import { listGranted } from './list-granted';
 import { parseImport } from './parse-import';
 import { presentProvider } from './present-provider';
 import { TOKEN_ROUTE, tokenRouteHandler } from './token-route';
 
-export interface InternalRoutesDeps {
+export interface InternalRoutesDeps extends AuditRouteDeps {
   publicUrl: string;
   allowedReturnUrls: string[];
   refreshMarginSeconds: number;
@@ -32,6 +37,48 @@ export interface InternalRoutesDeps {
 }
 
 const JSON_LIMIT = '64kb';
+
+/**
+ * The caller's grant checked for `action` on what the request names, before anything is looked up
+ * (docs/least-privilege.md); answers the caller. A refusal is a 403 with its audit entry.
+ */
+export function allow(
+  access: InternalAccess,
+  req: Request,
+  res: Response,
+  action: Parameters<InternalAccess['check']>[2],
+  target: AccessTarget = {},
+) {
+  const caller = callerOf(res);
+  access.check(caller, req, action, target, res.locals.requestId as string | undefined);
+  return caller;
+}
+
+/** The path's provider and connection as sent (checked against the grant before they are validated). */
+export function pathTarget(req: Request): AccessTarget {
+  return { provider: String(req.params.provider), connectionId: String(req.params.connection_id) };
+}
+
+/**
+ * The audit entry of a change just made through the internal API (import, PATCH, delete); a failure
+ * to write it is logged and counted, never undoing the change. A PATCH route calls it with 'patch'.
+ */
+export function auditChange(
+  access: InternalAccess,
+  req: Request,
+  res: Response,
+  action: 'import' | 'patch' | 'delete',
+  target: { provider: string; connectionId: string },
+): void {
+  access.changed(
+    callerOf(res),
+    req,
+    action,
+    target,
+    res.statusCode,
+    res.locals.requestId as string | undefined,
+  );
+}
 
 /**
  * The internal token API (CONTRACT.md), registered behind the internal key check on `router`.
@@ -48,6 +95,10 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     const body = requireObjectBody(req.body);
     rejectUnknownFields(body, ['provider', 'connection_id', 'return_to', 'scopes', 'end_user', 'tags']);
     if (typeof body.provider !== 'string') throw invalid('`provider` must be a string');
+    const caller = allow(deps.access, req, res, 'connect', {
+      provider: body.provider,
+      connectionId: typeof body.connection_id === 'string' ? body.connection_id : undefined,
+    });
     const provider = resolveProvider(deps.registry, body.provider);
     const connectionId = requireConnectionId(body.connection_id);
     const returnTo = optionalString(body.return_to, 'return_to', 2048);
@@ -62,6 +113,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
       return_to: returnTo,
       scopes,
       ...owner,
+      actor: caller.actor,
     });
     res.status(201).json({
       url: `${deps.publicUrl}/auth/${provider.id}?session=${token}`,
@@ -70,12 +122,14 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
   });
 
   router.get('/internal/connections/:provider/:connection_id', async (req, res) => {
+    allow(deps.access, req, res, 'read', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
     res.json(presentConnection(await deps.connections.read(provider.id, connectionId)));
   });
 
   router.put('/internal/connections/:provider/:connection_id', json, async (req, res) => {
+    allow(deps.access, req, res, 'write', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
     const body = requireObjectBody(req.body);
@@ -94,22 +148,27 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
             owner,
           );
     res.status(created ? 201 : 200).json(presentConnection(connection));
+    auditChange(deps.access, req, res, 'import', { provider: provider.id, connectionId });
   });
 
   router.patch('/internal/connections/:provider/:connection_id', json, async (req, res) => {
+    allow(deps.access, req, res, 'write', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
     const body = requireObjectBody(req.body);
     rejectUnknownFields(body, ['end_user', 'tags']);
     const change = parseOwnerChange(body);
     res.json(presentConnection(await deps.connections.updateOwner(provider.id, connectionId, change)));
+    auditChange(deps.access, req, res, 'patch', { provider: provider.id, connectionId });
   });
 
   router.delete('/internal/connections/:provider/:connection_id', async (req, res) => {
+    allow(deps.access, req, res, 'delete', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
     await deps.connections.delete(provider, connectionId);
     res.status(204).end();
+    auditChange(deps.access, req, res, 'delete', { provider: provider.id, connectionId });
   });
 
   router.get('/internal/connections', async (req, res) => {
@@ -118,6 +177,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
       Object.entries(req.query as Record<string, unknown>).filter(([, v]) => v !== ''),
     );
     const providerId = optionalQueryString(query, 'provider', 64);
+    const caller = allow(deps.access, req, res, 'read', { provider: providerId });
     if (providerId !== undefined && !deps.registry.get(providerId)) {
       throw new BrokerError('provider_not_found', unknownProviderMessage(deps.registry, providerId));
     }
@@ -127,16 +187,27 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     const endUserId =
       query.end_user_id === undefined ? undefined : requireConnectionId(query.end_user_id, 'end_user_id');
     const tags = parseTagFilters(query.tag);
-    const page = await deps.connections.list({ provider: providerId, cursor, limit, endUserId, tags });
+    const visible = visibleProviders(caller);
+    // A scoped service sees only its providers' connections (docs/least-privilege.md), filtered
+    // by owner like anyone's.
+    const page =
+      providerId === undefined && visible !== '*'
+        ? await listGranted((o) => deps.connections.list({ ...o, endUserId, tags }), visible, cursor, limit)
+        : await deps.connections.list({ provider: providerId, cursor, limit, endUserId, tags });
     res.json({
       connections: page.connections.map(presentConnection),
       next_cursor: page.nextCursor === null ? null : Buffer.from(page.nextCursor).toString('base64url'),
     });
   });
 
-  router.get('/internal/providers', (_req, res) => {
-    res.json({ providers: deps.registry.enabled().map(presentProvider) });
+  router.get('/internal/providers', (req, res) => {
+    const visible = visibleProviders(allow(deps.access, req, res, 'admin'));
+    const enabled = deps.registry.enabled();
+    const shown = visible === '*' ? enabled : enabled.filter((p) => visible.includes(p.id));
+    res.json({ providers: shown.map(presentProvider) });
   });
+
+  router.get(AUDIT_ROUTE, auditRouteHandler(deps));
 
   return router;
 }

@@ -1,9 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IRouter, NextFunction, Request, Response } from 'express';
+import { Caller, refusal } from '../../access/caller';
 import { ConfinedTarget, confineProxyPath } from '../../proxy/confine-path';
 import { Proxy } from '../../proxy/create-proxy';
 import { Provider } from '../../providers/provider-definition';
 import { ProviderRegistry } from '../../providers/provider-registry';
+import { InternalAccess } from '../internal-access';
+import { callerOf } from '../internal-auth';
 import { requestIdOf } from '../problem';
 import { RequestTracker, setContextHeaders } from '../request-context';
 import { resolveProvider } from '../resolve-provider';
@@ -20,6 +23,8 @@ const PROXY_URL = /^\/internal\/proxy\/([^/?]+)\/([^/?]+)(.*)$/is;
 export interface ProxyRouteDeps {
   registry: ProviderRegistry;
   proxy: Proxy;
+  /** The internal API's gate: the caller's grant must hold `proxy` on the provider. */
+  access: InternalAccess;
 }
 
 interface ProxyTarget {
@@ -47,16 +52,23 @@ function parseProxyTarget(registry: ProviderRegistry, url: string): ProxyTarget 
   };
 }
 
+/** The provider and connection ids as sent, before any check: what the grant is checked against. */
+function sentTarget(url: string): { provider: string; connectionId: string } | undefined {
+  const match = PROXY_URL.exec(url);
+  return match ? { provider: match[1]!, connectionId: match[2]! } : undefined;
+}
+
 function run(
   deps: ProxyRouteDeps,
   parsed: ProxyTarget,
+  caller: Caller,
   req: IncomingMessage,
   res: ServerResponse,
   requestId: string,
 ): Promise<void> {
   const { provider, connectionId, target } = parsed;
   return deps.proxy(
-    { requestId, provider, connectionId, method: req.method ?? 'GET', path: target.path, req },
+    { requestId, provider, connectionId, method: req.method ?? 'GET', path: target.path, req, caller },
     target,
     res,
   );
@@ -66,15 +78,20 @@ function run(
 export function registerProxyRoute(deps: ProxyRouteDeps, router: IRouter): void {
   router.all(PROXY_ROUTE, async (req: Request, res: Response, next: NextFunction) => {
     if (!PROXY_METHODS.has(req.method)) return next();
+    const sent = sentTarget(req.originalUrl);
+    if (!sent) return next();
+    const requestId = requestIdOf(res) ?? '';
+    // The grant first, on the ids as sent: a scoped key learns nothing of what lies beyond it
+    // (an unknown provider outside the grant is refused alike; docs/least-privilege.md).
+    const caller = callerOf(res);
+    deps.access.check(caller, req, 'proxy', sent, requestId);
     const parsed = parseProxyTarget(deps.registry, req.originalUrl);
     if (!parsed) return next();
-    await run(deps, parsed, req, res, requestIdOf(res) ?? '');
+    await run(deps, parsed, caller, req, res, requestId);
   });
 }
 
 export interface ProxyFastPathDeps extends ProxyRouteDeps {
-  /** Whether an Authorization header carries a valid internal key (constant time). */
-  keyMatches: (header: string | undefined) => boolean;
   track: RequestTracker;
 }
 
@@ -82,7 +99,7 @@ export interface ProxyFastPathDeps extends ProxyRouteDeps {
  * The proxy ahead of Express, as the token API's fast path (src/http/routes/token-route.ts) and
  * for the same reason: Express changes the prototype of the request and the response, and V8 then
  * runs Node's HTTP code (here every chunk of both bodies) on them far slower. Takes a request of
- * the six methods with a valid internal key on the route's exact prefix; anything else is left to
+ * the six methods from a caller whose grant holds `proxy` on the provider, on the route's exact prefix; anything else is left to
  * the app (answers false). A refusal (bad path, unknown provider, anything the proxy throws before
  * its answer) goes to `fail`, which has the app's error handler answer it.
  */
@@ -92,7 +109,11 @@ export function proxyFastPath(
   return (req, res, fail) => {
     const url = req.url ?? '';
     if (!url.startsWith('/internal/proxy/') || !PROXY_METHODS.has(req.method ?? '')) return false;
-    if (!deps.keyMatches(req.headers.authorization)) return false;
+    // A caller without a key, or outside its grant, is the app's to refuse (with its audit entry
+    // and the failed-authentication limit), as on the token API's fast path.
+    const caller = deps.access.resolve(req.headers.authorization);
+    const sent = sentTarget(url);
+    if (!caller || !sent || refusal(caller, 'proxy', sent.provider) !== undefined) return false;
     const requestId = deps.track(req, res, PROXY_ROUTE);
     // The context headers; an upstream answer's own X-Request-Id, if it has one, replaces ours.
     setContextHeaders(res, requestId);
@@ -107,7 +128,7 @@ export function proxyFastPath(
       fail(invalid('The proxy route is /internal/proxy/:provider/:connection_id/<path>.'));
       return true;
     }
-    run(deps, parsed, req, res, requestId).catch((error: unknown) => {
+    run(deps, parsed, caller, req, res, requestId).catch((error: unknown) => {
       if (res.headersSent) return void res.destroy();
       fail(error);
     });

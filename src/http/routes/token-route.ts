@@ -1,9 +1,12 @@
 import { parse as parseQuery } from 'node:querystring';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
+import { Caller, refusal } from '../../access/caller';
 import { ConnectionService, TokenAnswer, TokenRequestOptions } from '../../connections/connection-service';
 import { Provider } from '../../providers/provider-definition';
 import { ProviderRegistry } from '../../providers/provider-registry';
+import { InternalAccess } from '../internal-access';
+import { callerOf } from '../internal-auth';
 import { RequestTracker, contextHeaders, setContextHeaders } from '../request-context';
 import { resolveProvider } from '../resolve-provider';
 import { optionalBoolean, optionalInteger, requireConnectionId } from '../validate';
@@ -15,6 +18,7 @@ export interface TokenRouteDeps {
   registry: ProviderRegistry;
   connections: ConnectionService;
   refreshMarginSeconds: number;
+  access: InternalAccess;
 }
 
 interface TokenRequest {
@@ -37,20 +41,38 @@ function parseTokenRequest(
   return { provider, connectionId: id, options: { minValiditySeconds: minValidity, forceRefresh } };
 }
 
-function answerToken(deps: TokenRouteDeps, request: TokenRequest): Promise<TokenAnswer> {
-  return deps.connections.getToken(request.provider, request.connectionId, request.options);
+/**
+ * The token, once its hand-out is in the audit log: the entry is written before the token leaves,
+ * and when it cannot be, the answer is 503 and nothing is handed out (docs/least-privilege.md).
+ */
+async function answerToken(
+  deps: TokenRouteDeps,
+  request: TokenRequest,
+  caller: Caller,
+  req: IncomingMessage,
+  requestId: string | undefined,
+): Promise<TokenAnswer> {
+  const answer = await deps.connections.getToken(request.provider, request.connectionId, request.options);
+  const target = { provider: request.provider.id, connectionId: request.connectionId };
+  await deps.access.handOut(caller, req, 'token', target, requestId);
+  return answer;
 }
 
 /** The route as Express serves it: every spelling the router accepts, after the key check. */
 export function tokenRouteHandler(deps: TokenRouteDeps): RequestHandler {
   return async (req, res) => {
+    const requestId = res.locals.requestId as string | undefined;
+    const caller = callerOf(res);
+    // The grant before any lookup: a refusal tells nothing about what exists beyond it.
+    const target = { provider: String(req.params.provider), connectionId: String(req.params.connection_id) };
+    deps.access.check(caller, req, 'token', target, requestId);
     const request = parseTokenRequest(
       deps,
       req.params.provider,
       req.params.connection_id,
       req.query as Record<string, unknown>,
     );
-    const answer = await answerToken(deps, request);
+    const answer = await answerToken(deps, request, caller, req, requestId);
     res.setHeader('Cache-Control', 'no-store');
     res.json(answer);
   };
@@ -65,8 +87,6 @@ const CANONICAL_TOKEN_URL =
   /^\/internal\/connections\/([a-z0-9-]{1,64})\/([A-Za-z0-9._:@-]{1,200})\/token(?:\?([^#]*))?$/;
 
 export interface TokenFastPathDeps extends TokenRouteDeps {
-  /** Whether an Authorization header carries a valid internal key (constant time). */
-  keyMatches: (header: string | undefined) => boolean;
   /** Starts the request's id, metrics and log line under the route's pattern; answers the id. */
   track: RequestTracker;
 }
@@ -75,7 +95,7 @@ export interface TokenFastPathDeps extends TokenRouteDeps {
  * The token API's common case, in front of the Express app: a GET with a valid key and
  * well-formed input is answered here, on Node's own request and response, with the headers,
  * metrics and log line the app gives. It answers false for anything else (no key, a wrong one,
- * bad input, another spelling, another route), untouched, for the app to answer as before; a
+ * one whose grant refuses the token, bad input, another spelling, another route), untouched, for the app to answer as before; a
  * failure of the work goes to `fail`, which has the app's error handler answer it.
  *
  * Why in front of Express rather than as its first middleware: Express changes the prototype of
@@ -89,7 +109,10 @@ export function tokenFastPath(
   return (req, res, fail) => {
     if (req.method !== 'GET') return false;
     const match = CANONICAL_TOKEN_URL.exec(req.url ?? '');
-    if (!match || !deps.keyMatches(req.headers.authorization)) return false;
+    if (!match) return false;
+    const caller = deps.access.resolve(req.headers.authorization);
+    // No key, a wrong one, or one whose grant refuses this: the app answers (and audits) the 401/403.
+    if (!caller || refusal(caller, 'token', match[1]) !== undefined) return false;
     let request: TokenRequest;
     try {
       request = parseTokenRequest(deps, match[1], match[2], match[3] ? parseQuery(match[3]) : {});
@@ -97,7 +120,7 @@ export function tokenFastPath(
       return false; // the app answers the 4xx, through the same checks
     }
     const requestId = deps.track(req, res, TOKEN_ROUTE);
-    answerToken(deps, request)
+    answerToken(deps, request, caller, req, requestId)
       .then((answer) => {
         const body = JSON.stringify(answer);
         // The whole head at once (Node then formats it without a setHeader per field): the
