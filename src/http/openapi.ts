@@ -557,10 +557,23 @@ function proxyOperations(providerParams: unknown[]): Record<string, unknown> {
         },
         default: {
           description:
-            'A refusal of the broker itself, with `Broker-Error: <code>`: 400 invalid_request, 401 unauthorized, 404 provider_not_found / provider_not_enabled / connection_not_found / proxy_not_configured, 409 reauthorization_required, 413 proxy_body_too_large, 429 rate_limited, 502 provider_unavailable (unreachable) or provider_rejected_client, 503 store_unavailable, 504 provider_unavailable (no response head within PROXY_TIMEOUT)',
+            'A refusal of the broker itself, with `Broker-Error: <code>`: 400 invalid_request, 401 unauthorized, 403 forbidden (a service key without `proxy` on this provider), 404 provider_not_found / provider_not_enabled / connection_not_found / proxy_not_configured, 409 reauthorization_required, 413 proxy_body_too_large, 429 rate_limited, 502 provider_unavailable (unreachable) or provider_rejected_client, 503 store_unavailable, 504 provider_unavailable (no response head within PROXY_TIMEOUT)',
           headers: { 'Broker-Error': { schema: { type: 'string', enum: Object.keys(ERROR_CODES) } } },
           content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
         },
+        // A HEAD answer has no body: its 403 is among the refusals above, its code in Broker-Error.
+        ...(method === 'head'
+          ? {}
+          : {
+              '403': {
+                description:
+                  'forbidden: a service key (SERVICE_KEYS_FILE) without `proxy` on this provider; `refused` names which. Carries `Broker-Error: forbidden`',
+                headers: { 'Broker-Error': { schema: { type: 'string', enum: ['forbidden'] } } },
+                content: {
+                  'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } },
+                },
+              },
+            }),
       },
     };
   }

@@ -508,7 +508,16 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
           '/internal/connections/jobber/x',
           { access_token: 'a' },
         ],
+        [
+          'PATCH /internal/connections/{provider}/{connection_id}',
+          '/internal/connections/jobber/x',
+          { tags: {} },
+        ],
         ['DELETE /internal/connections/{provider}/{connection_id}', '/internal/connections/jobber/x'],
+        ...['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((method): [string, string] => [
+          `${method} /internal/proxy/{provider}/{connection_id}/{path}`,
+          '/internal/proxy/jobber/x/a',
+        ]),
         [
           'GET /internal/connections/{provider}/{connection_id}/token',
           '/internal/connections/jobber/x/token',

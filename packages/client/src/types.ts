@@ -142,6 +142,8 @@ export interface ProblemBody {
   retryable?: boolean;
   request_id?: string;
   current_token_expires_at?: string;
+  /** With `forbidden`: the action or the provider the service key's grant does not allow. */
+  refused?: { action?: string; provider?: string };
   [field: string]: unknown;
 }
 
