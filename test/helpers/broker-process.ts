@@ -4,9 +4,13 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { TEST_INTERNAL_KEY, baseEnv } from './broker-harness';
+import { baseEnv } from './broker-harness';
 import { TestBrowser } from './browser';
 import { freePort } from './free-port';
+import { ApiAnswer, ApiInit, callApi, requestConnectLink } from './internal-api';
+
+export { callApi };
+export type { ApiAnswer };
 
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, '../..');
@@ -58,12 +62,6 @@ export async function ensureBuilt(timeoutMs = 120_000): Promise<void> {
   } finally {
     rmdirSync(lock);
   }
-}
-
-export interface ApiAnswer {
-  status: number;
-  body: any;
-  headers: Headers;
 }
 
 export interface StartOptions {
@@ -184,10 +182,7 @@ export class BrokerProcess {
     throw new Error('broker did not answer /healthz in time');
   }
 
-  async api(
-    path: string,
-    init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
-  ): Promise<ApiAnswer> {
+  async api(path: string, init: ApiInit = {}): Promise<ApiAnswer> {
     return callApi(this.internalUrl, path, init);
   }
 
@@ -197,13 +192,7 @@ export class BrokerProcess {
     connectionId: string,
     extra: Record<string, unknown> = {},
   ): Promise<string> {
-    const res = await this.api('/internal/connect-sessions', {
-      method: 'POST',
-      body: { provider, connection_id: connectionId, ...extra },
-    });
-    if (res.status !== 201)
-      throw new Error(`connect-sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
-    return res.body.url as string;
+    return requestConnectLink(this.internalUrl, provider, connectionId, extra);
   }
 
   /** Sends a signal and waits for the exit; answers the exit code (null when killed by a signal). */
@@ -225,33 +214,6 @@ export class BrokerProcess {
   waitForExit(): Promise<void> {
     return this.exited;
   }
-}
-
-export async function callApi(
-  baseUrl: string,
-  path: string,
-  init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<ApiAnswer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${TEST_INTERNAL_KEY}`, ...init.headers };
-  let body: string | undefined;
-  if (init.body !== undefined) {
-    headers['content-type'] ??= 'application/json';
-    body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
-  }
-  const response = await fetch(`${baseUrl}${path}`, {
-    method: init.method ?? 'GET',
-    headers,
-    body,
-    signal: AbortSignal.timeout(init.timeoutMs ?? 30_000),
-  });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, headers: response.headers };
 }
 
 /**
