@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config/load-config';
 import { Broker, createBroker } from '../../src/create-broker';
 import { createLogger } from '../../src/observability/logger';
 import { waitForReady } from '../../src/connections/redis-client';
-import { TestBrowser } from './browser';
+import { TestBrowser, callbackQueryFor, openConnectLink } from './browser';
 import { freePort } from './free-port';
 import { TEST_INTERNAL_KEY, callApi, requestConnectLink } from './internal-api';
 
@@ -118,17 +118,12 @@ export async function startTestBroker(
     const extra: Record<string, unknown> = {};
     if (opts.returnTo) extra.return_to = opts.returnTo;
     if (opts.scopes) extra.scopes = opts.scopes;
-    const link = await connectLink(provider, connectionId, extra);
-    const auth = await browser.get(link);
-    if (auth.status !== 302 || !auth.location)
-      throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
-    const authorizeUrl = new URL(auth.location);
-    const query = new URLSearchParams({
-      code: `code-${connectionId}`,
-      state: authorizeUrl.searchParams.get('state') ?? '',
-      ...opts.callbackQuery,
-    });
-    const callback = await browser.get(`${publicUrl}/callback/${provider}?${query.toString()}`);
+    const { authorizeUrl, state } = await openConnectLink(
+      browser,
+      await connectLink(provider, connectionId, extra),
+    );
+    const query = callbackQueryFor(connectionId, state, opts.callbackQuery);
+    const callback = await browser.get(`${publicUrl}/callback/${provider}?${query}`);
     return {
       browser,
       authorizeUrl,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { baseEnv } from './broker-harness';
-import { TestBrowser } from './browser';
+import { TestBrowser, callbackQueryFor, openConnectLink } from './browser';
 import { freePort } from './free-port';
 import { ApiAnswer, ApiInit, callApi, requestConnectLink } from './internal-api';
 
@@ -234,14 +234,11 @@ export async function connectAcross(
       options.returnTo ? { return_to: options.returnTo } : {},
     ),
   );
-  const auth = await browser.get(`${steps.auth.publicUrl}${link.pathname}${link.search}`);
-  if (auth.status !== 302 || !auth.location)
-    throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
-  const authorizeUrl = new URL(auth.location);
-  const query = new URLSearchParams({
-    code: `code-${connectionId}`,
-    state: authorizeUrl.searchParams.get('state') ?? '',
-  });
-  const callback = await browser.get(`${steps.callback.publicUrl}/callback/${provider}?${query.toString()}`);
+  const { authorizeUrl, state } = await openConnectLink(
+    browser,
+    `${steps.auth.publicUrl}${link.pathname}${link.search}`,
+  );
+  const query = callbackQueryFor(connectionId, state);
+  const callback = await browser.get(`${steps.callback.publicUrl}/callback/${provider}?${query}`);
   return { status: callback.status, location: callback.location, body: callback.body, authorizeUrl };
 }

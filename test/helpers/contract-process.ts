@@ -78,6 +78,20 @@ export function makeTlsMaterial(): TlsMaterial {
   return { dir, caFile: at('ca.crt'), certFile: at('server.crt'), keyFile: at('server.key') };
 }
 
+/** The redis-server options that serve TLS with `material` (clients are not asked for certificates). */
+export function redisTlsArgs(material: TlsMaterial): string[] {
+  return [
+    '--tls-cert-file',
+    material.certFile,
+    '--tls-key-file',
+    material.keyFile,
+    '--tls-ca-cert-file',
+    material.caFile,
+    '--tls-auth-clients',
+    'no',
+  ];
+}
+
 /** A redis-server started with whatever arguments a test needs (TLS, requirepass …). */
 export class RedisProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'ob-redis-'));

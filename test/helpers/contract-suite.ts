@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { TEST_INTERNAL_KEY, baseEnv, providerEnv } from './broker-harness';
 import { ApiAnswer, BrokerProcess, ensureBuilt } from './broker-process';
-import { PageResponse, TestBrowser } from './browser';
-import { RedisProcess, TlsMaterial, runCommand } from './contract-process';
+import { PageResponse, TestBrowser, openConnectLink } from './browser';
+import { RedisProcess, TlsMaterial, dumpRedis, runCommand } from './contract-process';
 import { FakeProvider } from './fake-provider';
 import { freePort } from './free-port';
 import { TestRedis } from './redis-server';
-import { until } from './until';
 
 /**
  * What the contract-*.test.ts files share: the contract checked from outside, statement by
@@ -67,11 +66,8 @@ export async function openFlow(
 ): Promise<Flow> {
   const link = await broker.connectLink(provider, connectionId, extra);
   const url = new URL(link);
-  const auth = await browser.get(`${broker.publicUrl}${url.pathname}${url.search}`);
-  if (auth.status !== 302 || !auth.location)
-    throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
-  const authorizeUrl = new URL(auth.location);
-  return { state: authorizeUrl.searchParams.get('state') ?? '', authorizeUrl, auth, link };
+  const opened = await openConnectLink(browser, `${broker.publicUrl}${url.pathname}${url.search}`);
+  return { ...opened, link };
 }
 
 export function callback(
@@ -191,6 +187,58 @@ export async function startContractSuite(brokers: 0 | 1 | 2): Promise<ContractSu
   return s;
 }
 
+/**
+ * Checks that none of `secrets` sits in the suite's Redis, a log line of its brokers or b1's
+ * /metrics, and none of `logOnly` (codes, verifiers, keys that never reach Redis as such) in a
+ * log line; each miss names the secret and where it was found.
+ */
+export async function expectKeptOut(
+  suite: ContractSuite,
+  secrets: string[],
+  logOnly: string[],
+): Promise<void> {
+  const dump = await dumpRedis(suite.redisClient);
+  const text = [...dump.entries()].map(([k, v]) => `${k} ${v}`).join('\n');
+  const metrics = await (await fetch(`${suite.b1.internalUrl}/metrics`)).text();
+  const logs = [suite.b1, suite.b2].map((b) => (b ? b.stdout + b.stderr : '')).join('');
+  for (const secret of secrets) {
+    expect({
+      secret,
+      redis: text.includes(secret),
+      log: logs.includes(secret),
+      metrics: metrics.includes(secret),
+    }).toEqual({
+      secret,
+      redis: false,
+      log: false,
+      metrics: false,
+    });
+  }
+  for (const secret of logOnly)
+    expect({ secret, log: logs.includes(secret) }).toEqual({ secret, log: false });
+}
+
+/** The PKCE verifiers that reached `fake`'s token endpoint. */
+export function verifiersSeenBy(fake: FakeProvider): string[] {
+  return fake.tokenRequests.map((r) => r.params.code_verifier).filter(Boolean) as string[];
+}
+
+/**
+ * For the describe block it is called in: `startContractSuite(brokers)` in beforeAll and its
+ * `close()` in afterAll. The handle's fields are there from beforeAll on; a test's own beforeAll
+ * or afterAll declared after this call runs after this one's.
+ */
+export function useContractSuite(brokers: 0 | 1 | 2): ContractSuite {
+  const handle = {} as ContractSuite;
+  beforeAll(async () => {
+    Object.assign(handle, await startContractSuite(brokers));
+  }, 120_000);
+  afterAll(async () => {
+    await handle.close?.();
+  });
+  return handle;
+}
+
 /** Removes TLS material a file made (makeTlsMaterial), if it made any. */
 export function removeTlsMaterial(tls: TlsMaterial | undefined): void {
   if (tls) rmSync(tls.dir, { recursive: true, force: true });
@@ -199,11 +247,6 @@ export function removeTlsMaterial(tls: TlsMaterial | undefined): void {
 /** `node dist/cli/main.js …`, as `npx oauth-broker …` runs it. */
 export function runCli(args: string[], env: Record<string, string>): ReturnType<typeof runCommand> {
   return runCommand(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], env);
-}
-
-/** Waits until `check` holds (polling), or fails after `timeoutMs`. */
-export async function untilTrue(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  await until(() => (check() ? true : undefined), timeoutMs);
 }
 
 /** Whether something accepts TCP connections on host:port. */

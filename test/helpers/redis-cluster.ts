@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis, { Cluster, RedisOptions } from 'ioredis';
-import type { TlsMaterial } from './contract-process';
+import { TlsMaterial, redisTlsArgs } from './contract-process';
 import { freePort } from './free-port';
 import { redisServerArgs, waitForPing } from './redis-server';
 
@@ -110,20 +110,7 @@ export class TestRedisCluster {
     const { password, tls } = this.options;
     const secured = [
       ...(password ? ['--requirepass', password, '--masterauth', password] : []),
-      ...(tls
-        ? [
-            '--tls-cluster',
-            'yes',
-            '--tls-cert-file',
-            tls.certFile,
-            '--tls-key-file',
-            tls.keyFile,
-            '--tls-ca-cert-file',
-            tls.caFile,
-            '--tls-auth-clients',
-            'no',
-          ]
-        : []),
+      ...(tls ? ['--tls-cluster', 'yes', ...redisTlsArgs(tls)] : []),
     ];
     for (const port of this.ports) {
       const portArgs = tls ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)];

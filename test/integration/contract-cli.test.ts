@@ -1,43 +1,25 @@
-import { BrokerProcess } from '../helpers/broker-process';
 import { runCommand } from '../helpers/contract-process';
-import { FakeProvider } from '../helpers/fake-provider';
-import {
-  ROOT,
-  connectInBrowser,
-  expectProblem,
-  ContractSuite,
-  startContractSuite,
-  runCli,
-  untilTrue as until,
-} from '../helpers/contract-suite';
+import { ROOT, connectInBrowser, expectProblem, useContractSuite, runCli } from '../helpers/contract-suite';
+import { untilTrue as until } from '../helpers/until';
 
 /**
  * The admin CLI run with the broker's environment, beside a running broker (docs/operations.md,
  * the admin CLI): providers, connections list/show/delete, keys generate/status.
  */
 describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
-  let suite: ContractSuite;
-  let fake: FakeProvider;
-  let b1: BrokerProcess;
-  let env1: Record<string, string | undefined>;
+  const suite = useContractSuite(1);
 
   beforeAll(async () => {
-    suite = await startContractSuite(1);
-    ({ fake, b1, env1 } = suite);
     // Connections for the listing and the key count, made as the connect flow makes them: one of
     // another provider, which `--provider jobber` must leave out.
-    await connectInBrowser(b1, 'jobber', 'acct-cli-flow', 'code-cli-flow');
-    await connectInBrowser(b1, 'process-street', 'acct-cli-other', 'code-cli-other');
-  }, 120_000);
-
-  afterAll(async () => {
-    await suite?.close();
+    await connectInBrowser(suite.b1, 'jobber', 'acct-cli-flow', 'code-cli-flow');
+    await connectInBrowser(suite.b1, 'process-street', 'acct-cli-other', 'code-cli-other');
   });
 
   describe('operations CLI, run with the broker environment', () => {
     const cliEnv = (): Record<string, string> => {
       const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries({ ...env1, PUBLIC_URL: b1.publicUrl }))
+      for (const [k, v] of Object.entries({ ...suite.env1, PUBLIC_URL: suite.b1.publicUrl }))
         if (v !== undefined) env[k] = v;
       return env;
     };
@@ -53,16 +35,16 @@ describe('the contract, checked from outside on the built broker (node dist/main
       const line = (id: string): string => run.stdout.split('\n').find((l) => l.startsWith(`${id} `)) ?? '';
       expect(line('bexio')).toMatch(/\benabled\b.*\boauth2\b/);
       expect(line('bexio')).toContain('openid contact_show offline_access');
-      expect(line('bexio')).toContain(`${b1.publicUrl}/callback/bexio`);
+      expect(line('bexio')).toContain(`${suite.b1.publicUrl}/callback/bexio`);
       expect(line('process-street')).toContain('read,write');
-      expect(line('jobber')).toContain(`${b1.publicUrl}/callback/jobber`);
+      expect(line('jobber')).toContain(`${suite.b1.publicUrl}/callback/jobber`);
       expect(line('bonjoro')).not.toMatch(/\benabled\b/);
       expect(run.stdout + run.stderr).not.toMatch(/-secret/);
     });
 
     it('`connections list`, `show` and `delete` do what the internal API does (delete revokes at the provider)', async () => {
-      const minted = fake.mint();
-      const put = await b1.api('/internal/connections/jobber/cli-1', {
+      const minted = suite.fake.mint();
+      const put = await suite.b1.api('/internal/connections/jobber/cli-1', {
         method: 'PUT',
         body: { access_token: minted.access_token, refresh_token: minted.refresh_token, expires_in: 3600 },
       });
@@ -76,7 +58,9 @@ describe('the contract, checked from outside on the built broker (node dist/main
 
       const show = await runCli(['connections', 'show', 'jobber', 'cli-1'], cliEnv());
       expect(show.code).toBe(0);
-      expect(JSON.parse(show.stdout)).toEqual((await b1.api('/internal/connections/jobber/cli-1')).body);
+      expect(JSON.parse(show.stdout)).toEqual(
+        (await suite.b1.api('/internal/connections/jobber/cli-1')).body,
+      );
       for (const run of [list, show]) {
         expect(run.stdout).not.toContain(minted.access_token as string);
         expect(run.stdout).not.toContain(minted.refresh_token as string);
@@ -84,8 +68,8 @@ describe('the contract, checked from outside on the built broker (node dist/main
 
       const del = await runCli(['connections', 'delete', 'jobber', 'cli-1'], cliEnv());
       expect(del.code).toBe(0);
-      expectProblem(await b1.api('/internal/connections/jobber/cli-1'), 404, 'connection_not_found');
-      await until(() => fake.revocations.some((r) => r.params.token === minted.refresh_token), 5000);
+      expectProblem(await suite.b1.api('/internal/connections/jobber/cli-1'), 404, 'connection_not_found');
+      await until(() => suite.fake.revocations.some((r) => r.params.token === minted.refresh_token), 5000);
 
       const missing = await runCli(['connections', 'show', 'jobber', 'cli-1'], cliEnv());
       expect(missing.code).not.toBe(0);
@@ -103,7 +87,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
       });
       expect(material[0]).not.toBe(material[1]);
 
-      const listed = await b1.api('/internal/connections?limit=1000');
+      const listed = await suite.b1.api('/internal/connections?limit=1000');
       expect(listed.body.next_cursor).toBeNull();
       const status = await runCli(['keys', 'status'], cliEnv());
       expect(status.code).toBe(0);

@@ -4,10 +4,8 @@ import { join } from 'node:path';
 import { baseEnv, providerEnv } from '../helpers/broker-harness';
 import { BrokerProcess } from '../helpers/broker-process';
 import { connectionCounter, runBrokerToExit } from '../helpers/contract-process';
-import { FakeProvider } from '../helpers/fake-provider';
 import { freePort } from '../helpers/free-port';
-import { TestRedis } from '../helpers/redis-server';
-import { CONTRACT_DEFAULTS, ContractSuite, startContractSuite } from '../helpers/contract-suite';
+import { CONTRACT_DEFAULTS, useContractSuite } from '../helpers/contract-suite';
 
 /**
  * Start-up configuration of the built broker, from outside (docs/configuration.md): bad
@@ -15,19 +13,7 @@ import { CONTRACT_DEFAULTS, ContractSuite, startContractSuite } from '../helpers
  * never a secret; a .env file in its working directory is read, the real environment winning.
  */
 describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
-  let suite: ContractSuite;
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let others: BrokerProcess[];
-
-  beforeAll(async () => {
-    suite = await startContractSuite(0);
-    ({ redis, fake, others } = suite);
-  }, 120_000);
-
-  afterAll(async () => {
-    await suite?.close();
-  });
+  const suite = useContractSuite(0);
 
   describe('configuration', () => {
     const goodSecret = 'a-session-secret-that-is-long-enough-0123456789';
@@ -81,8 +67,8 @@ describe('the contract, checked from outside on the built broker (node dist/main
         const providerRun = await runBrokerToExit({
           ...(baseEnv(1) as Record<string, string>),
           REDIS_URL: `redis://127.0.0.1:${redisStandIn.port}`,
-          ...providerEnv('jobber', fake.url, { JOBBER_TOKEN_URL: 'not a url at all' }),
-          ...providerEnv('process-street', fake.url, {
+          ...providerEnv('jobber', suite.fake.url, { JOBBER_TOKEN_URL: 'not a url at all' }),
+          ...providerEnv('process-street', suite.fake.url, {
             PROCESS_STREET_AUTHORIZATION_URL: 'http://auth.example.test/authorize',
           }),
         });
@@ -183,7 +169,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
             `TOKEN_ENCRYPTION_KEYS=${goodKeys}`,
             'CONNECT_SESSION_TTL=77',
             'PUBLIC_URL=https://from-dotenv.example.test',
-            `REDIS_URL=${redis.url}`,
+            `REDIS_URL=${suite.redis.url}`,
             '',
           ].join('\n'),
         );
@@ -194,11 +180,11 @@ describe('the contract, checked from outside on the built broker (node dist/main
             TOKEN_ENCRYPTION_KEYS: undefined,
             REDIS_URL: undefined,
             PUBLIC_URL: `http://127.0.0.1:${port}`,
-            ...providerEnv('jobber', fake.url),
+            ...providerEnv('jobber', suite.fake.url),
           },
           { publicPort: port, cwd: dir },
         );
-        others.push(broker);
+        suite.others.push(broker);
         const before = Date.now();
         const res = await broker.api('/internal/connect-sessions', {
           method: 'POST',

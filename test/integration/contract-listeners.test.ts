@@ -1,13 +1,11 @@
 import { networkInterfaces } from 'node:os';
 import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 import { BrokerProcess } from '../helpers/broker-process';
-import { TestRedis } from '../helpers/redis-server';
 import {
   SECOND_KEY,
   CONTRACT_DEFAULTS,
   expectProblem,
-  ContractSuite,
-  startContractSuite,
+  useContractSuite,
   portBusy,
   canListen,
 } from '../helpers/contract-suite';
@@ -18,32 +16,20 @@ import {
  * shared checks are in test/helpers/contract-suite.ts.
  */
 describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
-  let suite: ContractSuite;
-  let redis: TestRedis;
-  let b1: BrokerProcess;
-  let others: BrokerProcess[];
-
-  beforeAll(async () => {
-    suite = await startContractSuite(1);
-    ({ redis, b1, others } = suite);
-  }, 120_000);
-
-  afterAll(async () => {
-    await suite?.close();
-  });
+  const suite = useContractSuite(1);
 
   describe('processes and listeners', () => {
     it('serves /healthz on PORT and /readyz and /metrics on INTERNAL_PORT, each where HOST and INTERNAL_HOST say', async () => {
-      expect((await fetch(`${b1.publicUrl}/healthz`)).status).toBe(200);
-      expect((await fetch(`${b1.internalUrl}/readyz`)).status).toBe(200);
-      const metrics = await fetch(`${b1.internalUrl}/metrics`);
+      expect((await fetch(`${suite.b1.publicUrl}/healthz`)).status).toBe(200);
+      expect((await fetch(`${suite.b1.internalUrl}/readyz`)).status).toBe(200);
+      const metrics = await fetch(`${suite.b1.internalUrl}/metrics`);
       expect(metrics.status).toBe(200);
       expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
     });
 
     it('answers 404 on the public listener for /internal/*, /readyz and /metrics, as for any unknown path', async () => {
       const auth = { authorization: `Bearer ${TEST_INTERNAL_KEY}` };
-      const unknown = await fetch(`${b1.publicUrl}/no-such-path-here`, { headers: auth });
+      const unknown = await fetch(`${suite.b1.publicUrl}/no-such-path-here`, { headers: auth });
       expect(unknown.status).toBe(404);
       for (const path of [
         '/internal/providers',
@@ -52,14 +38,14 @@ describe('the contract, checked from outside on the built broker (node dist/main
         '/readyz',
         '/metrics',
       ]) {
-        const res = await fetch(`${b1.publicUrl}${path}`, { headers: auth });
+        const res = await fetch(`${suite.b1.publicUrl}${path}`, { headers: auth });
         expect({ path, status: res.status, type: res.headers.get('content-type') }).toEqual({
           path,
           status: 404,
           type: unknown.headers.get('content-type'),
         });
       }
-      const post = await fetch(`${b1.publicUrl}/internal/connect-sessions`, {
+      const post = await fetch(`${suite.b1.publicUrl}/internal/connect-sessions`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
         body: JSON.stringify({ provider: 'jobber', connection_id: 'x' }),
@@ -70,17 +56,17 @@ describe('the contract, checked from outside on the built broker (node dist/main
     it('takes every key of INTERNAL_API_KEYS, and answers 401 unauthorized without a key or with a wrong one', async () => {
       for (const key of [TEST_INTERNAL_KEY, SECOND_KEY]) {
         expect(
-          (await b1.api('/internal/providers', { headers: { authorization: `Bearer ${key}` } })).status,
+          (await suite.b1.api('/internal/providers', { headers: { authorization: `Bearer ${key}` } })).status,
         ).toBe(200);
       }
       expectProblem(
-        await b1.api('/internal/providers', {
+        await suite.b1.api('/internal/providers', {
           headers: { authorization: 'Bearer not-a-key-of-this-broker' },
         }),
         401,
         'unauthorized',
       );
-      const none = await fetch(`${b1.internalUrl}/internal/connections/jobber/x/token`);
+      const none = await fetch(`${suite.b1.internalUrl}/internal/connections/jobber/x/token`);
       expect(none.status).toBe(401);
       expect(((await none.json()) as { code: string }).code).toBe('unauthorized');
     });
@@ -94,7 +80,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
       const broker = await BrokerProcess.start(
         {
           ...CONTRACT_DEFAULTS,
-          REDIS_URL: redis.url,
+          REDIS_URL: suite.redis.url,
           PUBLIC_URL: 'http://127.0.0.1:3000',
           HOST: undefined,
           PORT: undefined,
@@ -103,7 +89,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
         },
         { publicPort: 3000, internalPort: 3001 },
       );
-      others.push(broker);
+      suite.others.push(broker);
       try {
         expect((await fetch('http://127.0.0.1:3000/healthz')).status).toBe(200);
         expect((await fetch('http://127.0.0.1:3001/readyz')).status).toBe(200);

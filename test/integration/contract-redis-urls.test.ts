@@ -2,14 +2,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { providerEnv } from '../helpers/broker-harness';
 import { BrokerProcess } from '../helpers/broker-process';
-import { RedisProcess, TlsMaterial, makeTlsMaterial } from '../helpers/contract-process';
-import { FakeProvider } from '../helpers/fake-provider';
+import { RedisProcess, TlsMaterial, makeTlsMaterial, redisTlsArgs } from '../helpers/contract-process';
 import { TestRedisCluster } from '../helpers/redis-cluster';
 import {
   CONTRACT_DEFAULTS,
   expectProblem,
-  ContractSuite,
-  startContractSuite,
+  useContractSuite,
   removeTlsMaterial,
   roundTrip as contractRoundTrip,
 } from '../helpers/contract-suite';
@@ -20,23 +18,14 @@ import {
  * setting from REDIS_URL; each checked with a connect and token round trip.
  */
 describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
-  let suite: ContractSuite;
-  let fake: FakeProvider;
-  let others: BrokerProcess[];
-  let redisProcesses: RedisProcess[];
+  const suite = useContractSuite(0);
   let tls: TlsMaterial | undefined;
   const clusters: TestRedisCluster[] = [];
-  const roundTrip = (broker: BrokerProcess, id: string) => contractRoundTrip(broker, fake, id);
-
-  beforeAll(async () => {
-    suite = await startContractSuite(0);
-    ({ fake, others, redisProcesses } = suite);
-  }, 120_000);
+  const roundTrip = (broker: BrokerProcess, id: string) => contractRoundTrip(broker, suite.fake, id);
 
   afterAll(async () => {
     await Promise.all(clusters.map((c) => c.close()));
     removeTlsMaterial(tls);
-    await suite?.close();
   });
 
   describe('Redis URLs an operator may give', () => {
@@ -47,16 +36,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
       try {
         server = await RedisProcess.start(
           (port) => ['--port', '0', '--tls-port', String(port)],
-          [
-            '--tls-cert-file',
-            material.certFile,
-            '--tls-key-file',
-            material.keyFile,
-            '--tls-ca-cert-file',
-            material.caFile,
-            '--tls-auth-clients',
-            'no',
-          ],
+          redisTlsArgs(material),
         );
       } catch (error) {
         console.log(
@@ -64,14 +44,14 @@ describe('the contract, checked from outside on the built broker (node dist/main
         );
         return;
       }
-      redisProcesses.push(server);
+      suite.redisProcesses.push(server);
       const broker = await BrokerProcess.start({
         ...CONTRACT_DEFAULTS,
         REDIS_URL: `rediss://127.0.0.1:${server.port}`,
         NODE_EXTRA_CA_CERTS: material.caFile,
-        ...providerEnv('jobber', fake.url),
+        ...providerEnv('jobber', suite.fake.url),
       });
-      others.push(broker);
+      suite.others.push(broker);
       expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
       await roundTrip(broker, 'acct-tls');
       expect(broker.stderr).not.toMatch(/Error|warning/i);
@@ -84,13 +64,13 @@ describe('the contract, checked from outside on the built broker (node dist/main
         (port) => ['--port', String(port)],
         ['--requirepass', password],
       );
-      redisProcesses.push(server);
+      suite.redisProcesses.push(server);
       const broker = await BrokerProcess.start({
         ...CONTRACT_DEFAULTS,
         REDIS_URL: `redis://:${encodeURIComponent(password)}@127.0.0.1:${server.port}`,
-        ...providerEnv('jobber', fake.url),
+        ...providerEnv('jobber', suite.fake.url),
       });
-      others.push(broker);
+      suite.others.push(broker);
       expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
       await roundTrip(broker, 'acct-password');
 
@@ -98,9 +78,9 @@ describe('the contract, checked from outside on the built broker (node dist/main
       const wrong = await BrokerProcess.start({
         ...CONTRACT_DEFAULTS,
         REDIS_URL: `redis://:${encodeURIComponent('wrong-PASSWORD-x')}@127.0.0.1:${server.port}`,
-        ...providerEnv('jobber', fake.url),
+        ...providerEnv('jobber', suite.fake.url),
       });
-      others.push(wrong);
+      suite.others.push(wrong);
       expect((await fetch(`${wrong.publicUrl}/healthz`)).status).toBe(200);
       expect((await fetch(`${wrong.internalUrl}/readyz`)).status).toBe(503);
       expectProblem(
@@ -122,7 +102,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
     it('reaches the master REDIS_SENTINELS / REDIS_SENTINEL_NAME name, with the password of REDIS_URL (whose host is not used)', async () => {
       const password = 'sentinel-master-PASS';
       const master = await RedisProcess.start((p) => ['--port', String(p)], ['--requirepass', password]);
-      redisProcesses.push(master);
+      suite.redisProcesses.push(master);
       const sentinel = await RedisProcess.start((p) => ['--port', String(p)], ['--sentinel'], {
         config: (_port, dir) => {
           const file = join(dir, 'sentinel.conf');
@@ -133,16 +113,16 @@ describe('the contract, checked from outside on the built broker (node dist/main
           return file;
         },
       });
-      redisProcesses.push(sentinel);
+      suite.redisProcesses.push(sentinel);
       const broker = await BrokerProcess.start({
         ...CONTRACT_DEFAULTS,
         REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
         REDIS_SENTINEL_NAME: 'obpass',
         // Port 9 serves no Redis: only the sentinel's answer may decide where the master is.
         REDIS_URL: `redis://:${password}@127.0.0.1:9`,
-        ...providerEnv('jobber', fake.url),
+        ...providerEnv('jobber', suite.fake.url),
       });
-      others.push(broker);
+      suite.others.push(broker);
       expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
       await roundTrip(broker, 'acct-sentinel');
       expect(broker.stdout + broker.stderr).not.toContain(password);
@@ -157,9 +137,9 @@ describe('the contract, checked from outside on the built broker (node dist/main
         ...CONTRACT_DEFAULTS,
         REDIS_CLUSTER_NODES: cluster.nodesEnv,
         REDIS_URL: `redis://:${password}@127.0.0.1:9`,
-        ...providerEnv('jobber', fake.url),
+        ...providerEnv('jobber', suite.fake.url),
       });
-      others.push(broker);
+      suite.others.push(broker);
       expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
       // Several connections, so their keys land on more than one master.
       for (const id of ['acct-cluster-1', 'acct-cluster-2', 'acct-cluster-3']) await roundTrip(broker, id);
@@ -170,16 +150,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
 
   describe('Sentinel and Cluster: a rediss:// REDIS_URL still turns TLS on', () => {
     let material: TlsMaterial;
-    const tlsArgs = (): string[] => [
-      '--tls-cert-file',
-      material.certFile,
-      '--tls-key-file',
-      material.keyFile,
-      '--tls-ca-cert-file',
-      material.caFile,
-      '--tls-auth-clients',
-      'no',
-    ];
+    const tlsArgs = (): string[] => redisTlsArgs(material);
 
     let supported = true;
 
@@ -200,7 +171,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
     it('talks TLS to the master a sentinel names', async () => {
       if (!supported) return;
       const master = await RedisProcess.start((p) => ['--port', '0', '--tls-port', String(p)], tlsArgs());
-      redisProcesses.push(master);
+      suite.redisProcesses.push(master);
       const sentinel = await RedisProcess.start(
         (p) => ['--port', String(p)],
         ['--sentinel', ...tlsArgs(), '--tls-replication', 'yes'],
@@ -212,16 +183,16 @@ describe('the contract, checked from outside on the built broker (node dist/main
           },
         },
       );
-      redisProcesses.push(sentinel);
+      suite.redisProcesses.push(sentinel);
       const broker = await BrokerProcess.start({
         ...CONTRACT_DEFAULTS,
         REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
         REDIS_SENTINEL_NAME: 'obtls',
         REDIS_URL: 'rediss://127.0.0.1:9',
         NODE_EXTRA_CA_CERTS: material.caFile,
-        ...providerEnv('jobber', fake.url),
+        ...providerEnv('jobber', suite.fake.url),
       });
-      others.push(broker);
+      suite.others.push(broker);
       expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
       await roundTrip(broker, 'acct-sentinel-tls');
       await broker.stop('SIGKILL');
@@ -236,9 +207,9 @@ describe('the contract, checked from outside on the built broker (node dist/main
         REDIS_CLUSTER_NODES: cluster.nodesEnv,
         REDIS_URL: 'rediss://127.0.0.1:9',
         NODE_EXTRA_CA_CERTS: material.caFile,
-        ...providerEnv('jobber', fake.url),
+        ...providerEnv('jobber', suite.fake.url),
       });
-      others.push(broker);
+      suite.others.push(broker);
       expect((await fetch(`${broker.internalUrl}/readyz`)).status).toBe(200);
       for (const id of ['acct-tls-cluster-1', 'acct-tls-cluster-2', 'acct-tls-cluster-3'])
         await roundTrip(broker, id);

@@ -1,12 +1,6 @@
-import { BrokerProcess } from '../helpers/broker-process';
 import { idleKeepAlive } from '../helpers/contract-process';
-import { FakeProvider } from '../helpers/fake-provider';
-import {
-  connectInBrowser,
-  ContractSuite,
-  startContractSuite,
-  untilTrue as until,
-} from '../helpers/contract-suite';
+import { connectInBrowser, useContractSuite } from '../helpers/contract-suite';
+import { untilTrue as until } from '../helpers/until';
 
 /**
  * SIGTERM on the built broker (docs/operations.md, processes, Redis and health): the wait for a
@@ -14,44 +8,34 @@ import {
  * the process exits 0.
  */
 describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
-  let suite: ContractSuite;
-  let fake: FakeProvider;
-  let slowFake: FakeProvider;
-  let b1: BrokerProcess;
-  let b2: BrokerProcess;
+  const suite = useContractSuite(2);
 
   beforeAll(async () => {
-    suite = await startContractSuite(2);
-    ({ fake, slowFake, b1, b2 } = suite);
     // The in-flight request below refreshes a connection made through the browser.
-    await connectInBrowser(b1, 'jobber', 'acct-tok', 'code-tok');
-  }, 120_000);
-
-  afterAll(async () => {
-    await suite?.close();
+    await connectInBrowser(suite.b1, 'jobber', 'acct-tok', 'code-tok');
   });
 
   describe('SIGTERM', () => {
     it('bounds the wait for a request in flight by SHUTDOWN_TIMEOUT, then exits 0', async () => {
-      const minted = slowFake.mint();
+      const minted = suite.slowFake.mint();
       expect(
         (
-          await b2.api('/internal/connections/jobber/slow-1', {
+          await suite.b2.api('/internal/connections/jobber/slow-1', {
             method: 'PUT',
             body: { access_token: minted.access_token, refresh_token: minted.refresh_token },
           })
         ).status,
       ).toBe(201);
-      slowFake.options.tokenDelayMs = 20_000;
-      const before = slowFake.refreshRequests.length;
-      const inFlight = b2
+      suite.slowFake.options.tokenDelayMs = 20_000;
+      const before = suite.slowFake.refreshRequests.length;
+      const inFlight = suite.b2
         .api('/internal/connections/jobber/slow-1/token?force_refresh=true')
         .catch((e: Error) => e);
-      await until(() => slowFake.refreshRequests.length > before);
-      const sentAt = slowFake.refreshRequests[slowFake.refreshRequests.length - 1]!.at;
-      b2.child.kill('SIGTERM');
-      await b2.waitForExit();
-      expect(b2.exitCode).toBe(0);
+      await until(() => suite.slowFake.refreshRequests.length > before);
+      const sentAt = suite.slowFake.refreshRequests[suite.slowFake.refreshRequests.length - 1]!.at;
+      suite.b2.child.kill('SIGTERM');
+      await suite.b2.waitForExit();
+      expect(suite.b2.exitCode).toBe(0);
       // Gone long before the provider would have answered (SHUTDOWN_TIMEOUT=1 against a 20 s answer).
       expect(Date.now()).toBeLessThan(sentAt + 20_000);
       const answer = await inFlight;
@@ -60,30 +44,30 @@ describe('the contract, checked from outside on the built broker (node dist/main
 
     it('closes idle keep-alive connections at once, finishes the request in flight, and exits 0 well before SHUTDOWN_TIMEOUT', async () => {
       const idle = await Promise.all([
-        idleKeepAlive(b1.publicUrl, '/healthz'),
-        idleKeepAlive(b1.internalUrl, '/readyz'),
+        idleKeepAlive(suite.b1.publicUrl, '/healthz'),
+        idleKeepAlive(suite.b1.internalUrl, '/readyz'),
       ]);
       expect(idle.map((i) => i.status)).toEqual([200, 200]);
-      fake.options.tokenDelayMs = 1500;
-      const before = fake.refreshRequests.length;
-      const inFlight = b1.api('/internal/connections/jobber/acct-tok/token?force_refresh=true');
-      await until(() => fake.refreshRequests.length > before);
+      suite.fake.options.tokenDelayMs = 1500;
+      const before = suite.fake.refreshRequests.length;
+      const inFlight = suite.b1.api('/internal/connections/jobber/acct-tok/token?force_refresh=true');
+      await until(() => suite.fake.refreshRequests.length > before);
       let answered = false;
       void inFlight.then(() => (answered = true));
-      b1.child.kill('SIGTERM');
+      suite.b1.child.kill('SIGTERM');
       await Promise.all(idle.map((i) => i.closed));
       // The idle sockets went first, while the request in flight still waited on the provider.
       expect(answered).toBe(false);
       const answer = await inFlight;
       expect(answer.status).toBe(200);
-      expect(answer.body.access_token).toBe(fake.issued[fake.issued.length - 1]!.access_token);
+      expect(answer.body.access_token).toBe(suite.fake.issued[suite.fake.issued.length - 1]!.access_token);
       // SHUTDOWN_TIMEOUT is 60 s here: an exit within 15 s means nothing waited on an idle socket.
       await Promise.race([
-        b1.waitForExit(),
+        suite.b1.waitForExit(),
         new Promise((_, fail) => setTimeout(() => fail(new Error('no exit within 15 s')), 15_000)),
       ]);
-      expect(b1.exitCode).toBe(0);
-      fake.options.tokenDelayMs = 0;
+      expect(suite.b1.exitCode).toBe(0);
+      suite.fake.options.tokenDelayMs = 0;
     }, 30_000);
   });
 });

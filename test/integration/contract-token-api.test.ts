@@ -1,9 +1,7 @@
-import Redis from 'ioredis';
 import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
-import { ApiAnswer, BrokerProcess } from '../helpers/broker-process';
+import { ApiAnswer } from '../helpers/broker-process';
 import { TestBrowser } from '../helpers/browser';
 import { dumpRedis } from '../helpers/contract-process';
-import { FakeProvider } from '../helpers/fake-provider';
 import {
   SECOND_KEY,
   ISO_8601,
@@ -11,8 +9,9 @@ import {
   openFlow,
   callback,
   connectInBrowser,
-  ContractSuite,
-  startContractSuite,
+  useContractSuite,
+  expectKeptOut,
+  verifiersSeenBy,
 } from '../helpers/contract-suite';
 
 /**
@@ -21,35 +20,25 @@ import {
  * in Redis (key prefixes, hash tags) and that no secret reaches Redis, a log line or /metrics.
  */
 describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
-  let suite: ContractSuite;
-  let redisClient: Redis;
-  let fake: FakeProvider;
-  let b1: BrokerProcess;
-  let b2: BrokerProcess;
+  const suite = useContractSuite(2);
 
   beforeAll(async () => {
-    suite = await startContractSuite(2);
-    ({ redisClient, fake, b1, b2 } = suite);
     // The listing below expects connections made through the browser, as the connect flow makes them.
-    await connectInBrowser(b1, 'jobber', 'multi-a', 'code-multi-a');
-    await connectInBrowser(b1, 'jobber', 'a.B_9:x@y-z', 'code-a.B_9:x@y-z');
-  }, 120_000);
-
-  afterAll(async () => {
-    await suite?.close();
+    await connectInBrowser(suite.b1, 'jobber', 'multi-a', 'code-multi-a');
+    await connectInBrowser(suite.b1, 'jobber', 'a.B_9:x@y-z', 'code-a.B_9:x@y-z');
   });
 
   describe('internal token API', () => {
     beforeAll(async () => {
       const browser = new TestBrowser();
-      const flow = await openFlow(b1, browser, 'jobber', 'acct-tok');
-      expect((await callback(b1, browser, 'jobber', { code: 'code-tok', state: flow.state })).status).toBe(
-        200,
-      );
+      const flow = await openFlow(suite.b1, browser, 'jobber', 'acct-tok');
+      expect(
+        (await callback(suite.b1, browser, 'jobber', { code: 'code-tok', state: flow.state })).status,
+      ).toBe(200);
     });
 
     it('answers {access_token, token_type, expires_at, scopes, auth_mode: "oauth2"} for an oauth2 connection', async () => {
-      const res = await b1.api('/internal/connections/jobber/acct-tok/token');
+      const res = await suite.b1.api('/internal/connections/jobber/acct-tok/token');
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
       expect(res.body).toEqual(
@@ -61,7 +50,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
         }),
       );
       expect(res.body.expires_at).toMatch(ISO_8601);
-      expect(fake.issued.some((t) => t.access_token === res.body.access_token)).toBe(true);
+      expect(suite.fake.issued.some((t) => t.access_token === res.body.access_token)).toBe(true);
     });
 
     it('refuses min_validity and force_refresh outside the rules with 400 invalid_request, and takes the edges', async () => {
@@ -77,7 +66,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
         'force_refresh=TRUE',
         'force_refresh=',
       ]) {
-        const res = await b1.api(`/internal/connections/jobber/acct-tok/token?${query}`);
+        const res = await suite.b1.api(`/internal/connections/jobber/acct-tok/token?${query}`);
         expect({ query, status: res.status, code: res.body?.code }).toEqual({
           query,
           status: 400,
@@ -85,29 +74,29 @@ describe('the contract, checked from outside on the built broker (node dist/main
         });
         expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       }
-      const current = (await b1.api('/internal/connections/jobber/acct-tok/token')).body.access_token;
-      const refreshes = fake.refreshRequests.length;
+      const current = (await suite.b1.api('/internal/connections/jobber/acct-tok/token')).body.access_token;
+      const refreshes = suite.fake.refreshRequests.length;
       expect(
-        (await b1.api('/internal/connections/jobber/acct-tok/token?min_validity=0&force_refresh=false')).body
-          .access_token,
+        (await suite.b1.api('/internal/connections/jobber/acct-tok/token?min_validity=0&force_refresh=false'))
+          .body.access_token,
       ).toBe(current);
-      expect(fake.refreshRequests.length).toBe(refreshes);
+      expect(suite.fake.refreshRequests.length).toBe(refreshes);
 
       // A token living an hour cannot satisfy a day: refreshed, and the fresh token answered 200.
-      const day = await b1.api('/internal/connections/jobber/acct-tok/token?min_validity=86400');
+      const day = await suite.b1.api('/internal/connections/jobber/acct-tok/token?min_validity=86400');
       expect(day.status).toBe(200);
       expect(day.body.access_token).not.toBe(current);
-      expect(fake.refreshRequests.length).toBe(refreshes + 1);
+      expect(suite.fake.refreshRequests.length).toBe(refreshes + 1);
 
-      const forced = await b1.api('/internal/connections/jobber/acct-tok/token?force_refresh=true');
+      const forced = await suite.b1.api('/internal/connections/jobber/acct-tok/token?force_refresh=true');
       expect(forced.status).toBe(200);
       expect(forced.body.access_token).not.toBe(day.body.access_token);
-      expect(fake.refreshRequests.length).toBe(refreshes + 2);
+      expect(suite.fake.refreshRequests.length).toBe(refreshes + 2);
     });
 
     it('imports with PUT (201 new, 200 replaced, created_at kept), shows metadata without secrets, deletes with 204, then 404', async () => {
       const path = '/internal/connections/jobber/acct-put';
-      const created = await b1.api(path, {
+      const created = await suite.b1.api(path, {
         method: 'PUT',
         body: { access_token: 'imported-access-1', refresh_token: 'imported-refresh-1', expires_in: 3600 },
       });
@@ -143,7 +132,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
       });
       expect(JSON.stringify(created.body)).not.toMatch(/imported-(access|refresh)/);
       await new Promise((r) => setTimeout(r, 5));
-      const replaced = await b1.api(path, {
+      const replaced = await suite.b1.api(path, {
         method: 'PUT',
         body: {
           access_token: 'imported-access-2',
@@ -152,29 +141,29 @@ describe('the contract, checked from outside on the built broker (node dist/main
       });
       expect(replaced.status).toBe(200);
       expect(replaced.body.created_at).toBe(created.body.created_at);
-      expect((await b1.api(`${path}/token`)).body.access_token).toBe('imported-access-2');
+      expect((await suite.b1.api(`${path}/token`)).body.access_token).toBe('imported-access-2');
       expectProblem(
-        await b1.api(path, {
+        await suite.b1.api(path, {
           method: 'PUT',
           body: { access_token: 'x', expires_in: 60, expires_at: new Date().toISOString() },
         }),
         400,
         'invalid_request',
       );
-      expect((await b1.api(`${path}/token`)).body.access_token).toBe('imported-access-2');
+      expect((await suite.b1.api(`${path}/token`)).body.access_token).toBe('imported-access-2');
 
-      const gone = await b1.api(path, { method: 'DELETE' });
+      const gone = await suite.b1.api(path, { method: 'DELETE' });
       expect(gone.status).toBe(204);
       expect(gone.body).toBeUndefined();
-      expectProblem(await b1.api(path), 404, 'connection_not_found');
-      expectProblem(await b1.api(`${path}/token`), 404, 'connection_not_found');
+      expectProblem(await suite.b1.api(path), 404, 'connection_not_found');
+      expectProblem(await suite.b1.api(`${path}/token`), 404, 'connection_not_found');
     });
 
     it('lists connections page by page ({connections, next_cursor}, null at the end) and refuses a limit outside 1-1000', async () => {
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
-        const page: ApiAnswer = await b1.api(
+        const page: ApiAnswer = await suite.b1.api(
           `/internal/connections?provider=jobber&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
         );
         expect(page.status).toBe(200);
@@ -189,7 +178,7 @@ describe('the contract, checked from outside on the built broker (node dist/main
       expect(seen).toEqual(expect.arrayContaining(['acct-tok', 'multi-a', 'a.B_9:x@y-z']));
       expect(new Set(seen).size).toBe(seen.length);
       for (const limit of ['0', '1001', 'x'])
-        expectProblem(await b1.api(`/internal/connections?limit=${limit}`), 400, 'invalid_request');
+        expectProblem(await suite.b1.api(`/internal/connections?limit=${limit}`), 400, 'invalid_request');
     });
   });
 
@@ -197,20 +186,20 @@ describe('the contract, checked from outside on the built broker (node dist/main
     it("keeps two brokers with different REDIS_KEY_PREFIX apart on one Redis; a connection's keys carry {provider:connection_id} after the prefix", async () => {
       const path = '/internal/connections/jobber/shared-1';
       expect(
-        (await b1.api(path, { method: 'PUT', body: { access_token: 'tenant-one-access' } })).status,
+        (await suite.b1.api(path, { method: 'PUT', body: { access_token: 'tenant-one-access' } })).status,
       ).toBe(201);
       expect(
-        (await b2.api(path, { method: 'PUT', body: { access_token: 'tenant-two-access' } })).status,
+        (await suite.b2.api(path, { method: 'PUT', body: { access_token: 'tenant-two-access' } })).status,
       ).toBe(201);
-      expect((await b1.api(`${path}/token`)).body.access_token).toBe('tenant-one-access');
-      expect((await b2.api(`${path}/token`)).body.access_token).toBe('tenant-two-access');
-      expectProblem(await b2.api('/internal/connections/jobber/acct-tok'), 404, 'connection_not_found');
-      const listed = await b2.api('/internal/connections?limit=1000');
+      expect((await suite.b1.api(`${path}/token`)).body.access_token).toBe('tenant-one-access');
+      expect((await suite.b2.api(`${path}/token`)).body.access_token).toBe('tenant-two-access');
+      expectProblem(await suite.b2.api('/internal/connections/jobber/acct-tok'), 404, 'connection_not_found');
+      const listed = await suite.b2.api('/internal/connections?limit=1000');
       expect(listed.body.connections.map((c: { connection_id: string }) => c.connection_id)).toEqual([
         'shared-1',
       ]);
 
-      const keys = [...(await dumpRedis(redisClient)).keys()];
+      const keys = [...(await dumpRedis(suite.redisClient)).keys()];
       expect(keys.filter((k) => k.startsWith('ob:{jobber:shared-1}')).length).toBeGreaterThan(0);
       expect(keys.filter((k) => k.startsWith('tenant2:{jobber:shared-1}')).length).toBeGreaterThan(0);
       // Every key of a connection carries its tag right after the prefix.
@@ -218,20 +207,17 @@ describe('the contract, checked from outside on the built broker (node dist/main
         keys.filter((k) => k.includes('jobber:shared-1') && !/^(ob:|tenant2:)\{jobber:shared-1\}/.test(k)),
       ).toEqual([]);
 
-      expect((await b2.api(path, { method: 'DELETE' })).status).toBe(204);
-      const after = [...(await dumpRedis(redisClient)).keys()];
+      expect((await suite.b2.api(path, { method: 'DELETE' })).status).toBe(204);
+      const after = [...(await dumpRedis(suite.redisClient)).keys()];
       expect(after.filter((k) => k.startsWith('tenant2:{jobber:shared-1}'))).toEqual([]);
-      expect((await b1.api(`${path}/token`)).body.access_token).toBe('tenant-one-access');
+      expect((await suite.b1.api(`${path}/token`)).body.access_token).toBe('tenant-one-access');
     });
 
     it('writes every key under its prefix, and no plaintext token or client secret to Redis, a log line or /metrics', async () => {
-      const dump = await dumpRedis(redisClient);
+      const dump = await dumpRedis(suite.redisClient);
       expect([...dump.keys()].filter((k) => !k.startsWith('ob:') && !k.startsWith('tenant2:'))).toEqual([]);
-      const text = [...dump.entries()].map(([k, v]) => `${k} ${v}`).join('\n');
-      const metrics = await (await fetch(`${b1.internalUrl}/metrics`)).text();
-      const logs = b1.stdout + b1.stderr + b2.stdout + b2.stderr;
       const secrets = [
-        ...fake.issued.flatMap((t) => [t.access_token, t.refresh_token ?? '']),
+        ...suite.fake.issued.flatMap((t) => [t.access_token, t.refresh_token ?? '']),
         'imported-access-2',
         'tenant-one-access',
         'jobber-secret',
@@ -239,31 +225,15 @@ describe('the contract, checked from outside on the built broker (node dist/main
         'bexio-secret',
       ].filter(Boolean);
       expect(secrets.length).toBeGreaterThan(10);
-      for (const secret of secrets) {
-        expect({
-          secret,
-          redis: text.includes(secret),
-          log: logs.includes(secret),
-          metrics: metrics.includes(secret),
-        }).toEqual({
-          secret,
-          redis: false,
-          log: false,
-          metrics: false,
-        });
-      }
       // Nor the codes, verifiers, session secret, data key or internal API keys in a log line.
-      const verifiers = fake.tokenRequests.map((r) => r.params.code_verifier).filter(Boolean) as string[];
-      const never = [
-        ...verifiers,
+      await expectKeptOut(suite, secrets, [
+        ...verifiersSeenBy(suite.fake),
         'code-tok',
         'a-session-secret-that-is-long-enough',
         Buffer.alloc(32, 7).toString('base64'),
         TEST_INTERNAL_KEY,
         SECOND_KEY,
-      ];
-      for (const secret of never)
-        expect({ secret, log: logs.includes(secret) }).toEqual({ secret, log: false });
+      ]);
     });
   });
 });
