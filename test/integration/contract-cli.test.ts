@@ -6,7 +6,7 @@ import { untilTrue as until } from '../helpers/until';
  * The admin CLI run with the broker's environment, beside a running broker (docs/operations.md,
  * the admin CLI): providers, connections list/show/delete, keys generate/status.
  */
-describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
+describe('contract, from outside on node dist/main.js: the admin CLI', () => {
   const suite = useContractSuite(1);
 
   beforeAll(async () => {

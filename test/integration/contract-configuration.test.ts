@@ -12,7 +12,7 @@ import { CONTRACT_DEFAULTS, useContractSuite } from '../helpers/contract-suite';
  * configuration stops it before it connects anywhere, one line per problem naming the variable and
  * never a secret; a .env file in its working directory is read, the real environment winning.
  */
-describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
+describe('contract, from outside on node dist/main.js: start-up configuration', () => {
   const suite = useContractSuite(0);
 
   describe('configuration', () => {

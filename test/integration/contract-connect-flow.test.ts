@@ -22,7 +22,7 @@ import {
  * links, the redirect to the provider, the session cookie, the callback and every way it fails, as a
  * browser and the app's backend see them, with what reaches the provider and what sits in Redis.
  */
-describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
+describe('contract, from outside on node dist/main.js: the connect flow', () => {
   const suite = useContractSuite(2);
 
   describe('connect flow', () => {

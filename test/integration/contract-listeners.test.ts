@@ -15,7 +15,7 @@ import {
  * routes each serves, the internal API keys, and where each binds by default. The set-up and the
  * shared checks are in test/helpers/contract-suite.ts.
  */
-describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
+describe('contract, from outside on node dist/main.js: the two listeners', () => {
   const suite = useContractSuite(1);
 
   describe('processes and listeners', () => {

@@ -5,7 +5,7 @@ import { expectProblem, useContractSuite } from '../helpers/contract-suite';
  * Provider ids on both listeners of the built broker (docs/api.md, docs/providers.md): unknown
  * and not enabled answer 404 saying which, and the providers list shows what is enabled.
  */
-describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
+describe('contract, from outside on node dist/main.js: provider ids on both listeners', () => {
   const suite = useContractSuite(1);
 
   describe('provider ids', () => {

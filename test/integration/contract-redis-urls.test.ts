@@ -17,7 +17,7 @@ import {
  * through rediss://, a password in REDIS_URL, and Sentinel and Cluster taking the password and TLS
  * setting from REDIS_URL; each checked with a connect and token round trip.
  */
-describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
+describe('contract, from outside on node dist/main.js: the Redis URLs an operator may give', () => {
   const suite = useContractSuite(0);
   let tls: TlsMaterial | undefined;
   const clusters: TestRedisCluster[] = [];

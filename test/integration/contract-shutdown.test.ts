@@ -7,7 +7,7 @@ import { untilTrue as until } from '../helpers/until';
  * request in flight is bounded by SHUTDOWN_TIMEOUT, idle keep-alive connections close at once, and
  * the process exits 0.
  */
-describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
+describe('contract, from outside on node dist/main.js: SIGTERM', () => {
   const suite = useContractSuite(2);
 
   beforeAll(async () => {

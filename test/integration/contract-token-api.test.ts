@@ -19,7 +19,7 @@ import {
  * answers, min_validity and force_refresh, import, metadata, delete and the listing; then what sits
  * in Redis (key prefixes, hash tags) and that no secret reaches Redis, a log line or /metrics.
  */
-describe('the contract, checked from outside on the built broker (node dist/main.js)', () => {
+describe('contract, from outside on node dist/main.js: the internal token API and what it stores', () => {
   const suite = useContractSuite(2);
 
   beforeAll(async () => {

@@ -6,6 +6,14 @@ function breaker(threshold = 3, openMs = 1000) {
   return { b: new CircuitBreaker(threshold, openMs, () => clock.now), clock };
 }
 
+/** A breaker of threshold 2 and 1 s that has just opened, and its clock. */
+function opened() {
+  const { b, clock } = breaker(2, 1000);
+  b.failed();
+  b.failed();
+  return { b, clock };
+}
+
 describe('CircuitBreaker: a failing provider is not called for a while', () => {
   it('lets calls through until `threshold` failures in a row', () => {
     const { b } = breaker(3);
@@ -30,9 +38,7 @@ describe('CircuitBreaker: a failing provider is not called for a while', () => {
   });
 
   it('stays open for openMs, then lets exactly one probe through', () => {
-    const { b, clock } = breaker(2, 1000);
-    b.failed();
-    b.failed();
+    const { b, clock } = opened();
     clock.now += 999;
     expect(b.allow()).toBe(false);
     clock.now += 1;
@@ -43,9 +49,7 @@ describe('CircuitBreaker: a failing provider is not called for a while', () => {
   });
 
   it('closes when the probe succeeds', () => {
-    const { b, clock } = breaker(2, 1000);
-    b.failed();
-    b.failed();
+    const { b, clock } = opened();
     clock.now += 1000;
     expect(b.allow()).toBe(true);
     b.succeeded();
@@ -55,9 +59,7 @@ describe('CircuitBreaker: a failing provider is not called for a while', () => {
   });
 
   it('reopens for another openMs when the probe fails', () => {
-    const { b, clock } = breaker(2, 1000);
-    b.failed();
-    b.failed();
+    const { b, clock } = opened();
     clock.now += 1000;
     expect(b.allow()).toBe(true);
     b.failed();

@@ -17,12 +17,12 @@ describe('clientAuthentication at the token endpoint (RFC 6749 §2.3.1)', () => 
   });
 
   it('client_secret_basic form-urlencodes id and secret before base64 (§2.3.1, Appendix B)', () => {
-    const auth = clientAuthentication({
+    const { headers } = clientAuthentication({
       client_auth: 'client_secret_basic',
       client_id: 'my id:1',
       client_secret: 'a+b/c d%é',
     });
-    expect(basicOf(auth.headers.Authorization)).toBe('my+id%3A1:a%2Bb%2Fc+d%25%C3%A9');
+    expect(basicOf(headers.Authorization)).toBe('my+id%3A1:a%2Bb%2Fc+d%25%C3%A9');
   });
 
   it('client_secret_post: id and secret as body parameters, no header', () => {
