@@ -55,6 +55,17 @@ describeInChromium('the broker’s own pages at 390 px and 1280 px', () => {
     await expectPageFits(page, width);
   }
 
+  /** Pastes `key` into the API-key form, submits it and waits for the answer page. */
+  async function submitKey(page: Page, key: string) {
+    await page.getByLabel('API key').fill(key);
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.getByRole('button', { name: `Connect ${KEY_DISPLAY_NAME}` }).click(),
+    ]);
+    await page.waitForLoadState('load');
+    return answer;
+  }
+
   it.each(WIDTHS)(
     'at %i px the API-key form, its error, the success page and a used link are finished pages',
     async (width) => {
@@ -72,12 +83,7 @@ describeInChromium('the broker’s own pages at 390 px and 1280 px', () => {
         expect(button!.height).toBeGreaterThanOrEqual(40);
         expect(button!.x + button!.width).toBeLessThanOrEqual(width);
 
-        await page.getByLabel('API key').fill('wrong-key-pages');
-        const [refused] = await Promise.all([
-          page.waitForResponse((r) => r.request().method() === 'POST'),
-          page.getByRole('button', { name: `Connect ${KEY_DISPLAY_NAME}` }).click(),
-        ]);
-        await page.waitForLoadState('load');
+        const refused = await submitKey(page, 'wrong-key-pages');
         await check(
           page,
           width,
@@ -89,12 +95,7 @@ describeInChromium('the broker’s own pages at 390 px and 1280 px', () => {
           refused.status(),
         );
 
-        await page.getByLabel('API key').fill('good-key-pages');
-        const [accepted] = await Promise.all([
-          page.waitForResponse((r) => r.request().method() === 'POST'),
-          page.getByRole('button', { name: `Connect ${KEY_DISPLAY_NAME}` }).click(),
-        ]);
-        await page.waitForLoadState('load');
+        const accepted = await submitKey(page, 'good-key-pages');
         await check(
           page,
           width,
