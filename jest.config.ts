@@ -4,6 +4,9 @@ const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  // In-process tests use the client's sources (no build needed); test/integration/client-package
+  // packs and installs the built package as a service would.
+  moduleNameMapper: { '^@oauth-broker/client$': '<rootDir>/packages/client/src/index.ts' },
 };
 
 // Projects so a slow journey can be run alone (`npm run test:e2e`). `npm test` runs the Sentinel

@@ -1,12 +1,14 @@
 import type { RequestListener } from 'node:http';
 import { Express } from 'express';
 import { Config } from './config/config';
+import { isHttpsUrl } from './config/is-https-url';
 import { ConnectSessionStore, UsedStateStore } from './connections/connect-session-store';
+import { FlowStore } from './connections/flow-store';
 import { ConnectionEvents, noEvents } from './connections/connection-events';
 import { ConnectionService } from './connections/connection-service';
 import { ConnectionStore } from './connections/connection-store';
 import { KeyRing } from './connections/key-ring';
-import { RedisClient, createRedisClient } from './connections/redis-client';
+import { RedisClient, createRedisClient, guardStoreFailures } from './connections/redis-client';
 import { RedisKeys } from './connections/redis-keys';
 import { RefreshLock } from './connections/refresh-lock';
 import { BrokerError } from './errors/broker-error';
@@ -14,8 +16,8 @@ import { createInternalHandler } from './http/internal-app';
 import { failurePage } from './http/pages/connect-pages';
 import { createPublicApp } from './http/public-app';
 import { createRateLimiter, rateLimitEveryRequest } from './http/rate-limit';
-import { sendPage } from './http/routes/connect-routes';
-import { createSessionMiddleware } from './http/session';
+import { sendPage } from './http/pages/send-page';
+import { FLOW_TTL_MS, createSessionMiddleware } from './http/session';
 import { Sweeper } from './jobs/sweeper';
 import { BrokerMetrics, createMetrics } from './observability/metrics';
 import { Logger } from './observability/logger';
@@ -25,6 +27,7 @@ import { TokenEndpointDeps } from './oauth/request-token';
 import { ProviderRegistry } from './providers/provider-registry';
 import { loadProviderRegistry } from './providers/load-registry';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
+import { authFailureLimitMessage } from './http/auth-failure-limit-message';
 
 export interface BrokerOptions {
   logger: Logger;
@@ -57,7 +60,8 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   const { logger } = options;
   const registry = options.registry ?? loadProviderRegistry(config);
   const metrics = options.metrics ?? createMetrics();
-  const redis = options.redis ?? createRedisClient(config.redis);
+  // A client passed in goes through the same store boundary as one built here.
+  const redis = options.redis ? guardStoreFailures(options.redis) : createRedisClient(config.redis);
   const keys = new RedisKeys(config.redisKeyPrefix);
   const keyRing = new KeyRing(config.encryptionKeys);
   const http = options.http ?? createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
@@ -93,6 +97,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   });
   const connectSessions = new ConnectSessionStore(redis, keys, config.connectSessionTtlSeconds);
   const usedStates = new UsedStateStore(redis, keys, 3600);
+  const flows = new FlowStore(redis, keys, FLOW_TTL_MS / 1000);
 
   const rateLimit =
     config.rateLimitPerMinute > 0
@@ -122,12 +127,13 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
       redis,
       prefix: keys.sessionPrefix(),
       secrets: config.sessionSecrets,
-      secureCookie: config.publicUrl.startsWith('https://'),
+      secureCookie: isHttpsUrl(config.publicUrl),
     }),
     rateLimit,
     registry,
     connectSessions,
     usedStates,
+    flows,
     connections,
     tokenEndpoint,
     http,
@@ -153,7 +159,12 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
             .hit(req, res)
             .then((over) =>
               over
-                ? deny(new BrokerError('rate_limited', 'Too many failed authentications; wait and retry.'))
+                ? deny(
+                    new BrokerError(
+                      'rate_limited',
+                      authFailureLimitMessage(config.authFailureLimitPerMinute),
+                    ),
+                  )
                 : deny(),
             )
             .catch(() => deny());
@@ -169,6 +180,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     perProviderConcurrency: config.sweepConcurrencyPerProvider,
     logger: logger.child({ module: 'sweeper' }),
     metrics,
+    ownerRepair: store.owners,
   });
 
   return {

@@ -87,9 +87,15 @@ async function main(): Promise<void> {
     await Promise.all([closeServer(publicServer), closeServer(internalServer), sweeperStopped]);
     clearTimeout(deadline);
     await broker.webhooks?.stop();
+    // Refreshes a caller started are waited for like the sweeper's, whatever SHUTDOWN_TIMEOUT
+    // says: the provider may have retired the refresh token already, so its answer must reach
+    // Redis. drain() bounds that wait by the refresh lock's TTL (a provider call with its retry),
+    // then waits for revocations under way (each within PROVIDER_TIMEOUT); this bound is a backstop.
     await Promise.race([
       broker.connections.drain(),
-      new Promise((r) => setTimeout(r, config.shutdownTimeoutSeconds * 1000).unref()),
+      new Promise((r) =>
+        setTimeout(r, broker.connections.refreshLockTtlMs + 2 * config.providerTimeoutSeconds * 1000).unref(),
+      ),
     ]);
     await redis.quit().catch(() => redis.disconnect());
     logger.info('stopped');

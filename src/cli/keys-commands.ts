@@ -1,4 +1,5 @@
 import { StoredConnection } from '../connections/connection-record';
+import { OwnerFilter } from '../connections/owner-index';
 import { CliContext } from './cli-context';
 import { Progress } from './progress';
 
@@ -8,20 +9,25 @@ const PAGE = 500;
 export async function* allConnections(
   ctx: Pick<CliContext, 'store'>,
   provider?: string,
+  filter: OwnerFilter = {},
 ): AsyncGenerator<StoredConnection[]> {
   let cursor: string | undefined;
   for (;;) {
-    const page = await ctx.store.list({ provider, cursor, limit: PAGE });
+    const page = await ctx.store.list({ ...filter, provider, cursor, limit: PAGE });
     if (page.connections.length > 0) yield page.connections;
     if (page.nextCursor === null) return;
     cursor = page.nextCursor;
   }
 }
 
-/** `keys status`: connections per key id, from the metadata alone (nothing is decrypted). */
+/**
+ * `keys status`: connections per key id, from the metadata alone (nothing is decrypted). It goes
+ * by SCAN over the records, not by the index: a record a crash left outside the index still
+ * counts, and removing its key from the ring would break it.
+ */
 export async function keysStatus(ctx: Pick<CliContext, 'store' | 'keyRing'>): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for await (const page of allConnections(ctx)) {
+  for await (const page of ctx.store.scan()) {
     for (const c of page) counts.set(c.key_id, (counts.get(c.key_id) ?? 0) + 1);
   }
   return counts;
@@ -51,8 +57,8 @@ export interface RekeyOptions {
 type Item = { provider: string; connectionId: string };
 
 /**
- * `keys rekey`: re-seals every connection not under the ring's first key, a page of the index at
- * a time, while brokers keep serving. Each record is re-sealed under its refresh lock by
+ * `keys rekey`: re-seals every connection not under the ring's first key, a page of SCAN at a
+ * time, while brokers keep serving. Each record is re-sealed under its refresh lock by
  * compare-and-set, so a refresh meanwhile is never undone; a busy record is retried after the
  * others. Safe to interrupt and to run again: it only ever looks at what is still under an old key.
  */
@@ -69,7 +75,9 @@ export async function rekey(ctx: CliContext, options: RekeyOptions = {}): Promis
   };
   const concurrency = options.concurrency ?? 16;
   const aborted = (): boolean => options.signal?.aborted === true;
-  const expected = await ctx.redis.zcard(ctx.store.keys.index());
+  // The index and schedule entries a crash may have lost come back first; the records themselves
+  // are then found by SCAN, not from the index.
+  const expected = (await ctx.store.repair()).records;
   let done = 0;
   const tick = (): void =>
     options.progress?.update(done, Math.max(expected, done), `resealed ${report.resealed}`);
@@ -99,7 +107,7 @@ export async function rekey(ctx: CliContext, options: RekeyOptions = {}): Promis
   };
 
   let busy: Item[] = [];
-  for await (const page of allConnections(ctx)) {
+  for await (const page of ctx.store.scan()) {
     if (aborted()) break;
     const todo: Item[] = [];
     for (const c of page) {

@@ -8,12 +8,16 @@ import { BrokerError } from '../errors/broker-error';
 import { CliContext, createCliContext } from './cli-context';
 import { allConnections, keysStatus, rekey } from './keys-commands';
 import { Progress } from './progress';
+import { parseListOptions } from './list-options';
+import { StoredConnection } from '../connections/connection-record';
+import { unknownProviderMessage } from '../providers/unknown-provider-message';
 import { loadProviderRegistry } from '../providers/load-registry';
 
 const USAGE = `usage: oauth-broker <command>
 
   providers                               the enabled providers, their mode, scopes and redirect URI
   connections list [--provider P]         every connection's metadata, one line each
+    [--end-user U] [--tag k:v]…           only those of end user U, carrying every tag given
   connections show P ID                   one connection's metadata (JSON, never secrets)
   connections delete P ID                 delete (and revoke at the provider, best effort)
   keys generate                           print a new kid:base64 key for TOKEN_ENCRYPTION_KEYS
@@ -52,30 +56,42 @@ async function run(argv: string[]): Promise<number> {
       for (const [kid, count] of [...counts.entries()].sort()) process.stdout.write(`${kid} ${count}\n`);
       return 0;
     }
-    // Ctrl-C stops taking records and lets the re-seals under way finish, so no lock is left
-    // behind and a second run resumes at once; a second Ctrl-C ends the process outright.
+    // Ctrl-C, or SIGTERM from a process manager, stops taking records and lets the re-seals under
+    // way finish, so no lock is left behind and a second run resumes at once; a second signal
+    // ends the process outright. The exit code is 128 + the signal's number, as a shell reports it.
     const interrupt = new AbortController();
-    const onSigint = (): void => {
+    let stoppedBy: 'SIGINT' | 'SIGTERM' | undefined;
+    const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+      stoppedBy = signal;
       process.stderr.write('\ninterrupted: finishing the re-seals under way; run it again to resume\n');
       interrupt.abort();
     };
-    process.once('SIGINT', onSigint);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     const report = await rekey(ctx, {
       progress: new Progress(`rekey to ${ctx.keyRing.activeKeyId}`),
       signal: interrupt.signal,
     });
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     process.stdout.write(
       `connections: ${report.total}, resealed: ${report.resealed}, already under ${ctx.keyRing.activeKeyId}: ${report.alreadyCurrent}, ` +
         `rewritten meanwhile: ${report.changedMeanwhile}, failed: ${report.failed.length}, still under an old key: ${report.remaining}\n`,
     );
     for (const f of report.failed)
       process.stderr.write(`failed ${f.provider} ${f.connectionId}: ${f.reason}\n`);
-    if (report.interrupted) return 130;
+    if (report.interrupted) return stoppedBy === 'SIGTERM' ? 143 : 130;
     return report.remaining === 0 && report.failed.length === 0 ? 0 : 1;
   } finally {
     await ctx.close();
   }
+}
+
+/** The owner, when there is one, after the columns a line always has (JSON-quoted: values are free text). */
+function ownerColumns(c: StoredConnection): string {
+  const user = c.end_user ? ` end_user=${c.end_user.id}` : '';
+  const tags = Object.keys(c.tags).length > 0 ? ` tags=${JSON.stringify(c.tags)}` : '';
+  return user + tags;
 }
 
 function providers(config: ReturnType<typeof loadConfig>): number {
@@ -94,13 +110,17 @@ function providers(config: ReturnType<typeof loadConfig>): number {
 
 async function connections(ctx: CliContext, command: string, args: string[]): Promise<number> {
   if (command === 'list') {
-    const at = args.indexOf('--provider');
-    const provider = at >= 0 ? args[at + 1] : undefined;
-    for await (const page of allConnections(ctx, provider)) {
+    const options = parseListOptions(args);
+    if ('misuse' in options) {
+      process.stderr.write(`${options.misuse}\n\n${USAGE}\n`);
+      return 2;
+    }
+    const filter = { endUserId: options.endUserId, tags: options.tags };
+    for await (const page of allConnections(ctx, options.provider, filter)) {
       for (const c of page) {
         const m = presentConnection(c);
         process.stdout.write(
-          `${c.provider} ${c.connection_id} ${m.status} expires_at=${m.expires_at ?? '-'} key_id=${c.key_id}\n`,
+          `${c.provider} ${c.connection_id} ${m.status} expires_at=${m.expires_at ?? '-'} key_id=${c.key_id}${ownerColumns(c)}\n`,
         );
       }
     }
@@ -117,7 +137,8 @@ async function connections(ctx: CliContext, command: string, args: string[]): Pr
     return 0;
   }
   const provider = ctx.registry.get(providerId);
-  if (!provider) throw new BrokerError('provider_not_found', `Unknown provider "${providerId}".`);
+  if (!provider)
+    throw new BrokerError('provider_not_found', unknownProviderMessage(ctx.registry, providerId));
   await ctx.connections.delete(provider, connectionId);
   process.stdout.write(`deleted ${providerId} ${connectionId}\n`);
   return 0;

@@ -1,5 +1,6 @@
 import { Config, EncryptionKey } from './config';
 import { ConfigError } from './config-error';
+import { isPlaceholder } from './placeholder';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -30,7 +31,8 @@ export function loadConfig(env: Env): Config {
     redisKeyPrefix: read.string('REDIS_KEY_PREFIX', { allowEmpty: true }) ?? 'ob:',
     sessionSecrets: read.secretList('SESSION_SECRET', 32),
     encryptionKeys: readKeyRing(env, problems),
-    internalApiKeys: read.secretList('INTERNAL_API_KEYS', 1),
+    // Bearer keys that hand out tokens: long enough not to be guessed, whatever INTERNAL_HOST is.
+    internalApiKeys: read.secretList('INTERNAL_API_KEYS', 32),
     allowedReturnUrls: readAllowedReturnUrls(env, problems),
     connectSessionTtlSeconds: read.integer('CONNECT_SESSION_TTL', { min: 1, max: 86400 }) ?? 600,
     refreshMarginSeconds: read.integer('REFRESH_MARGIN', { min: 0, max: 86400 }) ?? 300,
@@ -55,14 +57,15 @@ export function loadConfig(env: Env): Config {
     env,
   };
 
-  if (config.webhookUrl && (!config.webhookSecret || config.webhookSecret.length < 32)) {
+  if (
+    config.webhookUrl &&
+    (!config.webhookSecret || (config.webhookSecret.length < 32 && !isPlaceholder(config.webhookSecret)))
+  ) {
     problems.push('WEBHOOK_SECRET: missing or shorter than 32 characters (required with WEBHOOK_URL)');
   }
-  if (!isLoopbackHost(config.internalHost) && config.internalApiKeys.some((k) => k.length < 32)) {
-    problems.push(
-      'INTERNAL_API_KEYS: each key must be at least 32 characters when INTERNAL_HOST is not a loopback address',
-    );
-  }
+  if (config.webhookSecret && isPlaceholder(config.webhookSecret))
+    problems.push('WEBHOOK_SECRET: still a placeholder of .env.example; set a secret of your own');
+  problems.push(...clientSecretPlaceholders(env));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -70,6 +73,14 @@ export function loadConfig(env: Env): Config {
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** `<PROVIDER>_CLIENT_SECRET` variables still holding a placeholder, one problem each. */
+function clientSecretPlaceholders(env: Env): string[] {
+  return Object.keys(env)
+    .filter((name) => /^[A-Z0-9_]+_CLIENT_SECRET$/.test(name) && isPlaceholder(env[name] ?? ''))
+    .sort()
+    .map((name) => `${name}: still a placeholder of .env.example; set the provider's client secret`);
 }
 
 /** The sweeper's bounds (defaults 8 in all, 2 per provider); one provider's share never exceeds the total. */
@@ -103,6 +114,10 @@ function readKeyRing(env: Env, problems: string[]): EncryptionKey[] {
     const id = colon > 0 ? item.slice(0, colon) : '';
     const material = colon > 0 ? item.slice(colon + 1) : '';
     const where = `TOKEN_ENCRYPTION_KEYS: entry ${index + 1}`;
+    if (isPlaceholder(material)) {
+      problems.push(`${where}: still a placeholder of .env.example; generate a key with \`keys generate\``);
+      return;
+    }
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) {
       problems.push(`${where}: key id must be 1-64 characters of A-Za-z0-9._- before a colon`);
       return;
@@ -223,7 +238,9 @@ class EnvReader {
         );
         return undefined;
       }
-      return value;
+      // http(s) URLs are compared by their parts later on: keep the parsed, normalised form
+      // (lower-case scheme and host, RFC 3986 §6.2.2.1), so `HTTPS://` counts as https everywhere.
+      return opts.httpOnly ? url.href : value;
     } catch {
       // Never echo the value: a Redis URL may carry a password.
       this.problems.push(`${name}: not a URL`);
@@ -264,7 +281,11 @@ class EnvReader {
       .filter(Boolean);
     if (items.length === 0) this.problems.push(`${name}: missing`);
     items.forEach((item, i) => {
-      if (item.length < minLength)
+      if (isPlaceholder(item))
+        this.problems.push(
+          `${name}: entry ${i + 1} is still a placeholder of .env.example; set a secret of your own`,
+        );
+      else if (item.length < minLength)
         this.problems.push(`${name}: entry ${i + 1} is too short (at least ${minLength} characters)`);
     });
     return items;

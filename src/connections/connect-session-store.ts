@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { randomToken } from '../oauth/random-token';
+import { EndUser, Tags } from './connection-owner';
 import { RedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
 
@@ -8,6 +9,9 @@ export interface ConnectSession {
   connection_id: string;
   return_to?: string;
   scopes?: string[];
+  /** Owner fields the flow stores when it completes (docs/end-users-and-tags.md). */
+  end_user?: EndUser | null;
+  tags?: Tags;
   expires_at: number;
 }
 

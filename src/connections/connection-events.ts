@@ -1,3 +1,5 @@
+import { EndUser, Tags } from './connection-owner';
+
 export type ConnectionEventType =
   'connection.created' | 'connection.reauthorization_required' | 'connection.deleted';
 
@@ -5,6 +7,9 @@ export interface ConnectionEvent {
   type: ConnectionEventType;
   provider: string;
   connection_id: string;
+  /** Whom the connection belongs to, as its metadata shows (docs/end-users-and-tags.md). */
+  end_user: EndUser | null;
+  tags: Tags;
   /** Why, for reauthorization_required. */
   reason?: string;
 }

@@ -1,3 +1,5 @@
+import { EndUser, Tags } from './connection-owner';
+
 /** What the broker knows of a connection, secrets aside. Times are epoch milliseconds. */
 export interface ConnectionMeta {
   provider: string;
@@ -19,8 +21,18 @@ export interface ConnectionMeta {
   /** A refresh token is sealed in the record (known without decrypting). */
   refreshable: boolean;
   key_id: string;
-  /** Bumped by every write of the record; the compare-and-set handle. */
+  /** Whom the connection belongs to (docs/end-users-and-tags.md); null when nobody was named. */
+  end_user: EndUser | null;
+  /** Free-form `key: value` tags, `{}` when none. */
+  tags: Tags;
+  /** Bumped by every write of the record; the compare-and-set handle, with `generation`. */
   version: number;
+  /**
+   * Drawn when the record is created and kept until it is deleted: a version restarts at 1 after a
+   * delete, so a compare-and-set begun on a deleted record must also compare this to never land
+   * on the connection made again under the same id ('' for records written before it existed).
+   */
+  generation: string;
 }
 
 export interface LastError {
@@ -58,5 +70,7 @@ export function presentConnection(meta: ConnectionMeta): Record<string, unknown>
     refresh_failures: meta.refresh_failures,
     next_refresh_at: iso(meta.next_refresh_at),
     key_id: meta.key_id,
+    end_user: meta.end_user,
+    tags: meta.tags,
   };
 }

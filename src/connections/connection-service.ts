@@ -9,10 +9,13 @@ import { DEFAULT_API_KEY_SETTINGS, Provider } from '../providers/provider-defini
 import { ConnectionEvents } from './connection-events';
 import { ConnectionSecrets, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
-import { ConnectionFields, ConnectionStore } from './connection-store';
+import { ConnectionFields, ConnectionPatch, ConnectionStore, WriteExpectation } from './connection-store';
+import { ConnectionOwner, NO_OWNER, OwnerChange, applyOwnerChange, ownerOf } from './connection-owner';
+import { OwnerFilter } from './owner-index';
 import { KeyRing } from './key-ring';
 import { RefreshCoordinator, reauthorizationRequired } from './refresh-coordinator';
 import { RefreshLock } from './refresh-lock';
+import { freshFor, needsRefresh } from './needs-refresh';
 import { ScheduleSettings, computeNextRefreshAt, refreshAheadAt } from './schedule';
 
 export interface ConnectionSettings {
@@ -71,6 +74,7 @@ export class ConnectionService {
       ...deps,
       now: this.now,
       schedule: (p) => this.scheduleSettings(p),
+      revoke: (provider, connectionId, secrets) => this.revokeLater(provider, connectionId, secrets),
     });
   }
 
@@ -85,7 +89,13 @@ export class ConnectionService {
   }
 
   /** Stores the tokens of a connect or an import: a fresh start that keeps only `created_at`. */
-  async saveTokens(provider: Provider, connectionId: string, tokens: TokenSet, requestedScopes: string[]) {
+  async saveTokens(
+    provider: Provider,
+    connectionId: string,
+    tokens: TokenSet,
+    requestedScopes: string[],
+    owner?: OwnerChange,
+  ) {
     return this.saveFresh(
       provider,
       connectionId,
@@ -95,11 +105,18 @@ export class ConnectionService {
         token_type: tokens.token_type,
       },
       { scopes: tokens.granted_scopes ?? requestedScopes, expires_at: tokens.expires_at },
+      owner,
     );
   }
 
-  async saveApiKey(provider: Provider, connectionId: string, apiKey: string) {
-    return this.saveFresh(provider, connectionId, { api_key: apiKey }, { scopes: [], expires_at: null });
+  async saveApiKey(provider: Provider, connectionId: string, apiKey: string, owner?: OwnerChange) {
+    return this.saveFresh(
+      provider,
+      connectionId,
+      { api_key: apiKey },
+      { scopes: [], expires_at: null },
+      owner,
+    );
   }
 
   private async saveFresh(
@@ -107,6 +124,7 @@ export class ConnectionService {
     connectionId: string,
     secrets: ConnectionSecrets,
     extra: { scopes: string[]; expires_at: number | null },
+    ownerChange: OwnerChange | undefined,
   ): Promise<{ created: boolean; connection: StoredConnection }> {
     const now = this.now();
     const sealed = sealSecrets(this.deps.keyRing, provider.id, connectionId, secrets);
@@ -126,17 +144,62 @@ export class ConnectionService {
       refreshable: Boolean(secrets.refresh_token),
       key_id: sealed.keyId,
       sealed: sealed.data,
+      end_user: null,
+      tags: {},
     };
     fields.next_refresh_at = computeNextRefreshAt(fields, this.scheduleSettings(provider), now);
-    const { created } = await this.deps.store.replace(fields, now);
+    const { created, owner } = await this.replaceKeepingOwner(fields, now, ownerChange);
     if (created)
       this.deps.events.emit({
         type: 'connection.created',
         provider: provider.id,
         connection_id: connectionId,
+        ...owner,
       });
     const connection = await this.read(provider.id, connectionId);
     return { created, connection };
+  }
+
+  /**
+   * A reconnect or re-import starts the record afresh but keeps its owner fields unless `change`
+   * names them: the owner is read, and the record replaced only if still at the version read
+   * (compare-and-set), so a PATCH meanwhile is never undone.
+   */
+  private async replaceKeepingOwner(
+    fields: ConnectionFields,
+    now: number,
+    change: OwnerChange | undefined,
+  ): Promise<{ created: boolean; owner: ConnectionOwner }> {
+    const namesAll = change?.end_user !== undefined && change.tags !== undefined;
+    for (let attempt = 1; ; attempt++) {
+      const before = namesAll
+        ? null
+        : await this.deps.store.owners.current(fields.provider, fields.connection_id);
+      const owner = applyOwnerChange(before?.owner ?? NO_OWNER, change);
+      // After a few lost races (a refresh landing each time), the last owner read is good enough.
+      const expect: WriteExpectation =
+        namesAll || attempt >= 5
+          ? '*'
+          : before
+            ? { version: before.version, generation: before.generation }
+            : 'absent';
+      const result = await this.deps.store.replace({ ...fields, ...owner }, now, expect);
+      if (result.version >= 0) return { created: result.created, owner };
+    }
+  }
+
+  /** `PATCH`: replaces the owner fields `change` names; answers the metadata. */
+  async updateOwner(
+    providerId: string,
+    connectionId: string,
+    change: OwnerChange,
+  ): Promise<StoredConnection> {
+    const patch: ConnectionPatch = {};
+    if (change.end_user !== undefined) patch.end_user = change.end_user;
+    if (change.tags !== undefined) patch.tags = change.tags;
+    const version = await this.deps.store.patch(providerId, connectionId, patch, this.now(), '*');
+    if (version === null) throw connectionNotFound(providerId, connectionId);
+    return this.read(providerId, connectionId);
   }
 
   async read(providerId: string, connectionId: string): Promise<StoredConnection> {
@@ -180,24 +243,22 @@ export class ConnectionService {
     if (record.auth_mode === 'api_key') return apiKeyAnswer(provider, open(record));
 
     const now = this.now();
-    const freshEnough = record.expires_at === null || record.expires_at - now >= minMs;
-    if (!options.forceRefresh && freshEnough) {
+    if (needsRefresh(record, { minValidityMs: minMs, forceRefresh: options.forceRefresh }, now))
+      return this.answerRefreshed(provider, record, () => this.coordinator.refresh(provider, record, need));
+    if (!options.forceRefresh && freshFor(record, minMs, now)) {
       const secrets = open(record);
       this.noteRead(provider, record);
       return oauthAnswer(record, secrets);
     }
-    if (!record.refreshable) {
-      // Nothing to refresh with: serve the token while it lives, then the user must come back.
-      if (record.expires_at !== null && record.expires_at <= now) {
-        await this.markExpiredWithoutRefreshToken(record);
-        throw new BrokerError(
-          'reauthorization_required',
-          'The access token expired and there is no refresh token.',
-        );
-      }
-      return oauthAnswer(record, open(record));
+    // Nothing to refresh with: serve the token while it lives, then the user must come back.
+    if (record.expires_at !== null && record.expires_at <= now) {
+      await this.markExpiredWithoutRefreshToken(record);
+      throw new BrokerError(
+        'reauthorization_required',
+        'The access token expired and there is no refresh token.',
+      );
     }
-    return this.answerRefreshed(provider, record, () => this.coordinator.refresh(provider, record, need));
+    return oauthAnswer(record, open(record));
   }
 
   /** The token of a refresh made for a caller; a failed one says until when the current token lives. */
@@ -242,6 +303,18 @@ export class ConnectionService {
     await this.deps.store.syncSchedule(providerId, connectionId, this.now() + delayMs);
   }
 
+  /**
+   * The SCAN repair of index and schedule (ConnectionStore.repair), run by one process per
+   * `intervalMs` across all of them; null when another process has it this period.
+   */
+  async repairIfDue(
+    intervalMs: number,
+    stopping?: () => boolean,
+  ): Promise<{ records: number; indexAdded: number; scheduleAdded: number } | null> {
+    if (!(await this.deps.store.claimRepair(intervalMs, String(process.pid)))) return null;
+    return this.deps.store.repair(stopping);
+  }
+
   countDue(): Promise<number> {
     return this.deps.store.countDue(this.now());
   }
@@ -250,7 +323,7 @@ export class ConnectionService {
     return this.deps.store.due(this.now(), limit);
   }
 
-  list(options: { provider?: string; cursor?: string; limit: number }) {
+  list(options: { provider?: string; cursor?: string; limit: number } & OwnerFilter) {
     return this.deps.store.list(options);
   }
 
@@ -258,17 +331,37 @@ export class ConnectionService {
   async delete(provider: Provider, connectionId: string): Promise<void> {
     const record = await this.deps.store.take(provider.id, connectionId);
     if (!record) throw connectionNotFound(provider.id, connectionId);
-    this.deps.events.emit({ type: 'connection.deleted', provider: provider.id, connection_id: connectionId });
+    this.deps.events.emit({
+      type: 'connection.deleted',
+      provider: provider.id,
+      connection_id: connectionId,
+      ...ownerOf(record),
+    });
     if (record.auth_mode !== 'oauth2' || !provider.revocation_url) return;
-    const revocation = this.revoke(provider, record).finally(() =>
+    let secrets: ConnectionSecrets;
+    try {
+      secrets = openSecrets(this.deps.keyRing, provider.id, record.connection_id, record);
+    } catch (error) {
+      this.deps.logger.warn(
+        { provider: provider.id, connection_id: connectionId, err: errorForLog(error) },
+        'revocation failed',
+      );
+      return;
+    }
+    this.revokeLater(provider, connectionId, secrets);
+  }
+
+  /** Revokes in the background (drain() waits for it), best effort, within PROVIDER_TIMEOUT. */
+  private revokeLater(provider: Provider, connectionId: string, secrets: ConnectionSecrets): void {
+    if (provider.auth_mode !== 'oauth2' || !provider.revocation_url) return;
+    const revocation = this.revoke(provider, connectionId, secrets).finally(() =>
       this.pendingRevocations.delete(revocation),
     );
     this.pendingRevocations.add(revocation);
   }
 
-  private async revoke(provider: Provider, record: StoredConnection): Promise<void> {
+  private async revoke(provider: Provider, connectionId: string, secrets: ConnectionSecrets): Promise<void> {
     try {
-      const secrets = openSecrets(this.deps.keyRing, provider.id, record.connection_id, record);
       const token = secrets.refresh_token
         ? { value: secrets.refresh_token, hint: 'refresh_token' as const }
         : secrets.access_token
@@ -277,20 +370,30 @@ export class ConnectionService {
       if (!token) return;
       const ok = await revokeToken(this.deps.http, provider, token);
       this.deps.logger.info(
-        { provider: provider.id, connection_id: record.connection_id, revoked: ok },
+        { provider: provider.id, connection_id: connectionId, revoked: ok },
         'revocation sent',
       );
     } catch (error) {
       this.deps.logger.warn(
-        { provider: provider.id, connection_id: record.connection_id, err: errorForLog(error) },
+        { provider: provider.id, connection_id: connectionId, err: errorForLog(error) },
         'revocation failed',
       );
     }
   }
 
-  /** Waits for revocations still under way (graceful shutdown). */
+  /**
+   * Graceful shutdown: waits for the refreshes already sent to the provider and their late writes
+   * (bounded by the refresh lock's TTL), then for the revocations under way, those the refreshes
+   * may have started included (each bounded by PROVIDER_TIMEOUT).
+   */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.pendingRevocations, this.coordinator.drain()]);
+    await this.coordinator.drain();
+    await Promise.allSettled([...this.pendingRevocations]);
+  }
+
+  /** How long a refresh may hold its lock: the bound of `drain()`'s wait for refreshes. */
+  get refreshLockTtlMs(): number {
+    return this.coordinator.lockTtlMs;
   }
 
   /**
@@ -314,7 +417,7 @@ export class ConnectionService {
         connectionId,
         { key_id: sealed.keyId, sealed: sealed.data },
         record.updated_at,
-        record.version,
+        record,
       );
       return version === null ? 'changed' : 'resealed';
     } finally {
@@ -339,7 +442,7 @@ export class ConnectionService {
         : refreshAheadAt({ ...record, read_since_refresh: true }, settings, this.now());
     // Tied to the version read: a mark computed from tokens a refresh has just replaced is dropped.
     void this.deps.store
-      .markRead(provider.id, record.connection_id, ahead, record.version)
+      .markRead(provider.id, record.connection_id, ahead, record)
       .catch((error: unknown) => {
         this.deps.logger.debug({ err: errorForLog(error) }, 'could not note a read');
       });
@@ -360,12 +463,13 @@ export class ConnectionService {
         next_refresh_at: null,
       },
       now,
-      record.version,
+      record,
     );
     this.deps.events.emit({
       type: 'connection.reauthorization_required',
       provider: record.provider,
       connection_id: record.connection_id,
+      ...ownerOf(record),
       reason: 'expired_without_refresh_token',
     });
   }

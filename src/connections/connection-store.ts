@@ -1,26 +1,36 @@
+import Redis, { Cluster } from 'ioredis';
+import { randomToken } from '../oauth/random-token';
 import { RedisClient } from './redis-client';
 import { ConnectionMeta, StoredConnection } from './connection-record';
 import { RedisKeys, memberOf, parseMember } from './redis-keys';
+import { decodeEndUser, decodeTags, encodeEndUser, encodeTags, ownerOf } from './connection-owner';
+import { OwnerFilter, OwnerIndex } from './owner-index';
+import { takeLockLua } from './refresh-lock';
 
 /**
  * Writes a connection's hash (KEYS[1]) and its sealed tokens (KEYS[2]) by compare-and-set on
- * the hash's `version`.
- * ARGV: expected version ('*' any, '0' must be absent, n must equal), mode ('replace' | 'patch'),
- * now, then field/value pairs where the value '\0' deletes the field; the `sealed` field goes to
- * KEYS[2], never into the hash. A replace clears both keys but keeps `created_at`. Returns
- * { version, existed } with version -1 on a conflict, -2 when a patch finds no record.
+ * the hash's `version` and `gen` (the record's generation: versions restart after a delete).
+ * ARGV: expected version ('*' any, '0' must be absent, n must equal), expected generation (with a
+ * version n), mode ('replace' | 'patch'), now, the generation a created record gets, then
+ * field/value pairs where the value '\0' deletes the field; the `sealed` field goes to KEYS[2],
+ * never into the hash. A replace clears both keys but keeps `created_at` and the generation.
+ * Returns { version, existed } with version -1 on a conflict, -2 when a patch finds no record.
  */
 const WRITE_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], 'version')
+local gen = redis.call('HGET', KEYS[1], 'gen') or ''
 local existed = current and 1 or 0
 if ARGV[1] ~= '*' then
-  if (ARGV[1] == '0' and current) or (ARGV[1] ~= '0' and current ~= ARGV[1]) then return {-1, existed} end
+  if (ARGV[1] == '0' and current) or (ARGV[1] ~= '0' and (current ~= ARGV[1] or gen ~= ARGV[2])) then
+    return {-1, existed}
+  end
 end
-if ARGV[2] == 'patch' and not current then return {-2, 0} end
+if ARGV[3] == 'patch' and not current then return {-2, 0} end
+if not current then gen = ARGV[5] end
 local created = redis.call('HGET', KEYS[1], 'created_at')
-if ARGV[2] == 'replace' then redis.call('DEL', KEYS[1], KEYS[2]) end
+if ARGV[3] == 'replace' then redis.call('DEL', KEYS[1], KEYS[2]) end
 local set = {}
-for i = 4, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   if ARGV[i] == 'sealed' then
     if ARGV[i + 1] == '\\0' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[i + 1]) end
   elseif ARGV[i + 1] == '\\0' then redis.call('HDEL', KEYS[1], ARGV[i]) else
@@ -28,8 +38,9 @@ for i = 4, #ARGV, 2 do
 end
 local version = (tonumber(current) or 0) + 1
 set[#set + 1] = 'version'; set[#set + 1] = tostring(version)
-set[#set + 1] = 'updated_at'; set[#set + 1] = ARGV[3]
-set[#set + 1] = 'created_at'; set[#set + 1] = created or ARGV[3]
+set[#set + 1] = 'updated_at'; set[#set + 1] = ARGV[4]
+set[#set + 1] = 'created_at'; set[#set + 1] = created or ARGV[4]
+if gen ~= '' then set[#set + 1] = 'gen'; set[#set + 1] = gen end
 redis.call('HSET', KEYS[1], unpack(set))
 return {version, existed}
 `;
@@ -58,6 +69,9 @@ const RECORD_FIELDS = [
   'read_since_refresh',
   'refreshable',
   'key_id',
+  'end_user',
+  'tags',
+  'gen',
 ] as const;
 
 type RecordField = (typeof RECORD_FIELDS)[number];
@@ -83,7 +97,7 @@ return cjson.encode(v)
  * record in the same round trip. Answers 0 when someone else holds the lock.
  */
 const LOCK_AND_READ_SCRIPT = `
-if not redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+if not ${takeLockLua('KEYS[3]', 'ARGV[1]', 'ARGV[2]')} then return 0 end
 ${READ_RECORD_LUA}
 return cjson.encode(v)
 `;
@@ -102,7 +116,7 @@ if (not v[${fieldIndex('status')}] or v[${fieldIndex('status')}] == 'active')
   and v[${fieldIndex('refreshable')}] == '1' then
   local expires = tonumber(v[${fieldIndex('expires_at')}])
   if ARGV[4] == '1' or (expires and expires < tonumber(ARGV[3])) then
-    claimed = redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2], 'NX') and true or false
+    claimed = ${takeLockLua('KEYS[3]', 'ARGV[1]', 'ARGV[2]')} and true or false
   end
 end
 v[#v + 1] = claimed
@@ -117,12 +131,15 @@ return cjson.encode(v)
 
 /**
  * Marks a read without bumping the version: a read is not a write of tokens. ARGV: the sooner
- * next_refresh_at ('' none), the version the read saw ('' any; another version: nothing done).
+ * next_refresh_at ('' none), the version the read saw ('' any; another version: nothing done),
+ * and its generation.
  */
 const MARK_READ_SCRIPT = `
 local version = redis.call('HGET', KEYS[1], 'version')
 if not version then return 0 end
-if ARGV[2] ~= '' and ARGV[2] ~= version then return 0 end
+if ARGV[2] ~= '' and (ARGV[2] ~= version or ARGV[3] ~= (redis.call('HGET', KEYS[1], 'gen') or '')) then
+  return 0
+end
 redis.call('HSET', KEYS[1], 'read_since_refresh', '1')
 if ARGV[1] ~= '' then
   local next = tonumber(redis.call('HGET', KEYS[1], 'next_refresh_at'))
@@ -145,7 +162,7 @@ interface ScriptCommands {
     owner: string,
     ttlMs: string,
   ): Promise<string | 0 | null>;
-  obMarkRead(key: string, nextRefreshAt: string, version: string): Promise<number>;
+  obMarkRead(key: string, nextRefreshAt: string, version: string, generation: string): Promise<number>;
   obReadClaiming(
     key: string,
     sealedKey: string,
@@ -164,10 +181,19 @@ export interface LockClaim {
   ttlMs: number;
 }
 
-export type ConnectionFields = Omit<ConnectionMeta, 'version' | 'created_at' | 'updated_at'> & {
+export type ConnectionFields = Omit<
+  ConnectionMeta,
+  'version' | 'generation' | 'created_at' | 'updated_at'
+> & {
   sealed: string;
 };
 export type ConnectionPatch = Partial<ConnectionFields>;
+
+/** What a compare-and-set compares: the version a record was read at, in its generation. */
+export type RecordVersion = Pick<StoredConnection, 'version' | 'generation'>;
+
+/** A write's precondition: any record, no record at all, or the record at this version. */
+export type WriteExpectation = '*' | 'absent' | RecordVersion;
 
 export interface WriteResult {
   version: number;
@@ -185,11 +211,14 @@ export interface ConnectionPage {
  */
 export class ConnectionStore {
   private readonly scripts: ScriptCommands;
+  /** The end-user and tag indexes, kept in line by every write and delete below. */
+  readonly owners: OwnerIndex;
 
   constructor(
     private readonly redis: RedisClient,
     readonly keys: RedisKeys,
   ) {
+    this.owners = new OwnerIndex(redis, keys);
     redis.defineCommand('obWrite', { numberOfKeys: 2, lua: WRITE_SCRIPT });
     redis.defineCommand('obTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obRead', { numberOfKeys: 2, lua: READ_SCRIPT });
@@ -257,61 +286,81 @@ export class ConnectionStore {
     return { record: decode(packed, provider, connectionId) };
   }
 
-  /** Writes the whole record (connect, import); keeps `created_at`. */
-  async replace(
-    fields: ConnectionFields,
-    now: number,
-    expectVersion: number | '*' = '*',
-  ): Promise<WriteResult> {
-    const result = await this.write(
-      fields.provider,
-      fields.connection_id,
-      fields,
-      'replace',
-      now,
-      expectVersion,
+  /**
+   * Writes the whole record (connect, import); keeps `created_at`. The listing and schedule
+   * entries go in before the record and again after it (see `addEntries`); so do the owner
+   * index entries (see OwnerIndex.begin).
+   */
+  async replace(fields: ConnectionFields, now: number, expect: WriteExpectation = '*'): Promise<WriteResult> {
+    const next = fields.next_refresh_at ?? null;
+    const owner = await this.owners.begin(fields.provider, fields.connection_id, fields);
+    const result = await this.entriesFirst(
+      () => this.addEntries(fields.provider, fields.connection_id, next, true),
+      () => this.write(fields.provider, fields.connection_id, fields, 'replace', now, expect),
     );
-    await this.afterWrite(fields.provider, fields.connection_id, fields.next_refresh_at ?? null, true);
+    if (result.version > 0) await this.afterWrite(fields.provider, fields.connection_id, next, true);
+    await this.owners.finish(owner);
     return result;
   }
 
   /**
-   * Changes some fields if the record is still at `expectVersion`. Answers the new version, or
-   * null when someone else wrote first (or the record is gone).
+   * Changes some fields if the record is still at `expect` (its version, in its generation).
+   * Answers the new version, or null when someone else wrote first (or the record is gone).
    */
   async patch(
     provider: string,
     connectionId: string,
     patch: ConnectionPatch,
     now: number,
-    expectVersion: number | '*',
+    expect: WriteExpectation,
   ): Promise<number | null> {
-    const result = await this.write(provider, connectionId, patch, 'patch', now, expectVersion);
+    const owner =
+      'end_user' in patch || 'tags' in patch
+        ? await this.owners.begin(provider, connectionId, { end_user: patch.end_user, tags: patch.tags })
+        : undefined;
+    const scheduled = 'next_refresh_at' in patch;
+    const result = await this.entriesFirst(
+      () =>
+        scheduled
+          ? this.addEntries(provider, connectionId, patch.next_refresh_at ?? null, false)
+          : Promise.resolve(),
+      () => this.write(provider, connectionId, patch, 'patch', now, expect),
+    );
+    if (owner) await this.owners.finish(owner);
     if (result.version < 0) return null;
-    if ('next_refresh_at' in patch)
-      await this.afterWrite(provider, connectionId, patch.next_refresh_at ?? null, false);
+    if (scheduled) await this.afterWrite(provider, connectionId, patch.next_refresh_at ?? null, false);
     return result.version;
   }
 
-  /** Notes a token API read; moves the schedule earlier when `nextRefreshAt` is sooner. */
+  /**
+   * Notes a token API read; moves the schedule earlier when `nextRefreshAt` is sooner. The
+   * schedule goes first (ZADD LT: only ever earlier), then the mark: should the schedule's write
+   * fail, the record stays unmarked and the next read tries both again; an earlier entry left by
+   * a mark that then did not apply is put back by the sweeper, which checks the record.
+   */
   async markRead(
     provider: string,
     connectionId: string,
     nextRefreshAt: number | null,
-    version?: number,
+    seen?: RecordVersion,
   ): Promise<void> {
-    const outcome = await this.scripts.obMarkRead(
+    if (nextRefreshAt !== null)
+      await this.redis.zadd(this.keys.schedule(), 'LT', nextRefreshAt, memberOf(provider, connectionId));
+    await this.scripts.obMarkRead(
       this.keys.connection(provider, connectionId),
       nextRefreshAt === null ? '' : String(nextRefreshAt),
-      version === undefined ? '' : String(version),
+      seen === undefined ? '' : String(seen.version),
+      seen === undefined ? '' : seen.generation,
     );
-    if (outcome === 2 && nextRefreshAt !== null) {
-      await this.redis.zadd(this.keys.schedule(), nextRefreshAt, memberOf(provider, connectionId));
-    }
   }
 
-  /** Deletes a connection; answers what it held, for revocation. */
+  /**
+   * Deletes a connection; answers what it held, for revocation. The listing and schedule entries
+   * go after the record, so a crash in between leaves only stale entries, which their readers
+   * check against the record and drop.
+   */
   async take(provider: string, connectionId: string): Promise<StoredConnection | null> {
+    const owner = await this.owners.begin(provider, connectionId, 'delete');
     const packed = await this.scripts.obTake(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
@@ -321,14 +370,35 @@ export class ConnectionStore {
       this.redis.zrem(this.keys.index(), member),
       this.redis.zrem(this.keys.schedule(), member),
     ]);
-    return decode(packed, provider, connectionId);
+    const record = decode(packed, provider, connectionId);
+    await this.owners.finish(owner, record ? this.owners.keysFor(ownerOf(record)) : []);
+    return record;
+  }
+
+  /**
+   * Drops the listing and schedule entries of a connection found without a record, then looks
+   * again: a connect that added its entries before writing its record may have written it
+   * meanwhile, and its entries come back (the writer adds them again after its write, too).
+   */
+  async forgetIfGone(provider: string, connectionId: string): Promise<void> {
+    const member = memberOf(provider, connectionId);
+    await Promise.all([
+      this.redis.zrem(this.keys.index(), member),
+      this.redis.zrem(this.keys.schedule(), member),
+    ]);
+    const record = await this.read(provider, connectionId);
+    if (record) await this.afterWrite(provider, connectionId, record.next_refresh_at, true);
   }
 
   /**
    * A page of connections in `provider:connection_id` order, from the index (ZRANGEBYLEX), never
    * KEYS or a scan of the keyspace. The cursor is the last member answered, opaque to clients.
    */
-  async list(options: { provider?: string; cursor?: string; limit: number }): Promise<ConnectionPage> {
+  async list(
+    options: { provider?: string; cursor?: string; limit: number } & OwnerFilter,
+  ): Promise<ConnectionPage> {
+    if (options.endUserId !== undefined || (options.tags?.length ?? 0) > 0)
+      return this.owners.list(options, options.cursor, options.limit, (p, c) => this.read(p, c));
     const floor = options.provider ? `${options.provider}:` : '';
     let min = floor ? `[${floor}` : '-';
     if (options.cursor && options.cursor >= floor) min = `(${options.cursor}`;
@@ -343,16 +413,16 @@ export class ConnectionStore {
       const ahead = await this.redis.zrangebylex(this.keys.index(), min, max, 'LIMIT', 0, want + 1);
       exhausted = ahead.length <= want;
       const members = ahead.slice(0, want);
+      const parsed = members.map((m) => parseMember(m));
       const records = await Promise.all(
-        members.map((m) => {
-          const parsed = parseMember(m);
-          return parsed ? this.read(parsed.provider, parsed.connectionId) : Promise.resolve(null);
-        }),
+        parsed.map((p) => (p ? this.read(p.provider, p.connectionId) : Promise.resolve(null))),
       );
       members.forEach((m, i) => {
         const record = records[i];
+        const p = parsed[i];
         if (record) connections.push(record);
-        else void this.redis.zrem(this.keys.index(), m).catch(() => undefined); // heal a stale entry
+        else if (p) void this.forgetIfGone(p.provider, p.connectionId).catch(() => undefined);
+        else void this.redis.zrem(this.keys.index(), m).catch(() => undefined);
         last = m;
       });
       if (last !== undefined) min = `(${last}`;
@@ -392,6 +462,135 @@ export class ConnectionStore {
     await this.afterWrite(provider, connectionId, nextRefreshAt, false);
   }
 
+  /**
+   * Every record, a page at a time, found by SCAN over the record keys (on every master of a
+   * Cluster) rather than from the index: what a crash between a record's write and its index
+   * entry would hide from the index is found here.
+   */
+  async *scan(count = 500): AsyncGenerator<StoredConnection[]> {
+    for await (const ids of this.scanIds(count)) {
+      const records = await Promise.all(ids.map((id) => this.read(id.provider, id.connectionId)));
+      const page = records.filter((r): r is StoredConnection => r !== null);
+      if (page.length > 0) yield page;
+    }
+  }
+
+  /**
+   * Puts back the index and schedule entries a record lacks (a crash, or a master outage on
+   * Cluster, between the writes of a record and of its entries), going by SCAN, not the index.
+   * `stopping` is asked between pages (a shutdown ends it early; what it did stays done).
+   */
+  async repair(
+    stopping: () => boolean = () => false,
+  ): Promise<{ records: number; indexAdded: number; scheduleAdded: number }> {
+    const totals = { records: 0, indexAdded: 0, scheduleAdded: 0 };
+    for await (const ids of this.scanIds(500)) {
+      if (stopping()) break;
+      const members = ids.map((id) => memberOf(id.provider, id.connectionId));
+      const [nextAt, indexed, scheduled] = await Promise.all([
+        Promise.all(
+          ids.map((id) =>
+            this.redis.hmget(
+              this.keys.connection(id.provider, id.connectionId),
+              'version',
+              'next_refresh_at',
+            ),
+          ),
+        ),
+        this.redis.zmscore(this.keys.index(), ...members),
+        this.redis.zmscore(this.keys.schedule(), ...members),
+      ]);
+      const adds: Array<Promise<unknown>> = [];
+      members.forEach((member, i) => {
+        const [version, next] = nextAt[i]!;
+        if (!version) return; // deleted meanwhile
+        totals.records += 1;
+        if (indexed[i] === null) {
+          totals.indexAdded += 1;
+          adds.push(this.redis.zadd(this.keys.index(), 'NX', 0, member));
+        }
+        const due = num(next ?? undefined);
+        if (scheduled[i] === null && due !== null) {
+          totals.scheduleAdded += 1;
+          adds.push(this.redis.zadd(this.keys.schedule(), 'NX', due, member));
+        }
+      });
+      await Promise.all(adds);
+    }
+    return totals;
+  }
+
+  /**
+   * Takes the right to run `repair` for `ttlMs`, across processes (SET NX PX), so one process of
+   * many scans the keyspace per period.
+   */
+  async claimRepair(ttlMs: number, owner: string): Promise<boolean> {
+    return (await this.redis.set(this.keys.repairLease(), owner, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  /** The connections whose record keys SCAN finds, a batch at a time, each once. */
+  private async *scanIds(count: number): AsyncGenerator<Array<{ provider: string; connectionId: string }>> {
+    const pattern = `${globEscape(this.keys.prefix)}{*}:conn`;
+    const nodes: Array<Pick<Redis, 'scan'>> =
+      this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    // SCAN may answer a key twice (the keyspace grows meanwhile): each is handed out once.
+    const seen = new Set<string>();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+        cursor = next;
+        const ids = [];
+        for (const key of keys) {
+          const id = this.keys.parseConnectionKey(key);
+          if (!id || seen.has(key)) continue;
+          seen.add(key);
+          ids.push(id);
+        }
+        if (ids.length > 0) yield ids;
+      } while (cursor !== '0');
+    }
+  }
+
+  /**
+   * Runs `entries` before `write`. On one connection (standalone, Sentinel) Redis runs commands in
+   * the order they were sent, so both go in one round trip (and, with `appendfsync always`, one
+   * fsync); on Cluster the entries live on other masters, so their answer is awaited first.
+   */
+  private async entriesFirst<T>(entries: () => Promise<void>, write: () => Promise<T>): Promise<T> {
+    if (this.redis instanceof Cluster) {
+      await entries();
+      return write();
+    }
+    const added = entries();
+    added.catch(() => undefined); // awaited below, after the write
+    const result = await write();
+    await added;
+    return result;
+  }
+
+  /**
+   * The entries a write is about to need, added before the record is written: a crash after
+   * this leaves an entry without a record, which listing and sweeper check and drop, never a
+   * record outside both. Removals wait for `afterWrite`.
+   */
+  private async addEntries(
+    provider: string,
+    connectionId: string,
+    nextRefreshAt: number | null,
+    index: boolean,
+  ): Promise<void> {
+    const member = memberOf(provider, connectionId);
+    await Promise.all([
+      index ? this.redis.zadd(this.keys.index(), 'NX', 0, member) : undefined,
+      nextRefreshAt === null ? undefined : this.redis.zadd(this.keys.schedule(), nextRefreshAt, member),
+    ]);
+  }
+
+  /**
+   * The entries in line with what was just written, again: a reader that found the entries
+   * before the record existed may have dropped them in between (see `forgetIfGone`).
+   */
   private async afterWrite(
     provider: string,
     connectionId: string,
@@ -413,12 +612,22 @@ export class ConnectionStore {
     fields: ConnectionPatch,
     mode: 'replace' | 'patch',
     now: number,
-    expectVersion: number | '*',
+    expect: WriteExpectation,
   ): Promise<WriteResult> {
-    const args: string[] = [String(expectVersion), mode, String(now)];
+    const args: string[] =
+      expect === '*'
+        ? ['*', '']
+        : expect === 'absent'
+          ? ['0', '']
+          : [String(expect.version), expect.generation];
+    args.push(mode, String(now), randomToken(9));
     for (const [name, value] of Object.entries(fields)) {
       if (value === undefined) continue;
-      args.push(name, DEFAULTS[name] === value ? '\0' : encodeField(value));
+      const owned = OWNER_ENCODERS[name];
+      args.push(
+        name,
+        owned ? (owned(value as never) ?? '\0') : DEFAULTS[name] === value ? '\0' : encodeField(value),
+      );
     }
     const [version, existed] = await this.scripts.obWrite(
       this.keys.connection(provider, connectionId),
@@ -429,12 +638,23 @@ export class ConnectionStore {
   }
 }
 
+/** A key prefix as a SCAN pattern that matches it literally. */
+function globEscape(value: string): string {
+  return value.replace(/[*?[\]\\]/g, '\\$&');
+}
+
 /**
  * Fields left out of the hash while they hold the value `decode` gives an absent field (as false
  * booleans already are): a smaller hash stays in a smaller listpack allocation, about 64 B less
  * per connection.
  */
 const DEFAULTS: Record<string, unknown> = { auth_mode: 'oauth2', status: 'active', refresh_failures: 0 };
+
+/** The owner fields, compact JSON, left out of the hash when empty (see connection-owner.ts). */
+const OWNER_ENCODERS: Record<string, (value: never) => string | undefined> = {
+  end_user: encodeEndUser,
+  tags: encodeTags,
+};
 
 function encodeField(value: unknown): string {
   if (value === null) return '\0';
@@ -501,7 +721,10 @@ function decodeValues(values: unknown[], provider: string, connectionId: string)
     read_since_refresh: hash.read_since_refresh === '1',
     refreshable: hash.refreshable === '1',
     key_id: hash.key_id ?? '',
+    end_user: decodeEndUser(hash.end_user),
+    tags: decodeTags(hash.tags),
     version: num(hash.version) ?? 0,
+    generation: hash.gen ?? '',
     sealed: typeof sealed === 'string' ? sealed : '',
   };
 }

@@ -1,6 +1,7 @@
 import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
 import { isIP } from 'node:net';
 import { RedisConfig } from '../config/config';
+import { classifyStoreFailure } from './store-unavailable-error';
 
 export type RedisClient = Redis | Cluster;
 
@@ -38,7 +39,7 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
       redisOptions: { ...resilient, ...auth, tls: undefined, ...(auth.tls ? { tls: {} } : {}) },
       dnsLookup: (address, callback) => callback(null, address),
     };
-    return new Cluster(config.clusterNodes, options);
+    return guardStoreFailures(new Cluster(config.clusterNodes, options));
   }
   if (config.sentinels && config.sentinels.length > 0) {
     const client = new Redis({
@@ -56,15 +57,49 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
       reconnectOnError: (error: Error) => /^READONLY/.test(error.message),
     });
     reconnectAfterAbortedConnect(client);
-    return client;
+    return guardStoreFailures(client);
   }
-  return new Redis({
-    ...resilient,
-    ...auth,
-    host: hostOf(url) || '127.0.0.1',
-    port: url.port ? Number(url.port) : 6379,
-    db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) || 0 : 0,
-  });
+  return guardStoreFailures(
+    new Redis({
+      ...resilient,
+      ...auth,
+      host: hostOf(url) || '127.0.0.1',
+      port: url.port ? Number(url.port) : 6379,
+      db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) || 0 : 0,
+    }),
+  );
+}
+
+interface GuardedCommand {
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The store boundary: every command the broker sends (plain calls, scripts, express-session's
+ * store) goes through the client's `sendCommand`, and a command that Redis could not serve is
+ * rejected with a `StoreUnavailableError` instead of whatever words ioredis used. The final
+ * rejection is wrapped, after ioredis' own handling: a Cluster client still follows MOVED/ASK and
+ * retries TRYAGAIN/CLUSTERDOWN itself, and only what it gives up on is classified.
+ */
+export function guardStoreFailures<T extends RedisClient>(client: T): T {
+  const guarded = new WeakSet<object>();
+  const target = client as unknown as {
+    sendCommand: (command: GuardedCommand, ...rest: unknown[]) => unknown;
+  };
+  const send = target.sendCommand.bind(client);
+  target.sendCommand = (command, ...rest) => {
+    // A pipeline's commands (sent with a stream or a node) report to the pipeline, which reads
+    // redirections off their errors itself: leave those alone (the broker sends none).
+    if (rest.length === 0 || rest.every((r) => r === undefined)) {
+      if (!guarded.has(command)) {
+        guarded.add(command);
+        const reject = command.reject;
+        command.reject = (error: unknown) => reject.call(command, classifyStoreFailure(error));
+      }
+    }
+    return send(command, ...rest);
+  };
+  return client;
 }
 
 /** What `reconnectAfterAbortedConnect` needs of a client (an ioredis `Redis`). */

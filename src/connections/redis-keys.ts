@@ -18,6 +18,12 @@ export class RedisKeys {
     return `${this.prefix}{${provider}:${connectionId}}:sealed`;
   }
 
+  /** The connection a record key (see `connection`) belongs to, or undefined for another key. */
+  parseConnectionKey(key: string): { provider: string; connectionId: string } | undefined {
+    if (!key.startsWith(`${this.prefix}{`) || !key.endsWith('}:conn')) return undefined;
+    return parseMember(key.slice(this.prefix.length + 1, -'}:conn'.length));
+  }
+
   lock(provider: string, connectionId: string): string {
     return `${this.prefix}{${provider}:${connectionId}}:lock`;
   }
@@ -32,12 +38,54 @@ export class RedisKeys {
     return `${this.prefix}schedule`;
   }
 
+  /**
+   * The connections of one end user, as `provider:connection_id` members of score 0 (like
+   * `index()`). No hash tag: each owner index sits in a slot of its own, and nothing reads two of
+   * them in one command.
+   */
+  endUserIndex(endUserId: string): string {
+    return `${this.prefix}eu:${endUserId}`;
+  }
+
+  /** The connections tagged `key: value`; tag keys hold no colon, so the first one splits. */
+  tagIndex(key: string, value: string): string {
+    return `${this.prefix}tag:${key}:${value}`;
+  }
+
+  /**
+   * Owner index keys a write or delete may have left wrong, noted before it and cleared after it:
+   * `[member, index key, nonce]` JSON members scored by when (ms); the sweeper repairs old ones.
+   */
+  ownerRepair(): string {
+    return `${this.prefix}owner-repair`;
+  }
+
+  /** Who runs the periodic SCAN repair of index and schedule now (SET NX PX). */
+  repairLease(): string {
+    return `${this.prefix}repair-lease`;
+  }
+
   connectSession(tokenHash: string): string {
     return `${this.prefix}connect:${tokenHash}`;
   }
 
   usedState(stateHash: string): string {
     return `${this.prefix}state:${stateHash}`;
+  }
+
+  /** One browser flow (its `state` or form id's hash). */
+  flow(flowHash: string): string {
+    return `${this.prefix}flow:${flowHash}`;
+  }
+
+  /** The binding a just-replaced session cookie (its hash) joins flows to, for a few seconds. */
+  flowBindingForward(cookieHash: string): string {
+    return `${this.prefix}flowfwd:${cookieHash}`;
+  }
+
+  /** Tries taken by one API-key form (its flow id's hash). */
+  keyTries(flowHash: string): string {
+    return `${this.prefix}keytries:${flowHash}`;
   }
 
   sessionPrefix(): string {

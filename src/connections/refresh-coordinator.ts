@@ -5,11 +5,13 @@ import { TokenEndpointDeps, requestToken, toTokenEndpointError } from '../oauth/
 import { TokenEndpointError } from '../oauth/token-endpoint-error';
 import { Provider } from '../providers/provider-definition';
 import { ConnectionEvents } from './connection-events';
-import { LastError, StoredConnection } from './connection-record';
+import { ownerOf } from './connection-owner';
+import { ConnectionSecrets, LastError, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
 import { ConnectionStore, LockClaim } from './connection-store';
 import { KeyRing } from './key-ring';
-import { RefreshLock } from './refresh-lock';
+import { freshFor } from './needs-refresh';
+import { HeldLock, RefreshLock } from './refresh-lock';
 import { REFRESH_AHEAD_WINDOW_MS, ScheduleSettings, computeNextRefreshAt } from './schedule';
 
 export type RefreshTrigger = 'caller' | 'refresh_ahead' | 'keepalive' | 'retry';
@@ -25,6 +27,11 @@ export interface RefreshCoordinatorDeps {
   events: ConnectionEvents;
   now: () => number;
   schedule: (provider: Provider) => ScheduleSettings;
+  /**
+   * Revokes tokens the provider issued for a connection that no longer holds them (deleted, or
+   * deleted and made again, while the refresh was under way); best effort, in the background.
+   */
+  revoke: (provider: Provider, connectionId: string, secrets: ConnectionSecrets) => void;
 }
 
 interface RefreshNeed {
@@ -47,7 +54,7 @@ export class RefreshCoordinator {
   private readonly inFlight = new Map<string, Promise<StoredConnection>>();
   /** Refreshes the provider answered but Redis has not taken yet (see persistLater). */
   private readonly pendingWrites = new Set<Promise<void>>();
-  private readonly lockTtlMs: number;
+  readonly lockTtlMs: number;
 
   constructor(private readonly deps: RefreshCoordinatorDeps) {
     // Outlives a provider call with its one retry, so a live holder never loses the lock.
@@ -81,12 +88,13 @@ export class RefreshCoordinator {
     need: RefreshNeed,
   ): Promise<StoredConnection> {
     const key = `${provider.id}:${current.connection_id}`;
+    const held = this.deps.lock.held(provider.id, current.connection_id, owner, this.lockTtlMs);
     const running = this.inFlight.get(key);
     if (running) {
-      await this.deps.lock.release(provider.id, current.connection_id, owner).catch(() => undefined);
+      await held.release();
       return running;
     }
-    const flight = this.refreshHolding(provider, current, owner, need.trigger).finally(() =>
+    const flight = this.refreshHolding(provider, current, held, need.trigger).finally(() =>
       this.inFlight.delete(key),
     );
     this.inFlight.set(key, flight);
@@ -96,18 +104,27 @@ export class RefreshCoordinator {
   private async refreshHolding(
     provider: Provider,
     current: StoredConnection,
-    owner: string,
+    held: HeldLock,
     trigger: RefreshTrigger,
   ): Promise<StoredConnection> {
     try {
-      return await this.refreshLocked(provider, current, trigger);
+      return await this.refreshLocked(provider, current, trigger, held);
     } finally {
-      await this.deps.lock.release(provider.id, current.connection_id, owner).catch(() => undefined);
+      await held.releaseUnlessHandedOff();
     }
   }
 
+  /**
+   * Waits for the refreshes under way, sent to the provider already, and for late writes of
+   * answers Redis did not take at once: each is bounded by the lock's TTL, and so is this.
+   */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight.values(), ...this.pendingWrites]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight.values(), ...this.pendingWrites]),
+      new Promise((r) => (timer = setTimeout(r, this.lockTtlMs + 1000))),
+    ]);
+    clearTimeout(timer);
   }
 
   /**
@@ -126,9 +143,10 @@ export class RefreshCoordinator {
     );
     if (!taken) return 'skipped';
     const { owner, record } = taken;
+    const held = this.deps.lock.held(provider.id, connectionId, owner, this.lockTtlMs);
     try {
       if (!record) {
-        await this.deps.store.syncSchedule(provider.id, connectionId, null);
+        await this.deps.store.forgetIfGone(provider.id, connectionId);
         return 'gone';
       }
       const now = this.deps.now();
@@ -142,7 +160,7 @@ export class RefreshCoordinator {
           connectionId,
           { next_refresh_at: null },
           record.updated_at,
-          record.version,
+          record,
         );
         return 'skipped';
       }
@@ -155,7 +173,7 @@ export class RefreshCoordinator {
                 now
             ? 'refresh_ahead'
             : 'keepalive';
-      const flight = this.refreshLocked(provider, record, trigger);
+      const flight = this.refreshLocked(provider, record, trigger, held);
       const key = `${provider.id}:${connectionId}`;
       this.inFlight.set(key, flight);
       try {
@@ -167,7 +185,7 @@ export class RefreshCoordinator {
         this.inFlight.delete(key);
       }
     } finally {
-      await this.deps.lock.release(provider.id, connectionId, owner).catch(() => undefined);
+      await held.releaseUnlessHandedOff();
     }
   }
 
@@ -186,13 +204,14 @@ export class RefreshCoordinator {
       );
       if (taken) {
         const { owner, record: current } = taken;
+        const held = this.deps.lock.held(provider.id, seen.connection_id, owner, this.lockTtlMs);
         try {
           if (!current) throw new BrokerError('connection_not_found', 'The connection was deleted.');
           const settled = this.settledMeanwhile(seen, current, need);
           if (settled) return settled;
-          return await this.refreshLocked(provider, current, need.trigger);
+          return await this.refreshLocked(provider, current, need.trigger, held);
         } finally {
-          await this.deps.lock.release(provider.id, seen.connection_id, owner).catch(() => undefined);
+          await held.releaseUnlessHandedOff();
         }
       }
       const changed = await this.waitForHolder(provider.id, seen);
@@ -224,10 +243,13 @@ export class RefreshCoordinator {
     if (current.status === 'reauthorization_required') throw reauthorizationRequired(current);
     if (current.last_activity_at !== seen.last_activity_at || current.created_at !== seen.created_at)
       return current;
-    if (!need.forceRefresh) {
-      const minMs = need.minValiditySeconds * 1000;
-      if (current.expires_at === null ? false : current.expires_at - this.deps.now() >= minMs) return current;
-    }
+    // A token of unknown expiry is not taken as settled here: the caller came to refresh it.
+    if (
+      !need.forceRefresh &&
+      current.expires_at !== null &&
+      freshFor(current, need.minValiditySeconds * 1000, this.deps.now())
+    )
+      return current;
     const error = current.last_error;
     if (error && current.version !== seen.version && error.at !== seen.last_error?.at)
       throw errorFromLastError(error);
@@ -241,28 +263,47 @@ export class RefreshCoordinator {
       await new Promise((r) => setTimeout(r, POLL_MS));
       const peek = await this.deps.lock.peek(providerId, seen.connection_id);
       if (peek.version === null) throw new BrokerError('connection_not_found', 'The connection was deleted.');
-      if (peek.version !== seen.version) return this.deps.store.read(providerId, seen.connection_id);
+      if (peek.version !== seen.version || peek.generation !== seen.generation)
+        return this.deps.store.read(providerId, seen.connection_id);
       if (!peek.locked) return null;
     }
     return null;
   }
 
-  /** The refresh-token grant itself (RFC 6749 §6), under the lock. */
+  /** The refresh-token grant itself (RFC 6749 §6), under the lock `held`. */
   private async refreshLocked(
     provider: Provider,
     current: StoredConnection,
     trigger: RefreshTrigger,
+    held: HeldLock,
   ): Promise<StoredConnection> {
-    const secrets = openSecrets(this.deps.keyRing, provider.id, current.connection_id, current);
-    if (!secrets.refresh_token)
-      throw new BrokerError('reauthorization_required', 'There is no refresh token.');
     const began = this.deps.now();
     const log = this.deps.logger.child({
       provider: provider.id,
       connection_id: current.connection_id,
       trigger,
     });
-    let answered: { rotated: boolean; write?: () => Promise<number | null> } | undefined;
+    // A record that cannot be refreshed at all fails like any refresh: recorded, with backoff,
+    // so the sweeper moves on to other work instead of taking it again at every look. A caller
+    // asking for the token of a record that does not decrypt is answered decryption_failed and
+    // the record is left untouched (a key removed from the ring too early can be put back).
+    let secrets: ConnectionSecrets;
+    try {
+      secrets = openSecrets(this.deps.keyRing, provider.id, current.connection_id, current);
+    } catch (error) {
+      const failure =
+        error instanceof BrokerError ? error : new BrokerError('decryption_failed', 'unreadable');
+      if (trigger !== 'caller')
+        await this.recordUnrefreshable(provider, current, failure, undefined, trigger, log);
+      throw failure;
+    }
+    if (!secrets.refresh_token) {
+      const failure = new BrokerError('reauthorization_required', 'There is no refresh token.');
+      await this.recordUnrefreshable(provider, current, failure, 'no_refresh_token', trigger, log);
+      throw failure;
+    }
+    let answered:
+      { rotated: boolean; write?: () => Promise<number | null>; secrets?: ConnectionSecrets } | undefined;
     try {
       const tokens = await requestToken(this.deps.tokenEndpoint, provider, {
         grant_type: 'refresh_token',
@@ -271,11 +312,13 @@ export class RefreshCoordinator {
       answered = { rotated: Boolean(tokens.refresh_token) };
       const now = this.deps.now();
       // A provider that rotates sends a new refresh token; one that does not keeps the old alive.
-      const sealed = sealSecrets(this.deps.keyRing, provider.id, current.connection_id, {
+      const fresh: ConnectionSecrets = {
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token ?? secrets.refresh_token,
         token_type: tokens.token_type,
-      });
+      };
+      answered.secrets = fresh;
+      const sealed = sealSecrets(this.deps.keyRing, provider.id, current.connection_id, fresh);
       const settled = {
         status: 'active' as const,
         expires_at: tokens.expires_at,
@@ -295,7 +338,7 @@ export class RefreshCoordinator {
       };
       const written: StoredConnection = { ...current, ...fields, updated_at: now };
       const write = (): Promise<number | null> =>
-        this.deps.store.patch(provider.id, current.connection_id, fields, now, current.version);
+        this.deps.store.patch(provider.id, current.connection_id, fields, now, current);
       answered.write = write;
       const version = await write();
       const elapsed = (this.deps.now() - began) / 1000;
@@ -311,7 +354,7 @@ export class RefreshCoordinator {
       );
       if (version !== null) return { ...written, version };
       // Replaced or deleted while we refreshed (a reconnect wins): answer what is there now.
-      const stored = await this.deps.store.read(provider.id, current.connection_id);
+      const stored = await this.orphaned(provider, current, fresh);
       if (!stored) throw new BrokerError('connection_not_found', 'The connection was deleted.');
       return stored;
     } catch (error) {
@@ -326,7 +369,11 @@ export class RefreshCoordinator {
           { err: errorForLog(error), rotated: answered.rotated },
           'refresh answered by the provider but not stored',
         );
-        if (answered.write) this.persistLater(answered.write, log);
+        const { write, secrets: fresh } = answered;
+        if (write && fresh) {
+          held.handOff();
+          this.persistLater(write, held, () => this.orphaned(provider, current, fresh), log);
+        }
         throw error;
       }
       const failure = toTokenEndpointError(error);
@@ -336,31 +383,88 @@ export class RefreshCoordinator {
   }
 
   /**
+   * After a write that found the record changed: what the connection holds now, and when it was
+   * deleted meanwhile (gone, or made again under the same id: another generation), the tokens the
+   * provider just issued are revoked, since no record will ever hold them (a deleted connection
+   * keeps no live grant the broker obtained).
+   */
+  private async orphaned(
+    provider: Provider,
+    current: StoredConnection,
+    fresh: ConnectionSecrets,
+  ): Promise<StoredConnection | null> {
+    const stored = await this.deps.store.read(provider.id, current.connection_id);
+    if (!stored || stored.generation !== current.generation)
+      this.deps.revoke(provider, current.connection_id, fresh);
+    return stored;
+  }
+
+  /**
    * The provider answered but Redis did not take the write. The new tokens now live only in this
    * process, and with rotation the stored refresh token is already dead: keep trying the same
-   * compare-and-set for as long as the lock would be ours, so a short Redis outage loses nothing.
-   * The caller was answered 503 already; a waiter elsewhere sees the version move.
+   * compare-and-set, holding the refresh lock (renewed before each try, fenced by its owner) so
+   * nobody presents the retired refresh token meanwhile, for a lock's TTL; then release it. The
+   * caller was answered 503 already; a waiter elsewhere sees the version move.
    */
-  private persistLater(write: () => Promise<number | null>, log: Logger): void {
+  private persistLater(
+    write: () => Promise<number | null>,
+    held: HeldLock,
+    onConflict: () => Promise<unknown>,
+    log: Logger,
+  ): void {
     const deadline = this.deps.now() + this.lockTtlMs;
     const attempt = async (): Promise<void> => {
       while (this.deps.now() < deadline) {
         await new Promise((r) => setTimeout(r, 250));
+        await held.renew();
+        let version: number | null;
         try {
-          const version = await write();
-          if (version === null) log.warn('refresh not stored late: the connection changed meanwhile');
-          else log.warn('refresh stored late, after Redis came back');
-          return;
+          version = await write();
         } catch {
-          // still away
+          continue; // still away
         }
+        if (version !== null) {
+          log.warn('refresh stored late, after Redis came back');
+          return;
+        }
+        log.warn('refresh not stored late: the connection changed meanwhile');
+        await onConflict().catch((error: unknown) =>
+          log.warn({ err: errorForLog(error) }, 'could not check the connection after a late write'),
+        );
+        return;
       }
       log.error(
         'refresh lost: Redis did not come back in time; the next refresh will find out from the provider',
       );
     };
-    const task = attempt().finally(() => this.pendingWrites.delete(task));
+    const task = attempt()
+      .finally(() => held.release())
+      .finally(() => this.pendingWrites.delete(task));
     this.pendingWrites.add(task);
+  }
+
+  /**
+   * A refresh that could not be tried (the tokens do not open, or there is no refresh token),
+   * recorded as a failure: backoff for a ring that may get its key back, the user for a record
+   * without a refresh token.
+   */
+  private async recordUnrefreshable(
+    provider: Provider,
+    current: StoredConnection,
+    failure: BrokerError,
+    reauth: string | undefined,
+    trigger: RefreshTrigger,
+    log: Logger,
+  ): Promise<void> {
+    this.deps.metrics.refreshes.inc({ provider: provider.id, outcome: failure.code, trigger });
+    log.warn({ outcome: failure.code, refresh_failures: current.refresh_failures + 1 }, 'refresh failed');
+    await this.storeFailure(
+      provider,
+      current,
+      { code: failure.code, message: failure.detail, at: this.deps.now() },
+      reauth,
+      log,
+    );
   }
 
   private async recordFailure(
@@ -374,24 +478,41 @@ export class RefreshCoordinator {
     const code = brokerErrorFor(failure).code;
     const lastError: LastError & { retryable?: boolean } = { code, message: failure.message, at: now };
     if (code === 'provider_unavailable') lastError.retryable = failure.retryable;
-    const reauth = failure.kind === 'invalid_grant';
-    const next = {
-      ...current,
-      status: reauth ? ('reauthorization_required' as const) : current.status,
-      refresh_failures: current.refresh_failures + 1,
-    };
     this.deps.metrics.refreshes.inc({ provider: provider.id, outcome: failure.kind, trigger });
     log.warn(
       {
         outcome: failure.kind,
         oauth_error: failure.oauthError,
         http_status: failure.httpStatus,
-        refresh_failures: next.refresh_failures,
+        refresh_failures: current.refresh_failures + 1,
       },
       'refresh failed',
     );
+    const reauth = failure.kind === 'invalid_grant' ? 'invalid_grant' : undefined;
+    await this.storeFailure(provider, current, lastError, reauth, log);
+  }
+
+  /**
+   * Records a failed refresh on the record it was begun on (its version, in its generation: never
+   * on a connection deleted and made again meanwhile), with the next try's time. `reauth`: why the
+   * user must connect again, when they must.
+   */
+  private async storeFailure(
+    provider: Provider,
+    current: StoredConnection,
+    lastError: LastError & { retryable?: boolean },
+    reauth: string | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const now = lastError.at;
+    const next = {
+      ...current,
+      status: reauth ? ('reauthorization_required' as const) : current.status,
+      refresh_failures: current.refresh_failures + 1,
+    };
+    let version: number | null = null;
     try {
-      await this.deps.store.patch(
+      version = await this.deps.store.patch(
         provider.id,
         current.connection_id,
         {
@@ -401,17 +522,18 @@ export class RefreshCoordinator {
           next_refresh_at: computeNextRefreshAt(next, this.deps.schedule(provider), now),
         },
         now,
-        current.version,
+        current,
       );
     } catch (error) {
       log.warn({ err: errorForLog(error) }, 'could not record the refresh failure');
     }
-    if (reauth) {
+    if (reauth && version !== null) {
       this.deps.events.emit({
         type: 'connection.reauthorization_required',
         provider: provider.id,
         connection_id: current.connection_id,
-        reason: 'invalid_grant',
+        ...ownerOf(current),
+        reason: reauth,
       });
     }
   }

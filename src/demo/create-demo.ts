@@ -2,7 +2,7 @@ import type { RequestListener } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import express, { Express, Response } from 'express';
 import { DestinationStream } from 'pino';
-import { BrokerClient } from '../client';
+import { BrokerClient, BrokerProblemError } from '@oauth-broker/client';
 import { Config } from '../config/config';
 import { loadConfig } from '../config/load-config';
 import { Broker, createBroker } from '../create-broker';
@@ -11,6 +11,7 @@ import { BUILT_IN_PROVIDERS } from '../providers/catalogue';
 import { loadProviderRegistry } from '../providers/load-registry';
 import { ProviderEntry } from '../providers/provider-definition';
 import { demoConnectedPage, demoFailedPage, demoStartPage, demoUnavailablePage } from './demo-pages';
+import { DemoSetting, SettingSource, resolveDemoSettings } from './demo-settings';
 import { pageSecurityHeaders } from './page-security';
 import { createSandboxAuthorizationServer } from './sandbox-authorization-server';
 
@@ -24,6 +25,13 @@ export interface DemoOptions {
   keyPrefix?: string;
   logLevel?: string;
   logDestination?: DestinationStream;
+  /**
+   * The user's environment (`.env` included): INTERNAL_API_KEYS, ALLOWED_RETURN_URLS,
+   * SESSION_SECRET and TOKEN_ENCRYPTION_KEYS are used where set, generated where not.
+   */
+  env?: Record<string, string | undefined>;
+  /** Where publicPort and internalPort came from, for the printed summary; default `default`. */
+  portSources?: { public: SettingSource; internal: SettingSource };
 }
 
 export interface Demo {
@@ -35,7 +43,12 @@ export interface Demo {
   internalHandler: RequestListener;
   publicUrl: string;
   internalUrl: string;
+  /** The first of INTERNAL_API_KEYS: the user's when they set it, else generated. */
   internalApiKey: string;
+  /** Whether internalApiKey is the user's own (then the demo never prints it). */
+  keyFromUser: boolean;
+  /** Each variable the demo ran with and where it came from. */
+  settings: DemoSetting[];
   connectionId: string;
   /** The command that fetches the demo connection's token (with the key when asked). */
   tokenCommand(options?: { withKey?: boolean; forceRefresh?: boolean }): string;
@@ -43,6 +56,8 @@ export interface Demo {
 
 export const DEMO_PROVIDER_ID = 'sandbox';
 export const DEMO_CONNECTION_ID = 'demo-user';
+/** The demo app's own user, kept beside the connection (docs/end-users-and-tags.md). */
+export const DEMO_END_USER = { id: 'demo-user', display_name: 'Demo User' } as const;
 const CLIENT_ID = 'oauth-broker-demo';
 
 /**
@@ -53,25 +68,23 @@ const CLIENT_ID = 'oauth-broker-demo';
 export function createDemo(options: DemoOptions): Demo {
   const publicUrl = `http://${options.publicHost ?? 'localhost'}:${options.publicPort}`;
   const internalUrl = `http://127.0.0.1:${options.internalPort}`;
-  const internalApiKey = randomBytes(24).toString('base64url');
   const clientSecret = randomBytes(24).toString('base64url');
-  const env: Record<string, string> = {
-    PUBLIC_URL: publicUrl,
-    HOST: '127.0.0.1',
-    PORT: String(options.publicPort),
-    INTERNAL_HOST: '127.0.0.1',
-    INTERNAL_PORT: String(options.internalPort),
-    REDIS_URL: options.redisUrl,
-    REDIS_KEY_PREFIX: options.keyPrefix ?? `demo:${randomBytes(4).toString('hex')}:`,
-    SESSION_SECRET: randomBytes(32).toString('base64url'),
-    TOKEN_ENCRYPTION_KEYS: `demo:${randomBytes(32).toString('base64')}`,
-    INTERNAL_API_KEYS: internalApiKey,
-    ALLOWED_RETURN_URLS: `${publicUrl}/demo`,
+  const settings = resolveDemoSettings({
+    userEnv: options.env ?? {},
+    publicUrl,
+    publicPort: options.publicPort,
+    internalPort: options.internalPort,
+    portSources: options.portSources ?? { public: 'default', internal: 'default' },
+    redisUrl: options.redisUrl,
+    keyPrefix: options.keyPrefix ?? `demo:${randomBytes(4).toString('hex')}:`,
+    logLevel: options.logLevel ?? 'warn',
+  });
+  const { internalApiKey, keyFromUser } = settings;
+  const config = loadConfig({
+    ...settings.env,
     SANDBOX_CLIENT_ID: CLIENT_ID,
     SANDBOX_CLIENT_SECRET: clientSecret,
-    LOG_LEVEL: options.logLevel ?? 'warn',
-  };
-  const config = loadConfig(env);
+  });
 
   // The broker calls the sandbox's token endpoint over loopback; browsers use PUBLIC_URL.
   const backChannel = `http://127.0.0.1:${options.publicPort}/sandbox`;
@@ -94,8 +107,14 @@ export function createDemo(options: DemoOptions): Demo {
   const client = new BrokerClient({ baseUrl: internalUrl, apiKey: internalApiKey, retries: 1 });
 
   const tokenCommand: Demo['tokenCommand'] = (o = {}) =>
-    `curl -s -H "Authorization: Bearer ${o.withKey ? internalApiKey : '<internal API key>'}" ` +
-    `"${internalUrl}/internal/connections/${DEMO_PROVIDER_ID}/${DEMO_CONNECTION_ID}/token${o.forceRefresh ? '?force_refresh=true' : ''}"`;
+    tokenCommandFor(
+      DEMO_CONNECTION_ID,
+      o.withKey && !keyFromUser ? internalApiKey : undefined,
+      o.forceRefresh,
+    );
+  const tokenCommandFor = (connectionId: string, key?: string, forceRefresh?: boolean): string =>
+    `curl -s -H "Authorization: Bearer ${key ?? '<internal API key>'}" ` +
+    `"${internalUrl}/internal/connections/${DEMO_PROVIDER_ID}/${encodeURIComponent(connectionId)}/token${forceRefresh ? '?force_refresh=true' : ''}"`;
   const pageContext = { connectionId: DEMO_CONNECTION_ID, tokenCommand: tokenCommand() };
 
   const app = express();
@@ -113,23 +132,39 @@ export function createDemo(options: DemoOptions): Demo {
   const demo = express.Router();
   demo.use(pageSecurityHeaders());
   demo.get('/', (_req, res) => sendHtml(res, 200, demoStartPage(pageContext)));
-  demo.get('/connect', async (_req, res) => {
+  // `?connection_id=` connects another id than demo-user (the broker checks its alphabet).
+  demo.get('/connect', async (req, res) => {
+    const asked = typeof req.query.connection_id === 'string' ? req.query.connection_id : undefined;
     try {
       const session = await client.createConnectSession({
         provider: DEMO_PROVIDER_ID,
-        connection_id: DEMO_CONNECTION_ID,
+        connection_id: asked || DEMO_CONNECTION_ID,
         return_to: `${publicUrl}/demo/done`,
+        end_user: { ...DEMO_END_USER },
+        tags: { source: 'demo' },
       });
       res.redirect(302, session.url);
-    } catch {
+    } catch (error) {
+      if (error instanceof BrokerProblemError && error.code === 'invalid_request')
+        return sendHtml(res, 400, demoFailedPage('invalid_request'));
       sendHtml(res, 503, demoUnavailablePage());
     }
   });
-  demo.get('/done', (req, res) => {
+  // The page names the connection the broker says it stored (any connect session may return
+  // here, not only the start page's), after asking the broker that it exists.
+  demo.get('/done', async (req, res) => {
     const error = typeof req.query.error === 'string' ? req.query.error : undefined;
-    if (error || req.query.connected !== DEMO_PROVIDER_ID)
+    const connectionId = typeof req.query.connection_id === 'string' ? req.query.connection_id : undefined;
+    if (error || req.query.connected !== DEMO_PROVIDER_ID || !connectionId)
       return sendHtml(res, 200, demoFailedPage(error ?? 'unknown'));
-    sendHtml(res, 200, demoConnectedPage(pageContext));
+    try {
+      await client.getConnection(DEMO_PROVIDER_ID, connectionId);
+    } catch (failure) {
+      if (failure instanceof BrokerProblemError && failure.status < 500)
+        return sendHtml(res, 200, demoFailedPage(failure.code));
+      return sendHtml(res, 503, demoUnavailablePage());
+    }
+    sendHtml(res, 200, demoConnectedPage({ connectionId, tokenCommand: tokenCommandFor(connectionId) }));
   });
   app.use('/demo', demo);
   app.get('/', (_req, res) => res.redirect(302, '/demo'));
@@ -143,6 +178,8 @@ export function createDemo(options: DemoOptions): Demo {
     publicUrl,
     internalUrl,
     internalApiKey,
+    keyFromUser,
+    settings: settings.used,
     connectionId: DEMO_CONNECTION_ID,
     tokenCommand,
   };

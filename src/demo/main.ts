@@ -1,13 +1,16 @@
+import 'dotenv/config';
 import { Server, createServer } from 'node:http';
 import Redis from 'ioredis';
 import { ConfigError } from '../config/config-error';
 import { waitForReady } from '../connections/redis-client';
 import { DEMO_PROVIDER_ID, createDemo } from './create-demo';
+import { describeSettings } from './demo-settings';
 
 /**
  * `npm run demo`: the broker plus its sandbox provider on this machine, against the local Redis.
- * Secrets are generated for the run; the run's Redis keys live under their own prefix and are
- * removed when it stops (Ctrl-C).
+ * It reads the broker's variables where the user set them (environment or `.env`) and generates
+ * the rest for the run; the run's Redis keys live under their own prefix and are removed when it
+ * stops (Ctrl-C, SIGTERM to npm or to node; see docs/client.md).
  */
 async function main(): Promise<void> {
   const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -33,7 +36,17 @@ async function main(): Promise<void> {
 
   let demo;
   try {
-    demo = createDemo({ redisUrl, publicPort, internalPort, logLevel: process.env.LOG_LEVEL || 'warn' });
+    demo = createDemo({
+      redisUrl,
+      publicPort,
+      internalPort,
+      logLevel: process.env.LOG_LEVEL || 'warn',
+      env: process.env,
+      portSources: {
+        public: process.env.PORT ? 'environment' : 'default',
+        internal: process.env.INTERNAL_PORT ? 'environment' : 'default',
+      },
+    });
   } catch (error) {
     if (error instanceof ConfigError) {
       say(process.stderr, `The demo cannot start:\n${error.problems.map((p) => `  ${p}`).join('\n')}`);
@@ -72,6 +85,16 @@ async function main(): Promise<void> {
       '',
       bold('OAuth Broker demo is running.'),
       '',
+      'Configuration (your environment or .env where set, else made for this run):',
+      ...describeSettings([
+        ...demo.settings,
+        {
+          name: 'REDIS_URL',
+          source: process.env.REDIS_URL ? 'environment' : 'default',
+          shown: redactUrl(redisUrl),
+        },
+      ]),
+      '',
       `  1. Open ${bold(`${demo.publicUrl}/demo`)} and click "Connect a Sandbox account"`,
       `     (or open the connect link directly: ${demo.publicUrl}/demo/connect).`,
       '     The sandbox provider asks you to Allow or Deny.',
@@ -86,10 +109,13 @@ async function main(): Promise<void> {
       `     curl -s -H "Authorization: Bearer <access_token>" ${demo.publicUrl}/sandbox/api/me`,
       '',
       `  Provider "${DEMO_PROVIDER_ID}" is defined as data in src/demo/create-demo.ts; the internal API key above`,
-      '  was generated for this run. More: GET /internal/providers, GET /internal/openapi.json, GET /metrics.',
+      demo.keyFromUser
+        ? '  is the first of your INTERNAL_API_KEYS. More: GET /internal/providers, GET /internal/openapi.json, GET /metrics.'
+        : '  was generated for this run. More: GET /internal/providers, GET /internal/openapi.json, GET /metrics.',
       `  Broker log lines: LOG_LEVEL=info npm run demo. Redis: ${redactUrl(redisUrl)}, keys under "${demo.config.redisKeyPrefix}".`,
       '',
-      "Press Ctrl-C to stop (the run's keys are removed from Redis).",
+      "Press Ctrl-C to stop, or send SIGTERM to npm or to this process (the run's keys are removed from Redis).",
+      `Process id: ${process.pid}.`,
       '',
     ].join('\n'),
   );
@@ -109,6 +135,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+  process.on('SIGHUP', () => void stop());
+  // Started by `npm run demo`: should npm die without passing a signal on (SIGKILL, a closed
+  // terminal), this process is re-parented; it stops then rather than outlive its launcher.
+  if (process.env.npm_lifecycle_event) {
+    const launcher = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== launcher) void stop();
+    }, 500).unref();
+  }
 }
 
 function port(name: string, fallback: number): number {

@@ -91,6 +91,24 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             { name: 'provider', in: 'query', schema: { type: 'string' } },
             { name: 'cursor', in: 'query', schema: { type: 'string' } },
             {
+              name: 'end_user_id',
+              in: 'query',
+              description: 'only the connections of this end user (through an index, never a scan)',
+              schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
+            },
+            {
+              name: 'tag',
+              in: 'query',
+              description: '`key:value`, repeatable (at most 10): only connections carrying every one',
+              style: 'form',
+              explode: true,
+              schema: {
+                type: 'array',
+                maxItems: 10,
+                items: { type: 'string', pattern: '^[a-z0-9_.-]{1,64}:' },
+              },
+            },
+            {
               name: 'limit',
               in: 'query',
               schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
@@ -123,6 +141,20 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             ...common,
             ...withBody,
             '404': problem('provider_not_found or provider_not_enabled'),
+          },
+        },
+        patch: {
+          operationId: 'updateConnectionOwner',
+          summary: 'Replace the end_user and/or tags it names; answers the metadata',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/OwnerPatch' } } },
+          },
+          responses: {
+            '200': json('The metadata after the change', 'Connection'),
+            ...common,
+            ...withBody,
+            '404': notFound,
           },
         },
         delete: {
@@ -229,6 +261,36 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             connection_id: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
             return_to: { type: 'string', format: 'uri' },
             scopes: { type: 'array', items: { type: 'string' }, maxItems: 100 },
+            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
+            tags: { $ref: '#/components/schemas/Tags' },
+          },
+        },
+        EndUser: {
+          type: 'object',
+          required: ['id'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
+            email: { type: 'string', minLength: 1, maxLength: 320 },
+            display_name: { type: 'string', minLength: 1, maxLength: 320 },
+            organization_id: { type: 'string', minLength: 1, maxLength: 320 },
+          },
+        },
+        EndUserOrNull: {
+          description: 'whom the connection belongs to; null clears it (in a request) or none (in metadata)',
+          oneOf: [{ $ref: '#/components/schemas/EndUser' }, { type: 'null' }],
+        },
+        Tags: {
+          type: 'object',
+          description: 'at most 10 entries; keys 1-64 characters of a-z0-9_.-',
+          additionalProperties: { type: 'string', maxLength: 256 },
+        },
+        OwnerPatch: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
+            tags: { $ref: '#/components/schemas/Tags' },
           },
         },
         ConnectSession: {
@@ -241,6 +303,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         },
         LastError: {
           type: ['object', 'null'],
+          required: ['code', 'message', 'at'],
           properties: {
             code: { type: 'string' },
             message: { type: 'string' },
@@ -264,6 +327,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             'refresh_failures',
             'next_refresh_at',
             'key_id',
+            'end_user',
+            'tags',
           ],
           properties: {
             provider: { type: 'string' },
@@ -279,6 +344,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             refresh_failures: { type: 'integer', minimum: 0 },
             next_refresh_at: isoOrNull,
             key_id: { type: 'string' },
+            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
+            tags: { $ref: '#/components/schemas/Tags' },
           },
         },
         ConnectionPage: {
@@ -311,6 +378,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             scopes: { type: 'array', items: { type: 'string' } },
             token_type: { type: 'string' },
             api_key: { type: 'string', description: 'api_key providers only, instead of the token fields' },
+            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
+            tags: { $ref: '#/components/schemas/Tags' },
           },
         },
         Token: {

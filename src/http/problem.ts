@@ -1,6 +1,8 @@
-import type { ErrorRequestHandler, Request, Response } from 'express';
-import { BrokerError, ERROR_CODES, ErrorCode, isBrokerError } from '../errors/broker-error';
-import { Logger, errorForLog } from '../observability/logger';
+import type { ErrorRequestHandler, Response } from 'express';
+import { BrokerError, ERROR_CODES, ErrorCode } from '../errors/broker-error';
+import { Logger } from '../observability/logger';
+import { createFailureLog } from './failure-log';
+import { toBrokerError } from './to-broker-error';
 
 export const PROBLEM_TYPE_BASE = 'urn:oauth-broker:problem:';
 
@@ -31,75 +33,13 @@ export function requestIdOf(res: Response): string | undefined {
   return res.locals.requestId as string | undefined;
 }
 
-/**
- * Turns anything thrown into a BrokerError: known ones as they are, body-parser's into 4xx,
- * Redis failures into 503, the rest into a generic 500 whose detail stays in the log.
- */
-export function toBrokerError(error: unknown): BrokerError {
-  if (isBrokerError(error)) return error;
-  const e = error as { type?: string; status?: number; name?: string; message?: string; code?: string };
-  if (e && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    if (e.status === 413) return new BrokerError('payload_too_large', 'The request body is too large.');
-    if (e.status === 415)
-      return new BrokerError('unsupported_media_type', 'Unsupported content encoding or charset.');
-    if (e.type === 'entity.parse.failed')
-      return new BrokerError('invalid_request', 'The body is not valid JSON.');
-    return new BrokerError('invalid_request', 'The request is malformed.');
-  }
-  if (isRedisUnavailable(error))
-    return new BrokerError('store_unavailable', 'The store (Redis) cannot be reached; try again shortly.', {
-      cause: error,
-    });
-  return new BrokerError(
-    'internal_error',
-    'An unexpected error occurred; the request id links it to the log.',
-    { cause: error },
-  );
-}
-
-/** ioredis failures while Redis is away: closed connection, no offline queue, timeouts, cluster down. */
-export function isRedisUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const name = error.name;
-  const message = error.message ?? '';
-  return (
-    name === 'MaxRetriesPerRequestError' ||
-    name === 'ClusterAllFailedError' ||
-    /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|CLUSTERDOWN|TRYAGAIN|LOADING|READONLY|MASTERDOWN|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|enableOfflineQueue/.test(
-      message,
-    )
-  );
-}
-
-let lastStoreWarning = 0;
-
-/**
- * 5xx answers reach the log. While Redis is away every request fails the same way: one warning a
- * second says so (the metric counts them all) instead of a line per request.
- */
-export function logFailure(logger: Logger, req: Request, error: BrokerError): void {
-  if (error.status < 500) return;
-  const line = {
-    req_id: req.res?.locals.requestId,
-    code: error.code,
-    err: errorForLog(error.cause ?? error),
-  };
-  if (error.code === 'store_unavailable') {
-    const now = Date.now();
-    if (now - lastStoreWarning < 1000) return;
-    lastStoreWarning = now;
-    logger.warn(line, 'request failed: store unavailable (further ones this second not logged)');
-    return;
-  }
-  logger.error(line, 'request failed');
-}
-
-/** The JSON error handler of the internal listener. */
+/** The internal listener's renderer: any error as problem+json. */
 export function problemErrorHandler(logger: Logger, onRedisError?: () => void): ErrorRequestHandler {
-  return (error: unknown, req, res, _next) => {
+  const logFailure = createFailureLog(logger);
+  return (error: unknown, _req, res, _next) => {
     const brokerError = toBrokerError(error);
     if (brokerError.code === 'store_unavailable') onRedisError?.();
-    logFailure(logger, req, brokerError);
+    logFailure(res, brokerError);
     if (res.headersSent) return;
     sendProblem(res, brokerError);
   };

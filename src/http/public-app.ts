@@ -1,15 +1,14 @@
 import express, { Express, RequestHandler } from 'express';
 import helmet from 'helmet';
+import { isHttpsUrl } from '../config/is-https-url';
 import { BrokerMetrics } from '../observability/metrics';
 import { Logger } from '../observability/logger';
 import { PAGE_CSS_HASH, renderPage } from './pages/render-page';
 import { requestContext } from './request-context';
-import {
-  ConnectRoutesDeps,
-  connectPageErrorHandler,
-  createConnectRoutes,
-  sendPage,
-} from './routes/connect-routes';
+import { pageErrorHandler } from './page-error-handler';
+import { sendPage } from './pages/send-page';
+import { notFoundProblem, sendProblem } from './problem';
+import { ConnectRoutesDeps, createConnectRoutes } from './routes/connect-routes';
 import { markPublicRequestsSecure } from './session';
 
 export interface PublicAppDeps extends ConnectRoutesDeps {
@@ -31,7 +30,7 @@ export function createPublicApp(deps: PublicAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  const secure = deps.publicUrl.startsWith('https://');
+  const secure = isHttpsUrl(deps.publicUrl);
   // A form's redirect to return_to is subject to form-action in browsers that enforce it on redirects.
   const returnOrigins = [...new Set(deps.allowedReturnUrls.map((u) => new URL(u).origin))];
 
@@ -87,19 +86,8 @@ export function createPublicApp(deps: PublicAppDeps): Express {
         }),
       );
     }
-    res
-      .status(404)
-      .type('application/problem+json')
-      .send(
-        JSON.stringify({
-          type: 'urn:oauth-broker:problem:not_found',
-          title: 'Not found',
-          status: 404,
-          detail: 'No such route.',
-          code: 'not_found',
-        }),
-      );
+    sendProblem(res, notFoundProblem());
   });
-  app.use(connectPageErrorHandler(deps.logger, () => deps.metrics.redisErrors.inc()));
+  app.use(pageErrorHandler(deps.logger, () => deps.metrics.redisErrors.inc()));
   return app;
 }

@@ -17,13 +17,35 @@ export function isAllowedReturnUrl(candidate: string, allowed: readonly string[]
   }
   if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password) return false;
   // Refuse encoded dot segments and slashes: the path must mean what it shows.
-  if (/%2e|%2f/i.test(url.pathname)) return false;
+  if (/%2e|%2f/i.test(url.pathname) || !isPlainPath(rawPathOf(candidate))) return false;
   return allowed.some((entry) => {
     const allowedUrl = new URL(entry);
     if (allowedUrl.origin !== url.origin) return false;
     const prefix = allowedUrl.pathname.replace(/\/+$/, '');
     if (prefix === '') return true;
     return url.pathname === prefix || url.pathname.startsWith(`${prefix}/`);
+  });
+}
+
+/**
+ * The path as written, before the URL parser resolves dot segments away (RFC 3986 §5.2.4): what
+ * lies between the authority and the first `?` or `#`.
+ */
+function rawPathOf(candidate: string): string {
+  const beforeQuery = candidate.split(/[?#]/, 1)[0]!;
+  return beforeQuery.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/, '');
+}
+
+/**
+ * A path that every server behind the app reads as the prefix check did: no `;` (path parameters;
+ * Tomcat resolves `..;` as `..`), no `%25` (a second decoding turns `%252e` into `.`), and no `.`
+ * or `..` segment, plain or percent-encoded (docs/configuration-hardening.md).
+ */
+function isPlainPath(path: string): boolean {
+  if (path.includes(';') || /%25/i.test(path)) return false;
+  return path.split('/').every((segment) => {
+    const decoded = segment.replace(/%2e/gi, '.');
+    return decoded !== '.' && decoded !== '..';
   });
 }
 

@@ -3,29 +3,21 @@ import { RedisStore } from 'connect-redis';
 import type { RequestHandler } from 'express';
 import { RedisClient } from '../connections/redis-client';
 
-/** One connect flow under way in a browser, kept in its Redis-backed session. */
-export interface FlowState {
-  provider: string;
-  connection_id: string;
-  return_to?: string;
-  scopes: string[];
-  /** PKCE verifier (oauth2 flows). */
-  code_verifier?: string;
-  /** Anti-CSRF token of the API-key form (api_key flows). */
-  csrf?: string;
-  created_at: number;
-}
-
 declare module 'express-session' {
   interface SessionData {
-    /** Flows by `state` (oauth2) or form id (api_key): several may be under way at once. */
-    flows?: Record<string, FlowState>;
+    /**
+     * The random secret that binds this browser's flows (each kept in its own Redis key) to it.
+     * It moves to the new session when the session is regenerated at a flow start, while flows
+     * may still be under way.
+     */
+    binding?: string;
+    /** Until when (ms) a flow started under this binding may still come back. */
+    binding_until?: number;
   }
 }
 
 /** A flow lives as long as its `state` may come back: 10 minutes (RFC 9700 §4.7.1 asks short). */
 export const FLOW_TTL_MS = 10 * 60 * 1000;
-const MAX_FLOWS_PER_SESSION = 10;
 
 export interface SessionOptions {
   redis: RedisClient;
@@ -73,14 +65,4 @@ export function markPublicRequestsSecure(): RequestHandler {
     (req.socket as { encrypted?: boolean }).encrypted = true;
     next();
   };
-}
-
-/** Live flows only, newest last, at most a handful per browser. */
-export function liveFlows(
-  flows: Record<string, FlowState> | undefined,
-  now: number,
-): Record<string, FlowState> {
-  const entries = Object.entries(flows ?? {}).filter(([, f]) => now - f.created_at < FLOW_TTL_MS);
-  entries.sort(([, a], [, b]) => a.created_at - b.created_at);
-  return Object.fromEntries(entries.slice(-MAX_FLOWS_PER_SESSION + 1));
 }

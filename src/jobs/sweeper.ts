@@ -4,7 +4,10 @@ import { Logger, errorForLog } from '../observability/logger';
 import { ProviderRegistry } from '../providers/provider-registry';
 
 export interface SweeperDeps {
-  connections: Pick<ConnectionService, 'due' | 'countDue' | 'refreshInBackground' | 'postpone'>;
+  connections: Pick<
+    ConnectionService,
+    'due' | 'countDue' | 'refreshInBackground' | 'postpone' | 'repairIfDue'
+  >;
   registry: Pick<ProviderRegistry, 'get'>;
   intervalMs: number;
   logger: Logger;
@@ -15,7 +18,14 @@ export interface SweeperDeps {
   concurrency?: number;
   /** Background refreshes at once against one provider (SWEEP_CONCURRENCY_PER_PROVIDER, default 2). */
   perProviderConcurrency?: number;
+  /** Repairs owner index entries a crashed write left behind (docs/end-users-and-tags.md). */
+  ownerRepair?: { repair(now: number): Promise<number> };
+  /** How often one of the processes checks every record for a lost index or schedule entry. */
+  repairIntervalMs?: number;
 }
+
+/** An hour: a record a crash left off the schedule gets its keep-alive at most this late. */
+const REPAIR_INTERVAL_MS = 3_600_000;
 
 /** One sweep under way: stop() cancels it (no refresh starts after that) and awaits `done`. */
 interface SweepRun {
@@ -31,7 +41,9 @@ interface SweepRun {
  */
 export class Sweeper {
   private timer?: NodeJS.Timeout;
+  private repairTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private repairing?: Promise<void>;
   private stopped = true;
   /** Sweeps under way (timer-driven or called directly); stop() cancels them between refreshes. */
   private readonly sweeps = new Set<SweepRun>();
@@ -41,6 +53,12 @@ export class Sweeper {
   start(): void {
     this.stopped = false;
     this.schedule(Math.random() * this.deps.intervalMs);
+    // The repair has a timer of its own: a sweep's cost stays that of the due work alone. Every
+    // process asks every sweep interval; the lease lets one of them scan per repair interval.
+    this.repairTimer = setInterval(() => {
+      if (!this.repairing) this.repairing = this.repairOnce().finally(() => (this.repairing = undefined));
+    }, this.deps.intervalMs);
+    this.repairTimer.unref();
   }
 
   /**
@@ -51,8 +69,9 @@ export class Sweeper {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.repairTimer) clearInterval(this.repairTimer);
     for (const sweep of this.sweeps) sweep.cancelled = true;
-    await Promise.all([this.running, ...[...this.sweeps].map((s) => s.done)]);
+    await Promise.all([this.running, this.repairing, ...[...this.sweeps].map((s) => s.done)]);
   }
 
   /** One look at the schedule; answers how many connections it worked on. */
@@ -69,21 +88,54 @@ export class Sweeper {
     const started = process.hrtime.bigint();
     const batch = this.deps.batchSize ?? 100;
     let worked = 0;
+    // Each due entry once per sweep: one that stays due (its lock held elsewhere, its failure not
+    // stored) must not be taken again and again while the entries behind it wait.
+    const handled = new Set<string>();
     try {
       for (let round = 0; round < 10 && !sweep.cancelled; round++) {
-        const due = await this.deps.connections.due(batch);
-        if (due.length === 0) break;
-        worked += await this.work(due, sweep);
-        if (due.length < batch) break;
+        // The entries handled already may still sit at the front: look past them.
+        const due = await this.deps.connections.due(batch + handled.size);
+        const fresh = due.filter((d) => !handled.has(`${d.provider}:${d.connectionId}`));
+        if (fresh.length === 0) break;
+        const todo = fresh.slice(0, batch);
+        for (const d of todo) handled.add(`${d.provider}:${d.connectionId}`);
+        worked += await this.work(todo, sweep);
+        if (due.length < batch + handled.size - todo.length) break;
       }
       // Cancelled by stop(): the backlog is for the next process to see, not worth a Redis call now.
       if (!sweep.cancelled) this.deps.metrics.dueBacklog.set(await this.deps.connections.countDue());
+      if (!sweep.cancelled && this.deps.ownerRepair) await this.deps.ownerRepair.repair(Date.now());
     } catch (error) {
       this.deps.logger.warn({ err: errorForLog(error) }, 'sweep failed');
     } finally {
       this.deps.metrics.sweepDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
     return worked;
+  }
+
+  /**
+   * Records a crash (or a Cluster master's outage) left outside the index or the schedule get
+   * their entries back: the schedule alone would never show them to a sweep. Runs when no process
+   * has in the last repair interval; stops between SCAN pages once stop() is called.
+   */
+  async repairOnce(): Promise<void> {
+    try {
+      const repaired = await this.deps.connections.repairIfDue(
+        this.deps.repairIntervalMs ?? REPAIR_INTERVAL_MS,
+        () => this.stopped,
+      );
+      if (repaired && (repaired.indexAdded > 0 || repaired.scheduleAdded > 0))
+        this.deps.logger.warn(
+          {
+            index_added: repaired.indexAdded,
+            schedule_added: repaired.scheduleAdded,
+            records: repaired.records,
+          },
+          'index or schedule entries put back',
+        );
+    } catch (error) {
+      this.deps.logger.warn({ err: errorForLog(error) }, 'index repair failed');
+    }
   }
 
   private schedule(delayMs: number): void {

@@ -15,6 +15,9 @@ export type { ApiAnswer };
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, '../..');
 const MAIN = join(ROOT, 'dist', 'main.js');
+const CLIENT_DIR = join(ROOT, 'packages', 'client');
+const CLIENT_MAIN = join(CLIENT_DIR, 'dist', 'index.js');
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 /** The newest modification time under a folder (ms). */
 function newestMtime(dir: string): number {
@@ -26,12 +29,19 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
+/** A build output that exists and is newer than every file of its sources. */
+function builtFrom(output: string, sources: string): boolean {
+  return existsSync(output) && statSync(output).mtimeMs >= newestMtime(sources);
+}
+
 /**
- * Builds dist/ when it is missing or older than src/ (once across parallel test files: a lock
- * directory serialises the builds, and whoever comes second finds dist fresh).
+ * Builds dist/ (and the client package's dist/, which the demo loads through the workspace link)
+ * when it is missing or older than its sources (once across parallel test files: a lock directory
+ * serialises the builds, and whoever comes second finds dist fresh).
  */
 export async function ensureBuilt(timeoutMs = 120_000): Promise<void> {
-  const fresh = (): boolean => existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestMtime(join(ROOT, 'src'));
+  const clientFresh = (): boolean => builtFrom(CLIENT_MAIN, join(CLIENT_DIR, 'src'));
+  const fresh = (): boolean => clientFresh() && builtFrom(MAIN, join(ROOT, 'src'));
   if (fresh()) return;
   const lock = join(
     tmpdir(),
@@ -51,6 +61,11 @@ export async function ensureBuilt(timeoutMs = 120_000): Promise<void> {
   }
   try {
     if (fresh()) return;
+    if (!clientFresh())
+      await run(process.execPath, [TSC, '-p', join(CLIENT_DIR, 'tsconfig.build.json')], {
+        cwd: CLIENT_DIR,
+        timeout: timeoutMs,
+      });
     await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, timeout: timeoutMs }).catch(
       (error: { stdout?: string }) => {
         // tsc emits despite type errors (someone's edit in progress elsewhere); only a missing

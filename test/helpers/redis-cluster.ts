@@ -92,6 +92,16 @@ export class TestRedisCluster {
     ];
   }
 
+  /** Kills one node (SIGKILL), as a crashed master: its slots have no server until it returns. */
+  async killNode(index: number): Promise<void> {
+    const child = this.processes[index]!;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  }
+
   async close(): Promise<void> {
     await Promise.all(
       this.processes.map(

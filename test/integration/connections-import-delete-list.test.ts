@@ -10,6 +10,7 @@ const METADATA_FIELDS = [
   'auth_mode',
   'connection_id',
   'created_at',
+  'end_user',
   'expires_at',
   'key_id',
   'last_error',
@@ -19,6 +20,7 @@ const METADATA_FIELDS = [
   'refresh_failures',
   'scopes',
   'status',
+  'tags',
   'updated_at',
 ].sort();
 

@@ -143,7 +143,12 @@ describe('demo: the broker with its built-in sandbox provider', () => {
     const meta = await fetch(`${demo.internalUrl}/internal/connections/sandbox/demo-user`, {
       headers: { authorization: `Bearer ${demo.internalApiKey}` },
     });
-    expect(await meta.json()).toMatchObject({ status: 'active', refresh_failures: 0 });
+    expect(await meta.json()).toMatchObject({
+      status: 'active',
+      refresh_failures: 0,
+      end_user: { id: 'demo-user', display_name: 'Demo User' },
+      tags: { source: 'demo' },
+    });
   });
 
   it('answers a consent request only once: a replayed Allow gets an expired page', async () => {

@@ -417,6 +417,32 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
       expect((await drive(template, '/internal/connections?provider=nope')).status).toBe(404);
     });
 
+    it('PATCH /internal/connections/{provider}/{connection_id}: 200, 400, 401, 404, 413, 415; filtered listing 200', async () => {
+      const template = 'PATCH /internal/connections/{provider}/{connection_id}';
+      const path = '/internal/connections/jobber/imp-1';
+      const patched = await drive(template, path, {
+        body: { end_user: { id: 'u_1', email: 'u1@example.com' }, tags: { org: '42' } },
+      });
+      expect([patched.status, patched.json.end_user.id, patched.json.tags.org]).toEqual([200, 'u_1', '42']);
+      const listed = await drive(
+        'GET /internal/connections',
+        '/internal/connections?end_user_id=u_1&tag=org:42',
+      );
+      expect(listed.json.connections.map((c: { connection_id: string }) => c.connection_id)).toEqual([
+        'imp-1',
+      ]);
+      expect((await drive(template, path, { body: { tags: { Bad: 'x' } } })).status).toBe(400);
+      expect((await drive(template, path, { key: null, body: {} })).status).toBe(401);
+      expect((await drive(template, '/internal/connections/jobber/missing', { body: {} })).json.code).toBe(
+        'connection_not_found',
+      );
+      expect((await drive(template, path, { body: { tags: { a: 'v'.repeat(70_000) } } })).status).toBe(413);
+      const encoded = await drive(template, path, { body: {}, headers: { 'content-encoding': 'compress' } });
+      expect(encoded.status).toBe(415);
+      const cleared = await drive(template, path, { body: { end_user: null, tags: {} } });
+      expect([cleared.json.end_user, cleared.json.tags]).toEqual([null, {}]);
+    });
+
     it('GET /internal/providers: 200, 401', async () => {
       const list = await drive('GET /internal/providers', '/internal/providers');
       expect(list.json.providers.map((p: { id: string }) => p.id).sort()).toEqual([
@@ -453,6 +479,7 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
         ['GET /internal/connections/{provider}/{connection_id}', '/internal/connections/jobber/x'],
         ['PUT /internal/connections/{provider}/{connection_id}', '/internal/connections/jobber/x'],
         ['DELETE /internal/connections/{provider}/{connection_id}', '/internal/connections/jobber/x'],
+        ['PATCH /internal/connections/{provider}/{connection_id}', '/internal/connections/jobber/x'],
         [
           'GET /internal/connections/{provider}/{connection_id}/token',
           '/internal/connections/jobber/x/token',
@@ -487,6 +514,11 @@ describe('OpenAPI 3.1 document of the internal API (GET /internal/openapi.json)'
           { access_token: 'a' },
         ],
         ['DELETE /internal/connections/{provider}/{connection_id}', '/internal/connections/jobber/tok-1'],
+        [
+          'PATCH /internal/connections/{provider}/{connection_id}',
+          '/internal/connections/jobber/tok-1',
+          { tags: { a: 'b' } },
+        ],
         [
           'GET /internal/connections/{provider}/{connection_id}/token',
           '/internal/connections/jobber/tok-1/token',

@@ -1,7 +1,12 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { BrokerClient, BrokerClientOptions, BrokerProblemError, OAuthTokenAnswer } from '../../src/client';
+import {
+  BrokerClient,
+  BrokerClientOptions,
+  BrokerProblemError,
+  OAuthTokenAnswer,
+} from '@oauth-broker/client';
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
@@ -251,6 +256,7 @@ describe('the package entry oauth-broker/client', () => {
     );
     const answer = JSON.parse(stdout) as { client: string; error: string; path: string };
     expect(answer).toMatchObject({ client: 'function', error: 'function' });
-    expect(answer.path).toMatch(/[/\\]dist[/\\]client[/\\]index\.js$/);
-  });
+    expect(answer.path).toMatch(/[/\\]packages[/\\]client[/\\]dist[/\\]index\.js$/);
+    // A fresh clone builds the broker and the client package first.
+  }, 180_000);
 });

@@ -58,6 +58,10 @@ const FAILURES: Record<string, { title: string; text: string }> = {
     title: 'This form has expired',
     text: 'The form was not sent from the page we showed in this browser, or it was already used. Go back to the app and start connecting again.',
   },
+  key_tries_used_up: {
+    title: 'Too many keys were refused',
+    text: 'This connect link has been used up after several keys were not accepted. Check the key in your account settings, then go back to the app and start connecting again.',
+  },
   rate_limited: {
     title: 'Too many attempts',
     text: 'Please wait a minute, then try again.',

@@ -1,10 +1,11 @@
 import express, { Request, Response, Router } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { ConnectSessionStore, UsedStateStore } from '../../connections/connect-session-store';
+import { OwnerChange } from '../../connections/connection-owner';
 import { ConnectionService } from '../../connections/connection-service';
-import { BrokerError } from '../../errors/broker-error';
+import { FlowState, FlowStore } from '../../connections/flow-store';
 import { BrokerMetrics } from '../../observability/metrics';
-import { Logger, errorForLog } from '../../observability/logger';
+import { Logger } from '../../observability/logger';
 import { buildAuthorizationUrl } from '../../oauth/build-authorization-url';
 import { createCodeVerifier } from '../../oauth/pkce';
 import { ProviderHttp } from '../../oauth/provider-http';
@@ -14,21 +15,25 @@ import { Provider } from '../../providers/provider-definition';
 import { ProviderRegistry } from '../../providers/provider-registry';
 import { apiKeyFormPage, connectedPage, failurePage } from '../pages/connect-pages';
 import { renderPage, escapeHtml } from '../pages/render-page';
-import { isRedisUnavailable } from '../problem';
+import { sendPage } from '../pages/send-page';
 import { withQuery } from '../return-to';
-import { FLOW_TTL_MS, FlowState, SESSION_COOKIE, liveFlows } from '../session';
+import { FLOW_TTL_MS, SESSION_COOKIE } from '../session';
 import { verifyApiKey } from './verify-api-key';
 
 export interface ConnectRoutesDeps {
   registry: ProviderRegistry;
   connectSessions: ConnectSessionStore;
   usedStates: UsedStateStore;
+  flows: FlowStore;
   connections: ConnectionService;
   tokenEndpoint: TokenEndpointDeps;
   http: ProviderHttp;
   logger: Logger;
   metrics: BrokerMetrics;
 }
+
+/** Refused keys one API-key form may send before it is used up (guessing against verify_url). */
+export const MAX_REFUSED_KEYS = 5;
 
 type CallbackError =
   'access_denied' | 'invalid_issuer' | 'provider_error' | 'token_exchange_failed' | 'provider_unavailable';
@@ -63,9 +68,11 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       scopes: session.scopes ?? provider.scopes,
       created_at: Date.now(),
     };
+    if (session.end_user !== undefined) flow.end_user = session.end_user;
+    if (session.tags !== undefined) flow.tags = session.tags;
     if (provider.auth_mode === 'oauth2') flow.code_verifier = createCodeVerifier();
     else flow.csrf = randomToken(32);
-    await startFlow(req, flowId, flow);
+    await startFlow(req, deps.flows, flowId, flow);
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'started' });
     log.info(
       { provider: provider.id, connection_id: flow.connection_id, auth_mode: provider.auth_mode },
@@ -103,7 +110,8 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const flowId = typeof body.flow === 'string' ? body.flow : '';
       const csrf = typeof body.csrf === 'string' ? body.csrf : '';
-      const flow = flowId ? req.session.flows?.[flowId] : undefined;
+      const binding = req.session.binding;
+      const flow = flowId && binding ? await deps.flows.peek(flowId, binding) : undefined;
       if (
         provider.auth_mode !== 'api_key' ||
         !flow ||
@@ -125,23 +133,34 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       if (!/^[\x21-\x7e]{1,4096}$/.test(apiKey))
         return form(400, 'Enter the API key: one line of printable characters, no spaces.');
 
+      // Each check is a guess against the provider: counted in Redis before it is made, so no
+      // burst or second process gets more than MAX_REFUSED_KEYS of them out of one link.
+      const tryNumber = await deps.flows.takeKeyTry(flowId);
+      const useUp = async (): Promise<void> => {
+        await deps.flows.drop(flowId);
+        await deps.usedStates.claim(flowId);
+        deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'key_tries_used_up' });
+        sendPage(res, 400, failurePage('key_tries_used_up', provider.display_name));
+      };
+      if (tryNumber > MAX_REFUSED_KEYS) return useUp();
       const verdict = await verifyApiKey(deps.http, provider, apiKey);
       if (verdict === 'refused') {
         deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'key_refused' });
+        if (tryNumber >= MAX_REFUSED_KEYS) return useUp();
         return form(400, `${provider.display_name} did not accept this key. Check it and try again.`);
       }
       if (verdict === 'unavailable') {
+        await deps.flows.returnKeyTry(flowId);
         deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'provider_unavailable' });
         return form(
           502,
           `${provider.display_name} could not be reached to check the key. Please try again in a moment.`,
         );
       }
-      await finishFlow(req, flowId);
       // Single use across processes, like `state`: two submissions of one form store once.
-      if (!(await deps.usedStates.claim(flowId)))
+      if (!(await deps.flows.take(flowId, binding!)) || !(await deps.usedStates.claim(flowId)))
         return sendPage(res, 400, failurePage('invalid_form', provider.display_name));
-      await deps.connections.saveApiKey(provider, flow.connection_id, apiKey);
+      await deps.connections.saveApiKey(provider, flow.connection_id, apiKey, flowOwner(flow));
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
       log.info({ provider: provider.id, connection_id: flow.connection_id }, 'api key connected');
       succeed(res, provider, flow);
@@ -151,10 +170,10 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
   router.get('/callback/:provider', async (req, res) => {
     const provider = pageProvider(deps.registry, req, res);
     if (!provider) return;
-    const state = req.query.state;
-    const flows = req.session.flows;
-    const flow =
-      typeof state === 'string' && state && flows && Object.hasOwn(flows, state) ? flows[state] : undefined;
+    const state = typeof req.query.state === 'string' ? req.query.state : '';
+    const binding = req.session.binding;
+    // Taken at once: `state` is single use, whatever happens next (RFC 9700 §4.7.1).
+    const flow = state && binding ? await deps.flows.take(state, binding) : undefined;
     // Without a flow of this browser and this provider there is no trusted return_to, and no
     // token request is made (RFC 9700 §4.7: CSRF; §4.4: mix-up via another provider's state).
     if (
@@ -165,19 +184,12 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
     ) {
       // A flow of this browser seen at the wrong callback, or too late, is used up all the same:
       // `state` is single use, and after a mix-up its code may be in other hands (RFC 9700 §4.4).
-      if (flow) {
-        await finishFlow(req, state as string);
-        await deps.usedStates.claim(state as string);
-      }
+      if (flow) await deps.usedStates.claim(state);
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'unknown_flow' });
-      log.info(
-        { provider: provider.id, has_session: Boolean(req.session.flows) },
-        'callback matched no flow',
-      );
+      log.info({ provider: provider.id, has_session: Boolean(binding) }, 'callback matched no flow');
       return sendPage(res, 400, failurePage('unknown_flow', provider.display_name));
     }
-    await finishFlow(req, state as string);
-    if (!(await deps.usedStates.claim(state as string))) {
+    if (!(await deps.usedStates.claim(state))) {
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'replayed' });
       return sendPage(res, 400, failurePage('unknown_flow', provider.display_name));
     }
@@ -220,13 +232,18 @@ export function createConnectRoutes(deps: ConnectRoutesDeps): Router {
       );
       return fail(failure.kind === 'unavailable' ? 'provider_unavailable' : 'token_exchange_failed');
     }
-    await deps.connections.saveTokens(provider, flow.connection_id, tokens, flow.scopes);
+    await deps.connections.saveTokens(provider, flow.connection_id, tokens, flow.scopes, flowOwner(flow));
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
     log.info({ provider: provider.id, connection_id: flow.connection_id }, 'connected');
     succeed(res, provider, flow);
   });
 
   return router;
+}
+
+/** What the flow's connect session named of the owner; what it left out is kept. */
+function flowOwner(flow: FlowState): OwnerChange {
+  return { end_user: flow.end_user, tags: flow.tags };
 }
 
 function succeed(res: Response, provider: Provider, flow: FlowState): void {
@@ -272,39 +289,40 @@ function pageProvider(registry: ProviderRegistry, req: Request, res: Response): 
   return provider;
 }
 
-export function sendPage(res: Response, status: number, html: string): void {
-  res.status(status).type('html').send(html);
-}
-
 /**
- * Regenerates the session at flow start (session fixation) while keeping the browser's other
- * flows. A browser that sent no session cookie has a session minted in this very request, whose
- * id nobody else can know: regenerating it would only cost a DEL and a second SET.
+ * Keeps the flow in its own Redis key, bound to the browser's session binding, and regenerates the
+ * session (session fixation: a planted session id is worth nothing after it). A browser with no
+ * flow under way gets a fresh binding; one with flows under way keeps its binding, so they stay
+ * its own. Starts that present the same cookie at the same moment (two tabs opened together) each
+ * regenerate the session and the browser keeps one of the new cookies: they settle on one binding
+ * through Redis, so every one of their flows still matches whichever cookie the browser kept. A
+ * browser that sent no session cookie has a session minted in this very request, whose id nobody
+ * else can know: regenerating it would only cost a DEL and a second SET.
  */
-async function startFlow(req: Request, flowId: string, flow: FlowState): Promise<void> {
-  const kept = liveFlows(req.session.flows, Date.now());
-  if (hasSessionCookie(req)) {
+async function startFlow(req: Request, flows: FlowStore, flowId: string, flow: FlowState): Promise<void> {
+  const now = Date.now();
+  const underWay = req.session.binding !== undefined && (req.session.binding_until ?? 0) > now;
+  const candidate = underWay ? req.session.binding! : randomToken(32);
+  const presented = sessionCookieOf(req);
+  const binding = presented === undefined ? candidate : await flows.settleBinding(presented, candidate);
+  if (presented !== undefined) {
     await new Promise<void>((resolve, reject) =>
       req.session.regenerate((e: unknown) => (e ? reject(e) : resolve())),
     );
   }
-  req.session.flows = { ...kept, [flowId]: flow };
+  await flows.save(flowId, binding, flow);
+  req.session.binding = binding;
+  req.session.binding_until = now + FLOW_TTL_MS;
   await saveSession(req);
 }
 
-const SESSION_COOKIE_PRESENT = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE.replace(/\./g, '\\.')}=`);
+const SESSION_COOKIE_VALUE = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE.replace(/\./g, '\\.')}=([^;]*)`);
 
-function hasSessionCookie(req: Request): boolean {
+/** The session cookie as the browser sent it (signed), if it sent one. */
+function sessionCookieOf(req: Request): string | undefined {
   const header = req.headers.cookie;
-  return typeof header === 'string' && SESSION_COOKIE_PRESENT.test(header);
-}
-
-/** Uses a flow up: removed from the session before anything else happens. */
-async function finishFlow(req: Request, flowId: string): Promise<void> {
-  const flows = { ...req.session.flows };
-  delete flows[flowId];
-  req.session.flows = flows;
-  await saveSession(req);
+  const value = typeof header === 'string' ? SESSION_COOKIE_VALUE.exec(header)?.[1]?.trim() : undefined;
+  return value ? value : undefined;
 }
 
 function saveSession(req: Request): Promise<void> {
@@ -315,27 +333,4 @@ function constantTimeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/**
- * The browser error handler: a plain page, 503 when Redis is away (counted like the internal
- * listener's, through `onRedisError`), never a stack trace.
- */
-export function connectPageErrorHandler(logger: Logger, onRedisError?: () => void) {
-  return (error: unknown, req: Request, res: Response, _next: (e?: unknown) => void): void => {
-    const redisDown = isRedisUnavailable(error);
-    if (redisDown) onRedisError?.();
-    const status = redisDown
-      ? 503
-      : error instanceof BrokerError
-        ? error.status
-        : ((error as { status?: number }).status ?? 500);
-    if (status >= 500)
-      logger.error({ req_id: res.locals.requestId, err: errorForLog(error) }, 'browser request failed');
-    if (res.headersSent) return;
-    if (redisDown) res.setHeader('Retry-After', '1');
-    if (status >= 400 && status < 500)
-      return sendPage(res, status, failurePage(status === 429 ? 'rate_limited' : 'invalid_form'));
-    sendPage(res, status, failurePage(redisDown ? 'store_unavailable' : 'provider_error'));
-  };
 }

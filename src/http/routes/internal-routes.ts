@@ -4,6 +4,7 @@ import { presentConnection } from '../../connections/connection-record';
 import { ConnectionService } from '../../connections/connection-service';
 import { BrokerError } from '../../errors/broker-error';
 import { ProviderRegistry } from '../../providers/provider-registry';
+import { unknownProviderMessage } from '../../providers/unknown-provider-message';
 import { resolveProvider } from '../resolve-provider';
 import { isAllowedReturnUrl } from '../return-to';
 import {
@@ -16,6 +17,7 @@ import {
   requireConnectionId,
   requireObjectBody,
 } from '../validate';
+import { parseOwnerChange, parseTagFilters } from '../parse-owner';
 import { parseImport } from './parse-import';
 import { presentProvider } from './present-provider';
 import { TOKEN_ROUTE, tokenRouteHandler } from './token-route';
@@ -44,7 +46,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
 
   router.post('/internal/connect-sessions', json, async (req, res) => {
     const body = requireObjectBody(req.body);
-    rejectUnknownFields(body, ['provider', 'connection_id', 'return_to', 'scopes']);
+    rejectUnknownFields(body, ['provider', 'connection_id', 'return_to', 'scopes', 'end_user', 'tags']);
     if (typeof body.provider !== 'string') throw invalid('`provider` must be a string');
     const provider = resolveProvider(deps.registry, body.provider);
     const connectionId = requireConnectionId(body.connection_id);
@@ -53,11 +55,13 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
       throw invalid('`return_to` is not allowed by ALLOWED_RETURN_URLS');
     }
     const scopes = optionalScopes(body.scopes);
+    const owner = parseOwnerChange(body);
     const { token, expiresAt } = await deps.connectSessions.create({
       provider: provider.id,
       connection_id: connectionId,
       return_to: returnTo,
       scopes,
+      ...owner,
     });
     res.status(201).json({
       url: `${deps.publicUrl}/auth/${provider.id}?session=${token}`,
@@ -74,17 +78,31 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
   router.put('/internal/connections/:provider/:connection_id', json, async (req, res) => {
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
-    const imported = parseImport(requireObjectBody(req.body), provider.auth_mode);
+    const body = requireObjectBody(req.body);
+    // The owner fields ride beside the credentials; parseImport checks the rest of the body.
+    const { end_user: _endUser, tags: _tags, ...credentials } = body;
+    const owner = parseOwnerChange(body);
+    const imported = parseImport(credentials, provider.auth_mode);
     const { created, connection } =
       imported.kind === 'api_key'
-        ? await deps.connections.saveApiKey(provider, connectionId, imported.apiKey)
+        ? await deps.connections.saveApiKey(provider, connectionId, imported.apiKey, owner)
         : await deps.connections.saveTokens(
             provider,
             connectionId,
             imported.tokens,
             imported.tokens.granted_scopes ?? provider.scopes,
+            owner,
           );
     res.status(created ? 201 : 200).json(presentConnection(connection));
+  });
+
+  router.patch('/internal/connections/:provider/:connection_id', json, async (req, res) => {
+    const provider = resolveProvider(deps.registry, req.params.provider);
+    const connectionId = requireConnectionId(req.params.connection_id);
+    const body = requireObjectBody(req.body);
+    rejectUnknownFields(body, ['end_user', 'tags']);
+    const change = parseOwnerChange(body);
+    res.json(presentConnection(await deps.connections.updateOwner(provider.id, connectionId, change)));
   });
 
   router.delete('/internal/connections/:provider/:connection_id', async (req, res) => {
@@ -101,15 +119,15 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     );
     const providerId = optionalQueryString(query, 'provider', 64);
     if (providerId !== undefined && !deps.registry.get(providerId)) {
-      throw new BrokerError(
-        'provider_not_found',
-        `Unknown provider "${providerId.replace(/[^\w.-]/g, '?')}".`,
-      );
+      throw new BrokerError('provider_not_found', unknownProviderMessage(deps.registry, providerId));
     }
     const limit = optionalInteger(query, 'limit', 1, 1000) ?? 50;
     const cursorParam = optionalQueryString(query, 'cursor', 400);
     const cursor = cursorParam === undefined ? undefined : decodeCursor(cursorParam);
-    const page = await deps.connections.list({ provider: providerId, cursor, limit });
+    const endUserId =
+      query.end_user_id === undefined ? undefined : requireConnectionId(query.end_user_id, 'end_user_id');
+    const tags = parseTagFilters(query.tag);
+    const page = await deps.connections.list({ provider: providerId, cursor, limit, endUserId, tags });
     res.json({
       connections: page.connections.map(presentConnection),
       next_cursor: page.nextCursor === null ? null : Buffer.from(page.nextCursor).toString('base64url'),

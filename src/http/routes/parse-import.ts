@@ -13,7 +13,7 @@ export function parseImport(
 ): ImportedCredentials {
   if (authMode === 'api_key') {
     rejectUnknownFields(body, ['api_key']);
-    const apiKey = optionalString(body.api_key, 'api_key', 4096);
+    const apiKey = credential(body.api_key, 'api_key', 4096);
     if (apiKey === undefined) throw invalid('`api_key` is required for an api_key provider');
     return { kind: 'api_key', apiKey };
   }
@@ -25,11 +25,11 @@ export function parseImport(
     'scopes',
     'token_type',
   ]);
-  const accessToken = optionalString(body.access_token, 'access_token', MAX_TOKEN);
+  const accessToken = credential(body.access_token, 'access_token', MAX_TOKEN);
   if (accessToken === undefined) throw invalid('`access_token` is required');
   const refreshToken =
-    body.refresh_token === null ? undefined : optionalString(body.refresh_token, 'refresh_token', MAX_TOKEN);
-  const tokenType = optionalString(body.token_type, 'token_type', 40);
+    body.refresh_token === null ? undefined : credential(body.refresh_token, 'refresh_token', MAX_TOKEN);
+  const tokenType = credential(body.token_type, 'token_type', 40);
   if (body.expires_at !== undefined && body.expires_in !== undefined)
     throw invalid('give `expires_at` or `expires_in`, not both');
   let expiresAt: number | null = null;
@@ -62,6 +62,19 @@ export function parseImport(
       granted_scopes: optionalScopes(body.scopes),
     },
   };
+}
+
+/**
+ * A credential that goes into a header as it is (`Authorization: <token_type> <token>`, an API
+ * key's header): a control character would split or corrupt the header (RFC 9110 §5.5), and a
+ * space is no part of a token (RFC 6750 §2.1 b64token), so both are refused, as the form does.
+ */
+function credential(value: unknown, field: string, maxLength: number): string | undefined {
+  const text = optionalString(value, field, maxLength);
+  // eslint-disable-next-line no-control-regex
+  if (text !== undefined && /[\s\u0000-\u001f\u007f-\u009f]/.test(text))
+    throw invalid(`\`${field}\` must not hold a control character or a space`);
+  return text;
 }
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;

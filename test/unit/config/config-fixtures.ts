@@ -9,7 +9,7 @@ export const VALID: Record<string, string> = {
   PUBLIC_URL: 'https://connect.example.com',
   SESSION_SECRET: 'session-secret-that-is-long-enough-0123',
   TOKEN_ENCRYPTION_KEYS: `k1:${KEY_MATERIAL}`,
-  INTERNAL_API_KEYS: 'internal-key-one',
+  INTERNAL_API_KEYS: 'internal-key-one-0123456789abcdef0123',
 };
 
 /** The problems loadConfig reports for `env`, checked to be one line each, each naming its variable first. */

@@ -14,7 +14,7 @@ describe('loadConfig: the environment, validated once', () => {
       redis: { url: 'redis://127.0.0.1:6379' },
       redisKeyPrefix: 'ob:',
       sessionSecrets: [VALID.SESSION_SECRET],
-      internalApiKeys: ['internal-key-one'],
+      internalApiKeys: [VALID.INTERNAL_API_KEYS],
       allowedReturnUrls: [],
       connectSessionTtlSeconds: 600,
       refreshMarginSeconds: 300,
@@ -32,12 +32,12 @@ describe('loadConfig: the environment, validated once', () => {
   it('splits the comma separated lists: several internal keys, session secrets and encryption keys', () => {
     const config = loadConfig({
       ...VALID,
-      INTERNAL_API_KEYS: 'key-a, key-b,key-c',
+      INTERNAL_API_KEYS: `${'a'.repeat(32)}, ${'b'.repeat(32)},${'c'.repeat(32)}`,
       SESSION_SECRET: `${'a'.repeat(32)},${'b'.repeat(40)}`,
       TOKEN_ENCRYPTION_KEYS: `new:${Buffer.alloc(32, 1).toString('base64')}, old:${KEY_MATERIAL}`,
       ALLOWED_RETURN_URLS: 'https://app.example.com/integrations/, https://other.example.com',
     });
-    expect(config.internalApiKeys).toEqual(['key-a', 'key-b', 'key-c']);
+    expect(config.internalApiKeys).toEqual(['a'.repeat(32), 'b'.repeat(32), 'c'.repeat(32)]);
     expect(config.sessionSecrets).toEqual(['a'.repeat(32), 'b'.repeat(40)]);
     expect(config.encryptionKeys.map((k) => k.id)).toEqual(['new', 'old']);
     expect(config.allowedReturnUrls).toEqual([

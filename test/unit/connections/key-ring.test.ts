@@ -112,7 +112,7 @@ describe('KeyRing: AES-256-GCM sealing bound to its AAD', () => {
     const config = loadConfig({
       PUBLIC_URL: 'http://127.0.0.1:3000',
       SESSION_SECRET: 's'.repeat(32),
-      INTERNAL_API_KEYS: 'k',
+      INTERNAL_API_KEYS: 'k'.repeat(32),
       TOKEN_ENCRYPTION_KEYS: line,
     });
     expect(config.encryptionKeys[0]!.id).toBe(line.split(':')[0]);

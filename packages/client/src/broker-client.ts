@@ -6,6 +6,7 @@ import {
   ConnectSessionRequest,
   ImportRequest,
   OAuthTokenAnswer,
+  OwnerFields,
   ProblemBody,
   ProviderInfo,
   TokenAnswer,
@@ -46,10 +47,14 @@ export interface ListConnectionsOptions {
   cursor?: string;
   /** 1–1000, default 50. */
   limit?: number;
+  /** Only the connections of this end user. */
+  endUserId?: string;
+  /** Only connections carrying every one of these tags (at most 10). */
+  tags?: Record<string, string>;
 }
 
 interface RequestOptions {
-  query?: Record<string, string | undefined>;
+  query?: Record<string, string | string[] | undefined>;
   body?: unknown;
   /** A 404 `connection_not_found` after a retried attempt means an earlier attempt did it. */
   goneMeansDone?: boolean;
@@ -144,6 +149,8 @@ export class BrokerClient {
         provider: options.provider,
         cursor: options.cursor,
         limit: options.limit === undefined ? undefined : String(options.limit),
+        end_user_id: options.endUserId,
+        tag: options.tags && Object.entries(options.tags).map(([k, v]) => `${k}:${v}`),
       },
     });
     return answer.body as ConnectionPage;
@@ -170,6 +177,12 @@ export class BrokerClient {
     this.invalidate(provider, connectionId);
     const answer = await this.request('PUT', connectionPath(provider, connectionId), { body: tokens });
     return { created: answer.status === 201, connection: answer.body as Connection };
+  }
+
+  /** Replaces the `end_user` and/or `tags` that `change` names; answers the metadata. */
+  async updateConnection(provider: string, connectionId: string, change: OwnerFields): Promise<Connection> {
+    const answer = await this.request('PATCH', connectionPath(provider, connectionId), { body: change });
+    return answer.body as Connection;
   }
 
   /** The enabled providers, their scopes and redirect URIs. */
@@ -223,7 +236,8 @@ export class BrokerClient {
   private async request(method: string, path: string, options: RequestOptions = {}): Promise<Answer> {
     const url = new URL(this.baseUrl + path);
     for (const [name, value] of Object.entries(options.query ?? {}))
-      if (value !== undefined) url.searchParams.set(name, value);
+      if (Array.isArray(value)) for (const item of value) url.searchParams.append(name, item);
+      else if (value !== undefined) url.searchParams.set(name, value);
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.options.apiKey}`,
       accept: 'application/json',

@@ -28,6 +28,8 @@ export interface ConnectionLastError {
   code: string;
   message: string;
   at: string;
+  /** For `provider_unavailable`: whether the same refresh may succeed later. */
+  retryable?: boolean;
 }
 
 export interface Connection {
@@ -44,6 +46,28 @@ export interface Connection {
   refresh_failures: number;
   next_refresh_at: string | null;
   key_id: string;
+  /** Whom the connection belongs to; null when nobody was named. */
+  end_user: EndUser | null;
+  /** `{}` when none. */
+  tags: Record<string, string>;
+}
+
+/** The app's own user a connection belongs to; `id` is 1–200 characters of `A-Za-z0-9._:@-`. */
+export interface EndUser {
+  id: string;
+  email?: string;
+  display_name?: string;
+  organization_id?: string;
+}
+
+/**
+ * The owner fields a connect session, import or PATCH may name: left out keeps what the
+ * connection holds, `end_user: null` or `tags: {}` clears it. At most 10 tags, keys
+ * `[a-z0-9_.-]{1,64}`, values up to 256 characters.
+ */
+export interface OwnerFields {
+  end_user?: EndUser | null;
+  tags?: Record<string, string>;
 }
 
 export interface ConnectionPage {
@@ -56,7 +80,7 @@ export interface ConnectSession {
   expires_at: string;
 }
 
-export interface ConnectSessionRequest {
+export interface ConnectSessionRequest extends OwnerFields {
   provider: string;
   connection_id: string;
   return_to?: string;
@@ -64,7 +88,7 @@ export interface ConnectSessionRequest {
 }
 
 /** Tokens obtained elsewhere (`expires_at` or `expires_in`, not both), or an API key. */
-export type ImportRequest =
+export type ImportRequest = (
   | {
       access_token: string;
       refresh_token?: string;
@@ -73,7 +97,9 @@ export type ImportRequest =
       scopes?: string[];
       token_type?: string;
     }
-  | { api_key: string };
+  | { api_key: string }
+) &
+  OwnerFields;
 
 export interface ProviderInfo {
   id: string;
@@ -98,6 +124,9 @@ export type ProblemCode =
   | 'store_unavailable'
   | 'rate_limited'
   | 'internal_error'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
   | (string & {});
 
 /** An RFC 9457 problem body as the broker sends it. */
