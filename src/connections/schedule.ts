@@ -64,6 +64,6 @@ export function refreshAheadAt(
   // Between 55 s and 5 s before it turns stale: inside the 60 s window, with room for a sweep.
   const planned = staleAt - REFRESH_AHEAD_WINDOW_MS + 5_000 + random() * 50_000;
   // A first read inside the window makes the work due now, not at a moment already past:
-  // next_refresh_at is when the broker will act (CONTRACT.md: at most a SWEEP_INTERVAL behind).
+  // next_refresh_at is when the broker will act (docs/api.md: at most a SWEEP_INTERVAL behind).
   return Math.round(Math.max(planned, now));
 }

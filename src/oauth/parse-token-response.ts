@@ -78,8 +78,8 @@ export function parseTokenResponse(
 }
 
 /**
- * `token_type` is answered as the provider said it (CONTRACT: "as the provider said it, Bearer when
- * it said nothing"); RFC 6749 §5.1 makes it case-insensitive, so callers compare it that way.
+ * `token_type` is answered as the provider said it (docs/api.md, details of the answers: as the provider said it,
+ * Bearer when it said nothing); RFC 6749 §5.1 makes it case-insensitive, so callers compare it that way.
  */
 function normalizeTokenType(value: string | undefined): string {
   return value ? value : 'Bearer';

@@ -1,35 +1,20 @@
-import { BrowserContext, Page } from 'playwright-core';
+import { Page } from 'playwright-core';
 import { describeInChromium, withScreenshotOnFailure } from './support/chromium';
-import { JourneyEnv, KEY_DISPLAY_NAME, KEY_PROVIDER_ID, startJourneyEnv } from './support/journey-env';
+import { KEY_DISPLAY_NAME, KEY_PROVIDER_ID, useJourney } from './support/journey-env';
 
 jest.setTimeout(60_000);
 
 describeInChromium('the API-key form in Chromium', () => {
-  let env: JourneyEnv;
-  let context: BrowserContext;
+  const journey = useJourney();
 
-  beforeAll(async () => {
-    env = await startJourneyEnv();
-  });
-
-  afterAll(async () => {
-    await env?.close();
-  });
-
-  beforeEach(async () => {
-    context = await env.browser.newContext();
-  });
-
-  afterEach(async () => {
-    await context.close();
-  });
-
-  const verifyRequests = () => env.fake.requests.filter((r) => r.path === '/verify');
+  const verifyRequests = () => journey.env.fake.requests.filter((r) => r.path === '/verify');
 
   it('a wrong key shows the form again with a message; the right key then connects and lands back at return_to', async () => {
-    const page = await context.newPage();
+    const page = await journey.context.newPage();
     await withScreenshotOnFailure(page, 'api-key-form', async () => {
-      const link = await env.broker.connectLink(KEY_PROVIDER_ID, 'acct-keys', { return_to: env.returnTo });
+      const link = await journey.env.broker.connectLink(KEY_PROVIDER_ID, 'acct-keys', {
+        return_to: journey.env.returnTo,
+      });
       const opened = await page.goto(link, { waitUntil: 'domcontentloaded' });
       expect(opened!.status()).toBe(200);
       await expect(page.locator('h1').textContent()).resolves.toBe(`Connect ${KEY_DISPLAY_NAME}`);
@@ -56,11 +41,15 @@ describeInChromium('the API-key form in Chromium', () => {
       await expect(keyField.inputValue()).resolves.toBe('');
       expect(verifyRequests()).toHaveLength(1);
       expect(verifyRequests()[0]!.headers['x-api-key']).toBe('wrong-key-0001');
-      expect((await env.broker.api(`/internal/connections/${KEY_PROVIDER_ID}/acct-keys`)).status).toBe(404);
+      expect(
+        (await journey.env.broker.api(`/internal/connections/${KEY_PROVIDER_ID}/acct-keys`)).status,
+      ).toBe(404);
 
       await keyField.fill('good-key-0002');
       await Promise.all([
-        page.waitForURL((url) => url.href.startsWith(`${env.returnTo}?`), { waitUntil: 'domcontentloaded' }),
+        page.waitForURL((url) => url.href.startsWith(`${journey.env.returnTo}?`), {
+          waitUntil: 'domcontentloaded',
+        }),
         submit.click(),
       ]);
       const back = new URL(page.url());
@@ -68,7 +57,7 @@ describeInChromium('the API-key form in Chromium', () => {
       expect(back.searchParams.get('connection_id')).toBe('acct-keys');
       expect(verifyRequests()).toHaveLength(2);
 
-      const token = await env.broker.api(`/internal/connections/${KEY_PROVIDER_ID}/acct-keys/token`);
+      const token = await journey.env.broker.api(`/internal/connections/${KEY_PROVIDER_ID}/acct-keys/token`);
       expect(token.status).toBe(200);
       expect(token.body).toMatchObject({
         auth_mode: 'api_key',
@@ -80,12 +69,14 @@ describeInChromium('the API-key form in Chromium', () => {
   });
 
   it('a replayed form, from another browser or from this one after success, answers 400 and changes nothing', async () => {
-    const page = await context.newPage();
-    const other = await env.browser.newContext();
+    const page = await journey.context.newPage();
+    const other = await journey.env.browser.newContext();
     const otherPage = await other.newPage();
     try {
       await withScreenshotOnFailure([page, otherPage], 'api-key-replay', async () => {
-        const link = await env.broker.connectLink(KEY_PROVIDER_ID, 'acct-once', { return_to: env.returnTo });
+        const link = await journey.env.broker.connectLink(KEY_PROVIDER_ID, 'acct-once', {
+          return_to: journey.env.returnTo,
+        });
         await page.goto(link, { waitUntil: 'domcontentloaded' });
         const fields = {
           flow: await page.locator('input[name="flow"]').inputValue(),
@@ -96,11 +87,13 @@ describeInChromium('the API-key form in Chromium', () => {
         const stolen = await postForm(otherPage, { ...fields, api_key: 'good-key-intruder' });
         expect(stolen).toBe(400);
         await expect(otherPage.locator('h1').textContent()).resolves.toBe('This form has expired');
-        expect((await env.broker.api(`/internal/connections/${KEY_PROVIDER_ID}/acct-once`)).status).toBe(404);
+        expect(
+          (await journey.env.broker.api(`/internal/connections/${KEY_PROVIDER_ID}/acct-once`)).status,
+        ).toBe(404);
 
         await page.getByLabel('API key').fill('good-key-first');
         await Promise.all([
-          page.waitForURL((url) => url.href.startsWith(`${env.returnTo}?`)),
+          page.waitForURL((url) => url.href.startsWith(`${journey.env.returnTo}?`)),
           page.getByRole('button', { name: `Connect ${KEY_DISPLAY_NAME}` }).click(),
         ]);
 
@@ -108,7 +101,9 @@ describeInChromium('the API-key form in Chromium', () => {
         const replayed = await postForm(page, { ...fields, api_key: 'good-key-second' });
         expect(replayed).toBe(400);
         await expect(page.locator('h1').textContent()).resolves.toBe('This form has expired');
-        const token = await env.broker.api(`/internal/connections/${KEY_PROVIDER_ID}/acct-once/token`);
+        const token = await journey.env.broker.api(
+          `/internal/connections/${KEY_PROVIDER_ID}/acct-once/token`,
+        );
         expect(token.body.api_key).toBe('good-key-first');
         expect(
           verifyRequests().filter(
@@ -125,7 +120,7 @@ describeInChromium('the API-key form in Chromium', () => {
 
   /** Submits a form to the broker's /auth/<key provider> from a broker page in this browser; answers the status. */
   async function postForm(page: Page, fields: Record<string, string>): Promise<number> {
-    await page.goto(`${env.broker.publicUrl}/healthz`);
+    await page.goto(`${journey.env.broker.publicUrl}/healthz`);
     const inputs = Object.entries(fields)
       .map(
         ([name, value]) =>

@@ -1,11 +1,5 @@
 import { Page } from 'playwright-core';
-import {
-  describeInChromium,
-  expectPageFits,
-  newContextAtWidth,
-  screenshot,
-  withScreenshotOnFailure,
-} from './support/chromium';
+import { describeInChromium, expectPageFits, inPageAtWidth, screenshot } from './support/chromium';
 import {
   JourneyEnv,
   KEY_DISPLAY_NAME,
@@ -61,122 +55,109 @@ describeInChromium('the broker’s own pages at 390 px and 1280 px', () => {
     await expectPageFits(page, width);
   }
 
+  /** Pastes `key` into the API-key form, submits it and waits for the answer page. */
+  async function submitKey(page: Page, key: string) {
+    await page.getByLabel('API key').fill(key);
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.getByRole('button', { name: `Connect ${KEY_DISPLAY_NAME}` }).click(),
+    ]);
+    await page.waitForLoadState('load');
+    return answer;
+  }
+
   it.each(WIDTHS)(
     'at %i px the API-key form, its error, the success page and a used link are finished pages',
     async (width) => {
-      const context = await newContextAtWidth(env.browser, width);
-      const page = await context.newPage();
-      try {
-        await withScreenshotOnFailure(page, `pages-api-key-${width}`, async () => {
-          // The longest connection id there can be, without a break opportunity, shown on the success page.
-          const link = await env.broker.connectLink(KEY_PROVIDER_ID, `acct_${width}_${'x'.repeat(190)}`);
-          const form = await page.goto(link, { waitUntil: 'load' });
-          await check(
-            page,
-            width,
-            { name: 'api-key-form', status: 200, mustShow: [KEY_DISPLAY_NAME, 'API key'] },
-            form!.status(),
-          );
-          const button = await page
-            .getByRole('button', { name: `Connect ${KEY_DISPLAY_NAME}` })
-            .boundingBox();
-          expect(button!.height).toBeGreaterThanOrEqual(40);
-          expect(button!.x + button!.width).toBeLessThanOrEqual(width);
+      await inPageAtWidth(env.browser, width, `pages-api-key-${width}`, async (page) => {
+        // The longest connection id there can be, without a break opportunity, shown on the success page.
+        const link = await env.broker.connectLink(KEY_PROVIDER_ID, `acct_${width}_${'x'.repeat(190)}`);
+        const form = await page.goto(link, { waitUntil: 'load' });
+        await check(
+          page,
+          width,
+          { name: 'api-key-form', status: 200, mustShow: [KEY_DISPLAY_NAME, 'API key'] },
+          form!.status(),
+        );
+        const button = await page.getByRole('button', { name: `Connect ${KEY_DISPLAY_NAME}` }).boundingBox();
+        expect(button!.height).toBeGreaterThanOrEqual(40);
+        expect(button!.x + button!.width).toBeLessThanOrEqual(width);
 
-          await page.getByLabel('API key').fill('wrong-key-pages');
-          const [refused] = await Promise.all([
-            page.waitForResponse((r) => r.request().method() === 'POST'),
-            page.getByRole('button', { name: `Connect ${KEY_DISPLAY_NAME}` }).click(),
-          ]);
-          await page.waitForLoadState('load');
-          await check(
-            page,
-            width,
-            {
-              name: 'api-key-form-error',
-              status: 400,
-              mustShow: [KEY_DISPLAY_NAME, 'did not accept this key'],
-            },
-            refused.status(),
-          );
+        const refused = await submitKey(page, 'wrong-key-pages');
+        await check(
+          page,
+          width,
+          {
+            name: 'api-key-form-error',
+            status: 400,
+            mustShow: [KEY_DISPLAY_NAME, 'did not accept this key'],
+          },
+          refused.status(),
+        );
 
-          await page.getByLabel('API key').fill('good-key-pages');
-          const [accepted] = await Promise.all([
-            page.waitForResponse((r) => r.request().method() === 'POST'),
-            page.getByRole('button', { name: `Connect ${KEY_DISPLAY_NAME}` }).click(),
-          ]);
-          await page.waitForLoadState('load');
-          await check(
-            page,
-            width,
-            { name: 'connected', status: 200, mustShow: [`${KEY_DISPLAY_NAME} is connected`] },
-            accepted.status(),
-          );
+        const accepted = await submitKey(page, 'good-key-pages');
+        await check(
+          page,
+          width,
+          { name: 'connected', status: 200, mustShow: [`${KEY_DISPLAY_NAME} is connected`] },
+          accepted.status(),
+        );
 
-          const used = await page.goto(link, { waitUntil: 'load' });
-          await check(
-            page,
-            width,
-            { name: 'link-used', status: 400, mustShow: [KEY_DISPLAY_NAME, 'no longer works'] },
-            used!.status(),
-          );
-        });
-      } finally {
-        await context.close();
-      }
+        const used = await page.goto(link, { waitUntil: 'load' });
+        await check(
+          page,
+          width,
+          { name: 'link-used', status: 400, mustShow: [KEY_DISPLAY_NAME, 'no longer works'] },
+          used!.status(),
+        );
+      });
     },
   );
 
   it.each(WIDTHS)(
     'at %i px the pages after a cancelled or unmatched sign-in and for a provider not set up are finished pages',
     async (width) => {
-      const context = await newContextAtWidth(env.browser, width);
-      const page = await context.newPage();
-      try {
-        await withScreenshotOnFailure(page, `pages-errors-${width}`, async () => {
-          // Without return_to, the broker shows the outcome itself.
-          const link = await env.broker.connectLink(OIDC_PROVIDER_ID, `acct-cancel-${width}`);
-          const [callback] = await Promise.all([
-            page.waitForResponse((r) => r.url().startsWith(`${env.broker.publicUrl}/callback/`)),
-            (async () => {
-              await page.goto(link, { waitUntil: 'domcontentloaded' });
-              await signIn(page, 'pages-user');
-              await cancelAtConsent(page, (url) => url.href.startsWith(`${env.broker.publicUrl}/callback/`));
-            })(),
-          ]);
-          await page.waitForLoadState('load');
-          await check(
-            page,
-            width,
-            { name: 'cancelled', status: 400, mustShow: [OIDC_DISPLAY_NAME, 'Connection cancelled'] },
-            callback.status(),
-          );
+      await inPageAtWidth(env.browser, width, `pages-errors-${width}`, async (page) => {
+        // Without return_to, the broker shows the outcome itself.
+        const link = await env.broker.connectLink(OIDC_PROVIDER_ID, `acct-cancel-${width}`);
+        const [callback] = await Promise.all([
+          page.waitForResponse((r) => r.url().startsWith(`${env.broker.publicUrl}/callback/`)),
+          (async () => {
+            await page.goto(link, { waitUntil: 'domcontentloaded' });
+            await signIn(page, 'pages-user');
+            await cancelAtConsent(page, (url) => url.href.startsWith(`${env.broker.publicUrl}/callback/`));
+          })(),
+        ]);
+        await page.waitForLoadState('load');
+        await check(
+          page,
+          width,
+          { name: 'cancelled', status: 400, mustShow: [OIDC_DISPLAY_NAME, 'Connection cancelled'] },
+          callback.status(),
+        );
 
-          const unmatched = await page.goto(
-            `${env.broker.publicUrl}/callback/${OIDC_PROVIDER_ID}?code=abc&state=not-a-flow-of-this-browser`,
-            { waitUntil: 'load' },
-          );
-          await check(
-            page,
-            width,
-            { name: 'unknown-flow', status: 400, mustShow: [OIDC_DISPLAY_NAME] },
-            unmatched!.status(),
-          );
+        const unmatched = await page.goto(
+          `${env.broker.publicUrl}/callback/${OIDC_PROVIDER_ID}?code=abc&state=not-a-flow-of-this-browser`,
+          { waitUntil: 'load' },
+        );
+        await check(
+          page,
+          width,
+          { name: 'unknown-flow', status: 400, mustShow: [OIDC_DISPLAY_NAME] },
+          unmatched!.status(),
+        );
 
-          // A built-in provider without credentials in this environment.
-          const disabled = await page.goto(`${env.broker.publicUrl}/auth/bexio?session=anything`, {
-            waitUntil: 'load',
-          });
-          await check(
-            page,
-            width,
-            { name: 'not-enabled', status: 404, mustShow: ['is not set up'] },
-            disabled!.status(),
-          );
+        // A built-in provider without credentials in this environment.
+        const disabled = await page.goto(`${env.broker.publicUrl}/auth/bexio?session=anything`, {
+          waitUntil: 'load',
         });
-      } finally {
-        await context.close();
-      }
+        await check(
+          page,
+          width,
+          { name: 'not-enabled', status: 404, mustShow: ['is not set up'] },
+          disabled!.status(),
+        );
+      });
     },
   );
 });

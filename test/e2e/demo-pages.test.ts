@@ -7,9 +7,8 @@ import {
   describeInChromium,
   expectPageFits,
   launchChromium,
-  newContextAtWidth,
+  inPageAtWidth,
   screenshot,
-  withScreenshotOnFailure,
 } from './support/chromium';
 
 jest.setTimeout(90_000);
@@ -124,91 +123,73 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
   it.each(WIDTHS)('at %i px: start, consent, Allow, and the connected page', async (width) => {
     // No connection yet, so the checks below see the one this journey makes.
     await noConnection();
-    const context = await newContextAtWidth(browser, width);
-    const page = await context.newPage();
-    try {
-      await withScreenshotOnFailure(page, `pages-demo-allow-${width}`, async () => {
-        await toConsent(page, width);
-        await Promise.all([
-          page.waitForURL((url) => url.pathname === '/demo/done'),
-          page.getByRole('button', { name: 'Allow', exact: true }).click(),
-        ]);
-        await page.waitForLoadState('load');
-        await check(page, width, 'connected', 'Sandbox is connected', [
-          /demo-user/,
-          /fetch a fresh access token from the internal API/,
-          /curl -s -H "Authorization: Bearer <internal API key>"/,
-          /\/internal\/connections\/sandbox\/demo-user\/token/,
-          /Try it through the proxy/,
-          /\/internal\/proxy\/sandbox\/demo-user\/notes/,
-        ]);
-        expect(await page.content()).not.toContain(main.demo.internalApiKey);
-        await buttonFits(page, 'Connect again', width);
+    await inPageAtWidth(browser, width, `pages-demo-allow-${width}`, async (page) => {
+      await toConsent(page, width);
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === '/demo/done'),
+        page.getByRole('button', { name: 'Allow', exact: true }).click(),
+      ]);
+      await page.waitForLoadState('load');
+      await check(page, width, 'connected', 'Sandbox is connected', [
+        /demo-user/,
+        /fetch a fresh access token from the internal API/,
+        /curl -s -H "Authorization: Bearer <internal API key>"/,
+        /\/internal\/connections\/sandbox\/demo-user\/token/,
+        /Try it through the proxy/,
+        /\/internal\/proxy\/sandbox\/demo-user\/notes/,
+      ]);
+      expect(await page.content()).not.toContain(main.demo.internalApiKey);
+      await buttonFits(page, 'Connect again', width);
 
-        const meta = await internal('');
-        expect(meta.status).toBe(200);
-        expect(await meta.json()).toMatchObject({ status: 'active' });
-        const token = await internal('/token');
-        expect(token.status).toBe(200);
-        expect(await token.json()).toMatchObject({ token_type: 'Bearer', access_token: expect.any(String) });
-      });
-    } finally {
-      await context.close();
-    }
+      const meta = await internal('');
+      expect(meta.status).toBe(200);
+      expect(await meta.json()).toMatchObject({ status: 'active' });
+      const token = await internal('/token');
+      expect(token.status).toBe(200);
+      expect(await token.json()).toMatchObject({ token_type: 'Bearer', access_token: expect.any(String) });
+    });
   });
 
   it.each(WIDTHS)(
     'at %i px: Deny at consent lands on the failure page, which offers Try again',
     async (width) => {
       await noConnection();
-      const context = await newContextAtWidth(browser, width);
-      const page = await context.newPage();
-      try {
-        await withScreenshotOnFailure(page, `pages-demo-deny-${width}`, async () => {
-          await toConsent(page, width);
-          await Promise.all([
-            page.waitForURL((url) => url.pathname === '/demo/done'),
-            page.getByRole('button', { name: 'Deny', exact: true }).click(),
-          ]);
-          await page.waitForLoadState('load');
-          expect(new URL(page.url()).searchParams.get('error')).toBe('access_denied');
-          await check(page, width, 'denied', 'Connection cancelled', [
-            /You chose Deny, so the broker stored nothing/,
-            /Reference: access_denied/,
-          ]);
-          await buttonFits(page, 'Try again', width);
-          expect((await internal('/token')).status).toBe(404);
-        });
-      } finally {
-        await context.close();
-      }
+      await inPageAtWidth(browser, width, `pages-demo-deny-${width}`, async (page) => {
+        await toConsent(page, width);
+        await Promise.all([
+          page.waitForURL((url) => url.pathname === '/demo/done'),
+          page.getByRole('button', { name: 'Deny', exact: true }).click(),
+        ]);
+        await page.waitForLoadState('load');
+        expect(new URL(page.url()).searchParams.get('error')).toBe('access_denied');
+        await check(page, width, 'denied', 'Connection cancelled', [
+          /You chose Deny, so the broker stored nothing/,
+          /Reference: access_denied/,
+        ]);
+        await buttonFits(page, 'Try again', width);
+        expect((await internal('/token')).status).toBe(404);
+      });
     },
   );
 
   it.each(WIDTHS)(
     'at %i px: with the internal API unreachable, the connect button leads to "not ready", which offers Try again',
     async (width) => {
-      const context = await newContextAtWidth(browser, width);
-      const page = await context.newPage();
-      try {
-        await withScreenshotOnFailure(page, `pages-demo-unavailable-${width}`, async () => {
-          await page.goto(`${offline.demo.publicUrl}/demo`, { waitUntil: 'load' });
-          const [answer] = await Promise.all([
-            page.waitForResponse((r) => new URL(r.url()).pathname === '/demo/connect'),
-            page.getByRole('button', { name: 'Connect a Sandbox account' }).click(),
-          ]);
-          await page.waitForLoadState('load');
-          expect(answer.status()).toBe(503);
-          await check(page, width, 'unavailable', 'The broker is not ready', [
-            /is Redis still running/,
-            /try again/,
-          ]);
-          // Like every other demo page, it offers the next step as a button.
-          await buttonFits(page, 'Try again', width);
-        });
-      } finally {
-        await context.close();
-      }
+      await inPageAtWidth(browser, width, `pages-demo-unavailable-${width}`, async (page) => {
+        await page.goto(`${offline.demo.publicUrl}/demo`, { waitUntil: 'load' });
+        const [answer] = await Promise.all([
+          page.waitForResponse((r) => new URL(r.url()).pathname === '/demo/connect'),
+          page.getByRole('button', { name: 'Connect a Sandbox account' }).click(),
+        ]);
+        await page.waitForLoadState('load');
+        expect(answer.status()).toBe(503);
+        await check(page, width, 'unavailable', 'The broker is not ready', [
+          /is Redis still running/,
+          /try again/,
+        ]);
+        // Like every other demo page, it offers the next step as a button.
+        await buttonFits(page, 'Try again', width);
+      });
     },
   );
 });

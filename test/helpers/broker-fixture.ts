@@ -9,7 +9,11 @@ export interface BrokerOnRedis {
   readonly client: Redis;
   readonly fake: FakeProvider;
   readonly broker: TestBroker;
+  /** With `options.second`: another broker on the same Redis and fake (another process, a variant). */
+  readonly second: TestBroker;
 }
+
+type ExtraEnv = Record<string, string> | ((fakeUrl: string) => Record<string, string>);
 
 /**
  * The set-up most in-process broker tests share, for the describe block it is called in: in
@@ -19,22 +23,27 @@ export interface BrokerOnRedis {
  * after this one's when declared after the call (Jest keeps declaration order).
  */
 export function useBrokerOnRedis(
-  extraEnv: Record<string, string> | ((fakeUrl: string) => Record<string, string>) = {},
+  extraEnv: ExtraEnv = {},
   fakeOptions: FakeProviderOptions = {},
+  options: { second?: ExtraEnv } = {},
 ): BrokerOnRedis {
   let redis: TestRedis | undefined;
   let client: Redis | undefined;
   let fake: FakeProvider | undefined;
   let broker: TestBroker | undefined;
+  let second: TestBroker | undefined;
+  const envOf = (extra: ExtraEnv, fakeUrl: string) => (typeof extra === 'function' ? extra(fakeUrl) : extra);
 
   beforeAll(async () => {
     redis = await TestRedis.start();
     fake = await FakeProvider.start(fakeOptions);
-    const extra = typeof extraEnv === 'function' ? extraEnv(fake.url) : extraEnv;
-    broker = await startTestBroker({ REDIS_URL: redis.url, ...providerEnv('jobber', fake.url), ...extra });
+    const base = { REDIS_URL: redis.url, ...providerEnv('jobber', fake.url) };
+    broker = await startTestBroker({ ...base, ...envOf(extraEnv, fake.url) });
+    if (options.second) second = await startTestBroker({ ...base, ...envOf(options.second, fake.url) });
   });
 
   afterAll(async () => {
+    await second?.close();
     await broker?.close();
     client?.disconnect();
     await fake?.close();
@@ -54,6 +63,9 @@ export function useBrokerOnRedis(
     },
     get broker() {
       return started(broker, 'broker');
+    },
+    get second() {
+      return started(second, 'second');
     },
   };
 }

@@ -6,10 +6,11 @@ import { loadConfig } from '../../src/config/load-config';
 import { Broker, createBroker } from '../../src/create-broker';
 import { createLogger } from '../../src/observability/logger';
 import { waitForReady } from '../../src/connections/redis-client';
-import { TestBrowser } from './browser';
+import { TestBrowser, callbackQueryFor, openConnectLink } from './browser';
 import { freePort } from './free-port';
+import { TEST_INTERNAL_KEY, callApi, requestConnectLink } from './internal-api';
 
-export const TEST_INTERNAL_KEY = 'test-internal-key-0123456789abcdef';
+export { TEST_INTERNAL_KEY };
 export const TEST_RETURN_ORIGIN = 'https://app.example.com';
 
 export function testKey(): string {
@@ -108,55 +109,21 @@ export async function startTestBroker(
   const publicUrl = `http://127.0.0.1:${publicPort}`;
   const internalUrl = `http://127.0.0.1:${(internalServer.address() as AddressInfo).port}`;
 
-  const api: TestBroker['api'] = async (path, init = {}) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${TEST_INTERNAL_KEY}`, ...init.headers };
-    let body: string | undefined;
-    if (init.body !== undefined) {
-      headers['content-type'] ??= 'application/json';
-      body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
-    }
-    const response = await fetch(`${internalUrl}${path}`, {
-      method: init.method ?? 'GET',
-      headers,
-      body,
-      signal: AbortSignal.timeout(30000),
-    });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON
-    }
-    return { status: response.status, body: parsed, headers: response.headers };
-  };
-
-  const connectLink: TestBroker['connectLink'] = async (provider, connectionId, extra = {}) => {
-    const res = await api('/internal/connect-sessions', {
-      method: 'POST',
-      body: { provider, connection_id: connectionId, ...extra },
-    });
-    if (res.status !== 201)
-      throw new Error(`connect-sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
-    return res.body.url as string;
-  };
+  const api: TestBroker['api'] = (path, init = {}) => callApi(internalUrl, path, init);
+  const connectLink: TestBroker['connectLink'] = (provider, connectionId, extra = {}) =>
+    requestConnectLink(internalUrl, provider, connectionId, extra);
 
   const connect: TestBroker['connect'] = async (provider, connectionId, opts = {}) => {
     const browser = opts.browser ?? new TestBrowser();
     const extra: Record<string, unknown> = {};
     if (opts.returnTo) extra.return_to = opts.returnTo;
     if (opts.scopes) extra.scopes = opts.scopes;
-    const link = await connectLink(provider, connectionId, extra);
-    const auth = await browser.get(link);
-    if (auth.status !== 302 || !auth.location)
-      throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
-    const authorizeUrl = new URL(auth.location);
-    const query = new URLSearchParams({
-      code: `code-${connectionId}`,
-      state: authorizeUrl.searchParams.get('state') ?? '',
-      ...opts.callbackQuery,
-    });
-    const callback = await browser.get(`${publicUrl}/callback/${provider}?${query.toString()}`);
+    const { authorizeUrl, state } = await openConnectLink(
+      browser,
+      await connectLink(provider, connectionId, extra),
+    );
+    const query = callbackQueryFor(connectionId, state, opts.callbackQuery);
+    const callback = await browser.get(`${publicUrl}/callback/${provider}?${query}`);
     return {
       browser,
       authorizeUrl,

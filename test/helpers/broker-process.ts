@@ -4,9 +4,13 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { TEST_INTERNAL_KEY, baseEnv } from './broker-harness';
-import { TestBrowser } from './browser';
+import { baseEnv } from './broker-harness';
+import { TestBrowser, callbackQueryFor, openConnectLink } from './browser';
 import { freePort } from './free-port';
+import { ApiAnswer, ApiInit, callApi, requestConnectLink } from './internal-api';
+
+export { callApi };
+export type { ApiAnswer };
 
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, '../..');
@@ -73,12 +77,6 @@ export async function ensureBuilt(timeoutMs = 120_000): Promise<void> {
   } finally {
     rmdirSync(lock);
   }
-}
-
-export interface ApiAnswer {
-  status: number;
-  body: any;
-  headers: Headers;
 }
 
 export interface StartOptions {
@@ -199,10 +197,7 @@ export class BrokerProcess {
     throw new Error('broker did not answer /healthz in time');
   }
 
-  async api(
-    path: string,
-    init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
-  ): Promise<ApiAnswer> {
+  async api(path: string, init: ApiInit = {}): Promise<ApiAnswer> {
     return callApi(this.internalUrl, path, init);
   }
 
@@ -212,13 +207,7 @@ export class BrokerProcess {
     connectionId: string,
     extra: Record<string, unknown> = {},
   ): Promise<string> {
-    const res = await this.api('/internal/connect-sessions', {
-      method: 'POST',
-      body: { provider, connection_id: connectionId, ...extra },
-    });
-    if (res.status !== 201)
-      throw new Error(`connect-sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
-    return res.body.url as string;
+    return requestConnectLink(this.internalUrl, provider, connectionId, extra);
   }
 
   /** Sends a signal and waits for the exit; answers the exit code (null when killed by a signal). */
@@ -242,33 +231,6 @@ export class BrokerProcess {
   }
 }
 
-export async function callApi(
-  baseUrl: string,
-  path: string,
-  init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<ApiAnswer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${TEST_INTERNAL_KEY}`, ...init.headers };
-  let body: string | undefined;
-  if (init.body !== undefined) {
-    headers['content-type'] ??= 'application/json';
-    body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
-  }
-  const response = await fetch(`${baseUrl}${path}`, {
-    method: init.method ?? 'GET',
-    headers,
-    body,
-    signal: AbortSignal.timeout(init.timeoutMs ?? 30_000),
-  });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, headers: response.headers };
-}
-
 /**
  * The browser journey split over processes, as a load balancer might: the link from one, the
  * /auth step on another, the callback on a third. Answers the callback's answer.
@@ -287,14 +249,11 @@ export async function connectAcross(
       options.returnTo ? { return_to: options.returnTo } : {},
     ),
   );
-  const auth = await browser.get(`${steps.auth.publicUrl}${link.pathname}${link.search}`);
-  if (auth.status !== 302 || !auth.location)
-    throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
-  const authorizeUrl = new URL(auth.location);
-  const query = new URLSearchParams({
-    code: `code-${connectionId}`,
-    state: authorizeUrl.searchParams.get('state') ?? '',
-  });
-  const callback = await browser.get(`${steps.callback.publicUrl}/callback/${provider}?${query.toString()}`);
+  const { authorizeUrl, state } = await openConnectLink(
+    browser,
+    `${steps.auth.publicUrl}${link.pathname}${link.search}`,
+  );
+  const query = callbackQueryFor(connectionId, state);
+  const callback = await browser.get(`${steps.callback.publicUrl}/callback/${provider}?${query}`);
   return { status: callback.status, location: callback.location, body: callback.body, authorizeUrl };
 }

@@ -64,3 +64,28 @@ export class TestBrowser {
     };
   }
 }
+
+export interface OpenedLink {
+  auth: PageResponse;
+  /** Where /auth sent the browser: the provider's authorization request. */
+  authorizeUrl: URL;
+  state: string;
+}
+
+/** Opens a connect link (`/auth/…`) in `browser`: it must redirect to the provider, else this throws. */
+export async function openConnectLink(browser: TestBrowser, url: string): Promise<OpenedLink> {
+  const auth = await browser.get(url);
+  if (auth.status !== 302 || !auth.location)
+    throw new Error(`/auth answered ${auth.status}: ${auth.body.slice(0, 200)}`);
+  const authorizeUrl = new URL(auth.location);
+  return { auth, authorizeUrl, state: authorizeUrl.searchParams.get('state') ?? '' };
+}
+
+/** The provider's answer a fake sends back for `connectionId`: `code-<id>` and the flow's state. */
+export function callbackQueryFor(
+  connectionId: string,
+  state: string,
+  extra: Record<string, string> = {},
+): string {
+  return new URLSearchParams({ code: `code-${connectionId}`, state, ...extra }).toString();
+}

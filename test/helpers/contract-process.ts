@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Redis from 'ioredis';
 import { freePort } from './free-port';
+import { redisServerArgs } from './redis-server';
 
 /**
  * Pieces for checking the contract from outside: redis-servers the broker must reach as an
@@ -77,6 +78,20 @@ export function makeTlsMaterial(): TlsMaterial {
   return { dir, caFile: at('ca.crt'), certFile: at('server.crt'), keyFile: at('server.key') };
 }
 
+/** The redis-server options that serve TLS with `material` (clients are not asked for certificates). */
+export function redisTlsArgs(material: TlsMaterial): string[] {
+  return [
+    '--tls-cert-file',
+    material.certFile,
+    '--tls-key-file',
+    material.keyFile,
+    '--tls-ca-cert-file',
+    material.caFile,
+    '--tls-auth-clients',
+    'no',
+  ];
+}
+
 /** A redis-server started with whatever arguments a test needs (TLS, requirepass …). */
 export class RedisProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'ob-redis-'));
@@ -100,22 +115,9 @@ export class RedisProcess {
     const port = options.port ?? (await freePort());
     const redis = new RedisProcess(port, [...portArgs(port), ...extra]);
     const leading = options.config ? [options.config(port, redis.dir)] : [];
-    redis.child = spawn(
-      'redis-server',
-      [
-        ...leading,
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        redis.dir,
-        ...redis.args,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    redis.child = spawn('redis-server', [...leading, ...redisServerArgs(redis.dir, redis.args)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     for (const stream of [redis.child.stdout!, redis.child.stderr!]) {
       stream.setEncoding('utf8').on('data', (c: string) => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { freePort } from './free-port';
-import { waitForPing } from './redis-server';
+import { redisServerArgs, waitForPing } from './redis-server';
 
 export const SENTINEL_MASTER_NAME = 'obmaster';
 
@@ -165,18 +165,7 @@ export class TestRedisSentinel {
   }
 
   private startServer(port: number, replicaOf?: number): void {
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      this.dir,
-    ];
+    const args = ['--port', String(port), ...redisServerArgs(this.dir)];
     if (replicaOf) args.push('--replicaof', '127.0.0.1', String(replicaOf));
     this.servers.set(port, spawn('redis-server', args, { stdio: 'ignore' }));
   }

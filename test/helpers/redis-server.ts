@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
+import Redis, { RedisOptions } from 'ioredis';
 import { freePort } from './free-port';
 
 /**
@@ -31,20 +31,10 @@ export class TestRedis {
   async startProcess(): Promise<void> {
     this.process = spawn(
       'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        this.dir,
-        ...this.extraArgs,
-      ],
-      { stdio: 'ignore' },
+      ['--port', String(this.port), ...redisServerArgs(this.dir, this.extraArgs)],
+      {
+        stdio: 'ignore',
+      },
     );
     await waitForPing(this.port, 5000);
   }
@@ -71,7 +61,20 @@ export class TestRedis {
   }
 }
 
-export async function waitForPing(port: number, timeoutMs: number): Promise<void> {
+/**
+ * What every test redis-server runs with, after its port options: loopback only, nothing saved
+ * (no RDB, no AOF), files in `dir`; then the test's own arguments.
+ */
+export function redisServerArgs(dir: string, extra: readonly string[] = []): string[] {
+  return ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra];
+}
+
+/** Waits until the server on `port` answers PING; `options` adds a password or TLS. */
+export async function waitForPing(
+  port: number,
+  timeoutMs: number,
+  options: RedisOptions = {},
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const client = new Redis({
@@ -80,6 +83,7 @@ export async function waitForPing(port: number, timeoutMs: number): Promise<void
       lazyConnect: true,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
+      ...options,
     });
     try {
       await client.connect();

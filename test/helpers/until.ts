@@ -15,3 +15,8 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** Polls `check` until it holds; fails after `timeoutMs`. */
+export async function untilTrue(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  await until(async () => ((await check()) ? true : undefined), timeoutMs);
+}

@@ -7,7 +7,7 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
 import { until } from '../helpers/until';
 
 /**
- * Background refreshes that fail (CONTRACT.md, "Details the table leaves open"): every failure
+ * Background refreshes that fail (docs/api.md, details of the answers): every failure
  * adds to refresh_failures and is retried with exponential backoff from about SWEEP_INTERVAL,
  * doubling, up to an hour, with next_refresh_at showing the next try; the tokens stay as they
  * were. invalid_grant flips the status to reauthorization_required and takes the connection off

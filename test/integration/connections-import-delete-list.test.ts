@@ -5,7 +5,7 @@ import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { until } from '../helpers/until';
 
-/** The metadata fields CONTRACT.md lists for `GET /internal/connections/:provider/:connection_id`. */
+/** The metadata fields docs/api.md lists for `GET /internal/connections/:provider/:connection_id`. */
 const METADATA_FIELDS = [
   'auth_mode',
   'connection_id',

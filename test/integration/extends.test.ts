@@ -14,7 +14,7 @@ import {
 import { ensureBuilt } from '../helpers/broker-process';
 
 /**
- * Several apps of one provider (CONTRACT.md, PROVIDERS_FILE `extends`): an entry that extends
+ * Several apps of one provider (docs/providers.md, `extends`): an entry that extends
  * bexio starts from bexio's definition, takes its own id, credentials (`<ID>_CLIENT_ID` /
  * `_CLIENT_SECRET`) and redirect URI, and changes only the fields it names; the base's
  * variables do not carry over. Chains work; an unknown base or a cycle stops start-up.

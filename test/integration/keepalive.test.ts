@@ -7,7 +7,7 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
 import { until } from '../helpers/until';
 
 /**
- * Keep-alive (CONTRACT.md, KEEPALIVE_AFTER and the catalogue's `keepalive_after`): a connection
+ * Keep-alive (docs/configuration.md, KEEPALIVE_AFTER and the catalogue's `keepalive_after`): a connection
  * not refreshed for that long is refreshed in the background, so providers that expire idle
  * refresh tokens do not drop it. Tokens here live an hour: nothing but keep-alive is due.
  */

@@ -4,16 +4,9 @@ import { FakeProvider, defaultTokenHandler } from '../helpers/fake-provider';
 import { freePort } from '../helpers/free-port';
 import { recordFigures } from '../helpers/load-run';
 import { TestRedis } from '../helpers/redis-server';
+import { untilTrue as until } from '../helpers/until';
 
 /** Polls until `check` holds (short intervals; gives up after `timeoutMs`). */
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('several broker processes on one Redis', () => {
   let redis: TestRedis;
   let fake: FakeProvider;

@@ -4,16 +4,10 @@ import { join } from 'node:path';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TEST_RETURN_ORIGIN, TestBroker, startTestBroker } from '../helpers/broker-harness';
+import { untilTrue } from '../helpers/until';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
-
-async function eventually(check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const eventually = (check: () => boolean) => untilTrue(check, 3000);
 
 describe('a provider added through PROVIDERS_FILE', () => {
   let redis: TestRedis;

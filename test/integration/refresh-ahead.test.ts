@@ -4,7 +4,7 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
 import { until } from '../helpers/until';
 
 /**
- * Refresh-ahead (CONTRACT.md, REFRESH_AHEAD): a connection the token API answered since its last
+ * Refresh-ahead (docs/configuration.md, REFRESH_AHEAD): a connection the token API answered since its last
  * refresh is refreshed by the sweeper in the last 60 s before it turns stale (expires_at −
  * REFRESH_MARGIN), so its next caller finds a fresh token. With REFRESH_MARGIN 2 and tokens of
  * 7 s, a token is inside that window from the moment it is issued: the work is due at once.

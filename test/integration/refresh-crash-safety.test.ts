@@ -2,14 +2,7 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
 import { BrokerProcess, ensureBuilt } from '../helpers/broker-process';
 import { FakeProvider, RecordedRequest, defaultTokenHandler } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
-
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { untilTrue as until } from '../helpers/until';
 
 /**
  * The window no lock can close: the provider has answered a refresh (and, rotating, killed the

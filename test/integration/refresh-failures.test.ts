@@ -5,7 +5,7 @@ import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 
 /**
- * How a failed refresh-token grant (RFC 6749 §5.2) shows: the failure classes of CONTRACT.md,
+ * How a failed refresh-token grant (RFC 6749 §5.2) shows: the failure classes of docs/api.md,
  * what they do to the connection's status, and that a transient failure leaves the tokens alone.
  */
 describe('refresh failures', () => {

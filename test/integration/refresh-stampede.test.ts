@@ -4,7 +4,7 @@ import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 
 /**
- * CONTRACT Guarantees: however many callers and processes ask for a stale token at once, the
+ * docs/security.md (refresh lock): however many callers and processes ask for a stale token at once, the
  * provider sees one refresh request and every caller gets the same new token. Two broker
  * instances share one Redis, as two processes behind a load balancer would.
  */

@@ -7,7 +7,7 @@ import { baseEnv, providerEnv, startTestBroker, testKey } from '../helpers/broke
 import { ensureBuilt } from '../helpers/broker-process';
 
 /**
- * Online key rotation (CONTRACT.md, Operations): put the new key first, run `keys rekey` while
+ * Online key rotation (docs/operations.md, key rotation): put the new key first, run `keys rekey` while
  * brokers serve, check `keys status`, remove the old key. The CLI runs as the operator would run
  * it: `node dist/cli/main.js` in its own process, with the broker's environment.
  */

@@ -7,7 +7,7 @@ import { until } from '../helpers/until';
 /**
  * Every broker process runs the sweeper; each due connection is claimed with the same
  * per-connection lock as a caller's refresh, so several processes sweeping the same schedule
- * refresh each due connection exactly once (CONTRACT.md, Guarantees). Real `node dist/main.js`
+ * refresh each due connection exactly once (docs/architecture.md, background). Real `node dist/main.js`
  * processes on one Redis; the fake provider rotates refresh tokens, so a second refresh of a
  * connection would present its imported refresh token a second time (and be refused).
  */

@@ -30,7 +30,7 @@ const connKey = (provider: string, id: string) => `ob:{${provider}:${id}}:conn`;
 /** The sealed tokens live in a string beside the hash. */
 const sealedKey = (provider: string, id: string) => `ob:{${provider}:${id}}:sealed`;
 
-describe('tokens at rest: AES-256-GCM bound to the connection (CONTRACT Guarantees)', () => {
+describe('tokens at rest: AES-256-GCM bound to the connection (docs/security.md)', () => {
   const KEY_OLD = `kold:${testKey()}`;
   const KEY_NEW = `knew:${testKey()}`;
   let redis: TestRedis;

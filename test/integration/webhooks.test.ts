@@ -4,6 +4,7 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
 import { FakeProvider } from '../helpers/fake-provider';
 import { freePort } from '../helpers/free-port';
 import { TestRedis } from '../helpers/redis-server';
+import { untilTrue as waitFor, untilTrue as waitForAsync } from '../helpers/until';
 
 const SECRET = 'webhook-secret-for-tests-0123456789abcdef';
 
@@ -82,14 +83,6 @@ class Receiver {
   async close(): Promise<void> {
     this.server!.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-  }
-}
-
-async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -301,11 +294,3 @@ describe('webhooks: signed connection events from a Redis-backed queue', () => {
     }
   });
 });
-
-async function waitForAsync(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -1,12 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ConfigError } from '../../src/config/config-error';
 import { loadConfig } from '../../src/config/load-config';
 import { loadProviderRegistry } from '../../src/providers/load-registry';
 import { baseEnv } from '../helpers/broker-harness';
 import { ensureBuilt } from '../helpers/broker-process';
+import { runBrokerToExit } from '../helpers/contract-process';
 
 /** The start-up path main.ts takes: configuration, then the provider registry. */
 function load(env: Record<string, string | undefined>) {
@@ -130,21 +130,15 @@ describe('insecure provider URLs', () => {
 
   it('stops the broker process before it listens, with a line naming the variable, and exits non-zero', async () => {
     await ensureBuilt();
-    const main = resolve(__dirname, '../../dist/main.js');
     const env = {
-      PATH: process.env.PATH,
-      ...baseEnv(1),
+      ...(baseEnv(1) as Record<string, string>),
       REDIS_URL: 'redis://127.0.0.1:1',
       PORT: '0',
       INTERNAL_PORT: '0',
       ...CREDENTIALS,
       JOBBER_TOKEN_URL: 'http://provider.example.com/token',
     };
-    const outcome = await new Promise<{ code: number | null; stderr: string; stdout: string }>((done) => {
-      execFile(process.execPath, [main], { env, cwd: '/', timeout: 20_000 }, (error, stdout, stderr) => {
-        done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr, stdout });
-      });
-    });
+    const outcome = await runBrokerToExit(env, 20_000);
     expect(outcome.code).not.toBe(0);
     expect(outcome.stderr).toContain('JOBBER_TOKEN_URL');
     expect(outcome.stderr).not.toContain('jobber-client-secret-value');

@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
 import { ConfigError } from '../../src/config/config-error';
 import { loadConfig } from '../../src/config/load-config';
 import { baseEnv } from '../helpers/broker-harness';
 import { ensureBuilt } from '../helpers/broker-process';
+import { runBrokerToExit } from '../helpers/contract-process';
 
 const SHORT_KEY = 'short-internal-key-1234';
 const LONG_KEY = 'a-long-internal-api-key-0123456789abcdef';
@@ -71,21 +70,15 @@ describe('internal listener binding', () => {
 
   it('stops the broker process before it listens, naming INTERNAL_API_KEYS, and exits non-zero', async () => {
     await ensureBuilt();
-    const main = resolve(__dirname, '../../dist/main.js');
     const env = {
-      PATH: process.env.PATH,
-      ...baseEnv(1),
+      ...(baseEnv(1) as Record<string, string>),
       REDIS_URL: 'redis://127.0.0.1:1',
       PORT: '0',
       INTERNAL_PORT: '0',
       INTERNAL_HOST: '0.0.0.0',
       INTERNAL_API_KEYS: SHORT_KEY,
     };
-    const outcome = await new Promise<{ code: number | null; stderr: string; stdout: string }>((done) => {
-      execFile(process.execPath, [main], { env, cwd: '/', timeout: 20_000 }, (error, stdout, stderr) => {
-        done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr, stdout });
-      });
-    });
+    const outcome = await runBrokerToExit(env, 20_000);
     expect(outcome.code).not.toBe(0);
     expect(outcome.stderr).toContain('INTERNAL_API_KEYS');
     expect(outcome.stderr).not.toContain(SHORT_KEY);

@@ -3,7 +3,7 @@ import { join, relative, sep } from 'node:path';
 import { BUILT_IN_PROVIDERS } from '../../src/providers/catalogue';
 
 /**
- * Providers are data (DESIGN.md): code never asks which provider it talks to. So no built-in
+ * Providers are data (docs/architecture.md): code never asks which provider it talks to. So no built-in
  * provider id, nor its `<PROVIDER>_` variable prefix, may appear in a string of src/ outside
  * src/providers/, where the catalogue lives.
  */

@@ -1,5 +1,5 @@
 /**
- * The shapes of the internal API (CONTRACT.md), as a caller sees them. Kept free of the broker's
+ * The shapes of the internal API (docs/api.md), as a caller sees them. Kept free of the broker's
  * own modules so the client can be used by any service that depends on this package.
  */
 export type AuthMode = 'oauth2' | 'api_key';

@@ -5,7 +5,7 @@ import { InternalAccess } from '../internal-access';
 import { callerOf } from '../internal-auth';
 import { invalid, optionalInteger, optionalQueryString } from '../validate';
 
-/** The audit log's route (CONTRACT.md), as the metrics and the OpenAPI document name it. */
+/** The audit log's route (docs/least-privilege.md), as the metrics and the OpenAPI document name it. */
 export const AUDIT_ROUTE = '/internal/audit';
 
 export interface AuditRouteDeps {

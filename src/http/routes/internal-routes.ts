@@ -81,7 +81,7 @@ export function auditChange(
 }
 
 /**
- * The internal token API (CONTRACT.md), registered behind the internal key check on `router`.
+ * The internal token API (docs/api.md), registered behind the internal key check on `router`.
  * The internal app passes itself, so a token request goes through one router, not a router
  * inside a router (each pass costs per request).
  */
@@ -172,7 +172,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
   });
 
   router.get('/internal/connections', async (req, res) => {
-    // CONTRACT.md writes the listing as `?provider=&cursor=&limit=`: an empty value means "not given".
+    // docs/api.md writes the listing as `?provider=&cursor=&limit=`: an empty value means "not given".
     const query = Object.fromEntries(
       Object.entries(req.query as Record<string, unknown>).filter(([, v]) => v !== ''),
     );

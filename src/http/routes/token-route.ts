@@ -11,7 +11,7 @@ import { RequestTracker, contextHeaders, setContextHeaders } from '../request-co
 import { resolveProvider } from '../resolve-provider';
 import { optionalBoolean, optionalInteger, requireConnectionId } from '../validate';
 
-/** The token API's route (CONTRACT.md), as the metrics and the OpenAPI document name it. */
+/** The token API's route (docs/api.md), as the metrics and the OpenAPI document name it. */
 export const TOKEN_ROUTE = '/internal/connections/:provider/:connection_id/token';
 
 export interface TokenRouteDeps {

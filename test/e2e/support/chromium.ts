@@ -64,6 +64,26 @@ export async function expectPageFits(page: Page, width: number): Promise<void> {
   expect(layout.fontSize).toBeGreaterThanOrEqual(14);
 }
 
+/**
+ * A page in a fresh browser profile at `width` (newContextAtWidth), for one journey: kept as
+ * test-artifacts/failed-<name>.png when the journey fails (withScreenshotOnFailure), and its
+ * profile closed afterwards either way.
+ */
+export async function inPageAtWidth(
+  browser: Browser,
+  width: number,
+  name: string,
+  journey: (page: Page) => Promise<void>,
+): Promise<void> {
+  const context = await newContextAtWidth(browser, width);
+  try {
+    const page = await context.newPage();
+    await withScreenshotOnFailure(page, name, () => journey(page));
+  } finally {
+    await context.close();
+  }
+}
+
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: FLAGS, timeout: 30_000 });
 }

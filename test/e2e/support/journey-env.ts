@@ -4,7 +4,7 @@ import { Server, createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser } from 'playwright-core';
+import { Browser, BrowserContext } from 'playwright-core';
 import { TestBroker, startTestBroker } from '../../helpers/broker-harness';
 import { FakeProvider } from '../../helpers/fake-provider';
 import { freePort } from '../../helpers/free-port';
@@ -20,6 +20,44 @@ export const WRONG_ISSUER_PROVIDER_ID = 'acme-id-elsewhere';
 /** An API-key provider whose verify_url is on a local fake (accepts keys containing "good-key"). */
 export const KEY_PROVIDER_ID = 'keyco';
 export const KEY_DISPLAY_NAME = 'KeyCo Reports';
+
+/** A journey file's environment and the browser profile of the test under way. */
+export interface Journey {
+  readonly env: JourneyEnv;
+  readonly context: BrowserContext;
+}
+
+/**
+ * For the describe block it is called in: a JourneyEnv for the file (beforeAll, closed in
+ * afterAll) and a fresh browser profile per test, so no cookie of the broker or the authorization
+ * server carries over from one journey to the next.
+ */
+export function useJourney(options: { accessTokenTtl?: number } = {}): Journey {
+  let env: JourneyEnv | undefined;
+  let context: BrowserContext | undefined;
+  beforeAll(async () => {
+    env = await startJourneyEnv(options);
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+  beforeEach(async () => {
+    context = await env!.browser.newContext();
+  });
+  afterEach(async () => {
+    await context?.close();
+  });
+  return {
+    get env() {
+      if (!env) throw new Error('useJourney: env is read before its beforeAll has run');
+      return env;
+    },
+    get context() {
+      if (!context) throw new Error('useJourney: context is read outside a test');
+      return context;
+    },
+  };
+}
 
 export interface JourneyEnv {
   redis: TestRedis;

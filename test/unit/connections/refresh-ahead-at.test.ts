@@ -1,26 +1,12 @@
 import {
   REFRESH_AHEAD_WINDOW_MS,
-  ScheduleSettings,
   computeNextRefreshAt,
   refreshAheadAt,
 } from '../../../src/connections/schedule';
+import { ACTIVE, NOW, SETTINGS } from './schedule-fixtures';
 
-const NOW = 1_700_000_000_000;
-const settings: ScheduleSettings = {
-  refreshAhead: true,
-  refreshMarginMs: 300_000,
-  sweepIntervalMs: 15_000,
-  keepaliveMs: 604_800_000,
-};
-const read = {
-  status: 'active' as const,
-  auth_mode: 'oauth2' as const,
-  refreshable: true,
-  expires_at: NOW + 3_600_000,
-  read_since_refresh: true,
-  last_activity_at: NOW,
-  refresh_failures: 0,
-};
+const settings = SETTINGS;
+const read = { ...ACTIVE, read_since_refresh: true };
 const mid = () => 0.5;
 
 describe('refreshAheadAt: the refresh-ahead moment of a read connection (REFRESH_AHEAD)', () => {

@@ -1,21 +1,8 @@
-import { ScheduleSettings, computeNextRefreshAt } from '../../../src/connections/schedule';
+import { computeNextRefreshAt } from '../../../src/connections/schedule';
+import { ACTIVE, NOW, SETTINGS } from './schedule-fixtures';
 
-const NOW = 1_700_000_000_000;
-const settings: ScheduleSettings = {
-  refreshAhead: true,
-  refreshMarginMs: 300_000,
-  sweepIntervalMs: 15_000,
-  keepaliveMs: 604_800_000,
-};
-const base = {
-  status: 'active' as const,
-  auth_mode: 'oauth2' as const,
-  refreshable: true,
-  expires_at: NOW + 3_600_000,
-  read_since_refresh: false,
-  last_activity_at: NOW,
-  refresh_failures: 0,
-};
+const settings = SETTINGS;
+const base = ACTIVE;
 const low = () => 0;
 const high = () => 0.999999;
 

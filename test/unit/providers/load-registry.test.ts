@@ -457,7 +457,7 @@ describe('<PROVIDER>_* variables', () => {
     expect(bonjoro.api_key).toBeUndefined();
   });
 
-  it('_API_KEY_VERIFY_URL on a provider without an api_key block keeps Authorization: Bearer (CONTRACT)', () => {
+  it('_API_KEY_VERIFY_URL on a provider without an api_key block keeps Authorization: Bearer (docs/providers.md)', () => {
     const bonjoro = load({
       env: { BONJORO_AUTH_MODE: 'api_key', BONJORO_API_KEY_VERIFY_URL: 'https://api.bonjoro.example/me' },
     }).get('bonjoro')!;
