@@ -6,7 +6,7 @@ import { RedisKeys, memberOf, parseMember } from './redis-keys';
 import { decodeEndUser, decodeTags, encodeEndUser, encodeTags, ownerOf } from './connection-owner';
 import { OwnerFilter, OwnerIndex } from './owner-index';
 import { takeLockLua } from './refresh-lock';
-import { StoreUnavailableError } from './store-unavailable-error';
+import { ReplicaConfirmation, StoreDurability } from './replica-confirmation';
 
 /**
  * Writes a connection's hash (KEYS[1]) and its sealed tokens (KEYS[2]) by compare-and-set on
@@ -212,6 +212,7 @@ export interface ConnectionPage {
  */
 export class ConnectionStore {
   private readonly scripts: ScriptCommands;
+  private readonly replicas: ReplicaConfirmation;
   /** The end-user and tag indexes, kept in line by every write and delete below. */
   readonly owners: OwnerIndex;
 
@@ -220,6 +221,7 @@ export class ConnectionStore {
     readonly keys: RedisKeys,
     private readonly durability: StoreDurability = NO_REPLICA_WAIT,
   ) {
+    this.replicas = new ReplicaConfirmation(redis, durability);
     this.owners = new OwnerIndex(redis, keys);
     redis.defineCommand('obWrite', { numberOfKeys: 2, lua: WRITE_SCRIPT });
     redis.defineCommand('obTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
@@ -642,29 +644,13 @@ export class ConnectionStore {
   }
 
   /**
-   * With `durability.replicas`, a record write or delete is acknowledged only once that many
-   * replicas hold it (WAIT covers every write this connection sent so far): replication is
-   * asynchronous, and a failover to a replica without it would bring back a retired refresh token
-   * or a deleted connection (docs/redis-topologies.md). Replicas that do not confirm within the
-   * timeout (a failover under way: the master being demoted has lost them) make it a store
-   * failure, answered 503 like any: the caller tries again against the new master, and a refresh
-   * keeps its answer and retries the same compare-and-set (see RefreshCoordinator).
+   * With `durability.replicas`, a record write or delete is acknowledged only once a replica holds
+   * it (see ReplicaConfirmation): replication is asynchronous, and a failover to a replica without
+   * it would bring back a retired refresh token or a deleted connection (docs/redis-topologies.md).
    */
   private async replicated(): Promise<void> {
-    const { replicas, timeoutMs } = this.durability;
-    if (replicas <= 0) return;
-    const confirmed = await this.redis.wait(replicas, timeoutMs);
-    if (confirmed < replicas)
-      throw new StoreUnavailableError(
-        new Error(`the write reached ${confirmed} of ${replicas} replica(s) within ${timeoutMs} ms`),
-      );
+    if (this.durability.replicas > 0) await this.replicas.confirm();
   }
-}
-
-/** How many replicas must hold a connection write before it is acknowledged, and for how long to wait. */
-export interface StoreDurability {
-  replicas: number;
-  timeoutMs: number;
 }
 
 const NO_REPLICA_WAIT: StoreDurability = { replicas: 0, timeoutMs: 0 };
