@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
 import { ChaosCluster } from './chaos-cluster';
+import { itKeepsTheGuarantees } from './chaos-guarantees';
 import { ChaosRun, runSettings, sleep } from './chaos-run';
 
 /**
@@ -69,48 +70,12 @@ describe('chaos: Redis Cluster reshard and master failover under load', () => {
     await cluster?.close();
   });
 
-  it('keeps every connection that should be active active and refreshing, a deleted one gone, the listing true to both', () => {
-    expect(
-      run.breaches(
-        'active connection not active',
-        'active connection does not refresh',
-        'active connection answered 409',
-        'active connection answered 404',
-        'deleted connection came back',
-        'listing misses an active connection',
-        'listing shows a deleted connection',
-        'listing failed',
-      ),
-    ).toEqual([]);
-  });
-
-  it('never presents a refresh token the provider has rotated away', () => {
-    expect(run.breaches('retired refresh token presented again')).toEqual([]);
-  });
-
-  it('answers only the contract codes, never 500', () => {
-    // Each 500 carries its request id and the broker's log line for it.
-    expect(run.breaches('answer 500', 'answer outside the contract')).toEqual([]);
-  });
+  itKeepsTheGuarantees(() => run, 'the replica taking over');
 
   it('moves slots without the callers seeing it (no 503 while a reshard runs)', () => {
     const during = run.samples.filter(
       (s) => s.status === 503 && reshards.some((r) => s.start >= r.start && s.end <= r.end),
     );
     expect(during.map((s) => `${s.op} on process ${s.slot}: 503 ${s.code ?? ''}`)).toEqual([]);
-  });
-
-  it('serves again within 3 s of the replica taking over', () => {
-    expect(run.breaches('slow recovery', 'SIGTERM did not exit 0')).toEqual([]);
-  });
-
-  it('delivers every webhook event at least once, never twice at the same time', () => {
-    expect(
-      run.breaches('webhook queue not drained', 'webhook sent twice at once', 'webhook not delivered'),
-    ).toEqual([]);
-  });
-
-  it('leaves no live grant behind a delete', () => {
-    expect(run.breaches('live grant after delete')).toEqual([]);
   });
 });
