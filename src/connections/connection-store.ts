@@ -648,7 +648,7 @@ export class ConnectionStore {
    * it (see ReplicaConfirmation): replication is asynchronous, and a failover to a replica without
    * it would bring back a retired refresh token or a deleted connection (docs/redis-topologies.md).
    */
-  private async replicated(): Promise<void> {
+  async replicated(): Promise<void> {
     if (this.durability.replicas > 0) await this.replicas.confirm();
   }
 }

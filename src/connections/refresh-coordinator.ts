@@ -303,7 +303,13 @@ export class RefreshCoordinator {
       throw failure;
     }
     let answered:
-      { rotated: boolean; write?: () => Promise<number | null>; secrets?: ConnectionSecrets } | undefined;
+      | {
+          rotated: boolean;
+          write?: () => Promise<number | null>;
+          secrets?: ConnectionSecrets;
+          sealed?: string;
+        }
+      | undefined;
     try {
       const tokens = await requestToken(this.deps.tokenEndpoint, provider, {
         grant_type: 'refresh_token',
@@ -319,6 +325,7 @@ export class RefreshCoordinator {
       };
       answered.secrets = fresh;
       const sealed = sealSecrets(this.deps.keyRing, provider.id, current.connection_id, fresh);
+      answered.sealed = sealed.data;
       const settled = {
         status: 'active' as const,
         expires_at: tokens.expires_at,
@@ -369,10 +376,16 @@ export class RefreshCoordinator {
           { err: errorForLog(error), rotated: answered.rotated },
           'refresh answered by the provider but not stored',
         );
-        const { write, secrets: fresh } = answered;
-        if (write && fresh) {
+        const { write, secrets: fresh, sealed } = answered;
+        if (write && fresh && sealed) {
           held.handOff();
-          this.persistLater(write, held, () => this.orphaned(provider, current, fresh), log);
+          this.persistLater(
+            write,
+            held,
+            () => this.ownWriteConfirmed(provider.id, current.connection_id, sealed),
+            () => this.orphaned(provider, current, fresh),
+            log,
+          );
         }
         throw error;
       }
@@ -400,6 +413,22 @@ export class RefreshCoordinator {
   }
 
   /**
+   * Whether a write that failed after Redis ran it (its replica confirmation did not come: a
+   * failover under way) is what the record holds now, and is now on a replica. Throws while it
+   * cannot be confirmed yet; answers false when the record holds something else.
+   */
+  private async ownWriteConfirmed(
+    providerId: string,
+    connectionId: string,
+    sealed: string,
+  ): Promise<boolean> {
+    const stored = await this.deps.store.read(providerId, connectionId);
+    if (!stored || stored.sealed !== sealed) return false;
+    await this.deps.store.replicated();
+    return true;
+  }
+
+  /**
    * The provider answered but Redis did not take the write. The new tokens now live only in this
    * process, and with rotation the stored refresh token is already dead: keep trying the same
    * compare-and-set, holding the refresh lock (renewed before each try, fenced by its owner) so
@@ -409,6 +438,7 @@ export class RefreshCoordinator {
   private persistLater(
     write: () => Promise<number | null>,
     held: HeldLock,
+    ownWriteConfirmed: () => Promise<boolean>,
     onConflict: () => Promise<unknown>,
     log: Logger,
   ): void {
@@ -425,6 +455,20 @@ export class RefreshCoordinator {
         }
         if (version !== null) {
           log.warn('refresh stored late, after Redis came back');
+          return;
+        }
+        // The compare-and-set found another version: maybe our own first write, which Redis ran
+        // but no replica confirmed. Once a replica has it, it is stored; while none has, a
+        // failover may still drop it, and the same compare-and-set is tried again (it succeeds
+        // on a new master that never had it).
+        let ours: boolean;
+        try {
+          ours = await ownWriteConfirmed();
+        } catch {
+          continue;
+        }
+        if (ours) {
+          log.warn('refresh stored late: the first write is now on a replica');
           return;
         }
         log.warn('refresh not stored late: the connection changed meanwhile');
