@@ -310,6 +310,11 @@ export class RefreshCoordinator {
           sealed?: string;
         }
       | undefined;
+    // The lock must outlive a failover before the refresh token is presented: a lock taken on a
+    // master being demoted is not on the replica that takes over, and another process could then
+    // present the same refresh token there (docs/redis-topologies.md). Where the store waits for
+    // replicas, it confirms the lock (and the read) the same way; elsewhere this costs nothing.
+    await this.deps.store.replicated();
     try {
       const tokens = await requestToken(this.deps.tokenEndpoint, provider, {
         grant_type: 'refresh_token',
