@@ -4,6 +4,7 @@ import { createCallerResolver } from './access/caller-resolver';
 import { checkGrantProviders } from './access/check-grant-providers';
 import { loadServiceKeys } from './access/load-service-keys';
 import { AuditLog } from './audit/audit-log';
+import { createAuditLog } from './audit/create-audit-log';
 import { readAuditLog } from './audit/read-audit-log';
 import { Config } from './config/config';
 import { isHttpsUrl } from './config/is-https-url';
@@ -83,12 +84,9 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   // A client passed in goes through the same store boundary as one built here.
   const redis = options.redis ? guardStoreFailures(options.redis) : createRedisClient(config.redis);
   const keys = new RedisKeys(config.redisKeyPrefix);
-  const shardKey = (index: number): string => keys.auditShard(index);
-  const audit = new AuditLog({
+  const { audit, shardKey } = createAuditLog(config, {
     redis,
-    shardKey,
-    enabled: config.audit,
-    maxEntries: config.auditMaxEntries,
+    keys,
     logger: logger.child({ module: 'audit' }),
     metrics,
   });

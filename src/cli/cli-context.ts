@@ -1,4 +1,5 @@
 import { AuditLog } from '../audit/audit-log';
+import { createAuditLog } from '../audit/create-audit-log';
 import { Config } from '../config/config';
 import { ConnectionService } from '../connections/connection-service';
 import { ConnectionStore } from '../connections/connection-store';
@@ -37,17 +38,10 @@ export async function createCliContext(config: Config): Promise<CliContext> {
     throw new Error('Redis does not answer (check REDIS_URL / REDIS_SENTINELS / REDIS_CLUSTER_NODES)');
   }
   const keys = new RedisKeys(config.redisKeyPrefix);
+  // A command's answer is its output: routine info lines would bury it, so `info` becomes `warn`.
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const metrics = createMetrics();
-  const auditShardKey = (index: number): string => keys.auditShard(index);
-  const audit = new AuditLog({
-    redis,
-    shardKey: auditShardKey,
-    enabled: config.audit,
-    maxEntries: config.auditMaxEntries,
-    logger,
-    metrics,
-  });
+  const { audit, shardKey: auditShardKey } = createAuditLog(config, { redis, keys, logger, metrics });
   const { store, keyRing, connections } = createConnections(config, {
     redis,
     keys,
