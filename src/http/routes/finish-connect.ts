@@ -29,7 +29,15 @@ export function finishConnect(
   flow: FlowState,
 ): void {
   succeed(res, provider, flow);
-  auditConnect(deps, req, res, provider, flow);
+  deps.audit?.record({
+    actor: flow.actor ?? 'broker',
+    action: 'connect',
+    provider: provider.id,
+    connection_id: flow.connection_id,
+    status: res.statusCode,
+    request_id: res.locals.requestId as string | undefined,
+    ip: req.ip,
+  });
 }
 
 function succeed(res: Response, provider: Provider, flow: FlowState): void {
@@ -40,22 +48,4 @@ function succeed(res: Response, provider: Provider, flow: FlowState): void {
     );
   }
   sendPage(res, 200, connectedPage(provider.display_name, flow.connection_id));
-}
-
-function auditConnect(
-  deps: FinishConnectDeps,
-  req: Request,
-  res: Response,
-  provider: Provider,
-  flow: FlowState,
-): void {
-  deps.audit?.record({
-    actor: flow.actor ?? 'broker',
-    action: 'connect',
-    provider: provider.id,
-    connection_id: flow.connection_id,
-    status: res.statusCode,
-    request_id: res.locals.requestId as string | undefined,
-    ip: req.ip,
-  });
 }
