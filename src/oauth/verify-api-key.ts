@@ -7,7 +7,7 @@ import { Provider } from '../providers/provider-definition';
  */
 export async function verifyApiKey(
   http: ProviderHttp,
-  provider: Provider,
+  provider: Pick<Provider, 'api_key'>,
   apiKey: string,
 ): Promise<'accepted' | 'refused' | 'unavailable'> {
   const settings = provider.api_key;
