@@ -1,5 +1,4 @@
 import { BrokerError } from '../errors/broker-error';
-import { BrokerMetrics } from '../observability/metrics';
 import { Logger, errorForLog } from '../observability/logger';
 import { TokenSet } from '../oauth/parse-token-response';
 import { DEFAULT_API_KEY_SETTINGS, Provider } from '../providers/provider-definition';
@@ -14,14 +13,13 @@ import { RefreshCoordinator, reauthorizationRequired } from './refresh-coordinat
 import { RefreshLock } from './refresh-lock';
 import { freshFor, needsRefresh } from './needs-refresh';
 import { BackgroundRevocations } from './background-revocations';
-import { ScheduleSettings, computeNextRefreshAt, refreshAheadAt, scheduleSettingsFor } from './schedule';
-
-export interface ConnectionSettings {
-  refreshMarginSeconds: number;
-  refreshAhead: boolean;
-  sweepIntervalSeconds: number;
-  providerTimeoutSeconds: number;
-}
+import {
+  ScheduleConfig,
+  ScheduleSettings,
+  computeNextRefreshAt,
+  refreshAheadAt,
+  scheduleSettingsFor,
+} from './schedule';
 
 export interface ConnectionServiceDeps {
   store: ConnectionStore;
@@ -30,9 +28,8 @@ export interface ConnectionServiceDeps {
   /** One refresh per connection at a time (built with this service's `now` and revocations). */
   coordinator: RefreshCoordinator;
   revocations: BackgroundRevocations;
-  settings: ConnectionSettings;
+  settings: ScheduleConfig;
   logger: Logger;
-  metrics: BrokerMetrics;
   events: ConnectionEvents;
   now?: () => number;
 }

@@ -90,7 +90,6 @@ export function createConnections(config: ConnectionsConfig, deps: ConnectionsDe
     revocations,
     settings: config,
     logger: deps.logger,
-    metrics: deps.metrics,
     events: deps.events,
     now,
   });
