@@ -4,6 +4,7 @@ import { createCallerResolver } from './access/caller-resolver';
 import { checkGrantProviders } from './access/check-grant-providers';
 import { loadServiceKeys } from './access/load-service-keys';
 import { AuditLog } from './audit/audit-log';
+import { createAuditLog } from './audit/create-audit-log';
 import { readAuditLog } from './audit/read-audit-log';
 import { Config } from './config/config';
 import { isHttpsUrl } from './config/is-https-url';
@@ -11,11 +12,9 @@ import { ConnectSessionStore, UsedStateStore } from './connections/connect-sessi
 import { FlowStore } from './connections/flow-store';
 import { ConnectionEvents, noEvents } from './connections/connection-events';
 import { ConnectionService } from './connections/connection-service';
-import { ConnectionStore } from './connections/connection-store';
-import { KeyRing } from './connections/key-ring';
+import { createConnections } from './connections/create-connections';
 import { RedisClient, createRedisClient, guardStoreFailures } from './connections/redis-client';
 import { RedisKeys } from './connections/redis-keys';
-import { RefreshLock } from './connections/refresh-lock';
 import { BrokerError } from './errors/broker-error';
 import { InternalAccess } from './http/internal-access';
 import { createInternalHandler } from './http/internal-app';
@@ -27,9 +26,7 @@ import { FLOW_TTL_MS, createSessionMiddleware } from './http/session';
 import { Sweeper } from './jobs/sweeper';
 import { BrokerMetrics, createMetrics } from './observability/metrics';
 import { Logger } from './observability/logger';
-import { CircuitBreaker } from './oauth/circuit-breaker';
 import { ProviderHttp, createProviderHttp } from './oauth/provider-http';
-import { TokenEndpointDeps } from './oauth/request-token';
 import { ProviderRegistry } from './providers/provider-registry';
 import { loadProviderRegistry } from './providers/load-registry';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher';
@@ -87,13 +84,9 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   // A client passed in goes through the same store boundary as one built here.
   const redis = options.redis ? guardStoreFailures(options.redis) : createRedisClient(config.redis);
   const keys = new RedisKeys(config.redisKeyPrefix);
-  const keyRing = new KeyRing(config.encryptionKeys);
-  const shardKey = (index: number): string => keys.auditShard(index);
-  const audit = new AuditLog({
+  const { audit, shardKey } = createAuditLog(config, {
     redis,
-    shardKey,
-    enabled: config.audit,
-    maxEntries: config.auditMaxEntries,
+    keys,
     logger: logger.child({ module: 'audit' }),
     metrics,
   });
@@ -103,12 +96,6 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     metrics,
   });
   const http = options.http ?? createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
-  const tokenEndpoint: TokenEndpointDeps = {
-    http,
-    breakers: new Map<string, CircuitBreaker>(),
-    retries: 1,
-    circuit: { threshold: config.circuitThreshold, openMs: config.circuitOpenSeconds * 1000 },
-  };
 
   const webhooks =
     config.webhookUrl && config.webhookSecret
@@ -125,17 +112,10 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
           },
         })
       : undefined;
-  const store = new ConnectionStore(redis, keys, {
-    replicas: config.redisWaitReplicas,
-    timeoutMs: config.redisWaitTimeoutMs,
-  });
-  const connections = new ConnectionService({
-    store,
-    lock: new RefreshLock(redis, keys),
-    keyRing,
-    tokenEndpoint,
+  const { store, tokenEndpoint, connections } = createConnections(config, {
+    redis,
+    keys,
     http,
-    settings: config,
     logger: logger.child({ module: 'connections' }),
     metrics,
     events: options.events ?? webhooks ?? noEvents,

@@ -1,15 +1,15 @@
 import { AuditLog } from '../audit/audit-log';
+import { createAuditLog } from '../audit/create-audit-log';
 import { Config } from '../config/config';
 import { ConnectionService } from '../connections/connection-service';
 import { ConnectionStore } from '../connections/connection-store';
+import { createConnections } from '../connections/create-connections';
 import { KeyRing } from '../connections/key-ring';
 import { RedisClient, createRedisClient, waitForReady } from '../connections/redis-client';
 import { RedisKeys } from '../connections/redis-keys';
-import { RefreshLock } from '../connections/refresh-lock';
 import { noEvents } from '../connections/connection-events';
 import { createLogger } from '../observability/logger';
 import { createMetrics } from '../observability/metrics';
-import { CircuitBreaker } from '../oauth/circuit-breaker';
 import { createProviderHttp } from '../oauth/provider-http';
 import { ProviderRegistry } from '../providers/provider-registry';
 import { loadProviderRegistry } from '../providers/load-registry';
@@ -38,30 +38,14 @@ export async function createCliContext(config: Config): Promise<CliContext> {
     throw new Error('Redis does not answer (check REDIS_URL / REDIS_SENTINELS / REDIS_CLUSTER_NODES)');
   }
   const keys = new RedisKeys(config.redisKeyPrefix);
-  const store = new ConnectionStore(redis, keys, {
-    replicas: config.redisWaitReplicas,
-    timeoutMs: config.redisWaitTimeoutMs,
-  });
-  const keyRing = new KeyRing(config.encryptionKeys);
+  // A command's answer is its output: routine info lines would bury it, so `info` becomes `warn`.
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const metrics = createMetrics();
-  const auditShardKey = (index: number): string => keys.auditShard(index);
-  const audit = new AuditLog({
+  const { audit, shardKey: auditShardKey } = createAuditLog(config, { redis, keys, logger, metrics });
+  const { store, keyRing, connections } = createConnections(config, {
     redis,
-    shardKey: auditShardKey,
-    enabled: config.audit,
-    maxEntries: config.auditMaxEntries,
-    logger,
-    metrics,
-  });
-  const http = createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 });
-  const connections = new ConnectionService({
-    store,
-    lock: new RefreshLock(redis, keys),
-    keyRing,
-    tokenEndpoint: { http, breakers: new Map<string, CircuitBreaker>(), retries: 1 },
-    http,
-    settings: config,
+    keys,
+    http: createProviderHttp({ timeoutMs: config.providerTimeoutSeconds * 1000 }),
     logger,
     metrics,
     events: noEvents,

@@ -1,10 +1,6 @@
 import { BrokerError } from '../errors/broker-error';
-import { BrokerMetrics } from '../observability/metrics';
 import { Logger, errorForLog } from '../observability/logger';
 import { TokenSet } from '../oauth/parse-token-response';
-import { ProviderHttp } from '../oauth/provider-http';
-import { TokenEndpointDeps } from '../oauth/request-token';
-import { revokeToken } from '../oauth/revoke-token';
 import { DEFAULT_API_KEY_SETTINGS, Provider } from '../providers/provider-definition';
 import { ConnectionEvents } from './connection-events';
 import { ConnectionSecrets, StoredConnection } from './connection-record';
@@ -16,24 +12,24 @@ import { KeyRing } from './key-ring';
 import { RefreshCoordinator, reauthorizationRequired } from './refresh-coordinator';
 import { RefreshLock } from './refresh-lock';
 import { freshFor, needsRefresh } from './needs-refresh';
-import { ScheduleSettings, computeNextRefreshAt, refreshAheadAt } from './schedule';
-
-export interface ConnectionSettings {
-  refreshMarginSeconds: number;
-  refreshAhead: boolean;
-  sweepIntervalSeconds: number;
-  providerTimeoutSeconds: number;
-}
+import { BackgroundRevocations } from './background-revocations';
+import {
+  ScheduleConfig,
+  ScheduleSettings,
+  computeNextRefreshAt,
+  refreshAheadAt,
+  scheduleSettingsFor,
+} from './schedule';
 
 export interface ConnectionServiceDeps {
   store: ConnectionStore;
   lock: RefreshLock;
   keyRing: KeyRing;
-  tokenEndpoint: TokenEndpointDeps;
-  http: ProviderHttp;
-  settings: ConnectionSettings;
+  /** One refresh per connection at a time (built with this service's `now` and revocations). */
+  coordinator: RefreshCoordinator;
+  revocations: BackgroundRevocations;
+  settings: ScheduleConfig;
   logger: Logger;
-  metrics: BrokerMetrics;
   events: ConnectionEvents;
   now?: () => number;
 }
@@ -66,26 +62,14 @@ export interface TokenRequestOptions {
 export class ConnectionService {
   private readonly now: () => number;
   private readonly coordinator: RefreshCoordinator;
-  private readonly pendingRevocations = new Set<Promise<void>>();
 
   constructor(private readonly deps: ConnectionServiceDeps) {
     this.now = deps.now ?? Date.now;
-    this.coordinator = new RefreshCoordinator({
-      ...deps,
-      now: this.now,
-      schedule: (p) => this.scheduleSettings(p),
-      revoke: (provider, connectionId, secrets) => this.revokeLater(provider, connectionId, secrets),
-    });
+    this.coordinator = deps.coordinator;
   }
 
   scheduleSettings(provider: Pick<Provider, 'keepalive_seconds'>): ScheduleSettings {
-    const s = this.deps.settings;
-    return {
-      refreshAhead: s.refreshAhead,
-      refreshMarginMs: s.refreshMarginSeconds * 1000,
-      sweepIntervalMs: s.sweepIntervalSeconds * 1000,
-      keepaliveMs: provider.keepalive_seconds * 1000,
-    };
+    return scheduleSettingsFor(this.deps.settings, provider);
   }
 
   /** Stores the tokens of a connect or an import: a fresh start that keeps only `created_at`. */
@@ -348,37 +332,7 @@ export class ConnectionService {
       );
       return;
     }
-    this.revokeLater(provider, connectionId, secrets);
-  }
-
-  /** Revokes in the background (drain() waits for it), best effort, within PROVIDER_TIMEOUT. */
-  private revokeLater(provider: Provider, connectionId: string, secrets: ConnectionSecrets): void {
-    if (provider.auth_mode !== 'oauth2' || !provider.revocation_url) return;
-    const revocation = this.revoke(provider, connectionId, secrets).finally(() =>
-      this.pendingRevocations.delete(revocation),
-    );
-    this.pendingRevocations.add(revocation);
-  }
-
-  private async revoke(provider: Provider, connectionId: string, secrets: ConnectionSecrets): Promise<void> {
-    try {
-      const token = secrets.refresh_token
-        ? { value: secrets.refresh_token, hint: 'refresh_token' as const }
-        : secrets.access_token
-          ? { value: secrets.access_token, hint: 'access_token' as const }
-          : undefined;
-      if (!token) return;
-      const ok = await revokeToken(this.deps.http, provider, token);
-      this.deps.logger.info(
-        { provider: provider.id, connection_id: connectionId, revoked: ok },
-        'revocation sent',
-      );
-    } catch (error) {
-      this.deps.logger.warn(
-        { provider: provider.id, connection_id: connectionId, err: errorForLog(error) },
-        'revocation failed',
-      );
-    }
+    this.deps.revocations.revokeLater(provider, connectionId, secrets);
   }
 
   /**
@@ -388,7 +342,7 @@ export class ConnectionService {
    */
   async drain(): Promise<void> {
     await this.coordinator.drain();
-    await Promise.allSettled([...this.pendingRevocations]);
+    await this.deps.revocations.drain();
   }
 
   /** How long a refresh may hold its lock: the bound of `drain()`'s wait for refreshes. */

@@ -8,6 +8,26 @@ export interface ScheduleSettings {
   keepaliveMs: number;
 }
 
+/** The broker's settings a connection's schedule is computed from (seconds, as configured). */
+export interface ScheduleConfig {
+  refreshAhead: boolean;
+  refreshMarginSeconds: number;
+  sweepIntervalSeconds: number;
+}
+
+/** The schedule settings of one provider's connections: the broker's, with its keep-alive. */
+export function scheduleSettingsFor(
+  config: ScheduleConfig,
+  provider: { keepalive_seconds: number },
+): ScheduleSettings {
+  return {
+    refreshAhead: config.refreshAhead,
+    refreshMarginMs: config.refreshMarginSeconds * 1000,
+    sweepIntervalMs: config.sweepIntervalSeconds * 1000,
+    keepaliveMs: provider.keepalive_seconds * 1000,
+  };
+}
+
 /** The window before a token turns stale in which refresh-ahead runs. */
 export const REFRESH_AHEAD_WINDOW_MS = 60_000;
 const MAX_BACKOFF_MS = 3_600_000;

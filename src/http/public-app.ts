@@ -3,7 +3,8 @@ import helmet from 'helmet';
 import { isHttpsUrl } from '../config/is-https-url';
 import { BrokerMetrics } from '../observability/metrics';
 import { Logger } from '../observability/logger';
-import { PAGE_CSS_HASH, renderPage } from './pages/render-page';
+import { notFoundPage } from './pages/connect-pages';
+import { PAGE_CSS_HASH } from './pages/render-page';
 import { requestContext } from './request-context';
 import { pageErrorHandler } from './page-error-handler';
 import { sendPage } from './pages/send-page';
@@ -75,16 +76,7 @@ export function createPublicApp(deps: PublicAppDeps): Express {
 
   app.use((req, res) => {
     if (req.accepts(['html', 'json']) === 'html') {
-      return sendPage(
-        res,
-        404,
-        renderPage({
-          title: 'Page not found',
-          tone: 'err',
-          badge: 'Not found',
-          body: '<p>There is nothing at this address.</p>',
-        }),
-      );
+      return sendPage(res, 404, notFoundPage());
     }
     sendProblem(res, notFoundProblem());
   });

@@ -113,3 +113,33 @@ ${error}
 </form>`,
   });
 }
+
+/** A browser route named a provider this broker does not have. */
+export function unknownProviderPage(id: string): string {
+  return renderPage({
+    title: 'Unknown service',
+    tone: 'err',
+    badge: 'Not found',
+    body: `<p>There is no provider "${escapeHtml(id.slice(0, 64))}" here. Check the link the app gave you.</p>`,
+  });
+}
+
+/** A browser route named a provider that is known but has no client credentials set. */
+export function providerNotEnabledPage(provider: { display_name: string; env_prefix: string }): string {
+  return renderPage({
+    title: `${provider.display_name} is not set up`,
+    tone: 'err',
+    badge: 'Not enabled',
+    body: `<p>Connecting ${escapeHtml(provider.display_name)} is not enabled on this server. An operator enables it by setting <code>${provider.env_prefix}_CLIENT_ID</code> and <code>${provider.env_prefix}_CLIENT_SECRET</code>.</p><p class="hint">Go back to the app and let its support team know, or try again later.</p>`,
+  });
+}
+
+/** Any other address on the public listener, for a browser. */
+export function notFoundPage(): string {
+  return renderPage({
+    title: 'Page not found',
+    tone: 'err',
+    badge: 'Not found',
+    body: '<p>There is nothing at this address.</p>',
+  });
+}

@@ -1,5 +1,5 @@
-import { ProviderHttp } from '../../oauth/provider-http';
-import { Provider } from '../../providers/provider-definition';
+import { ProviderHttp } from './provider-http';
+import { Provider } from '../providers/provider-definition';
 
 /**
  * One request to the provider's declared `verify_url` with the key as the API expects it:
@@ -7,7 +7,7 @@ import { Provider } from '../../providers/provider-definition';
  */
 export async function verifyApiKey(
   http: ProviderHttp,
-  provider: Provider,
+  provider: Pick<Provider, 'api_key'>,
   apiKey: string,
 ): Promise<'accepted' | 'refused' | 'unavailable'> {
   const settings = provider.api_key;
