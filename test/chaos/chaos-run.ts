@@ -122,6 +122,13 @@ export class ChaosRun {
   readonly faults: Fault[] = [];
   readonly recoveries: RedisRecovery[] = [];
   readonly kills: Array<{ at: number; slot: number }> = [];
+  /** When Redis was down (killed until it answered again): no write could be stored then. */
+  readonly storeOutages: Array<{ from: number; to: number }> = [];
+
+  /** Notes that Redis was down from `from` until it answered again at `to`. */
+  storeOutage(from: number, to: number): void {
+    this.storeOutages.push({ from, to });
+  }
   readonly sigtermExits: Array<{ slot: number; code: number | null; ms: number }> = [];
   provider!: RotatingProvider;
   receiver!: ConcurrencyRecordingReceiver;
@@ -383,10 +390,15 @@ export class ChaosRun {
     // A broker killed while its refresh was at the provider, or just after the answer, loses the
     // rotated token by nature: nothing could have stored it.
     // Each process has its own client id, so the provider knows whose refresh rotated a token.
+    // The answer can be stored from when it came, or, if Redis was down then, from when Redis
+    // answered again; the broker then has a second (reconnect, the late write's next try) to store it.
+    const storableFrom = (at: number) => this.storeOutages.find((o) => at >= o.from && at <= o.to)?.to ?? at;
     const exempt = (reuse: { requestedAt: number; retiredAt: number; rotatedBy: string }) =>
       this.kills.some(
         (k) =>
-          clientId(k.slot) === reuse.rotatedBy && k.at >= reuse.requestedAt && k.at - reuse.retiredAt < 1000,
+          clientId(k.slot) === reuse.rotatedBy &&
+          k.at >= reuse.requestedAt &&
+          k.at - storableFrom(reuse.retiredAt) < 1000,
       );
     const lostByNature = new Set<string>();
     for (const reuse of this.provider.reuses) {

@@ -40,10 +40,12 @@ describe('chaos: standalone Redis (AOF), process faults, provider trouble', () =
       const inFlight = run.refreshBurst(6);
       await sleep(300);
       run.fault('SIGKILL redis', 'restarted from its AOF after 1.5 s');
+      const down = Date.now();
       await redis.stop();
       await sleep(1500);
       await redis.startProcess();
       await waitForPing(redis.port, 5000);
+      run.storeOutage(down, Date.now());
       await run.measureRecovery('redis restart', Date.now());
       await inFlight;
       run.providerPhase('failing');
