@@ -579,35 +579,44 @@ export class ConnectionStore {
    * this leaves an entry without a record, which listing and sweeper check and drop, never a
    * record outside both. Removals wait for `afterWrite`.
    */
-  private async addEntries(
+  private addEntries(
     provider: string,
     connectionId: string,
     nextRefreshAt: number | null,
     index: boolean,
   ): Promise<void> {
-    const member = memberOf(provider, connectionId);
-    await Promise.all([
-      index ? this.redis.zadd(this.keys.index(), 'NX', 0, member) : undefined,
-      nextRefreshAt === null ? undefined : this.redis.zadd(this.keys.schedule(), nextRefreshAt, member),
-    ]);
+    return this.putEntries(provider, connectionId, nextRefreshAt, index, false);
   }
 
   /**
    * The entries in line with what was just written, again: a reader that found the entries
    * before the record existed may have dropped them in between (see `forgetIfGone`).
    */
-  private async afterWrite(
+  private afterWrite(
     provider: string,
     connectionId: string,
     nextRefreshAt: number | null,
     index: boolean,
   ): Promise<void> {
+    return this.putEntries(provider, connectionId, nextRefreshAt, index, true);
+  }
+
+  /** The listing entry (when `index`) and the schedule entry; `unschedule` drops it when nothing is due. */
+  private async putEntries(
+    provider: string,
+    connectionId: string,
+    nextRefreshAt: number | null,
+    index: boolean,
+    unschedule: boolean,
+  ): Promise<void> {
     const member = memberOf(provider, connectionId);
     await Promise.all([
       index ? this.redis.zadd(this.keys.index(), 'NX', 0, member) : undefined,
-      nextRefreshAt === null
-        ? this.redis.zrem(this.keys.schedule(), member)
-        : this.redis.zadd(this.keys.schedule(), nextRefreshAt, member),
+      nextRefreshAt !== null
+        ? this.redis.zadd(this.keys.schedule(), nextRefreshAt, member)
+        : unschedule
+          ? this.redis.zrem(this.keys.schedule(), member)
+          : undefined,
     ]);
   }
 

@@ -109,15 +109,7 @@ export class InternalAccess {
     requestId?: string,
     status = 200,
   ): Promise<void> {
-    await this.deps.audit.handOut({
-      actor: caller.actor,
-      action,
-      provider: target.provider,
-      connection_id: target.connectionId,
-      status,
-      request_id: requestId,
-      ip: req.socket?.remoteAddress,
-    });
+    await this.deps.audit.handOut(entryOf(caller, req, action, target, status, requestId));
     this.count(this.handOuts, `${caller.actor}\0${action}`, () =>
       this.deps.metrics.handOuts.labels({ actor: caller.actor, action }),
     );
@@ -132,15 +124,7 @@ export class InternalAccess {
     status: number,
     requestId?: string,
   ): void {
-    this.deps.audit.record({
-      actor: caller.actor,
-      action,
-      provider: target.provider,
-      connection_id: target.connectionId,
-      status,
-      request_id: requestId,
-      ip: req.socket?.remoteAddress,
-    });
+    this.deps.audit.record(entryOf(caller, req, action, target, status, requestId));
   }
 
   /** prom-client hashes a label object on every call: each actor's series is looked up once. */
@@ -159,4 +143,24 @@ export function unauthorizedError(): BrokerError {
     'unauthorized',
     'A valid internal API key is required (Authorization: Bearer <key>).',
   );
+}
+
+/** The audit entry of a request that named a connection: who, what, on which, answered how. */
+function entryOf(
+  caller: Pick<Caller, 'actor'>,
+  req: IncomingMessage,
+  action: 'token' | 'proxy' | 'import' | 'patch' | 'delete' | 'connect',
+  target: Required<AccessTarget>,
+  status: number,
+  requestId: string | undefined,
+) {
+  return {
+    actor: caller.actor,
+    action,
+    provider: target.provider,
+    connection_id: target.connectionId,
+    status,
+    request_id: requestId,
+    ip: req.socket?.remoteAddress,
+  };
 }
