@@ -11,26 +11,13 @@
 //
 // --write puts the figures in bench/results.md, in the section between the audit.mjs markers
 // (bench/run.mjs keeps that section when it rewrites the file).
-import autocannon from 'autocannon';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  cpuSeconds,
-  drive,
-  freePort,
-  installCleanup,
-  makeAgent,
-  paced,
-  percentile,
-  request,
-  startChild,
-  startRedis,
-  tempDir,
-  waitUntil,
-} from './lib.mjs';
+import { installCleanup, startRedis, tempDir } from './lib.mjs';
+import { CLIENTS, createTokenAb, printComparison, printPacedNote } from './token-ab.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const opt = (name, fallback) => {
@@ -41,17 +28,13 @@ const DIST = resolve(ROOT, opt('dist', 'dist'));
 const SLICES = Number(opt('slices', 10));
 const RATE = Number(opt('rate', 600));
 const SLICE_MS = Number(opt('seconds', 1)) * 1000;
-const CLIENTS = 50;
 if (!existsSync(join(DIST, 'main.js'))) {
   console.error('usage: npm run build && node bench/audit.mjs [--slices=6] [--rate=600] [--seconds=1]');
   process.exit(2);
 }
 installCleanup(300_000);
 
-const KEY = randomBytes(32).toString('base64url');
 const SERVICE_KEY = randomBytes(32).toString('base64url');
-const AUTH = { authorization: `Bearer ${SERVICE_KEY}` };
-const ADMIN = { authorization: `Bearer ${KEY}` };
 const SERVICE_KEYS_FILE = join(tempDir('ob-audit-keys-'), 'service-keys.json');
 writeFileSync(
   SERVICE_KEYS_FILE,
@@ -66,178 +49,29 @@ writeFileSync(
     ],
   }),
 );
-const ENC = `bench:${randomBytes(32).toString('base64')}`;
-const SESSION = randomBytes(32).toString('base64url');
-const agent = makeAgent(64);
-
-async function startBroker(name, dist, redisUrl, extra) {
-  const port = await freePort();
-  const internalPort = await freePort();
-  const env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    NODE_ENV: 'production',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    INTERNAL_HOST: '127.0.0.1',
-    INTERNAL_PORT: String(internalPort),
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    REDIS_URL: redisUrl,
-    SESSION_SECRET: SESSION,
-    TOKEN_ENCRYPTION_KEYS: ENC,
-    INTERNAL_API_KEYS: KEY,
-    ALLOWED_RETURN_URLS: 'https://app.example.com',
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_PER_MINUTE: '0',
-    BEXIO_CLIENT_ID: 'bench-client',
-    BEXIO_CLIENT_SECRET: 'bench-client-secret',
-    BEXIO_TOKEN_URL: 'http://127.0.0.1:9/token',
-    BEXIO_AUTHORIZATION_URL: 'http://127.0.0.1:9/authorize',
-    SERVICE_KEYS_FILE,
-    ...extra,
-  };
-  const proc = startChild(name, process.execPath, [join(dist, 'main.js')], {
-    env,
-    cwd: tempDir('ob-audit-cwd-'),
-  });
-  const url = `http://127.0.0.1:${internalPort}`;
-  await waitUntil(
-    `${name}`,
-    async () => (await request(agent, `${url}/readyz`)).status === 200,
-    20_000,
-    proc,
-  );
-  return { ...proc, url };
-}
-
-/** One slice on `target`: paced open loop at `rate` req/s, or closed loop (CLIENTS clients) without. */
-async function slice(target, ids, rate) {
-  const tokenPath = () => `/internal/connections/bexio/${ids[Math.floor(Math.random() * ids.length)]}/token`;
-  const cpu0 = cpuSeconds(target.pid);
-  if (rate) {
-    const r = await paced({ url: target.url, rate, durationMs: SLICE_MS, headers: AUTH, pathFor: tokenPath });
-    const bad = r.sent - r.samples.length;
-    if (bad > 0 || r.errors > 0)
-      throw new Error(
-        `${target.name}: ${JSON.stringify(r.statuses)}, ${r.errors} errors (paced at ${rate} req/s)`,
-      );
-    return {
-      samples: r.samples,
-      seconds: r.seconds,
-      cpu: cpuSeconds(target.pid) - cpu0,
-      sent: r.sent,
-      late: r.late,
-      lagP50: r.lagP50,
-    };
-  }
-  const samples = [];
-  let bad = 0;
-  const instance = autocannon({
-    url: target.url,
-    connections: CLIENTS,
-    duration: SLICE_MS / 1000,
-    headers: AUTH,
-    requests: [
-      {
-        method: 'GET',
-        setupRequest: (req) => {
-          req.path = tokenPath();
-          return req;
-        },
-      },
-    ],
-  });
-  instance.on('response', (_c, status, _b, ms) => (status === 200 ? samples.push(ms) : bad++));
-  const result = await instance;
-  if (bad > 0 || result.errors > 0)
-    throw new Error(`${target.name}: ${bad} non-200, ${result.errors} errors`);
-  return { samples, seconds: result.duration, cpu: cpuSeconds(target.pid) - cpu0 };
-}
-
-async function compare(targets, ids, rate) {
-  const acc = targets.map(() => ({
-    samples: [],
-    seconds: 0,
-    cpu: 0,
-    sent: 0,
-    late: 0,
-    lagP50: [],
-    slices: [],
-  }));
-  for (let i = 0; i < SLICES; i++) {
-    const order = i % 2 === 0 ? [0, 1] : [1, 0];
-    for (const k of order) {
-      const r = await slice(targets[k], ids, rate);
-      acc[k].slices.push({ rps: r.samples.length / r.seconds, cpuUs: (r.cpu / r.samples.length) * 1e6 });
-      acc[k].samples.push(...r.samples);
-      acc[k].seconds += r.seconds;
-      acc[k].cpu += r.cpu;
-      if (rate) {
-        acc[k].sent += r.sent;
-        acc[k].late += r.late;
-        acc[k].lagP50.push(r.lagP50);
-      }
-    }
-  }
-  // Per pair of neighbouring slices, B against A: the median of those ratios is steadier than the
-  // ratio of the totals when the machine's load changes during the run (a shared machine).
-  const pairs = acc[0].slices.map((x, i) => ({
-    rps: acc[1].slices[i].rps / x.rps,
-    cpu: acc[1].slices[i].cpuUs / x.cpuUs,
-  }));
-  const pairMedian = {
-    rps: percentile(
-      pairs.map((p) => p.rps),
-      0.5,
-    ),
-    cpu: percentile(
-      pairs.map((p) => p.cpu),
-      0.5,
-    ),
-  };
-  return acc.map((a) => ({
-    pairMedian,
-    rps: a.samples.length / a.seconds,
-    p50: percentile(a.samples, 0.5),
-    p99: percentile(a.samples, 0.99),
-    cpuUs: (a.cpu / a.samples.length) * 1e6,
-    lateShare: rate ? a.late / a.sent : NaN,
-    lagP50: rate ? percentile(a.lagP50, 0.5) : NaN,
-  }));
-}
+const ab = createTokenAb({
+  slices: SLICES,
+  sliceMs: SLICE_MS,
+  auth: { authorization: `Bearer ${SERVICE_KEY}` },
+});
 
 const redis = await startRedis();
-const a = await startBroker('A', DIST, redis.url, { AUDIT: 'off', REDIS_KEY_PREFIX: 'off:' });
-const b = await startBroker('B', DIST, redis.url, { AUDIT: 'on', REDIS_KEY_PREFIX: 'on:' });
-const ids = Array.from({ length: 1000 }, (_, i) => `au-${i}`);
-const put = await drive({
-  concurrency: 20,
-  count: ids.length * 2,
-  work: async (i) => {
-    const target = i < ids.length ? a : b;
-    const res = await request(agent, `${target.url}/internal/connections/bexio/${ids[i % ids.length]}`, {
-      method: 'PUT',
-      headers: ADMIN,
-      body: {
-        access_token: randomBytes(90).toString('base64url'),
-        refresh_token: randomBytes(48).toString('base64url'),
-        expires_in: 86400,
-        scopes: ['openid', 'offline_access', 'accounting'],
-      },
-    });
-    if (res.status !== 201) throw new Error(`PUT ${res.status}`);
-  },
+const a = await ab.startBroker('A', DIST, redis.url, {
+  SERVICE_KEYS_FILE,
+  AUDIT: 'off',
+  REDIS_KEY_PREFIX: 'off:',
 });
-if (put.failed) throw put.failures[0];
+const b = await ab.startBroker('B', DIST, redis.url, {
+  SERVICE_KEYS_FILE,
+  AUDIT: 'on',
+  REDIS_KEY_PREFIX: 'on:',
+});
+const ids = Array.from({ length: 1000 }, (_, i) => `au-${i}`);
+// Two prefixes: each broker gets the same connections.
+await ab.seed([a, b], ids);
 // Warm both (JIT, first reads mark refresh-ahead candidates).
-for (const t of [a, b]) await slice(t, ids, undefined);
+for (const t of [a, b]) await ab.slice(t, ids, undefined);
 
-const fmt = (label, [x, y]) =>
-  console.log(
-    `${label.padEnd(22)} A ${x.cpuUs.toFixed(0).padStart(4)} µs/req ${x.rps.toFixed(0).padStart(5)} req/s p50 ${x.p50.toFixed(2)} p99 ${x.p99.toFixed(2)} | ` +
-      `B ${y.cpuUs.toFixed(0).padStart(4)} µs/req ${y.rps.toFixed(0).padStart(5)} req/s p50 ${y.p50.toFixed(2)} p99 ${y.p99.toFixed(2)} | ` +
-      `B/A cpu ${(y.cpuUs / x.cpuUs).toFixed(3)} rps ${(y.rps / x.rps).toFixed(3)} (median of slice pairs: cpu ${y.pairMedian.cpu.toFixed(3)} rps ${y.pairMedian.rps.toFixed(3)})`,
-  );
 const load0 = loadavg()
   .map((x) => x.toFixed(2))
   .join(' ');
@@ -245,15 +79,11 @@ const started = Date.now();
 console.log(
   `A = AUDIT=off, B = AUDIT=on (${DIST}), both with a scoped service key\n${SLICES} alternating slices of ${SLICE_MS / 1000} s each`,
 );
-const fixed = await compare([a, b], ids, RATE);
-fmt(`paced ${RATE} req/s`, fixed);
-const late = Math.max(...fixed.map((x) => x.lateShare));
-console.log(
-  `${''.padEnd(22)} paced: open loop, evenly spaced, latency from the intended start (includes the generator's timer lag, median ${Math.max(...fixed.map((x) => x.lagP50)).toFixed(2)} ms); ` +
-    `${(late * 100).toFixed(1)} % issued > 5 ms late${late > 0.05 ? ': GENERATOR BEHIND, these latencies are not to be trusted' : ''}`,
-);
-const max = await compare([a, b], ids, undefined);
-fmt(`max, ${CLIENTS} clients`, max);
+const fixed = await ab.compare([a, b], ids, RATE);
+printComparison(`paced ${RATE} req/s`, fixed);
+const late = printPacedNote(fixed);
+const max = await ab.compare([a, b], ids, undefined);
+printComparison(`max, ${CLIENTS} clients`, max);
 let entries = 0;
 for (let shard = 0; shard < 16; shard++) entries += await redis.client.xlen(`on:{audit:${shard}}`);
 console.log(
@@ -294,5 +124,5 @@ if (process.argv.includes('--write')) {
   console.log('written: bench/results.md (audit section)');
 }
 redis.client.disconnect();
-agent.destroy();
+ab.agent.destroy();
 process.exit(0);
