@@ -255,7 +255,6 @@ function parseTrustProxy(value: string): boolean | number | string {
  */
 function auditedProxyHooks(access: InternalAccess): ProxyHooks {
   return {
-    authorizeCaller: () => undefined,
     credentialAboutToBeUsed: (call) =>
       access.handOut(
         call.caller,

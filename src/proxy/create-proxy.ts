@@ -36,14 +36,14 @@ export type Proxy = (call: ProxyCall, target: ConfinedTarget, res: ServerRespons
 
 /**
  * The proxy's pipeline, one step a line (docs/proxy.md):
- *   1. hooks.authorizeCaller            who calls, may it proxy here (403)
- *   2. api_base_url                     or 404 proxy_not_configured
- *   3. connections.getToken             fresh as the token API makes it (same single flight)
- *   4. hooks.credentialAboutToBeUsed    fail closed, before anything leaves
- *   5. readReplayableBody               up to 1 MiB kept for a retry, the rest streamed
- *   6. sendUpstream                     credential + api_headers + X-Request-Id, no redirects
- *   7. on 401 (oauth2, refreshable)     one forced refresh, one retry; a streamed body: 413
- *   8. answer                           status, headers (hygiene) and body streamed back
+ * (the caller's grant was checked by the route, before the provider was looked up)
+ *   1. api_base_url                     or 404 proxy_not_configured
+ *   2. connections.getToken             fresh as the token API makes it (same single flight)
+ *   3. hooks.credentialAboutToBeUsed    fail closed, before anything leaves (the audit entry)
+ *   4. readReplayableBody               up to 1 MiB kept for a retry, the rest streamed
+ *   5. sendUpstream                     credential + api_headers + X-Request-Id, no redirects
+ *   6. on 401 (oauth2, refreshable)     one forced refresh, one retry; a streamed body: 413
+ *   7. answer                           status, headers (hygiene) and body streamed back
  * A throw before the head is out is answered by the internal app as problem+json.
  */
 export function createProxy(deps: ProxyDeps): Proxy {
@@ -52,7 +52,6 @@ export function createProxy(deps: ProxyDeps): Proxy {
     const timing: Timing = { started: performance.now(), upstreamMs: 0, retried: false };
     res.once('close', () => record(deps, series, call, res, timing));
 
-    await deps.hooks.authorizeCaller(call);
     const baseUrl = call.provider.api_base_url;
     if (!baseUrl) {
       throw new BrokerError(

@@ -18,27 +18,16 @@ export interface ProxyCall {
 }
 
 /**
- * The two places where the rest of the broker joins the proxy; both run for every proxied request
- * and either may throw a BrokerError, which is answered as problem+json before anything goes
- * upstream.
+ * Where the rest of the broker joins the proxy. Who may proxy is not a hook: the route checks the
+ * caller's grant on the ids as sent, before the provider is even looked up (src/http/routes/
+ * proxy-route.ts), so a refusal tells nothing of what lies beyond the grant.
  */
 export interface ProxyHooks {
   /**
-   * (a) Who is the caller, and may it do `proxy` on this provider and connection? Runs right after
-   * the key check and the path checks, before the connection is read. A refusal is a `403 forbidden`.
-   */
-  authorizeCaller(call: ProxyCall): void | Promise<void>;
-  /**
-   * (b) A credential of this connection is about to be used upstream: runs once per proxied
-   * request, after the token is obtained and right before the first upstream request (a retry after
-   * a 401 is the same request). Fail closed: when this throws (say the audit entry cannot be
-   * written: `503 store_unavailable`), nothing is sent upstream.
+   * A credential of this connection is about to be used upstream: runs once per proxied request,
+   * after the token is obtained and right before the first upstream request (a retry after a 401
+   * is the same request). Fail closed: when this throws (say the audit entry cannot be written:
+   * `503 store_unavailable`), nothing is sent upstream.
    */
   credentialAboutToBeUsed(call: ProxyCall & { authMode: Provider['auth_mode'] }): void | Promise<void>;
 }
-
-/** No caller restrictions beyond the internal key, no audit: the broker without those features. */
-export const OPEN_PROXY_HOOKS: ProxyHooks = {
-  authorizeCaller: () => undefined,
-  credentialAboutToBeUsed: () => undefined,
-};
