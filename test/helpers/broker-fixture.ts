@@ -1,6 +1,7 @@
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { TestBroker, providerEnv, startTestBroker } from './broker-harness';
 import { FakeProvider, FakeProviderOptions } from './fake-provider';
+import { TestRedisCluster } from './redis-cluster';
 import { TestRedis } from './redis-server';
 
 export interface BrokerOnRedis {
@@ -66,6 +67,62 @@ export function useBrokerOnRedis(
     },
     get second() {
       return started(second, 'second');
+    },
+  };
+}
+
+export interface BrokerOnCluster {
+  readonly cluster: TestRedisCluster;
+  /** A cluster client for assertions (every master reachable through it). */
+  readonly inspect: Cluster;
+  readonly fake: FakeProvider;
+  readonly broker: TestBroker;
+}
+
+/**
+ * As useBrokerOnRedis, on a three-master Redis Cluster: one fake provider and one broker
+ * (REDIS_CLUSTER_NODES, a REDIS_URL that points nowhere: the nodes take precedence) with `extraEnv`
+ * (its `providerEnv` entries as it needs them, a function of the fake's URL).
+ */
+export function useBrokerOnCluster(
+  extraEnv: (fakeUrl: string) => Record<string, string>,
+  fakeOptions: FakeProviderOptions = {},
+): BrokerOnCluster {
+  let cluster: TestRedisCluster | undefined;
+  let inspect: Cluster | undefined;
+  let fake: FakeProvider | undefined;
+  let broker: TestBroker | undefined;
+
+  beforeAll(async () => {
+    cluster = await TestRedisCluster.start();
+    fake = await FakeProvider.start(fakeOptions);
+    broker = await startTestBroker({
+      REDIS_URL: 'redis://127.0.0.1:1',
+      REDIS_CLUSTER_NODES: cluster.nodesEnv,
+      ...extraEnv(fake.url),
+    });
+    inspect = cluster.client();
+  }, 60_000);
+
+  afterAll(async () => {
+    inspect?.disconnect();
+    await broker?.close();
+    await fake?.close();
+    await cluster?.close();
+  });
+
+  return {
+    get cluster() {
+      return started(cluster, 'cluster');
+    },
+    get inspect() {
+      return started(inspect, 'inspect');
+    },
+    get fake() {
+      return started(fake, 'fake');
+    },
+    get broker() {
+      return started(broker, 'broker');
     },
   };
 }

@@ -1,8 +1,6 @@
-import { Cluster } from 'ioredis';
 import { AUDIT_SHARDS } from '../../src/audit/audit-log';
-import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedisCluster } from '../helpers/redis-cluster';
+import { providerEnv } from '../helpers/broker-harness';
+import { useBrokerOnCluster } from '../helpers/broker-fixture';
 import { writeServiceKeysFile } from '../helpers/service-keys';
 
 const BILLING = 'billing-key-0123456789abcdef0123456789abcd';
@@ -13,67 +11,48 @@ const BILLING = 'billing-key-0123456789abcdef0123456789abcd';
  * merges the shards of every node into one newest-first log.
  */
 describe('the audit log and service keys on Redis Cluster', () => {
-  let cluster: TestRedisCluster;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-  let inspect: Cluster;
-
-  beforeAll(async () => {
-    cluster = await TestRedisCluster.start();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: 'redis://127.0.0.1:1',
-      REDIS_CLUSTER_NODES: cluster.nodesEnv,
-      SERVICE_KEYS_FILE: writeServiceKeysFile([
-        { name: 'billing', keys: [BILLING], providers: ['jobber'], actions: ['token', 'read'] },
-      ]),
-      ...providerEnv('jobber', fake.url),
-      ...providerEnv('bexio', fake.url),
-    });
-    inspect = cluster.client();
-  }, 60_000);
-
-  afterAll(async () => {
-    inspect?.disconnect();
-    await broker?.close();
-    await fake?.close();
-    await cluster?.close();
-  });
+  const t = useBrokerOnCluster((fakeUrl) => ({
+    SERVICE_KEYS_FILE: writeServiceKeysFile([
+      { name: 'billing', keys: [BILLING], providers: ['jobber'], actions: ['token', 'read'] },
+    ]),
+    ...providerEnv('jobber', fakeUrl),
+    ...providerEnv('bexio', fakeUrl),
+  }));
 
   it('spreads the shards over the masters, records every hand-out, and pages them merged', async () => {
     const ids = Array.from({ length: 24 }, (_, i) => `cl-${i}`);
     for (const id of ids)
       expect(
         (
-          await broker.api(`/internal/connections/jobber/${id}`, {
+          await t.broker.api(`/internal/connections/jobber/${id}`, {
             method: 'PUT',
             body: { access_token: `at-${id}` },
           })
         ).status,
       ).toBe(201);
     for (const id of ids) {
-      const res = await broker.api(`/internal/connections/jobber/${id}/token`, {
+      const res = await t.broker.api(`/internal/connections/jobber/${id}/token`, {
         headers: { authorization: `Bearer ${BILLING}` },
       });
       expect(res.status).toBe(200);
     }
     expect(
       (
-        await broker.api('/internal/connections/bexio/x/token', {
+        await t.broker.api('/internal/connections/bexio/x/token', {
           headers: { authorization: `Bearer ${BILLING}` },
         })
       ).status,
     ).toBe(403);
 
     // Which master holds each non-empty shard: more than one.
-    const node = cluster.node(0);
+    const node = t.cluster.node(0);
     const owners = new Set<string>();
     let total = 0;
     try {
       const slots = (await node.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
       for (let shard = 0; shard < AUDIT_SHARDS; shard++) {
         const key = `ob:{audit:${shard}}`;
-        const length = await inspect.xlen(key);
+        const length = await t.inspect.xlen(key);
         total += length;
         if (length === 0) continue;
         const slot = Number(await node.call('CLUSTER', 'KEYSLOT', key));
@@ -89,7 +68,7 @@ describe('the audit log and service keys on Redis Cluster', () => {
     const seen: Array<{ id: string; at: string; actor: string; action: string }> = [];
     let cursor: string | null = null;
     do {
-      const res = await broker.api(`/internal/audit?limit=10${cursor ? `&cursor=${cursor}` : ''}`);
+      const res = await t.broker.api(`/internal/audit?limit=10${cursor ? `&cursor=${cursor}` : ''}`);
       expect(res.status).toBe(200);
       seen.push(...res.body.entries);
       cursor = res.body.next_cursor;
@@ -101,7 +80,7 @@ describe('the audit log and service keys on Redis Cluster', () => {
     expect(seen[0]).toMatchObject({ actor: 'billing', action: 'forbidden' });
     expect(seen.filter((e) => e.actor === 'billing' && e.action === 'token')).toHaveLength(ids.length);
 
-    const one = await broker.api('/internal/audit?provider=jobber&connection_id=cl-3');
+    const one = await t.broker.api('/internal/audit?provider=jobber&connection_id=cl-3');
     expect(one.body.entries.map((e: { action: string }) => e.action)).toEqual(['token', 'import']);
   });
 });

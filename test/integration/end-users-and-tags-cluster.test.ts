@@ -1,40 +1,19 @@
-import { Cluster } from 'ioredis';
-import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { providerEnv } from '../helpers/broker-harness';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, startFlow } from '../helpers/flow-steps';
-import { TestRedisCluster } from '../helpers/redis-cluster';
+import { useBrokerOnCluster } from '../helpers/broker-fixture';
 
 describe('end users and tags on Redis Cluster (three masters)', () => {
-  let cluster: TestRedisCluster;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-  let inspect: Cluster;
-
-  beforeAll(async () => {
-    cluster = await TestRedisCluster.start();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: 'redis://127.0.0.1:1',
-      REDIS_CLUSTER_NODES: cluster.nodesEnv,
-      ...providerEnv('jobber', fake.url),
-      ...providerEnv('bonjoro', fake.url),
-    });
-    inspect = cluster.client();
-  }, 60_000);
-
-  afterAll(async () => {
-    inspect?.disconnect();
-    await broker?.close();
-    await fake?.close();
-    await cluster?.close();
-  });
+  const t = useBrokerOnCluster((fakeUrl) => ({
+    ...providerEnv('jobber', fakeUrl),
+    ...providerEnv('bonjoro', fakeUrl),
+  }));
 
   const listIds = async (query: string, limit: number): Promise<string[]> => {
     const out: string[] = [];
     let cursor: string | null = null;
     do {
-      const res = await broker.api(
+      const res = await t.broker.api(
         `/internal/connections?${query}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`,
       );
       expect(res.status).toBe(200);
@@ -46,15 +25,15 @@ describe('end users and tags on Redis Cluster (three masters)', () => {
 
   it('stores the owner of a connect flow, imports and PATCHes, and lists by end user and tags across slots', async () => {
     const browser = new TestBrowser();
-    const flow = await startFlow(broker, browser, 'jobber', 'cl-flow', {
+    const flow = await startFlow(t.broker, browser, 'jobber', 'cl-flow', {
       end_user: { id: 'u_a' },
       tags: { org: '1' },
     });
-    expect((await browser.get(callbackUrl(broker, 'jobber', { code: 'c', state: flow.state }))).status).toBe(
-      200,
-    );
+    expect(
+      (await browser.get(callbackUrl(t.broker, 'jobber', { code: 'c', state: flow.state }))).status,
+    ).toBe(200);
     for (let i = 0; i < 12; i++) {
-      const res = await broker.api(`/internal/connections/${i % 2 ? 'bonjoro' : 'jobber'}/cl-${i}`, {
+      const res = await t.broker.api(`/internal/connections/${i % 2 ? 'bonjoro' : 'jobber'}/cl-${i}`, {
         method: 'PUT',
         body: {
           access_token: `a${i}`,
@@ -78,33 +57,33 @@ describe('end users and tags on Redis Cluster (three masters)', () => {
     // The index keys really sit in different slots (no cross-slot command could serve them).
     const slots = await Promise.all(
       ['ob:eu:u_a', 'ob:eu:u_b', 'ob:tag:org:0', 'ob:tag:org:1', 'ob:{jobber:cl-flow}:conn'].map((k) =>
-        inspect.cluster('KEYSLOT', k),
+        t.inspect.cluster('KEYSLOT', k),
       ),
     );
     expect(new Set(slots).size).toBeGreaterThan(1);
 
-    const patched = await broker.api('/internal/connections/jobber/cl-flow', {
+    const patched = await t.broker.api('/internal/connections/jobber/cl-flow', {
       method: 'PATCH',
       body: { end_user: { id: 'u_b' } },
     });
     expect(patched.body.end_user).toEqual({ id: 'u_b' });
     expect(await listIds('end_user_id=u_a', 50)).not.toContain('jobber:cl-flow');
     expect(await listIds('end_user_id=u_b', 50)).toContain('jobber:cl-flow');
-    expect(await inspect.zscore('ob:eu:u_a', 'jobber:cl-flow')).toBeNull();
+    expect(await t.inspect.zscore('ob:eu:u_a', 'jobber:cl-flow')).toBeNull();
 
     for (let i = 0; i < 12; i++)
       expect(
         (
-          await broker.api(`/internal/connections/${i % 2 ? 'bonjoro' : 'jobber'}/cl-${i}`, {
+          await t.broker.api(`/internal/connections/${i % 2 ? 'bonjoro' : 'jobber'}/cl-${i}`, {
             method: 'DELETE',
           })
         ).status,
       ).toBe(204);
-    await broker.api('/internal/connections/jobber/cl-flow', { method: 'DELETE' });
-    expect(await inspect.exists('ob:eu:u_a')).toBe(0);
-    expect(await inspect.exists('ob:eu:u_b')).toBe(0);
-    expect(await inspect.exists('ob:tag:org:0')).toBe(0);
-    expect(await inspect.exists('ob:tag:org:1')).toBe(0);
+    await t.broker.api('/internal/connections/jobber/cl-flow', { method: 'DELETE' });
+    expect(await t.inspect.exists('ob:eu:u_a')).toBe(0);
+    expect(await t.inspect.exists('ob:eu:u_b')).toBe(0);
+    expect(await t.inspect.exists('ob:tag:org:0')).toBe(0);
+    expect(await t.inspect.exists('ob:tag:org:1')).toBe(0);
     expect(await listIds('tag=org:1', 50)).toEqual([]);
   });
 });

@@ -1,7 +1,5 @@
-import { Cluster } from 'ioredis';
-import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedisCluster } from '../helpers/redis-cluster';
+import { providerEnv } from '../helpers/broker-harness';
+import { useBrokerOnCluster } from '../helpers/broker-fixture';
 
 /**
  * On Cluster the index and the schedule live on other masters than a connection's record, so a
@@ -9,35 +7,19 @@ import { TestRedisCluster } from '../helpers/redis-cluster';
  * SCAN on every master and puts their entries back; the listing then shows them all again.
  */
 describe('index and schedule repair on Redis Cluster (three masters)', () => {
-  let cluster: TestRedisCluster;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-  let inspect: Cluster;
-
-  beforeAll(async () => {
-    cluster = await TestRedisCluster.start();
-    fake = await FakeProvider.start({ rotateRefreshTokens: true });
-    broker = await startTestBroker({
-      REDIS_URL: 'redis://127.0.0.1:1',
-      REDIS_CLUSTER_NODES: cluster.nodesEnv,
+  const t = useBrokerOnCluster(
+    (fakeUrl) => ({
       KEEPALIVE_AFTER: '3600',
-      ...providerEnv('bexio', fake.url),
-    });
-    inspect = cluster.client();
-  }, 60_000);
-
-  afterAll(async () => {
-    await broker?.close();
-    inspect?.disconnect();
-    await fake?.close();
-    await cluster?.close();
-  });
+      ...providerEnv('bexio', fakeUrl),
+    }),
+    { rotateRefreshTokens: true },
+  );
 
   it('finds records on every master and puts back their index and schedule entries', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => `spread-${i}`);
     for (const id of ids) {
-      const minted = fake.mint();
-      const res = await broker.api(`/internal/connections/bexio/${id}`, {
+      const minted = t.fake.mint();
+      const res = await t.broker.api(`/internal/connections/bexio/${id}`, {
         method: 'PUT',
         body: { access_token: minted.access_token, refresh_token: minted.refresh_token, expires_in: 3600 },
       });
@@ -45,23 +27,23 @@ describe('index and schedule repair on Redis Cluster (three masters)', () => {
     }
     // Records on more than one master: the SCAN must visit them all.
     const masters = new Set<string>();
-    for (const node of inspect.nodes('master')) {
+    for (const node of t.inspect.nodes('master')) {
       const [, keys] = await node.scan('0', 'MATCH', 'ob:{bexio:*}:conn', 'COUNT', 1000);
       if (keys.length > 0) masters.add(`${node.options.host}:${node.options.port}`);
     }
     expect(masters.size).toBeGreaterThan(1);
     const lost = ids.filter((_, i) => i % 3 === 0);
     for (const id of lost) {
-      await inspect.zrem('ob:connections', `bexio:${id}`);
-      await inspect.zrem('ob:schedule', `bexio:${id}`);
+      await t.inspect.zrem('ob:connections', `bexio:${id}`);
+      await t.inspect.zrem('ob:schedule', `bexio:${id}`);
     }
 
-    const repaired = await broker.broker.connections.repairIfDue(60_000);
+    const repaired = await t.broker.broker.connections.repairIfDue(60_000);
     expect(repaired).toEqual({ records: 30, indexAdded: lost.length, scheduleAdded: lost.length });
-    const listed = await broker.api('/internal/connections?provider=bexio&limit=100');
+    const listed = await t.broker.api('/internal/connections?provider=bexio&limit=100');
     expect(listed.body.connections).toHaveLength(30);
-    for (const id of lost) expect(await inspect.zscore('ob:schedule', `bexio:${id}`)).not.toBeNull();
+    for (const id of lost) expect(await t.inspect.zscore('ob:schedule', `bexio:${id}`)).not.toBeNull();
     // Another process finds the repair taken for the period.
-    expect(await broker.broker.connections.repairIfDue(60_000)).toBeNull();
+    expect(await t.broker.broker.connections.repairIfDue(60_000)).toBeNull();
   }, 60_000);
 });
