@@ -211,6 +211,13 @@ describe('Redis Sentinel (one master, one replica, one sentinel)', () => {
     ).toEqual([]);
     expect(await tokens()).toEqual(before);
 
+    // Writes too: the promoted replica has no replica of its own (its master is dead), so nothing
+    // waits for one, whatever the old master had a moment ago.
+    const forced = await broker.api(
+      `/internal/connections/jobber/${CONNECTIONS[1]}/token?force_refresh=true`,
+    );
+    expect({ status: forced.status, code: forced.body.code }).toEqual({ status: 200, code: undefined });
+
     // The old master comes back as a replica; the deployment is whole again.
     await sentinel.restartAsReplica(oldMaster);
 
