@@ -1,7 +1,5 @@
-import { Server, createServer } from 'node:http';
 import { Browser, Page } from 'playwright-core';
-import { Demo, createDemo } from '../../src/demo/create-demo';
-import { freePort } from '../helpers/free-port';
+import { RunningDemo, startDemo, stopDemo } from '../helpers/demo-fixture';
 import { TestRedis } from '../helpers/redis-server';
 import {
   describeInChromium,
@@ -16,38 +14,6 @@ jest.setTimeout(90_000);
 /** A phone and a desktop. */
 const WIDTHS = [390, 1280] as const;
 
-interface Running {
-  demo: Demo;
-  servers: Server[];
-}
-
-/** A demo in this process on free ports; `internal: false` leaves its internal API unreachable. */
-async function startDemo(redisUrl: string, keyPrefix: string, internal = true): Promise<Running> {
-  const [publicPort, internalPort] = [await freePort(), await freePort()];
-  const demo = createDemo({
-    redisUrl,
-    publicPort,
-    internalPort,
-    publicHost: '127.0.0.1',
-    keyPrefix,
-    logLevel: 'silent',
-  });
-  const listeners: Array<[Server, number]> = [[createServer(demo.publicApp), publicPort]];
-  if (internal) listeners.push([createServer(demo.internalHandler), internalPort]);
-  await Promise.all(
-    listeners.map(([s, port]) => new Promise<void>((r) => s.listen(port, '127.0.0.1', () => r()))),
-  );
-  return { demo, servers: listeners.map(([s]) => s) };
-}
-
-async function stopDemo(running: Running | undefined): Promise<void> {
-  if (!running) return;
-  await running.demo.broker.sweeper.stop();
-  for (const s of running.servers) s.closeAllConnections();
-  await Promise.all(running.servers.map((s) => new Promise((r) => s.close(r))));
-  running.demo.broker.redis.disconnect();
-}
-
 /**
  * The demo's pages (`npm run demo`) and the sandbox's consent page, in Chromium at phone and
  * desktop widths: each is kept in test-artifacts/pages-demo-<name>-<width>.png, must fit the screen
@@ -56,13 +22,13 @@ async function stopDemo(running: Running | undefined): Promise<void> {
 describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
   let redis: TestRedis;
   let browser: Browser;
-  let main: Running;
-  let offline: Running;
+  let main: RunningDemo;
+  let offline: RunningDemo;
 
   beforeAll(async () => {
     redis = await TestRedis.start();
     main = await startDemo(redis.url, 'demo-pages:');
-    offline = await startDemo(redis.url, 'demo-pages-offline:', false);
+    offline = await startDemo(redis.url, 'demo-pages-offline:', { internal: false });
     browser = await launchChromium();
   });
 

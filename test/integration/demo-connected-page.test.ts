@@ -1,7 +1,6 @@
-import { Server, createServer } from 'node:http';
-import { Demo, createDemo } from '../../src/demo/create-demo';
+import { Demo } from '../../src/demo/create-demo';
 import { TestBrowser } from '../helpers/browser';
-import { freePort } from '../helpers/free-port';
+import { RunningDemo, startDemo, stopDemo } from '../helpers/demo-fixture';
 import { TestRedis } from '../helpers/redis-server';
 
 const USER_KEY = 'a-users-own-internal-key-0123456789abcdef';
@@ -11,18 +10,11 @@ const USER_DATA_KEY = `mine:${Buffer.alloc(32, 9).toString('base64')}`;
 describe('demo: the connected page names the connection made; the user’s variables are the ones used', () => {
   let redis: TestRedis;
   let demo: Demo;
-  let servers: Server[];
+  let running: RunningDemo;
 
   beforeAll(async () => {
     redis = await TestRedis.start();
-    const [publicPort, internalPort] = [await freePort(), await freePort()];
-    demo = createDemo({
-      redisUrl: redis.url,
-      publicPort,
-      internalPort,
-      publicHost: '127.0.0.1',
-      keyPrefix: 'demo-page-test:',
-      logLevel: 'silent',
+    running = await startDemo(redis.url, 'demo-page-test:', {
       env: {
         INTERNAL_API_KEYS: USER_KEY,
         ALLOWED_RETURN_URLS: 'http://127.0.0.1:9/myapp',
@@ -30,20 +22,11 @@ describe('demo: the connected page names the connection made; the user’s varia
         TOKEN_ENCRYPTION_KEYS: USER_DATA_KEY,
       },
     });
-    servers = [createServer(demo.publicApp), createServer(demo.internalHandler)];
-    await Promise.all(
-      servers.map(
-        (s, i) =>
-          new Promise<void>((r) => s.listen(i === 0 ? publicPort : internalPort, '127.0.0.1', () => r())),
-      ),
-    );
+    demo = running.demo;
   });
 
   afterAll(async () => {
-    await demo.broker.sweeper.stop();
-    for (const s of servers) s.closeAllConnections();
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    demo.broker.redis.disconnect();
+    await stopDemo(running);
     await redis.close();
   });
 

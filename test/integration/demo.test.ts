@@ -1,10 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { Server, createServer } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { Demo, createDemo } from '../../src/demo/create-demo';
+import { Demo } from '../../src/demo/create-demo';
 import { TestBrowser } from '../helpers/browser';
+import { RunningDemo, startDemo, stopDemo } from '../helpers/demo-fixture';
 import { freePort } from '../helpers/free-port';
 import { TestRedis } from '../helpers/redis-server';
 
@@ -22,33 +22,16 @@ function consentForm(html: string): { request: string; decisions: string[] } {
 describe('demo: the broker with its built-in sandbox provider', () => {
   let redis: TestRedis;
   let demo: Demo;
-  let servers: Server[];
+  let running: RunningDemo;
 
   beforeAll(async () => {
     redis = await TestRedis.start();
-    const [publicPort, internalPort] = [await freePort(), await freePort()];
-    demo = createDemo({
-      redisUrl: redis.url,
-      publicPort,
-      internalPort,
-      publicHost: '127.0.0.1',
-      keyPrefix: 'demo-test:',
-      logLevel: 'silent',
-    });
-    servers = [createServer(demo.publicApp), createServer(demo.internalHandler)];
-    await Promise.all(
-      servers.map(
-        (s, i) =>
-          new Promise<void>((r) => s.listen(i === 0 ? publicPort : internalPort, '127.0.0.1', () => r())),
-      ),
-    );
+    running = await startDemo(redis.url, 'demo-test:');
+    demo = running.demo;
   });
 
   afterAll(async () => {
-    await demo.broker.sweeper.stop();
-    for (const s of servers) s.closeAllConnections();
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    demo.broker.redis.disconnect();
+    await stopDemo(running);
     await redis.close();
   });
 

@@ -1,9 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { Server, createServer } from 'node:http';
 import { join } from 'node:path';
-import { Demo, createDemo } from '../../src/demo/create-demo';
+import { Demo } from '../../src/demo/create-demo';
 import { ensureBuilt } from '../helpers/broker-process';
 import { TestBrowser } from '../helpers/browser';
+import { RunningDemo, startDemo, stopDemo } from '../helpers/demo-fixture';
 import { freePort } from '../helpers/free-port';
 import { TestRedis } from '../helpers/redis-server';
 import { until } from '../helpers/until';
@@ -18,31 +18,19 @@ const KEY = 'the-example-services-key-0123456789abcdef';
 describe('the example service against the demo', () => {
   let redis: TestRedis;
   let demo: Demo;
-  let servers: Server[];
+  let running: RunningDemo;
   let example: ChildProcess;
   let exampleUrl: string;
   let output = '';
 
   beforeAll(async () => {
     redis = await TestRedis.start();
-    const [publicPort, internalPort, examplePort] = [await freePort(), await freePort(), await freePort()];
+    const examplePort = await freePort();
     exampleUrl = `http://127.0.0.1:${examplePort}`;
-    demo = createDemo({
-      redisUrl: redis.url,
-      publicPort,
-      internalPort,
-      publicHost: '127.0.0.1',
-      keyPrefix: 'example-test:',
-      logLevel: 'silent',
+    running = await startDemo(redis.url, 'example-test:', {
       env: { INTERNAL_API_KEYS: KEY, ALLOWED_RETURN_URLS: exampleUrl },
     });
-    servers = [createServer(demo.publicApp), createServer(demo.internalHandler)];
-    await Promise.all(
-      servers.map(
-        (s, i) =>
-          new Promise<void>((r) => s.listen(i === 0 ? publicPort : internalPort, '127.0.0.1', () => r())),
-      ),
-    );
+    demo = running.demo;
     await ensureBuilt(); // the client package's build, which the example loads by name
     example = spawn(process.execPath, [join(ROOT, 'examples', 'connect-service', 'server.mjs')], {
       cwd: ROOT,
@@ -64,10 +52,7 @@ describe('the example service against the demo', () => {
 
   afterAll(async () => {
     example?.kill('SIGTERM');
-    await demo.broker.sweeper.stop();
-    for (const s of servers) s.closeAllConnections();
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    demo.broker.redis.disconnect();
+    await stopDemo(running);
     await redis.close();
   });
 
