@@ -15,6 +15,7 @@ import {
   makeAgent,
   percentile,
   request,
+  startBrokerProcess,
   startChild,
   tempDir,
   waitUntil,
@@ -90,38 +91,25 @@ async function startFake() {
 }
 
 async function startBroker(redisUrl, fakeUrl) {
-  const port = await freePort();
-  const internalPort = await freePort();
   const p = PROVIDER.toUpperCase();
-  const proc = startChild('broker', process.execPath, [join(DIST, 'main.js')], {
-    env: env({
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      INTERNAL_HOST: '127.0.0.1',
-      INTERNAL_PORT: String(internalPort),
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      REDIS_URL: redisUrl,
+  const proc = await startBrokerProcess({
+    name: 'broker',
+    dist: DIST,
+    redisUrl,
+    env: {
       SESSION_SECRET: randomBytes(32).toString('base64url'),
       TOKEN_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
       INTERNAL_API_KEYS: KEY,
       ALLOWED_RETURN_URLS: 'https://app.example.com/integrations',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '0',
       [`${p}_CLIENT_ID`]: 'bench-client',
       [`${p}_CLIENT_SECRET`]: 'bench-client-secret',
       [`${p}_AUTHORIZATION_URL`]: `${fakeUrl}/authorize`,
       [`${p}_TOKEN_URL`]: `${fakeUrl}/token`,
-    }),
-    cwd: tempDir('ob-durability-cwd-'),
+    },
+    agent,
+    cwdPrefix: 'ob-durability-cwd-',
   });
-  const internalUrl = `http://127.0.0.1:${internalPort}`;
-  await waitUntil(
-    'broker',
-    async () => (await request(agent, `${internalUrl}/readyz`)).status === 200,
-    20_000,
-    proc,
-  );
-  return { internalUrl, proc };
+  return { internalUrl: proc.internalUrl, proc };
 }
 
 function summary(run) {

@@ -205,6 +205,20 @@ export async function startBrokerProcess({
   return { ...proc, env: fullEnv, publicUrl: `http://127.0.0.1:${port}`, internalUrl };
 }
 
+/**
+ * NODE_OPTIONS as the Dockerfile's ENV in `root` sets it (`npm start` gets the same through .npmrc),
+ * if it does: the benches run their brokers as deployed.
+ */
+export function dockerfileNodeOptions(root) {
+  try {
+    const text = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const m = /NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(text);
+    return m ? (m[1] ?? m[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A keep-alive HTTP client for hand-driven loops (lighter than fetch). */
 export function makeAgent(maxSockets) {
   return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });

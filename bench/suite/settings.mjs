@@ -2,16 +2,15 @@
 // durations and sizes, the build under test, the secrets its brokers run with, one HTTP agent, the
 // results being gathered and the log.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeAgent } from '../lib.mjs';
+import { dockerfileNodeOptions, makeAgent } from '../lib.mjs';
 
 export const HERE = dirname(dirname(fileURLToPath(import.meta.url)));
 export const ROOT = dirname(HERE);
 const distArg = process.argv.slice(2).find((a) => a.startsWith('--dist='));
 // Another build of the broker (e.g. an older commit's, for before/after); the default is ./dist.
-export const DEPLOYED_NODE_OPTIONS = dockerfileNodeOptions() ?? '';
+export const DEPLOYED_NODE_OPTIONS = dockerfileNodeOptions(ROOT) ?? '';
 export const DIST = distArg ? resolve(ROOT, distArg.slice(7)) : join(ROOT, 'dist');
 
 export const argv = process.argv.slice(2);
@@ -43,14 +42,3 @@ export const agent = makeAgent(256);
 /** What the scenarios found: `scenarios[name]`, `memory` (measured alongside), `notes`, `profile`. */
 export const results = { scenarios: {}, notes: [] };
 export const log = (line) => console.log(`bench: ${line}`);
-
-/** NODE_OPTIONS as the Dockerfile's ENV sets it (`npm start` gets the same through .npmrc), if it does. */
-function dockerfileNodeOptions() {
-  try {
-    const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-    const m = /NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(text);
-    return m ? (m[1] ?? m[2]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
