@@ -17,6 +17,7 @@ import {
   request,
   startBrokerProcess,
   startChild,
+  startRedis,
   tempDir,
   waitUntil,
 } from './lib.mjs';
@@ -37,35 +38,12 @@ const KEY = randomBytes(32).toString('base64url');
 const AUTH = { authorization: `Bearer ${KEY}` };
 const env = (extra) => ({ PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', ...extra });
 
-async function startRedis(fsync) {
-  const port = await freePort();
-  const dir = dirArg ? tempDirUnder(dirArg) : tempDir('ob-durability-');
-  const proc = startChild('redis-server', 'redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'yes',
-    '--appendfsync',
-    fsync,
-    '--dir',
-    dir,
-  ]);
-  const { default: Redis } = await import('ioredis');
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
-  await waitUntil(
-    'redis-server',
-    async () => {
-      if (client.status !== 'ready') await client.connect().catch(() => undefined);
-      return (await client.ping()) === 'PONG';
-    },
-    5000,
-    proc,
-  );
-  return { url: `redis://127.0.0.1:${port}`, proc, client };
+/** redis-server with the append-only file on, fsync'd as `fsync` says, on this machine's disk (or --dir). */
+function startDurableRedis(fsync) {
+  return startRedis({
+    persistence: ['--appendonly', 'yes', '--appendfsync', fsync],
+    dir: dirArg ? tempDirUnder(dirArg) : tempDir('ob-durability-'),
+  });
 }
 
 function tempDirUnder(base) {
@@ -123,7 +101,7 @@ function summary(run) {
 }
 
 async function measure(fsync, fake) {
-  const redis = await startRedis(fsync);
+  const redis = await startDurableRedis(fsync);
   const broker = await startBroker(redis.url, fake.url);
   const put = (id) => async () => {
     const res = await request(agent, `${broker.internalUrl}/internal/connections/${PROVIDER}/${id}`, {

@@ -129,10 +129,16 @@ export async function waitUntil(what, check, timeoutMs, proc) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A private redis-server on a free loopback port, no persistence. */
-export async function startRedis() {
+/**
+ * A private redis-server on a free loopback port, no persistence unless `persistence` says otherwise
+ * (redis-server options, e.g. ['--appendonly', 'yes']), its files in `dir` (a temporary directory
+ * by default).
+ */
+export async function startRedis({
+  persistence = ['--appendonly', 'no'],
+  dir = tempDir('ob-bench-redis-'),
+} = {}) {
   const port = await freePort();
-  const dir = tempDir('ob-bench-redis-');
   const proc = startChild('redis-server', 'redis-server', [
     '--port',
     String(port),
@@ -140,8 +146,7 @@ export async function startRedis() {
     '127.0.0.1',
     '--save',
     '',
-    '--appendonly',
-    'no',
+    ...persistence,
     '--dir',
     dir,
   ]);

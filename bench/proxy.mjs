@@ -4,7 +4,7 @@
 // broker's RSS while a 100 MB download and a 100 MB upload stream through it at once.
 //
 // `node bench/proxy.mjs [--quick]` alone (after `npm run build`), or from `npm run bench`
-// (bench/run.mjs imports runProxyBench). The fake API runs as its own process (this file with
+// (bench/scenarios/proxy.mjs imports runProxyBench). The fake API runs as its own process (this file with
 // --serve-upstream), so neither it nor the load generator shares the broker's process.
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
