@@ -15,7 +15,9 @@ import {
   makeAgent,
   percentile,
   request,
+  startBrokerProcess,
   startChild,
+  startRedis,
   tempDir,
   waitUntil,
 } from './lib.mjs';
@@ -36,35 +38,12 @@ const KEY = randomBytes(32).toString('base64url');
 const AUTH = { authorization: `Bearer ${KEY}` };
 const env = (extra) => ({ PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', ...extra });
 
-async function startRedis(fsync) {
-  const port = await freePort();
-  const dir = dirArg ? tempDirUnder(dirArg) : tempDir('ob-durability-');
-  const proc = startChild('redis-server', 'redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'yes',
-    '--appendfsync',
-    fsync,
-    '--dir',
-    dir,
-  ]);
-  const { default: Redis } = await import('ioredis');
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
-  await waitUntil(
-    'redis-server',
-    async () => {
-      if (client.status !== 'ready') await client.connect().catch(() => undefined);
-      return (await client.ping()) === 'PONG';
-    },
-    5000,
-    proc,
-  );
-  return { url: `redis://127.0.0.1:${port}`, proc, client };
+/** redis-server with the append-only file on, fsync'd as `fsync` says, on this machine's disk (or --dir). */
+function startDurableRedis(fsync) {
+  return startRedis({
+    persistence: ['--appendonly', 'yes', '--appendfsync', fsync],
+    dir: dirArg ? tempDirUnder(dirArg) : tempDir('ob-durability-'),
+  });
 }
 
 function tempDirUnder(base) {
@@ -90,38 +69,25 @@ async function startFake() {
 }
 
 async function startBroker(redisUrl, fakeUrl) {
-  const port = await freePort();
-  const internalPort = await freePort();
   const p = PROVIDER.toUpperCase();
-  const proc = startChild('broker', process.execPath, [join(DIST, 'main.js')], {
-    env: env({
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      INTERNAL_HOST: '127.0.0.1',
-      INTERNAL_PORT: String(internalPort),
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      REDIS_URL: redisUrl,
+  const proc = await startBrokerProcess({
+    name: 'broker',
+    dist: DIST,
+    redisUrl,
+    env: {
       SESSION_SECRET: randomBytes(32).toString('base64url'),
       TOKEN_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
       INTERNAL_API_KEYS: KEY,
       ALLOWED_RETURN_URLS: 'https://app.example.com/integrations',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '0',
       [`${p}_CLIENT_ID`]: 'bench-client',
       [`${p}_CLIENT_SECRET`]: 'bench-client-secret',
       [`${p}_AUTHORIZATION_URL`]: `${fakeUrl}/authorize`,
       [`${p}_TOKEN_URL`]: `${fakeUrl}/token`,
-    }),
-    cwd: tempDir('ob-durability-cwd-'),
+    },
+    agent,
+    cwdPrefix: 'ob-durability-cwd-',
   });
-  const internalUrl = `http://127.0.0.1:${internalPort}`;
-  await waitUntil(
-    'broker',
-    async () => (await request(agent, `${internalUrl}/readyz`)).status === 200,
-    20_000,
-    proc,
-  );
-  return { internalUrl, proc };
+  return { internalUrl: proc.internalUrl, proc };
 }
 
 function summary(run) {
@@ -135,7 +101,7 @@ function summary(run) {
 }
 
 async function measure(fsync, fake) {
-  const redis = await startRedis(fsync);
+  const redis = await startDurableRedis(fsync);
   const broker = await startBroker(redis.url, fake.url);
   const put = (id) => async () => {
     const res = await request(agent, `${broker.internalUrl}/internal/connections/${PROVIDER}/${id}`, {

@@ -1,6 +1,7 @@
 // Helpers for the benchmark: child processes that never outlive the run, free ports, a private
 // redis-server, a small keep-alive HTTP client, an evenly paced open-loop load generator,
 // percentiles and /proc readings.
+import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -128,10 +129,16 @@ export async function waitUntil(what, check, timeoutMs, proc) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A private redis-server on a free loopback port, no persistence. */
-export async function startRedis() {
+/**
+ * A private redis-server on a free loopback port, no persistence unless `persistence` says otherwise
+ * (redis-server options, e.g. ['--appendonly', 'yes']), its files in `dir` (a temporary directory
+ * by default).
+ */
+export async function startRedis({
+  persistence = ['--appendonly', 'no'],
+  dir = tempDir('ob-bench-redis-'),
+} = {}) {
   const port = await freePort();
-  const dir = tempDir('ob-bench-redis-');
   const proc = startChild('redis-server', 'redis-server', [
     '--port',
     String(port),
@@ -139,8 +146,7 @@ export async function startRedis() {
     '127.0.0.1',
     '--save',
     '',
-    '--appendonly',
-    'no',
+    ...persistence,
     '--dir',
     dir,
   ]);
@@ -156,6 +162,66 @@ export async function startRedis() {
     proc,
   );
   return { port, url: `redis://127.0.0.1:${port}`, proc, client };
+}
+
+/**
+ * A broker process (`dist`/main.js) on two free loopback ports (public and internal), answering once
+ * its /readyz does. Its environment is only what `env` adds to what every bench broker has (loopback
+ * hosts and ports, `redisUrl`, production, LOG_LEVEL=warn, no rate limit): a developer's REDIS_* or
+ * provider variables must not leak in. cwd is an empty directory, so dotenv finds no .env of the
+ * developer's.
+ */
+export async function startBrokerProcess({
+  name,
+  dist,
+  redisUrl,
+  env,
+  agent,
+  nodeArgs = [],
+  cwdPrefix = 'ob-bench-cwd-',
+}) {
+  const port = await freePort();
+  const internalPort = await freePort();
+  const fullEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    INTERNAL_HOST: '127.0.0.1',
+    INTERNAL_PORT: String(internalPort),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    REDIS_URL: redisUrl,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_MINUTE: '0',
+    ...env,
+  };
+  const proc = startChild(name, process.execPath, [...nodeArgs, join(dist, 'main.js')], {
+    env: fullEnv,
+    cwd: tempDir(cwdPrefix),
+  });
+  const internalUrl = `http://127.0.0.1:${internalPort}`;
+  await waitUntil(
+    `${name} /readyz`,
+    async () => (await request(agent, `${internalUrl}/readyz`)).status === 200,
+    20_000,
+    proc,
+  );
+  return { ...proc, env: fullEnv, publicUrl: `http://127.0.0.1:${port}`, internalUrl };
+}
+
+/**
+ * NODE_OPTIONS as the Dockerfile's ENV in `root` sets it (`npm start` gets the same through .npmrc),
+ * if it does: the benches run their brokers as deployed.
+ */
+export function dockerfileNodeOptions(root) {
+  try {
+    const text = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const m = /NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(text);
+    return m ? (m[1] ?? m[2]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A keep-alive HTTP client for hand-driven loops (lighter than fetch). */
@@ -386,6 +452,38 @@ class ResponseReader {
     this.buf = this.used < this.buf.length ? this.buf.subarray(this.used) : null;
     this.reset();
   }
+}
+
+/**
+ * Closed-loop load (autocannon): `connections` keep-alive clients, each sending its next GET as soon
+ * as its last one is answered, for `durationMs`; `pathFor()` gives each request's path. Answers
+ * { samples (ms, per 2xx: each response's own time, sub-millisecond, where autocannon's histogram
+ * rounds to whole ms), statuses, seconds, errors, timeouts }.
+ */
+export async function closedLoop({ url, connections, durationMs, headers, pathFor }) {
+  const samples = [];
+  const statuses = {};
+  const instance = autocannon({
+    url,
+    connections,
+    duration: durationMs / 1000,
+    headers,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => {
+          req.path = pathFor();
+          return req;
+        },
+      },
+    ],
+  });
+  instance.on('response', (_client, status, _bytes, ms) => {
+    statuses[status] = (statuses[status] ?? 0) + 1;
+    if (status >= 200 && status < 300) samples.push(ms);
+  });
+  const result = await instance;
+  return { samples, statuses, seconds: result.duration, errors: result.errors, timeouts: result.timeouts };
 }
 
 /** A request issued more than this long after its intended time counts as late (the generator's fault). */

@@ -4,17 +4,18 @@
 // broker's RSS while a 100 MB download and a 100 MB upload stream through it at once.
 //
 // `node bench/proxy.mjs [--quick]` alone (after `npm run build`), or from `npm run bench`
-// (bench/run.mjs imports runProxyBench). The fake API runs as its own process (this file with
+// (bench/scenarios/proxy.mjs imports runProxyBench). The fake API runs as its own process (this file with
 // --serve-upstream), so neither it nor the load generator shares the broker's process.
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import {
   cpuSeconds,
+  dockerfileNodeOptions,
   freePort,
   installCleanup,
   makeAgent,
@@ -23,9 +24,9 @@ import {
   request,
   rssMiB,
   rssSampler,
+  startBrokerProcess,
   startChild,
   startRedis,
-  tempDir,
   waitUntil,
 } from './lib.mjs';
 
@@ -98,47 +99,31 @@ export async function runProxyBench({ quick = false, log = (l) => console.log(`b
     upstream,
   );
 
-  const [port, internalPort] = [await freePort(), await freePort()];
   // --profile: the broker runs under --cpu-prof (bench/profiles/); bench/profile-summary.mjs reads it.
   const profile = process.argv.includes('--profile')
     ? ['--cpu-prof', '--cpu-prof-dir', join(HERE, 'profiles')]
     : [];
-  const broker = startChild('broker', process.execPath, [...profile, dist], {
-    cwd: tempDir('ob-bench-proxy-'),
+  const broker = await startBrokerProcess({
+    name: 'broker',
+    dist: dirname(dist),
+    redisUrl: redis.url,
     env: {
-      PATH: process.env.PATH,
       // As deployed: the Dockerfile's NODE_OPTIONS (bench/run.mjs runs its brokers the same way).
-      NODE_OPTIONS:
-        /NODE_OPTIONS=(?:"([^"]*)"|(\S+))/
-          .exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))
-          ?.slice(1)
-          .find(Boolean) ?? '',
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      INTERNAL_HOST: '127.0.0.1',
-      INTERNAL_PORT: String(internalPort),
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      REDIS_URL: redis.url,
+      NODE_OPTIONS: dockerfileNodeOptions(ROOT) ?? '',
       SESSION_SECRET: randomBytes(32).toString('base64url'),
       TOKEN_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
       INTERNAL_API_KEYS: key,
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '0',
       BEXIO_CLIENT_ID: 'bench',
       BEXIO_CLIENT_SECRET: 'bench-secret',
       BEXIO_AUTHORIZATION_URL: 'http://127.0.0.1:9/authorize',
       BEXIO_TOKEN_URL: 'http://127.0.0.1:9/token',
       BEXIO_API_BASE_URL: `${upstreamUrl}/api`,
     },
+    agent,
+    nodeArgs: profile,
+    cwdPrefix: 'ob-bench-proxy-',
   });
-  const internalUrl = `http://127.0.0.1:${internalPort}`;
-  await waitUntil(
-    'broker',
-    async () => (await request(agent, `${internalUrl}/readyz`)).status === 200,
-    20_000,
-    broker,
-  );
+  const { internalUrl } = broker;
   const put = await request(agent, `${internalUrl}/internal/connections/bexio/bench-1`, {
     method: 'PUT',
     headers: auth,

@@ -2,20 +2,16 @@
 // (one build, AUDIT off and on): two broker processes on one private Redis, seeded with the same
 // connections, loaded in alternating short slices so both see the same machine, and the figures
 // printed side by side.
-import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import {
+  closedLoop,
   cpuSeconds,
   drive,
-  freePort,
   makeAgent,
   paced,
   percentile,
   request,
-  startChild,
-  tempDir,
-  waitUntil,
+  startBrokerProcess,
 } from './lib.mjs';
 
 export const CLIENTS = 50;
@@ -37,34 +33,23 @@ export function createTokenAb({ slices, sliceMs, auth }) {
 
   /** One broker of the build in `dist` on `redisUrl`, `env` added to the bench's own, once /readyz answers. */
   async function startBroker(name, dist, redisUrl, env = {}) {
-    const port = await freePort();
-    const internalPort = await freePort();
-    const proc = startChild(name, process.execPath, [join(dist, 'main.js')], {
+    const broker = await startBrokerProcess({
+      name,
+      dist,
+      redisUrl,
       env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        INTERNAL_HOST: '127.0.0.1',
-        INTERNAL_PORT: String(internalPort),
-        PUBLIC_URL: `http://127.0.0.1:${port}`,
-        REDIS_URL: redisUrl,
         ...shared,
         ALLOWED_RETURN_URLS: 'https://app.example.com',
-        LOG_LEVEL: 'warn',
-        RATE_LIMIT_PER_MINUTE: '0',
         BEXIO_CLIENT_ID: 'bench-client',
         BEXIO_CLIENT_SECRET: 'bench-client-secret',
         BEXIO_TOKEN_URL: 'http://127.0.0.1:9/token',
         BEXIO_AUTHORIZATION_URL: 'http://127.0.0.1:9/authorize',
         ...env,
       },
-      cwd: tempDir('ob-ab-cwd-'),
+      agent,
+      cwdPrefix: 'ob-ab-cwd-',
     });
-    const url = `http://127.0.0.1:${internalPort}`;
-    await waitUntil(name, async () => (await request(agent, `${url}/readyz`)).status === 200, 20_000, proc);
-    return { ...proc, url };
+    return { ...broker, url: broker.internalUrl };
   }
 
   /** The same bexio connections `ids` imported on each of `targets` (each its own prefix, or one). */
@@ -117,28 +102,19 @@ export function createTokenAb({ slices, sliceMs, auth }) {
         lagP50: r.lagP50,
       };
     }
-    const samples = [];
-    let bad = 0;
-    const instance = autocannon({
+    const { samples, statuses, seconds, errors } = await closedLoop({
       url: target.url,
       connections: CLIENTS,
-      duration: sliceMs / 1000,
+      durationMs: sliceMs,
       headers: load,
-      requests: [
-        {
-          method: 'GET',
-          setupRequest: (req) => {
-            req.path = tokenPath();
-            return req;
-          },
-        },
-      ],
+      pathFor: tokenPath,
     });
-    instance.on('response', (_c, status, _b, ms) => (status === 200 ? samples.push(ms) : bad++));
-    const result = await instance;
-    if (bad > 0 || result.errors > 0)
-      throw new Error(`${target.name}: ${bad} non-200, ${result.errors} errors`);
-    return { samples, seconds: result.duration, cpu: cpuSeconds(target.pid) - cpu0 };
+    const bad = Object.entries(statuses).reduce(
+      (n, [status, count]) => n + (status === '200' ? 0 : count),
+      0,
+    );
+    if (bad > 0 || errors > 0) throw new Error(`${target.name}: ${bad} non-200, ${errors} errors`);
+    return { samples, seconds, cpu: cpuSeconds(target.pid) - cpu0 };
   }
 
   /** `slices` alternating slices on the two targets; each one's figures, B's with its per-pair medians. */
