@@ -147,9 +147,10 @@ function dockerfileNodeOptions() {
   }
 }
 
-async function startFloor(redisUrl) {
+/** A floor process: bench/floor.mjs (bare Express 5) or, with `script`, another (floor-node-http.mjs). */
+async function startFloor(redisUrl, script = 'floor.mjs') {
   const port = await freePort();
-  const proc = startChild('floor', process.execPath, [join(HERE, 'floor.mjs')], {
+  const proc = startChild(script.replace(/\.mjs$/, ''), process.execPath, [join(HERE, script)], {
     // The floor runs with the broker's V8 options, so the ratio compares the code alone.
     env: cleanEnv({
       PORT: String(port),
@@ -403,6 +404,8 @@ async function scenarioToken(env) {
   await pipeline.exec();
   const floor = await startFloor(redis.url);
   env.floor = floor;
+  // The bar: bare node:http (no framework) doing the same GET and answering the same JSON.
+  const nodeFloor = await startFloor(redis.url, 'floor-node-http.mjs');
   results.memory.idleAfterImport = rssMiB(broker.pid);
   results.memory.floorIdle = rssMiB(floor.pid);
   // The same broker with V8's default heap settings (no NODE_OPTIONS), through the same imports:
@@ -416,15 +419,19 @@ async function scenarioToken(env) {
   const targets = [
     { base: broker.internalUrl, pid: broker.pid },
     { base: floor.url, pid: floor.pid },
+    { base: nodeFloor.url, pid: nodeFloor.pid },
   ];
   if (docker) targets.push({ base: docker.internalUrl, pid: docker.pid });
   log(
-    `token API: broker and floor, ${CLIENTS} clients, ${T.max / 1000} s each in alternating slices (after a warm-up)`,
+    `token API: broker, Express floor and node:http floor, ${CLIENTS} clients, ${T.max / 1000} s each in alternating slices (after a warm-up)`,
   );
   await tokenLoad(floor.url, ids, { durationMs: T.warm });
+  await tokenLoad(nodeFloor.url, ids, { durationMs: T.warm });
   await tokenLoad(broker.internalUrl, ids, { durationMs: T.warm });
   if (docker) await tokenLoad(docker.internalUrl, ids, { durationMs: T.warm });
-  const [brokerMax, floorMax, dockerMax] = await interleaved(targets, ids, { durationMs: T.max });
+  const [brokerMax, floorMax, nodeMax, dockerMax] = await interleaved(targets, ids, {
+    durationMs: T.max,
+  });
   await docker?.stop();
   const rate = Math.max(50, Math.round(floorMax.rps * 0.5));
   const rateLow = Math.max(25, Math.round(floorMax.rps * 0.25));
@@ -432,21 +439,21 @@ async function scenarioToken(env) {
   log(
     `token API: both paced (open loop, evenly spaced) at ${rate} req/s (half the floor's maximum), ${T.fixed / 1000} s each`,
   );
-  const [brokerFixed, floorFixed] = await interleaved(targets.slice(0, 2), ids, {
+  const [brokerFixed, floorFixed, nodeFixed] = await interleaved(targets.slice(0, 3), ids, {
     durationMs: T.fixed,
     rate,
     slices: 2,
   });
-  pacedLog(`token API paced at ${rate} req/s`, [brokerFixed, floorFixed]);
+  pacedLog(`token API paced at ${rate} req/s`, [brokerFixed, floorFixed, nodeFixed]);
   log(
     `token API: both paced at ${rateLow} req/s (a quarter of the floor's maximum), ${T.fixed / 1000} s each`,
   );
-  const [brokerLow, floorLow] = await interleaved(targets.slice(0, 2), ids, {
+  const [brokerLow, floorLow, nodeLow] = await interleaved(targets.slice(0, 3), ids, {
     durationMs: T.fixed,
     rate: rateLow,
     slices: 2,
   });
-  pacedLog(`token API paced at ${rateLow} req/s`, [brokerLow, floorLow]);
+  pacedLog(`token API paced at ${rateLow} req/s`, [brokerLow, floorLow, nodeLow]);
   results.memory.underLoad = Math.max(brokerMax.peakRss, brokerFixed.peakRss, brokerLow.peakRss);
   results.memory.floorUnderLoad = floorMax.peakRss;
   if (dockerMax) results.memory.docker = { options: dockerOptions, max: dockerMax };
@@ -460,8 +467,12 @@ async function scenarioToken(env) {
     brokerLow,
     floorLow,
     rateLow,
+    nodeMax,
+    nodeFixed,
+    nodeLow,
   };
   await floor.stop();
+  await nodeFloor.stop();
 }
 
 /**
@@ -904,6 +915,32 @@ function rows() {
       '',
       `paced at ${rate} req/s: ${f0(brokerFixed.cpuUs)} µs vs ${f0(floorFixed.cpuUs)} µs${brokerLow ? `; at ${rateLow} req/s: ${f0(brokerLow.cpuUs)} µs vs ${f0(floorLow.cpuUs)} µs` : ''}`,
     ]);
+    const { nodeMax, nodeFixed, nodeLow } = s.token;
+    if (nodeMax) {
+      // The bar of issue 21: bare node:http + one GET (bench/floor-node-http.mjs), same run.
+      out.push([
+        `req/s at ${CLIENTS} clients, vs bare node:http + GET`,
+        f0(brokerMax.rps),
+        f0(nodeMax.rps),
+        f2(brokerMax.rps / nodeMax.rps),
+        '≥ 0.75× node:http floor',
+        `${verdict(brokerMax.rps / nodeMax.rps >= 0.75)}; CPU per request ${f0(brokerMax.cpuUs)} µs vs ${f0(nodeMax.cpuUs)} µs (${f2(brokerMax.cpuUs / nodeMax.cpuUs)}×)`,
+      ]);
+      for (const [r, b, f] of [
+        [rate, brokerFixed, nodeFixed],
+        [rateLow, brokerLow, nodeLow],
+      ]) {
+        if (!b || !f) continue;
+        out.push([
+          `p99 at ${r} req/s paced, vs bare node:http + GET`,
+          ms(b.p99),
+          ms(f.p99),
+          `${b.p99 >= f.p99 ? '+' : '−'}${ms(Math.abs(b.p99 - f.p99))}`,
+          '≤ node:http floor + 1 ms',
+          `${verdict(b.p99 - f.p99 <= 1)}; p50 ${ms(b.p50)} vs ${ms(f.p50)}; CPU per request ${f0(b.cpuUs)} µs vs ${f0(f.cpuUs)} µs`,
+        ]);
+      }
+    }
   }
   if (s.stampede) {
     const r = s.stampede.rounds;

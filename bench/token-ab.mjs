@@ -35,11 +35,14 @@ export function createTokenAb({ slices, sliceMs, auth }) {
   const load = auth ?? admin;
   const agent = makeAgent(64);
 
-  /** One broker of the build in `dist` on `redisUrl`, `env` added to the bench's own, once /readyz answers. */
-  async function startBroker(name, dist, redisUrl, env = {}) {
+  /**
+   * One broker of the build in `dist` on `redisUrl`, `env` added to the bench's own, `nodeArgs`
+   * before the script (e.g. --cpu-prof), once /readyz answers.
+   */
+  async function startBroker(name, dist, redisUrl, env = {}, nodeArgs = []) {
     const port = await freePort();
     const internalPort = await freePort();
-    const proc = startChild(name, process.execPath, [join(dist, 'main.js')], {
+    const proc = startChild(name, process.execPath, [...nodeArgs, join(dist, 'main.js')], {
       env: {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
