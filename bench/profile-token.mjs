@@ -1,8 +1,8 @@
 // Where a token API request's CPU goes: one broker under `--cpu-prof`, seeded with 1,000 connections,
-// loaded by 50 closed-loop clients (after a warm-up), then stopped; its profile is split into the
+// loaded by 50 closed-loop clients or paced at --rate (after a warm-up), then stopped; its profile is split into the
 // phases of a request (bench/profile-summary.mjs, `phases`) and shown in µs per request.
 //
-//   node bench/profile-token.mjs [--dist=dist] [--seconds=10] [--out=bench/profiles]
+//   node bench/profile-token.mjs [--dist=dist] [--seconds=10] [--rate=<req/s>] [--out=bench/profiles]
 //
 // The profile covers only the warm-up and the load (the seeding is in it too, a small share: it is
 // left out by starting the count after it, see `phases`' note on the samples it keeps).
@@ -20,6 +20,8 @@ const opt = (name, fallback) => {
 };
 const DIST = resolve(ROOT, opt('dist', 'dist'));
 const SECONDS = Number(opt('seconds', 10));
+// Paced at this many req/s (open loop) instead of 50 closed-loop clients.
+const RATE = opt('rate') ? Number(opt('rate')) : undefined;
 const OUT = resolve(ROOT, opt('out', 'bench/profiles'));
 installCleanup(300_000);
 mkdirSync(OUT, { recursive: true });
@@ -29,9 +31,9 @@ const redis = await startRedis();
 const broker = await ab.startBroker('broker', DIST, redis.url, {}, ['--cpu-prof', '--cpu-prof-dir', OUT]);
 const ids = Array.from({ length: 1000 }, (_, i) => `prof-${i}`);
 await ab.seed([broker], ids);
-await ab.slice(broker, ids, undefined); // warm-up (JIT), as long as the measured slice
+await ab.slice(broker, ids, RATE); // warm-up (JIT), as long as the measured slice
 const loadStart = Date.now();
-const run = await ab.slice(broker, ids, undefined);
+const run = await ab.slice(broker, ids, RATE);
 const loadEnd = Date.now();
 const since = Date.now();
 await broker.stop(10_000);

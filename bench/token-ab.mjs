@@ -9,6 +9,7 @@ import {
   cpuSeconds,
   drive,
   freePort,
+  ioSyscalls,
   makeAgent,
   paced,
   percentile,
@@ -98,6 +99,7 @@ export function createTokenAb({ slices, sliceMs, auth }) {
     const tokenPath = () =>
       `/internal/connections/bexio/${ids[Math.floor(Math.random() * ids.length)]}/token`;
     const cpu0 = cpuSeconds(target.pid);
+    const io0 = ioSyscalls(target.pid);
     if (rate) {
       const r = await paced({
         url: target.url,
@@ -115,6 +117,7 @@ export function createTokenAb({ slices, sliceMs, auth }) {
         samples: r.samples,
         seconds: r.seconds,
         cpu: cpuSeconds(target.pid) - cpu0,
+        io: ioSyscalls(target.pid) - io0,
         sent: r.sent,
         late: r.late,
         lagP50: r.lagP50,
@@ -141,7 +144,12 @@ export function createTokenAb({ slices, sliceMs, auth }) {
     const result = await instance;
     if (bad > 0 || result.errors > 0)
       throw new Error(`${target.name}: ${bad} non-200, ${result.errors} errors`);
-    return { samples, seconds: result.duration, cpu: cpuSeconds(target.pid) - cpu0 };
+    return {
+      samples,
+      seconds: result.duration,
+      cpu: cpuSeconds(target.pid) - cpu0,
+      io: ioSyscalls(target.pid) - io0,
+    };
   }
 
   /** `slices` alternating slices on the two targets; each one's figures, B's with its per-pair medians. */
@@ -150,6 +158,7 @@ export function createTokenAb({ slices, sliceMs, auth }) {
       samples: [],
       seconds: 0,
       cpu: 0,
+      io: 0,
       sent: 0,
       late: 0,
       lagP50: [],
@@ -163,6 +172,7 @@ export function createTokenAb({ slices, sliceMs, auth }) {
         acc[k].samples.push(...r.samples);
         acc[k].seconds += r.seconds;
         acc[k].cpu += r.cpu;
+        acc[k].io += r.io;
         if (rate) {
           acc[k].sent += r.sent;
           acc[k].late += r.late;
@@ -191,6 +201,7 @@ export function createTokenAb({ slices, sliceMs, auth }) {
       p50: percentile(a.samples, 0.5),
       p99: percentile(a.samples, 0.99),
       cpuUs: (a.cpu / a.samples.length) * 1e6,
+      ioPerRequest: a.io / a.samples.length,
       lateShare: rate ? a.late / a.sent : NaN,
       lagP50: rate ? percentile(a.lagP50, 0.5) : NaN,
       pairMedian,
@@ -205,6 +216,7 @@ export function printComparison(label, [x, y]) {
   console.log(
     `${label.padEnd(22)} A ${x.cpuUs.toFixed(0).padStart(4)} µs/req ${x.rps.toFixed(0).padStart(5)} req/s p50 ${x.p50.toFixed(2)} p99 ${x.p99.toFixed(2)} | ` +
       `B ${y.cpuUs.toFixed(0).padStart(4)} µs/req ${y.rps.toFixed(0).padStart(5)} req/s p50 ${y.p50.toFixed(2)} p99 ${y.p99.toFixed(2)} | ` +
+      `read+write syscalls/req A ${x.ioPerRequest.toFixed(2)} B ${y.ioPerRequest.toFixed(2)} | ` +
       `B/A cpu ${(y.cpuUs / x.cpuUs).toFixed(3)} rps ${(y.rps / x.rps).toFixed(3)} (median of slice pairs: cpu ${y.pairMedian.cpu.toFixed(3)} rps ${y.pairMedian.rps.toFixed(3)})`,
   );
 }

@@ -17,6 +17,7 @@ import {
   RedisClient,
   coalesceWrites,
   createRedisClient,
+  flushWrites,
   guardStoreFailures,
 } from './connections/redis-client';
 import { RedisKeys } from './connections/redis-keys';
@@ -96,6 +97,7 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     keys,
     logger: logger.child({ module: 'audit' }),
     metrics,
+    flushWrites: () => flushWrites(redis),
   });
   const access = new InternalAccess({
     resolve: createCallerResolver(config.internalApiKeys, services),

@@ -72,20 +72,23 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
   );
 }
 
+const FLUSH_WRITES = Symbol('flush coalesced writes');
+type Coalescing = { [FLUSH_WRITES]?: () => void };
+
 /**
  * The commands of one turn of the event loop leave in one socket write. ioredis writes every
  * command as soon as it is sent, and on loopback a write is the costliest step of a request
  * (the kernel's TCP path runs in the writing process): under load, the token API spent more CPU
  * writing its one script call than on all of its own work (bench/profile-token.mjs). The first
  * command of a turn corks the socket and the turn's end (setImmediate: after the poll phase that
- * parsed this turn's requests) uncorks it, so the turn's commands go out as one writev, in order.
- * Nothing else changes: the same commands, the same replies, the same timeouts; an idle broker's
- * lone command waits only for the end of its turn. A Cluster's commands go out on its nodes'
- * sockets, left as they are.
+ * parsed this turn's requests and replies) uncorks it, so the turn's commands go out as one
+ * writev, in order. Nothing else changes: the same commands, the same replies, the same timeouts;
+ * an idle broker's lone command waits only for the end of its turn. A Cluster's commands go out on
+ * its nodes' sockets, left as they are.
  */
 export function coalesceWrites<T extends RedisClient>(client: T): T {
   if (client instanceof Cluster) return client;
-  const target = client as unknown as { sendCommand: (...args: unknown[]) => unknown };
+  const target = client as unknown as { sendCommand: (...args: unknown[]) => unknown } & Coalescing;
   const send = target.sendCommand.bind(client);
   let corked: Redis['stream'] | undefined;
   const uncork = (): void => {
@@ -102,7 +105,17 @@ export function coalesceWrites<T extends RedisClient>(client: T): T {
     }
     return send(...args);
   };
+  target[FLUSH_WRITES] = uncork;
   return client;
+}
+
+/**
+ * Sends what `coalesceWrites` holds now, for a sender that is itself the end of a turn (a
+ * setImmediate callback, such as the audit log's batch): a cork taken there would otherwise be
+ * released only at the next turn's end.
+ */
+export function flushWrites(client: RedisClient): void {
+  (client as Coalescing)[FLUSH_WRITES]?.();
 }
 
 interface GuardedCommand {
