@@ -73,18 +73,21 @@ export function createRedisClient(config: RedisConfig, overrides: Partial<RedisO
 }
 
 const FLUSH_WRITES = Symbol('flush coalesced writes');
+/** The socket and the commands awaiting their replies (ioredis keeps them in `commandQueue`). */
+type InFlight = { stream?: Redis['stream']; commandQueue?: { length: number } };
 type Coalescing = { [FLUSH_WRITES]?: () => void };
 
 /**
- * The commands of one turn of the event loop leave in one socket write. ioredis writes every
- * command as soon as it is sent, and on loopback a write is the costliest step of a request
+ * Under load, the commands of one turn of the event loop leave in one socket write. ioredis writes
+ * every command as soon as it is sent, and on loopback a write is the costliest step of a request
  * (the kernel's TCP path runs in the writing process): under load, the token API spent more CPU
- * writing its one script call than on all of its own work (bench/profile-token.mjs). The first
- * command of a turn corks the socket and the turn's end (setImmediate: after the poll phase that
- * parsed this turn's requests and replies) uncorks it, so the turn's commands go out as one
- * writev, in order. Nothing else changes: the same commands, the same replies, the same timeouts;
- * an idle broker's lone command waits only for the end of its turn. A Cluster's commands go out on
- * its nodes' sockets, left as they are.
+ * writing its one script call than on all of its own work (bench/profile-token.mjs). Like Nagle's
+ * algorithm (RFC 896), but bounded by the turn instead of a round trip: a command sent while none
+ * awaits its reply goes out at once (an idle broker's requests wait for nothing); one sent while
+ * others are in flight corks the socket until the turn's end (setImmediate: after the poll phase
+ * that parsed this turn's requests and replies), so the turn's commands go out as one writev, in
+ * order. Nothing else changes: the same commands, the same replies, the same timeouts. A
+ * Cluster's commands go out on its nodes' sockets, left as they are.
  */
 export function coalesceWrites<T extends RedisClient>(client: T): T {
   if (client instanceof Cluster) return client;
@@ -97,8 +100,14 @@ export function coalesceWrites<T extends RedisClient>(client: T): T {
     stream?.uncork();
   };
   target.sendCommand = (...args) => {
-    const stream = (client as Redis).stream;
-    if (corked === undefined && stream !== undefined && client.status === 'ready') {
+    const { stream, commandQueue } = client as unknown as InFlight;
+    if (
+      corked === undefined &&
+      stream !== undefined &&
+      client.status === 'ready' &&
+      commandQueue !== undefined &&
+      commandQueue.length > 0
+    ) {
       stream.cork();
       corked = stream;
       setImmediate(uncork);
