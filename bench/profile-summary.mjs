@@ -103,7 +103,9 @@ function detailOf(cf, where) {
     /^validateHeader/.test(name)
   )
     return 'response head';
-  if (where === 'node:_http_outgoing' || where === 'node:internal/streams/writable') return 'response write';
+  if (/^(writev|writeUtf8String|writeBuffer|writeLatin1String)$/.test(name) && where === '(native)')
+    return 'socket write (system call)';
+  if (where === 'node:_http_outgoing') return 'response write';
   if (where === 'prom-client') return 'metrics';
   if (where === 'pino' || where.startsWith('pino')) return 'logging';
   if (where.startsWith('node:internal/crypto') || name === 'randomUUID') return 'crypto';
