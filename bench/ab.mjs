@@ -33,8 +33,8 @@ if (!DIST_A || !existsSync(join(DIST_A, 'main.js')) || !existsSync(join(DIST_B, 
 }
 installCleanup(300_000);
 
-const ab = createTokenAb({ slices: SLICES, sliceMs: SLICE_MS });
 const redis = await startRedis();
+const ab = createTokenAb({ slices: SLICES, sliceMs: SLICE_MS, redisPid: redis.proc.pid });
 const a = await ab.startBroker('A', resolve(DIST_A), redis.url);
 const b = await ab.startBroker('B', DIST_B, redis.url);
 const ids = Array.from({ length: 1000 }, (_, i) => `ab-${i}`);

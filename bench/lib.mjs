@@ -352,6 +352,20 @@ export function diffCalls(before, after) {
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
+/**
+ * Read and write system calls a process has made (syscr + syscw of /proc/<pid>/io: read/readv and
+ * write/writev, which is how libuv moves socket bytes), a count that does not depend on what
+ * else the machine does.
+ */
+export function ioSyscalls(pid) {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return Number(/^syscr: (\d+)/m.exec(io)[1]) + Number(/^syscw: (\d+)/m.exec(io)[1]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** User + system CPU seconds a process has used, from /proc/<pid>/stat. */
 export function cpuSeconds(pid) {
   try {

@@ -76,3 +76,112 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   console.log(summarise(file, Number(top ?? 25)));
 }
+
+/** What a frame of the broker's own code (dist/) does, for `phases`: by file, the route by function. */
+const OWN_PHASES = [
+  [/dist\/access\/caller-resolver\.js/, 'key check'],
+  [/dist\/access\//, 'grant check'],
+  [/dist\/connections\/(key-ring|connection-secrets|token-cipher|crypto)/, 'decryption'],
+  [/dist\/audit\/|dist\/http\/internal-access\.js/, 'audit entry (build, batch, XADD)'],
+  [/dist\/http\/request-context\.js/, 'request id, metrics, log line'],
+  [/dist\/observability\/logger/, 'logging'],
+  [/dist\/observability\//, 'metrics'],
+  [/dist\/connections\/(connection-store|redis-client|redis-keys)/, 'Redis script (read, claim)'],
+  [/dist\/connections\//, 'token service (getToken)'],
+  [/dist\/http\/(validate|resolve-provider)/, 'route: input checks'],
+  [/dist\/http\/routes\/token-route\.js/, 'route'],
+  [/dist\/http\/internal-app\.js/, 'route'],
+  [/dist\//, 'other broker code'],
+];
+
+/** Frames between a sample's leaf and its innermost own frame that say more about what it does. */
+function detailOf(cf, where) {
+  const name = cf.functionName;
+  if (name === 'stringify' || (where === '(native)' && /^(parse|stringify)$/.test(name))) return 'JSON';
+  if (
+    /^(writeHead|_storeHeader|setHeader|processHeader|_writeRaw)$/.test(name) ||
+    /^validateHeader/.test(name)
+  )
+    return 'response head';
+  if (/^(writev|writeUtf8String|writeBuffer|writeLatin1String)$/.test(name) && where === '(native)')
+    return 'socket write (system call)';
+  if (where === 'node:_http_outgoing') return 'response write';
+  if (where === 'prom-client') return 'metrics';
+  if (where === 'pino' || where.startsWith('pino')) return 'logging';
+  if (where.startsWith('node:internal/crypto') || name === 'randomUUID') return 'crypto';
+  if (where === 'ioredis' || where === 'redis-parser' || where === 'denque') return 'ioredis';
+  return undefined;
+}
+
+/** Where a sample's time goes when no frame of the broker's own is on its stack. */
+function outsideOf(cf, where) {
+  if (cf.functionName === '(garbage collector)') return 'GC';
+  if (cf.functionName === '(program)') return 'V8/Node (program)';
+  if (
+    where === 'ioredis' ||
+    where === 'redis-parser' ||
+    where === 'denque' ||
+    where === 'standard-as-callback'
+  )
+    return 'ioredis: replies (parse, callbacks)';
+  if (/^node:(_http|internal\/http|http)/.test(where)) return 'Node HTTP (request parse, response)';
+  if (
+    /^node:(net|internal\/stream|internal\/streams|stream|events|internal\/process|timers|internal\/timers)/.test(
+      where,
+    )
+  )
+    return 'Node sockets, streams, event loop';
+  if (where === 'express' || where === 'router') return 'Express';
+  return `other: ${where}`;
+}
+
+/**
+ * A request's CPU split into phases, in µs per request: each sample goes to the innermost frame of
+ * the broker's own code on its stack (its file naming the phase: key check, Redis script,
+ * decryption, audit…), refined by what it was doing there (JSON, the response head, metrics,
+ * logging, ioredis); samples with no own frame go to what they ran (Node's HTTP, ioredis parsing
+ * replies, GC). `window`: only the samples in the last `toMs − fromMs` before `exitMs` (wall clock,
+ * when the profiled process exited), i.e. the load, not the start-up or seeding.
+ */
+export function phases(file, requests, window) {
+  const profile = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // Sample times in µs since the profile's start.
+  let t = profile.startTime;
+  const end = profile.endTime;
+  const keepFrom = window ? end - (window.exitMs - window.fromMs) * 1000 : -Infinity;
+  const keepTo = window ? end - (window.exitMs - window.toMs) * 1000 : Infinity;
+  const sums = new Map();
+  let kept = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    if (t < keepFrom || t > keepTo) continue;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    const leaf = byId.get(profile.samples[i]);
+    if (leaf.callFrame.functionName === '(idle)') continue;
+    kept += dt;
+    let label;
+    let detail;
+    for (let id = leaf.id; id !== undefined; id = parent.get(id)) {
+      const cf = byId.get(id).callFrame;
+      const where = place(cf.url);
+      const own = cf.url && where.startsWith('dist/') ? OWN_PHASES.find(([re]) => re.test(where)) : undefined;
+      if (own) {
+        label = detail ? `${own[1]}: ${detail}` : own[1];
+        break;
+      }
+      detail ??= detailOf(cf, where);
+    }
+    label ??= outsideOf(leaf.callFrame, place(leaf.callFrame.url));
+    sums.set(label, (sums.get(label) ?? 0) + dt);
+  }
+  const lines = [
+    `busy ${(kept / 1e6).toFixed(2)} s of the load window; µs per request (${requests} requests):`,
+  ];
+  for (const [label, us] of [...sums].sort((a, b) => b[1] - a[1]))
+    lines.push(`${(us / requests).toFixed(1).padStart(7)} µs  ${label}`);
+  lines.push(`${(kept / requests).toFixed(1).padStart(7)} µs  total (profiled, main thread)`);
+  return lines.join('\n');
+}

@@ -7,6 +7,7 @@ import {
   closedLoop,
   cpuSeconds,
   drive,
+  ioSyscalls,
   makeAgent,
   paced,
   percentile,
@@ -20,7 +21,7 @@ export const CLIENTS = 50;
  * A/B settings and the secrets both brokers share: `auth` is what the load presents, `admin`
  * (an INTERNAL_API_KEYS key) what seeds the connections.
  */
-export function createTokenAb({ slices, sliceMs, auth }) {
+export function createTokenAb({ slices, sliceMs, auth, redisPid }) {
   const key = randomBytes(32).toString('base64url');
   const admin = { authorization: `Bearer ${key}` };
   const shared = {
@@ -31,12 +32,16 @@ export function createTokenAb({ slices, sliceMs, auth }) {
   const load = auth ?? admin;
   const agent = makeAgent(64);
 
-  /** One broker of the build in `dist` on `redisUrl`, `env` added to the bench's own, once /readyz answers. */
-  async function startBroker(name, dist, redisUrl, env = {}) {
+  /**
+   * One broker of the build in `dist` on `redisUrl`, `env` added to the bench's own, `nodeArgs`
+   * before the script (e.g. --cpu-prof), once /readyz answers.
+   */
+  async function startBroker(name, dist, redisUrl, env = {}, nodeArgs = []) {
     const broker = await startBrokerProcess({
       name,
       dist,
       redisUrl,
+      nodeArgs,
       env: {
         ...shared,
         ALLOWED_RETURN_URLS: 'https://app.example.com',
@@ -80,6 +85,9 @@ export function createTokenAb({ slices, sliceMs, auth }) {
     const tokenPath = () =>
       `/internal/connections/bexio/${ids[Math.floor(Math.random() * ids.length)]}/token`;
     const cpu0 = cpuSeconds(target.pid);
+    const io0 = ioSyscalls(target.pid);
+    // Redis serves one broker at a time here: its CPU over the slice is this broker's doing.
+    const redis0 = redisPid ? cpuSeconds(redisPid) : NaN;
     if (rate) {
       const r = await paced({
         url: target.url,
@@ -97,6 +105,8 @@ export function createTokenAb({ slices, sliceMs, auth }) {
         samples: r.samples,
         seconds: r.seconds,
         cpu: cpuSeconds(target.pid) - cpu0,
+        io: ioSyscalls(target.pid) - io0,
+        redisCpu: cpuSeconds(redisPid) - redis0,
         sent: r.sent,
         late: r.late,
         lagP50: r.lagP50,
@@ -114,7 +124,13 @@ export function createTokenAb({ slices, sliceMs, auth }) {
       0,
     );
     if (bad > 0 || errors > 0) throw new Error(`${target.name}: ${bad} non-200, ${errors} errors`);
-    return { samples, seconds, cpu: cpuSeconds(target.pid) - cpu0 };
+    return {
+      samples,
+      seconds,
+      cpu: cpuSeconds(target.pid) - cpu0,
+      io: ioSyscalls(target.pid) - io0,
+      redisCpu: cpuSeconds(redisPid) - redis0,
+    };
   }
 
   /** `slices` alternating slices on the two targets; each one's figures, B's with its per-pair medians. */
@@ -123,6 +139,8 @@ export function createTokenAb({ slices, sliceMs, auth }) {
       samples: [],
       seconds: 0,
       cpu: 0,
+      io: 0,
+      redisCpu: 0,
       sent: 0,
       late: 0,
       lagP50: [],
@@ -136,6 +154,8 @@ export function createTokenAb({ slices, sliceMs, auth }) {
         acc[k].samples.push(...r.samples);
         acc[k].seconds += r.seconds;
         acc[k].cpu += r.cpu;
+        acc[k].io += r.io;
+        acc[k].redisCpu += r.redisCpu;
         if (rate) {
           acc[k].sent += r.sent;
           acc[k].late += r.late;
@@ -164,6 +184,8 @@ export function createTokenAb({ slices, sliceMs, auth }) {
       p50: percentile(a.samples, 0.5),
       p99: percentile(a.samples, 0.99),
       cpuUs: (a.cpu / a.samples.length) * 1e6,
+      ioPerRequest: a.io / a.samples.length,
+      redisCpuUs: (a.redisCpu / a.samples.length) * 1e6,
       lateShare: rate ? a.late / a.sent : NaN,
       lagP50: rate ? percentile(a.lagP50, 0.5) : NaN,
       pairMedian,
@@ -178,6 +200,10 @@ export function printComparison(label, [x, y]) {
   console.log(
     `${label.padEnd(22)} A ${x.cpuUs.toFixed(0).padStart(4)} µs/req ${x.rps.toFixed(0).padStart(5)} req/s p50 ${x.p50.toFixed(2)} p99 ${x.p99.toFixed(2)} | ` +
       `B ${y.cpuUs.toFixed(0).padStart(4)} µs/req ${y.rps.toFixed(0).padStart(5)} req/s p50 ${y.p50.toFixed(2)} p99 ${y.p99.toFixed(2)} | ` +
+      `read+write syscalls/req A ${x.ioPerRequest.toFixed(2)} B ${y.ioPerRequest.toFixed(2)} | ` +
+      (Number.isFinite(x.redisCpuUs)
+        ? `redis-server CPU µs/req A ${x.redisCpuUs.toFixed(0)} B ${y.redisCpuUs.toFixed(0)} | `
+        : '') +
       `B/A cpu ${(y.cpuUs / x.cpuUs).toFixed(3)} rps ${(y.rps / x.rps).toFixed(3)} (median of slice pairs: cpu ${y.pairMedian.cpu.toFixed(3)} rps ${y.pairMedian.rps.toFixed(3)})`,
   );
 }

@@ -13,7 +13,13 @@ import { FlowStore } from './connections/flow-store';
 import { ConnectionEvents, noEvents } from './connections/connection-events';
 import { ConnectionService } from './connections/connection-service';
 import { createConnections } from './connections/create-connections';
-import { RedisClient, createRedisClient, guardStoreFailures } from './connections/redis-client';
+import {
+  RedisClient,
+  coalesceWrites,
+  createRedisClient,
+  flushWrites,
+  guardStoreFailures,
+} from './connections/redis-client';
 import { RedisKeys } from './connections/redis-keys';
 import { BrokerError } from './errors/broker-error';
 import { InternalAccess } from './http/internal-access';
@@ -82,13 +88,16 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
   checkGrantProviders(services, registry);
   const metrics = options.metrics ?? createMetrics();
   // A client passed in goes through the same store boundary as one built here.
-  const redis = options.redis ? guardStoreFailures(options.redis) : createRedisClient(config.redis);
+  const redis = options.redis
+    ? coalesceWrites(guardStoreFailures(options.redis))
+    : createRedisClient(config.redis);
   const keys = new RedisKeys(config.redisKeyPrefix);
   const { audit, shardKey } = createAuditLog(config, {
     redis,
     keys,
     logger: logger.child({ module: 'audit' }),
     metrics,
+    flushWrites: () => flushWrites(redis),
   });
   const access = new InternalAccess({
     resolve: createCallerResolver(config.internalApiKeys, services),

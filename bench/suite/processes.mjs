@@ -36,9 +36,10 @@ export async function startBroker(name, redisUrl, fakeUrl, nodeArgs = [], extraE
   });
 }
 
-export async function startFloor(redisUrl) {
+/** A floor process: bench/floor.mjs (bare Express 5) or, with `script`, another (floor-node-http.mjs). */
+export async function startFloor(redisUrl, script = 'floor.mjs') {
   const port = await freePort();
-  const proc = startChild('floor', process.execPath, [join(HERE, 'floor.mjs')], {
+  const proc = startChild(script.replace(/\.mjs$/, ''), process.execPath, [join(HERE, script)], {
     // The floor runs with the broker's V8 options, so the ratio compares the code alone.
     env: cleanEnv({
       PORT: String(port),

@@ -42,6 +42,8 @@ export class AppendBatcher {
   constructor(
     private readonly redis: RedisClient,
     private readonly trim: [mode: string, length: string],
+    /** Called once a batch is sent: the client's flushWrites (src/connections/redis-client.ts). */
+    private readonly afterSend: () => void = () => undefined,
   ) {
     redis.defineCommand('obAuditAppend', { lua: APPEND_SCRIPT });
     const commands = redis as unknown as { obAuditAppend: AppendCommand };
@@ -70,6 +72,8 @@ export class AppendBatcher {
     for (const group of groups) {
       for (let i = 0; i < group.length; i += MAX_BATCH) this.send(group.slice(i, i + MAX_BATCH));
     }
+    // Out now, with whatever else this turn sent: this runs at a turn's end already.
+    this.afterSend();
   }
 
   private send(batch: Pending[]): void {

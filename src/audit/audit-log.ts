@@ -23,6 +23,8 @@ export interface AuditLogDeps {
   maxEntries: number;
   logger: Logger;
   metrics: BrokerMetrics;
+  /** Sends the client's coalesced writes at once (flushWrites of src/connections/redis-client.ts). */
+  flushWrites?: () => void;
 }
 
 /**
@@ -47,7 +49,11 @@ export class AuditLog {
     this.enabled = deps.enabled;
     this.keys = Array.from({ length: AUDIT_SHARDS }, (_, i) => deps.shardKey(i));
     const perShard = Math.max(1, Math.floor(deps.maxEntries / AUDIT_SHARDS));
-    this.batcher = new AppendBatcher(deps.redis, [perShard < EXACT_TRIM_BELOW ? '=' : '~', String(perShard)]);
+    this.batcher = new AppendBatcher(
+      deps.redis,
+      [perShard < EXACT_TRIM_BELOW ? '=' : '~', String(perShard)],
+      deps.flushWrites,
+    );
   }
 
   /** The shard of a connection's entries; round robin for entries without one. */

@@ -14,7 +14,13 @@ export interface AuditLogParts {
 /** The audit log as the broker and the CLI both build it: AUDIT and AUDIT_MAX_ENTRIES, the shared shards. */
 export function createAuditLog(
   config: Pick<Config, 'audit' | 'auditMaxEntries'>,
-  deps: { redis: RedisClient; keys: Pick<RedisKeys, 'auditShard'>; logger: Logger; metrics: BrokerMetrics },
+  deps: {
+    redis: RedisClient;
+    keys: Pick<RedisKeys, 'auditShard'>;
+    logger: Logger;
+    metrics: BrokerMetrics;
+    flushWrites?: () => void;
+  },
 ): AuditLogParts {
   const shardKey = (index: number): string => deps.keys.auditShard(index);
   const audit = new AuditLog({
@@ -24,6 +30,7 @@ export function createAuditLog(
     maxEntries: config.auditMaxEntries,
     logger: deps.logger,
     metrics: deps.metrics,
+    flushWrites: deps.flushWrites,
   });
   return { audit, shardKey };
 }
