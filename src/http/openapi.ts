@@ -1,5 +1,32 @@
 import { AUDIT_ACTIONS } from '../audit/audit-entry';
 import { ERROR_CODES } from '../errors/broker-error';
+import * as answers from './schemas/answers';
+import { componentSchemas } from './schemas/json-schema';
+import { EndUser, EndUserOrNull, Tags } from './schemas/owner';
+import { ConnectSessionRequest, ImportRequest, OwnerPatch } from './schemas/requests';
+
+/**
+ * The shapes the document names, each generated from the schema the routes validate with or
+ * answer by (src/http/schemas/): the document cannot say one thing while the code does another.
+ */
+const COMPONENTS = {
+  Problem: answers.Problem,
+  AuditPage: answers.AuditPage,
+  AuditEntry: answers.AuditEntry,
+  ConnectSessionRequest,
+  EndUser,
+  EndUserOrNull,
+  Tags,
+  OwnerPatch,
+  ConnectSession: answers.ConnectSession,
+  LastError: answers.LastError,
+  Connection: answers.Connection,
+  ConnectionPage: answers.ConnectionPage,
+  ImportRequest,
+  Token: answers.Token,
+  Readiness: answers.Readiness,
+  ProviderList: answers.ProviderList,
+};
 
 /**
  * The OpenAPI 3.1 description of the internal API, served at /internal/openapi.json. A test
@@ -56,7 +83,6 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     },
   ];
   const notFound = problem('provider_not_found, provider_not_enabled or connection_not_found');
-  const isoOrNull = { type: ['string', 'null'], format: 'date-time' };
 
   return {
     openapi: '3.1.0',
@@ -259,261 +285,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     },
     components: {
       securitySchemes: { internalKey: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        Problem: {
-          type: 'object',
-          required: ['type', 'title', 'status', 'detail', 'code'],
-          properties: {
-            type: { type: 'string' },
-            title: { type: 'string' },
-            status: { type: 'integer' },
-            detail: { type: 'string' },
-            code: { type: 'string', enum: Object.keys(ERROR_CODES) },
-            retryable: { type: 'boolean' },
-            request_id: { type: 'string' },
-            current_token_expires_at: { type: 'string', format: 'date-time' },
-            refused: {
-              type: 'object',
-              description: 'forbidden: the action or the provider the grant does not allow',
-              properties: { action: { type: 'string' }, provider: { type: 'string' } },
-            },
-          },
-        },
-        AuditPage: {
-          type: 'object',
-          required: ['entries', 'next_cursor'],
-          properties: {
-            entries: { type: 'array', items: { $ref: '#/components/schemas/AuditEntry' } },
-            next_cursor: {
-              type: ['string', 'null'],
-              description: 'null at the end; a page may hold fewer than `limit` entries while more follow',
-            },
-          },
-        },
-        AuditEntry: {
-          type: 'object',
-          required: [
-            'id',
-            'at',
-            'actor',
-            'action',
-            'provider',
-            'connection_id',
-            'status',
-            'request_id',
-            'ip',
-          ],
-          properties: {
-            id: { type: 'string' },
-            at: { type: 'string', format: 'date-time' },
-            actor: { type: 'string' },
-            action: { type: 'string', enum: [...AUDIT_ACTIONS] },
-            provider: { type: ['string', 'null'] },
-            connection_id: { type: ['string', 'null'] },
-            status: { type: 'integer' },
-            request_id: { type: ['string', 'null'] },
-            ip: { type: ['string', 'null'] },
-          },
-        },
-        ConnectSessionRequest: {
-          type: 'object',
-          required: ['provider', 'connection_id'],
-          additionalProperties: false,
-          properties: {
-            provider: { type: 'string' },
-            connection_id: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
-            return_to: { type: 'string', format: 'uri' },
-            scopes: { type: 'array', items: { type: 'string' }, maxItems: 100 },
-            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
-            tags: { $ref: '#/components/schemas/Tags' },
-          },
-        },
-        EndUser: {
-          type: 'object',
-          required: ['id'],
-          additionalProperties: false,
-          properties: {
-            id: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
-            email: { type: 'string', minLength: 1, maxLength: 320 },
-            display_name: { type: 'string', minLength: 1, maxLength: 320 },
-            organization_id: { type: 'string', minLength: 1, maxLength: 320 },
-          },
-        },
-        EndUserOrNull: {
-          description: 'whom the connection belongs to; null clears it (in a request) or none (in metadata)',
-          oneOf: [{ $ref: '#/components/schemas/EndUser' }, { type: 'null' }],
-        },
-        Tags: {
-          type: 'object',
-          description: 'at most 10 entries; keys 1-64 characters of a-z0-9_.-',
-          additionalProperties: { type: 'string', maxLength: 256 },
-        },
-        OwnerPatch: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
-            tags: { $ref: '#/components/schemas/Tags' },
-          },
-        },
-        ConnectSession: {
-          type: 'object',
-          required: ['url', 'expires_at'],
-          properties: {
-            url: { type: 'string', format: 'uri' },
-            expires_at: { type: 'string', format: 'date-time' },
-          },
-        },
-        LastError: {
-          type: ['object', 'null'],
-          required: ['code', 'message', 'at'],
-          properties: {
-            code: { type: 'string' },
-            message: { type: 'string' },
-            at: { type: 'string', format: 'date-time' },
-            retryable: { type: 'boolean' },
-          },
-        },
-        Connection: {
-          type: 'object',
-          required: [
-            'provider',
-            'connection_id',
-            'auth_mode',
-            'status',
-            'scopes',
-            'expires_at',
-            'created_at',
-            'updated_at',
-            'last_refreshed_at',
-            'last_error',
-            'refresh_failures',
-            'next_refresh_at',
-            'key_id',
-            'end_user',
-            'tags',
-          ],
-          properties: {
-            provider: { type: 'string' },
-            connection_id: { type: 'string' },
-            auth_mode: { type: 'string', enum: ['oauth2', 'api_key'] },
-            status: { type: 'string', enum: ['active', 'reauthorization_required'] },
-            scopes: { type: 'array', items: { type: 'string' } },
-            expires_at: isoOrNull,
-            created_at: { type: 'string', format: 'date-time' },
-            updated_at: { type: 'string', format: 'date-time' },
-            last_refreshed_at: isoOrNull,
-            last_error: { $ref: '#/components/schemas/LastError' },
-            refresh_failures: { type: 'integer', minimum: 0 },
-            next_refresh_at: isoOrNull,
-            key_id: { type: 'string' },
-            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
-            tags: { $ref: '#/components/schemas/Tags' },
-          },
-        },
-        ConnectionPage: {
-          type: 'object',
-          required: ['connections', 'next_cursor'],
-          properties: {
-            connections: { type: 'array', items: { $ref: '#/components/schemas/Connection' } },
-            next_cursor: { type: ['string', 'null'] },
-          },
-        },
-        ImportRequest: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            access_token: { type: 'string' },
-            refresh_token: { type: ['string', 'null'] },
-            expires_at: {
-              type: ['string', 'null'],
-              format: 'date-time',
-              description: 'not together with expires_in',
-            },
-            expires_in: {
-              description: 'seconds, a number or a numeric string; not together with expires_at',
-              anyOf: [
-                { type: 'number', minimum: 0 },
-                { type: 'string', pattern: '^\\d+$' },
-                { type: 'null' },
-              ],
-            },
-            scopes: { type: 'array', items: { type: 'string' } },
-            token_type: { type: 'string' },
-            api_key: { type: 'string', description: 'api_key providers only, instead of the token fields' },
-            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
-            tags: { $ref: '#/components/schemas/Tags' },
-          },
-        },
-        Token: {
-          oneOf: [
-            {
-              type: 'object',
-              required: ['auth_mode', 'access_token', 'token_type', 'expires_at', 'scopes'],
-              properties: {
-                auth_mode: { const: 'oauth2' },
-                access_token: { type: 'string' },
-                token_type: { type: 'string' },
-                expires_at: isoOrNull,
-                scopes: { type: 'array', items: { type: 'string' } },
-              },
-            },
-            {
-              type: 'object',
-              required: ['auth_mode', 'api_key', 'headers', 'expires_at', 'scopes'],
-              properties: {
-                auth_mode: { const: 'api_key' },
-                api_key: { type: 'string' },
-                headers: { type: 'object', additionalProperties: { type: 'string' } },
-                expires_at: { type: 'null' },
-                scopes: { type: 'array', items: { type: 'string' }, maxItems: 0 },
-              },
-            },
-          ],
-        },
-        Readiness: {
-          type: 'object',
-          required: ['status', 'redis'],
-          properties: {
-            status: { type: 'string', enum: ['ready', 'unavailable'] },
-            redis: { type: 'string', enum: ['ok', 'unreachable'] },
-          },
-        },
-        ProviderList: {
-          type: 'object',
-          required: ['providers'],
-          properties: {
-            providers: {
-              type: 'array',
-              items: {
-                type: 'object',
-                required: ['id', 'display_name', 'auth_mode', 'scopes', 'redirect_uri'],
-                properties: {
-                  id: { type: 'string' },
-                  display_name: { type: 'string' },
-                  auth_mode: { type: 'string', enum: ['oauth2', 'api_key'] },
-                  scopes: { type: 'array', items: { type: 'string' } },
-                  redirect_uri: { type: ['string', 'null'], description: 'null for api_key providers' },
-                  issuer: {
-                    type: ['string', 'null'],
-                    description: 'RFC 9207 issuer the callback requires in `iss`',
-                  },
-                  pkce: { type: 'string', enum: ['S256', 'none'] },
-                  refresh_token_rotation: { type: 'boolean' },
-                  keepalive_after: { type: 'integer', minimum: 0, description: 'seconds; 0 is off' },
-                  api_base_url: { type: ['string', 'null'] },
-                  api_headers: { type: 'object', additionalProperties: { type: 'string' } },
-                  api_key_header: {
-                    type: ['string', 'null'],
-                    description: 'api_key providers: the header the key goes in',
-                  },
-                  docs_url: { type: ['string', 'null'] },
-                },
-              },
-            },
-          },
-        },
-      },
+      schemas: componentSchemas(COMPONENTS),
     },
   };
 }

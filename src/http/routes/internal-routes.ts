@@ -10,17 +10,11 @@ import { AccessTarget, InternalAccess } from '../internal-access';
 import { callerOf } from '../internal-auth';
 import { resolveProvider } from '../resolve-provider';
 import { isAllowedReturnUrl } from '../return-to';
-import {
-  invalid,
-  optionalInteger,
-  optionalQueryString,
-  optionalScopes,
-  optionalString,
-  rejectUnknownFields,
-  requireConnectionId,
-  requireObjectBody,
-} from '../validate';
-import { parseOwnerChange, parseTagFilters } from '../parse-owner';
+import { invalid, optionalInteger, optionalQueryString, requireConnectionId } from '../validate';
+import { ownerChange, parseTagFilters } from '../parse-owner';
+import { ConnectSession } from '../schemas/answers';
+import { InputCheck, parseInput } from '../schemas/parse-input';
+import { ConnectSessionRequest, ImportOwner, OwnerPatch } from '../schemas/requests';
 import { AUDIT_ROUTE, AuditRouteDeps, auditRouteHandler } from './audit-route';
 import { listGranted } from './list-granted';
 import { parseImport } from './parse-import';
@@ -92,33 +86,33 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
   router.get(TOKEN_ROUTE, tokenRouteHandler(deps));
 
   router.post('/internal/connect-sessions', json, async (req, res) => {
-    const body = requireObjectBody(req.body);
-    rejectUnknownFields(body, ['provider', 'connection_id', 'return_to', 'scopes', 'end_user', 'tags']);
-    if (typeof body.provider !== 'string') throw invalid('`provider` must be a string');
+    const input = InputCheck.of(ConnectSessionRequest, req.body);
+    // The body's form and `provider` first; the grant is checked on the ids as sent, before anything
+    // is looked up, and the other fields after the provider is known.
+    input.rejectIfAbout('provider');
+    const sent = req.body as Record<string, unknown>;
     const caller = allow(deps.access, req, res, 'connect', {
-      provider: body.provider,
-      connectionId: typeof body.connection_id === 'string' ? body.connection_id : undefined,
+      provider: sent.provider as string,
+      connectionId: typeof sent.connection_id === 'string' ? sent.connection_id : undefined,
     });
-    const provider = resolveProvider(deps.registry, body.provider);
-    const connectionId = requireConnectionId(body.connection_id);
-    const returnTo = optionalString(body.return_to, 'return_to', 2048);
-    if (returnTo !== undefined && !isAllowedReturnUrl(returnTo, deps.allowedReturnUrls)) {
+    const provider = resolveProvider(deps.registry, sent.provider);
+    const { connection_id, return_to, scopes, end_user, tags } = input.value();
+    if (return_to !== undefined && !isAllowedReturnUrl(return_to, deps.allowedReturnUrls)) {
       throw invalid('`return_to` is not allowed by ALLOWED_RETURN_URLS');
     }
-    const scopes = optionalScopes(body.scopes);
-    const owner = parseOwnerChange(body);
     const { token, expiresAt } = await deps.connectSessions.create({
       provider: provider.id,
-      connection_id: connectionId,
-      return_to: returnTo,
+      connection_id,
+      return_to,
       scopes,
-      ...owner,
+      ...ownerChange({ end_user, tags }),
       actor: caller.actor,
     });
-    res.status(201).json({
+    const answer: ConnectSession = {
       url: `${deps.publicUrl}/auth/${provider.id}?session=${token}`,
       expires_at: new Date(expiresAt).toISOString(),
-    });
+    };
+    res.status(201).json(answer);
   });
 
   router.get('/internal/connections/:provider/:connection_id', async (req, res) => {
@@ -132,10 +126,9 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     allow(deps.access, req, res, 'write', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
-    const body = requireObjectBody(req.body);
     // The owner fields ride beside the credentials; parseImport checks the rest of the body.
-    const { end_user: _endUser, tags: _tags, ...credentials } = body;
-    const owner = parseOwnerChange(body);
+    const owner = ownerChange(parseInput(ImportOwner, req.body));
+    const { end_user: _endUser, tags: _tags, ...credentials } = req.body as Record<string, unknown>;
     const imported = parseImport(credentials, provider.auth_mode);
     const { created, connection } =
       imported.kind === 'api_key'
@@ -155,9 +148,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     allow(deps.access, req, res, 'write', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
-    const body = requireObjectBody(req.body);
-    rejectUnknownFields(body, ['end_user', 'tags']);
-    const change = parseOwnerChange(body);
+    const change = ownerChange(parseInput(OwnerPatch, req.body));
     res.json(presentConnection(await deps.connections.updateOwner(provider.id, connectionId, change)));
     auditChange(deps.access, req, res, 'patch', { provider: provider.id, connectionId });
   });
