@@ -1,8 +1,8 @@
-import { AUDIT_ACTIONS } from '../audit/audit-entry';
 import { ERROR_CODES } from '../errors/broker-error';
 import * as answers from './schemas/answers';
-import { componentSchemas } from './schemas/json-schema';
-import { EndUser, EndUserOrNull, Tags } from './schemas/owner';
+import { componentSchemas, queryParameters } from './schemas/json-schema';
+import { EndUser, EndUserChange, Tags } from './schemas/owner';
+import { AuditQuery, ListQuery, TokenQuery } from './schemas/queries';
 import { ConnectSessionRequest, ImportRequest, OwnerPatch } from './schemas/requests';
 
 /**
@@ -15,7 +15,8 @@ const COMPONENTS = {
   AuditEntry: answers.AuditEntry,
   ConnectSessionRequest,
   EndUser,
-  EndUserOrNull,
+  // As requests name it; an answer's end_user is EndUser or null too, without the clean-up.
+  EndUserOrNull: EndUserChange,
   Tags,
   OwnerPatch,
   ConnectSession: answers.ConnectSession,
@@ -117,33 +118,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           operationId: 'listConnections',
           summary: 'Page through connections (metadata only)',
-          parameters: [
-            { name: 'provider', in: 'query', schema: { type: 'string' } },
-            { name: 'cursor', in: 'query', schema: { type: 'string' } },
-            {
-              name: 'end_user_id',
-              in: 'query',
-              description: 'only the connections of this end user (through an index, never a scan)',
-              schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
-            },
-            {
-              name: 'tag',
-              in: 'query',
-              description: '`key:value`, repeatable (at most 10): only connections carrying every one',
-              style: 'form',
-              explode: true,
-              schema: {
-                type: 'array',
-                maxItems: 10,
-                items: { type: 'string', pattern: '^[a-z0-9_.-]{1,64}:' },
-              },
-            },
-            {
-              name: 'limit',
-              in: 'query',
-              schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
-            },
-          ],
+          parameters: queryParameters(ListQuery),
           responses: {
             '200': json('A page of connections', 'ConnectionPage'),
             ...common,
@@ -198,10 +173,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           operationId: 'getToken',
           summary: 'A token valid for at least min_validity seconds, refreshed first when needed',
-          parameters: [
-            { name: 'min_validity', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 86400 } },
-            { name: 'force_refresh', in: 'query', schema: { type: 'string', enum: ['true', 'false'] } },
-          ],
+          parameters: queryParameters(TokenQuery),
           responses: {
             '200': json('A fresh token (oauth2) or the API key and its headers (api_key)', 'Token'),
             ...common,
@@ -238,16 +210,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           operationId: 'listAudit',
           summary: 'The audit log, newest first (an `admin` action for service keys)',
-          parameters: [
-            { name: 'actor', in: 'query', schema: { type: 'string', maxLength: 200 } },
-            { name: 'provider', in: 'query', schema: { type: 'string', maxLength: 64 } },
-            { name: 'connection_id', in: 'query', schema: { type: 'string', maxLength: 200 } },
-            { name: 'action', in: 'query', schema: { type: 'string', enum: [...AUDIT_ACTIONS] } },
-            { name: 'since', in: 'query', schema: { type: 'string', format: 'date-time' } },
-            { name: 'until', in: 'query', schema: { type: 'string', format: 'date-time' } },
-            { name: 'cursor', in: 'query', schema: { type: 'string' } },
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
-          ],
+          parameters: queryParameters(AuditQuery),
           responses: { '200': json('A page of the audit log', 'AuditPage'), ...common },
         },
       },

@@ -1,5 +1,5 @@
 import { OwnerChange } from '../connections/connection-owner';
-import { MAX_TAGS, MAX_TAG_VALUE, TAG_KEY_PATTERN } from './schemas/owner';
+import { tagFiltersProblem, tagPairs } from './schemas/queries';
 import { invalid } from './validate';
 
 /**
@@ -16,19 +16,12 @@ export function ownerChange(fields: OwnerChange): OwnerChange {
 
 /**
  * A listing's `tag` filter, `key:value` (the first colon splits: keys hold none), given once or
- * repeated; all must match.
+ * repeated; all must match. The rule of the API's query (src/http/schemas/queries.ts), for the CLI.
  */
 export function parseTagFilters(value: unknown): Array<[string, string]> {
   if (value === undefined) return [];
   const list = Array.isArray(value) ? value : [value];
-  if (list.length > MAX_TAGS) throw invalid(`\`tag\` may be given at most ${MAX_TAGS} times`);
-  return list.map((item) => {
-    if (typeof item !== 'string') throw invalid('`tag` must be `key:value`');
-    const i = item.indexOf(':');
-    const key = i < 0 ? '' : item.slice(0, i);
-    const text = item.slice(i + 1);
-    if (!TAG_KEY_PATTERN.test(key) || text.length > MAX_TAG_VALUE)
-      throw invalid('`tag` must be `key:value`, the key 1-64 characters of a-z0-9_.-');
-    return [key, text];
-  });
+  const problem = tagFiltersProblem(list);
+  if (problem !== undefined) throw invalid(problem);
+  return tagPairs(list as string[]);
 }

@@ -2,8 +2,8 @@ import { BrokerError } from '../errors/broker-error';
 import { CONNECTION_ID_PATTERN } from './schemas/fields';
 
 /**
- * Checks of path and query input; each failure is a 400 invalid_request naming the field. (Bodies
- * are checked against their schemas, src/http/schemas/.)
+ * Checks of path parameters; each failure is a 400 invalid_request naming the field. (Bodies and
+ * query strings are checked against their schemas, src/http/schemas/.)
  */
 export function invalid(detail: string): BrokerError {
   return new BrokerError('invalid_request', detail);
@@ -16,36 +16,10 @@ export function requireConnectionId(value: unknown, field = 'connection_id'): st
   return value;
 }
 
-/** A query parameter that must be a single string, if present (no arrays, no objects). */
-export function optionalQueryString(
-  query: Record<string, unknown>,
-  name: string,
-  maxLength = 2048,
-): string | undefined {
-  const value = query[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length > maxLength)
-    throw invalid(`\`${name}\` must be given once, as a string`);
-  return value;
-}
-
-export function optionalInteger(
-  query: Record<string, unknown>,
-  name: string,
-  min: number,
-  max: number,
-): number | undefined {
-  const value = optionalQueryString(query, name, 20);
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw invalid(`\`${name}\` must be an integer from ${min} to ${max}`);
-  }
-  return Number(value);
-}
-
-export function optionalBoolean(query: Record<string, unknown>, name: string): boolean | undefined {
-  const value = optionalQueryString(query, name, 10);
-  if (value === undefined) return undefined;
-  if (value !== 'true' && value !== 'false') throw invalid(`\`${name}\` must be true or false`);
-  return value === 'true';
+/**
+ * A query string's parameters but those given empty: docs/api.md writes a listing as
+ * `?provider=&cursor=&limit=`, where an empty value means "not given".
+ */
+export function givenParameters(query: unknown): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(query as Record<string, unknown>).filter(([, v]) => v !== ''));
 }

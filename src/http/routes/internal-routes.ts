@@ -10,10 +10,11 @@ import { AccessTarget, InternalAccess } from '../internal-access';
 import { callerOf } from '../internal-auth';
 import { resolveProvider } from '../resolve-provider';
 import { isAllowedReturnUrl } from '../return-to';
-import { invalid, optionalInteger, optionalQueryString, requireConnectionId } from '../validate';
-import { ownerChange, parseTagFilters } from '../parse-owner';
-import { ConnectSession } from '../schemas/answers';
+import { givenParameters, invalid, requireConnectionId } from '../validate';
+import { ownerChange } from '../parse-owner';
+import { ConnectSession, ProviderList } from '../schemas/answers';
 import { InputCheck, parseInput } from '../schemas/parse-input';
+import { ListQuery } from '../schemas/queries';
 import { ConnectSessionRequest, ImportOwner, OwnerPatch } from '../schemas/requests';
 import { AUDIT_ROUTE, AuditRouteDeps, auditRouteHandler } from './audit-route';
 import { listGranted } from './list-granted';
@@ -91,11 +92,12 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     // is looked up, and the other fields after the provider is known.
     input.rejectIfAbout('provider');
     const sent = req.body as Record<string, unknown>;
+    const providerId = ConnectSessionRequest.shape.provider.parse(sent.provider);
     const caller = allow(deps.access, req, res, 'connect', {
-      provider: sent.provider as string,
+      provider: providerId,
       connectionId: typeof sent.connection_id === 'string' ? sent.connection_id : undefined,
     });
-    const provider = resolveProvider(deps.registry, sent.provider);
+    const provider = resolveProvider(deps.registry, providerId);
     const { connection_id, return_to, scopes, end_user, tags } = input.value();
     if (return_to !== undefined && !isAllowedReturnUrl(return_to, deps.allowedReturnUrls)) {
       throw invalid('`return_to` is not allowed by ALLOWED_RETURN_URLS');
@@ -164,20 +166,16 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
 
   router.get('/internal/connections', async (req, res) => {
     // docs/api.md writes the listing as `?provider=&cursor=&limit=`: an empty value means "not given".
-    const query = Object.fromEntries(
-      Object.entries(req.query as Record<string, unknown>).filter(([, v]) => v !== ''),
-    );
-    const providerId = optionalQueryString(query, 'provider', 64);
+    const query = givenParameters(req.query);
+    const input = InputCheck.of(ListQuery, query);
+    // `provider` first: the grant is checked on it, and an unknown one is a 404, before the rest.
+    input.rejectIfAbout('provider');
+    const providerId = ListQuery.shape.provider.parse(query.provider);
     const caller = allow(deps.access, req, res, 'read', { provider: providerId });
     if (providerId !== undefined && !deps.registry.get(providerId)) {
       throw new BrokerError('provider_not_found', unknownProviderMessage(deps.registry, providerId));
     }
-    const limit = optionalInteger(query, 'limit', 1, 1000) ?? 50;
-    const cursorParam = optionalQueryString(query, 'cursor', 400);
-    const cursor = cursorParam === undefined ? undefined : decodeCursor(cursorParam);
-    const endUserId =
-      query.end_user_id === undefined ? undefined : requireConnectionId(query.end_user_id, 'end_user_id');
-    const tags = parseTagFilters(query.tag);
+    const { limit, cursor, end_user_id: endUserId, tag: tags = [] } = input.value();
     const visible = visibleProviders(caller);
     // A scoped service sees only its providers' connections (docs/least-privilege.md), filtered
     // by owner like anyone's.
@@ -195,18 +193,11 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     const visible = visibleProviders(allow(deps.access, req, res, 'admin'));
     const enabled = deps.registry.enabled();
     const shown = visible === '*' ? enabled : enabled.filter((p) => visible.includes(p.id));
-    res.json({ providers: shown.map(presentProvider) });
+    const answer: ProviderList = { providers: shown.map(presentProvider) };
+    res.json(answer);
   });
 
   router.get(AUDIT_ROUTE, auditRouteHandler(deps));
 
   return router;
-}
-
-function decodeCursor(value: string): string {
-  if (!/^[A-Za-z0-9_-]{1,400}$/.test(value)) throw invalid('`cursor` is not a cursor this API gave');
-  const decoded = Buffer.from(value, 'base64url').toString('utf8');
-  if (!/^[a-z0-9-]+:[A-Za-z0-9._:@-]{1,200}$/.test(decoded))
-    throw invalid('`cursor` is not a cursor this API gave');
-  return decoded;
 }

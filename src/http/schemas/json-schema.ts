@@ -18,6 +18,25 @@ export function componentSchemas(named: Record<string, z.ZodType>): Record<strin
 }
 
 /**
+ * The OpenAPI parameters of a query string (`in: query`), one per field of `schema`, in its order:
+ * a field's description goes on its parameter, and a list is a repeated parameter (`?tag=a&tag=b`).
+ */
+export function queryParameters(schema: z.ZodObject): Array<Record<string, unknown>> {
+  const object = tidy(z.toJSONSchema(schema, { io: 'input' })) as {
+    properties: Record<string, JsonSchema>;
+    required?: string[];
+  };
+  return Object.entries(object.properties).map(([name, { description, ...fieldSchema }]) => ({
+    name,
+    in: 'query',
+    ...(object.required?.includes(name) ? { required: true } : {}),
+    ...(description === undefined ? {} : { description }),
+    ...(fieldSchema.type === 'array' ? { style: 'form', explode: true } : {}),
+    schema: fieldSchema,
+  }));
+}
+
+/**
  * What zod writes that says nothing to a reader of this document: each component's own `$schema`
  * and `$id` (the document fixes both), the safe-integer bounds of every integer, the `string` type
  * of JSON's property names, an empty tuple's `prefixItems` (`maxItems: 0` says it); and a value or

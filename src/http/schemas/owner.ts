@@ -38,7 +38,7 @@ export const EndUserOrNull = EndUser.nullable().meta({ description: endUserOrNul
  * `end_user` as a request names it: a text field sent as `null` is taken as left out, as it always
  * was (the document shows the strict shape).
  */
-const endUserInput = z
+export const EndUserChange = z
   .preprocess((value) => {
     if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
     return Object.fromEntries(Object.entries(value).filter(([, text]) => text !== null));
@@ -78,6 +78,6 @@ function tagsProblem(tags: unknown): string | undefined {
  * named; `null` clears it (`tags: null` as `{}`).
  */
 export const ownerFields = {
-  end_user: endUserInput.optional(),
+  end_user: EndUserChange.optional(),
   tags: z.preprocess((value) => (value === null ? {} : value), Tags).optional(),
 };
