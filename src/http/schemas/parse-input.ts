@@ -53,10 +53,7 @@ function reportedIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue {
   return related.reduce((best, issue) => (issue.path.length < best.path.length ? issue : best), first);
 }
 
-/** `{path}` in a message is the field's own dotted path (`tags.org`). */
+/** Every request field carries its own message (src/http/schemas/fields.ts), shown as it is. */
 function problemOf(issue: z.core.$ZodIssue): BrokerError {
-  return new BrokerError(
-    'invalid_request',
-    issue.message.replace('{path}', issue.path.map(String).join('.')),
-  );
+  return new BrokerError('invalid_request', issue.message);
 }
