@@ -1,5 +1,6 @@
 import { ERROR_CODES } from '../errors/broker-error';
 import * as answers from './schemas/answers';
+import { CONNECTION_ID_PATTERN, PROVIDER_ID_PATTERN } from './schemas/fields';
 import { componentSchemas, queryParameters } from './schemas/json-schema';
 import { EndUser, EndUserChange, Tags } from './schemas/owner';
 import { AuditQuery, ListQuery, TokenQuery } from './schemas/queries';
@@ -28,6 +29,7 @@ const COMPONENTS = {
   Readiness: answers.Readiness,
   ProviderList: answers.ProviderList,
 };
+type Component = keyof typeof COMPONENTS;
 
 /**
  * The OpenAPI 3.1 description of the internal API, served at /internal/openapi.json. A test
@@ -39,8 +41,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     description,
     content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
   });
-  const json = (description: string, ref: string) => ({
+  const json = (description: string, ref: Component) => ({
     description,
+    content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } },
+  });
+  const body = (ref: Component) => ({
+    required: true,
     content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } },
   });
   // Every /internal request passes the key check: 401 without a valid key, 429 once an address
@@ -74,13 +80,13 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       name: 'provider',
       in: 'path',
       required: true,
-      schema: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' },
+      schema: { type: 'string', pattern: PROVIDER_ID_PATTERN.source },
     },
     {
       name: 'connection_id',
       in: 'path',
       required: true,
-      schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
+      schema: { type: 'string', pattern: CONNECTION_ID_PATTERN.source },
     },
   ];
   const notFound = problem('provider_not_found, provider_not_enabled or connection_not_found');
@@ -100,12 +106,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         post: {
           operationId: 'createConnectSession',
           summary: 'Create a single-use connect link for a browser',
-          requestBody: {
-            required: true,
-            content: {
-              'application/json': { schema: { $ref: '#/components/schemas/ConnectSessionRequest' } },
-            },
-          },
+          requestBody: body('ConnectSessionRequest'),
           responses: {
             '201': json('The link and when it expires', 'ConnectSession'),
             ...common,
@@ -136,10 +137,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         put: {
           operationId: 'importConnection',
           summary: 'Import tokens (or an API key) obtained elsewhere',
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/ImportRequest' } } },
-          },
+          requestBody: body('ImportRequest'),
           responses: {
             '200': json('Replaced an existing connection', 'Connection'),
             '201': json('Created a new connection', 'Connection'),
@@ -151,10 +149,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         patch: {
           operationId: 'updateConnectionOwner',
           summary: 'Replace the end_user and/or tags it names; answers the metadata',
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/OwnerPatch' } } },
-          },
+          requestBody: body('OwnerPatch'),
           responses: {
             '200': json('The metadata after the change', 'Connection'),
             ...common,
@@ -222,11 +217,11 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           responses: {
             '200': {
               description: 'Ready',
-              content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } },
+              content: json('', 'Readiness').content,
             },
             '503': {
               description: 'Redis unreachable',
-              content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } },
+              content: json('', 'Readiness').content,
             },
           },
         },

@@ -6,6 +6,8 @@ import { z } from 'zod';
  * rule and its message are written once, here, beside the type the OpenAPI document shows.
  */
 export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
+/** The ids of the catalogue; any other path segment is a 404 provider_not_found. */
+export const PROVIDER_ID_PATTERN = /^[a-z0-9-]{1,64}$/;
 /** RFC 6749 §3.3: a scope token is 1*( %x21 / %x23-5B / %x5D-7E ). */
 const SCOPE_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]{1,200}$/;
 export const MAX_SCOPES = 100;
