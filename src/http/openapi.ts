@@ -1,5 +1,35 @@
-import { AUDIT_ACTIONS } from '../audit/audit-entry';
 import { ERROR_CODES } from '../errors/broker-error';
+import * as answers from './schemas/answers';
+import { CONNECTION_ID_PATTERN, PROVIDER_ID_PATTERN } from './schemas/fields';
+import { componentSchemas, queryParameters } from './schemas/json-schema';
+import { EndUser, EndUserChange, Tags } from './schemas/owner';
+import { AuditQuery, ListQuery, TokenQuery } from './schemas/queries';
+import { ConnectSessionRequest, ImportRequest, OwnerPatch } from './schemas/requests';
+
+/**
+ * The shapes the document names, each generated from the schema the routes validate with or
+ * answer by (src/http/schemas/): the document cannot say one thing while the code does another.
+ */
+const COMPONENTS = {
+  Problem: answers.Problem,
+  AuditPage: answers.AuditPage,
+  AuditEntry: answers.AuditEntry,
+  ConnectSessionRequest,
+  EndUser,
+  // As requests name it; an answer's end_user is EndUser or null too, without the clean-up.
+  EndUserOrNull: EndUserChange,
+  Tags,
+  OwnerPatch,
+  ConnectSession: answers.ConnectSession,
+  LastError: answers.LastError,
+  Connection: answers.Connection,
+  ConnectionPage: answers.ConnectionPage,
+  ImportRequest,
+  Token: answers.Token,
+  Readiness: answers.Readiness,
+  ProviderList: answers.ProviderList,
+};
+type Component = keyof typeof COMPONENTS;
 
 /**
  * The OpenAPI 3.1 description of the internal API, served at /internal/openapi.json. A test
@@ -11,8 +41,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     description,
     content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
   });
-  const json = (description: string, ref: string) => ({
+  const json = (description: string, ref: Component) => ({
     description,
+    content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } },
+  });
+  const body = (ref: Component) => ({
+    required: true,
     content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } },
   });
   // Every /internal request passes the key check: 401 without a valid key, 429 once an address
@@ -46,17 +80,16 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       name: 'provider',
       in: 'path',
       required: true,
-      schema: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' },
+      schema: { type: 'string', pattern: PROVIDER_ID_PATTERN.source },
     },
     {
       name: 'connection_id',
       in: 'path',
       required: true,
-      schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
+      schema: { type: 'string', pattern: CONNECTION_ID_PATTERN.source },
     },
   ];
   const notFound = problem('provider_not_found, provider_not_enabled or connection_not_found');
-  const isoOrNull = { type: ['string', 'null'], format: 'date-time' };
 
   return {
     openapi: '3.1.0',
@@ -73,12 +106,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         post: {
           operationId: 'createConnectSession',
           summary: 'Create a single-use connect link for a browser',
-          requestBody: {
-            required: true,
-            content: {
-              'application/json': { schema: { $ref: '#/components/schemas/ConnectSessionRequest' } },
-            },
-          },
+          requestBody: body('ConnectSessionRequest'),
           responses: {
             '201': json('The link and when it expires', 'ConnectSession'),
             ...common,
@@ -91,33 +119,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           operationId: 'listConnections',
           summary: 'Page through connections (metadata only)',
-          parameters: [
-            { name: 'provider', in: 'query', schema: { type: 'string' } },
-            { name: 'cursor', in: 'query', schema: { type: 'string' } },
-            {
-              name: 'end_user_id',
-              in: 'query',
-              description: 'only the connections of this end user (through an index, never a scan)',
-              schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
-            },
-            {
-              name: 'tag',
-              in: 'query',
-              description: '`key:value`, repeatable (at most 10): only connections carrying every one',
-              style: 'form',
-              explode: true,
-              schema: {
-                type: 'array',
-                maxItems: 10,
-                items: { type: 'string', pattern: '^[a-z0-9_.-]{1,64}:' },
-              },
-            },
-            {
-              name: 'limit',
-              in: 'query',
-              schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
-            },
-          ],
+          parameters: queryParameters(ListQuery),
           responses: {
             '200': json('A page of connections', 'ConnectionPage'),
             ...common,
@@ -135,10 +137,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         put: {
           operationId: 'importConnection',
           summary: 'Import tokens (or an API key) obtained elsewhere',
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/ImportRequest' } } },
-          },
+          requestBody: body('ImportRequest'),
           responses: {
             '200': json('Replaced an existing connection', 'Connection'),
             '201': json('Created a new connection', 'Connection'),
@@ -150,10 +149,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         patch: {
           operationId: 'updateConnectionOwner',
           summary: 'Replace the end_user and/or tags it names; answers the metadata',
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/OwnerPatch' } } },
-          },
+          requestBody: body('OwnerPatch'),
           responses: {
             '200': json('The metadata after the change', 'Connection'),
             ...common,
@@ -172,10 +168,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           operationId: 'getToken',
           summary: 'A token valid for at least min_validity seconds, refreshed first when needed',
-          parameters: [
-            { name: 'min_validity', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 86400 } },
-            { name: 'force_refresh', in: 'query', schema: { type: 'string', enum: ['true', 'false'] } },
-          ],
+          parameters: queryParameters(TokenQuery),
           responses: {
             '200': json('A fresh token (oauth2) or the API key and its headers (api_key)', 'Token'),
             ...common,
@@ -212,16 +205,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           operationId: 'listAudit',
           summary: 'The audit log, newest first (an `admin` action for service keys)',
-          parameters: [
-            { name: 'actor', in: 'query', schema: { type: 'string', maxLength: 200 } },
-            { name: 'provider', in: 'query', schema: { type: 'string', maxLength: 64 } },
-            { name: 'connection_id', in: 'query', schema: { type: 'string', maxLength: 200 } },
-            { name: 'action', in: 'query', schema: { type: 'string', enum: [...AUDIT_ACTIONS] } },
-            { name: 'since', in: 'query', schema: { type: 'string', format: 'date-time' } },
-            { name: 'until', in: 'query', schema: { type: 'string', format: 'date-time' } },
-            { name: 'cursor', in: 'query', schema: { type: 'string' } },
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
-          ],
+          parameters: queryParameters(AuditQuery),
           responses: { '200': json('A page of the audit log', 'AuditPage'), ...common },
         },
       },
@@ -233,11 +217,11 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           responses: {
             '200': {
               description: 'Ready',
-              content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } },
+              content: json('', 'Readiness').content,
             },
             '503': {
               description: 'Redis unreachable',
-              content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } },
+              content: json('', 'Readiness').content,
             },
           },
         },
@@ -259,261 +243,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     },
     components: {
       securitySchemes: { internalKey: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        Problem: {
-          type: 'object',
-          required: ['type', 'title', 'status', 'detail', 'code'],
-          properties: {
-            type: { type: 'string' },
-            title: { type: 'string' },
-            status: { type: 'integer' },
-            detail: { type: 'string' },
-            code: { type: 'string', enum: Object.keys(ERROR_CODES) },
-            retryable: { type: 'boolean' },
-            request_id: { type: 'string' },
-            current_token_expires_at: { type: 'string', format: 'date-time' },
-            refused: {
-              type: 'object',
-              description: 'forbidden: the action or the provider the grant does not allow',
-              properties: { action: { type: 'string' }, provider: { type: 'string' } },
-            },
-          },
-        },
-        AuditPage: {
-          type: 'object',
-          required: ['entries', 'next_cursor'],
-          properties: {
-            entries: { type: 'array', items: { $ref: '#/components/schemas/AuditEntry' } },
-            next_cursor: {
-              type: ['string', 'null'],
-              description: 'null at the end; a page may hold fewer than `limit` entries while more follow',
-            },
-          },
-        },
-        AuditEntry: {
-          type: 'object',
-          required: [
-            'id',
-            'at',
-            'actor',
-            'action',
-            'provider',
-            'connection_id',
-            'status',
-            'request_id',
-            'ip',
-          ],
-          properties: {
-            id: { type: 'string' },
-            at: { type: 'string', format: 'date-time' },
-            actor: { type: 'string' },
-            action: { type: 'string', enum: [...AUDIT_ACTIONS] },
-            provider: { type: ['string', 'null'] },
-            connection_id: { type: ['string', 'null'] },
-            status: { type: 'integer' },
-            request_id: { type: ['string', 'null'] },
-            ip: { type: ['string', 'null'] },
-          },
-        },
-        ConnectSessionRequest: {
-          type: 'object',
-          required: ['provider', 'connection_id'],
-          additionalProperties: false,
-          properties: {
-            provider: { type: 'string' },
-            connection_id: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
-            return_to: { type: 'string', format: 'uri' },
-            scopes: { type: 'array', items: { type: 'string' }, maxItems: 100 },
-            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
-            tags: { $ref: '#/components/schemas/Tags' },
-          },
-        },
-        EndUser: {
-          type: 'object',
-          required: ['id'],
-          additionalProperties: false,
-          properties: {
-            id: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,200}$' },
-            email: { type: 'string', minLength: 1, maxLength: 320 },
-            display_name: { type: 'string', minLength: 1, maxLength: 320 },
-            organization_id: { type: 'string', minLength: 1, maxLength: 320 },
-          },
-        },
-        EndUserOrNull: {
-          description: 'whom the connection belongs to; null clears it (in a request) or none (in metadata)',
-          oneOf: [{ $ref: '#/components/schemas/EndUser' }, { type: 'null' }],
-        },
-        Tags: {
-          type: 'object',
-          description: 'at most 10 entries; keys 1-64 characters of a-z0-9_.-',
-          additionalProperties: { type: 'string', maxLength: 256 },
-        },
-        OwnerPatch: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
-            tags: { $ref: '#/components/schemas/Tags' },
-          },
-        },
-        ConnectSession: {
-          type: 'object',
-          required: ['url', 'expires_at'],
-          properties: {
-            url: { type: 'string', format: 'uri' },
-            expires_at: { type: 'string', format: 'date-time' },
-          },
-        },
-        LastError: {
-          type: ['object', 'null'],
-          required: ['code', 'message', 'at'],
-          properties: {
-            code: { type: 'string' },
-            message: { type: 'string' },
-            at: { type: 'string', format: 'date-time' },
-            retryable: { type: 'boolean' },
-          },
-        },
-        Connection: {
-          type: 'object',
-          required: [
-            'provider',
-            'connection_id',
-            'auth_mode',
-            'status',
-            'scopes',
-            'expires_at',
-            'created_at',
-            'updated_at',
-            'last_refreshed_at',
-            'last_error',
-            'refresh_failures',
-            'next_refresh_at',
-            'key_id',
-            'end_user',
-            'tags',
-          ],
-          properties: {
-            provider: { type: 'string' },
-            connection_id: { type: 'string' },
-            auth_mode: { type: 'string', enum: ['oauth2', 'api_key'] },
-            status: { type: 'string', enum: ['active', 'reauthorization_required'] },
-            scopes: { type: 'array', items: { type: 'string' } },
-            expires_at: isoOrNull,
-            created_at: { type: 'string', format: 'date-time' },
-            updated_at: { type: 'string', format: 'date-time' },
-            last_refreshed_at: isoOrNull,
-            last_error: { $ref: '#/components/schemas/LastError' },
-            refresh_failures: { type: 'integer', minimum: 0 },
-            next_refresh_at: isoOrNull,
-            key_id: { type: 'string' },
-            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
-            tags: { $ref: '#/components/schemas/Tags' },
-          },
-        },
-        ConnectionPage: {
-          type: 'object',
-          required: ['connections', 'next_cursor'],
-          properties: {
-            connections: { type: 'array', items: { $ref: '#/components/schemas/Connection' } },
-            next_cursor: { type: ['string', 'null'] },
-          },
-        },
-        ImportRequest: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            access_token: { type: 'string' },
-            refresh_token: { type: ['string', 'null'] },
-            expires_at: {
-              type: ['string', 'null'],
-              format: 'date-time',
-              description: 'not together with expires_in',
-            },
-            expires_in: {
-              description: 'seconds, a number or a numeric string; not together with expires_at',
-              anyOf: [
-                { type: 'number', minimum: 0 },
-                { type: 'string', pattern: '^\\d+$' },
-                { type: 'null' },
-              ],
-            },
-            scopes: { type: 'array', items: { type: 'string' } },
-            token_type: { type: 'string' },
-            api_key: { type: 'string', description: 'api_key providers only, instead of the token fields' },
-            end_user: { $ref: '#/components/schemas/EndUserOrNull' },
-            tags: { $ref: '#/components/schemas/Tags' },
-          },
-        },
-        Token: {
-          oneOf: [
-            {
-              type: 'object',
-              required: ['auth_mode', 'access_token', 'token_type', 'expires_at', 'scopes'],
-              properties: {
-                auth_mode: { const: 'oauth2' },
-                access_token: { type: 'string' },
-                token_type: { type: 'string' },
-                expires_at: isoOrNull,
-                scopes: { type: 'array', items: { type: 'string' } },
-              },
-            },
-            {
-              type: 'object',
-              required: ['auth_mode', 'api_key', 'headers', 'expires_at', 'scopes'],
-              properties: {
-                auth_mode: { const: 'api_key' },
-                api_key: { type: 'string' },
-                headers: { type: 'object', additionalProperties: { type: 'string' } },
-                expires_at: { type: 'null' },
-                scopes: { type: 'array', items: { type: 'string' }, maxItems: 0 },
-              },
-            },
-          ],
-        },
-        Readiness: {
-          type: 'object',
-          required: ['status', 'redis'],
-          properties: {
-            status: { type: 'string', enum: ['ready', 'unavailable'] },
-            redis: { type: 'string', enum: ['ok', 'unreachable'] },
-          },
-        },
-        ProviderList: {
-          type: 'object',
-          required: ['providers'],
-          properties: {
-            providers: {
-              type: 'array',
-              items: {
-                type: 'object',
-                required: ['id', 'display_name', 'auth_mode', 'scopes', 'redirect_uri'],
-                properties: {
-                  id: { type: 'string' },
-                  display_name: { type: 'string' },
-                  auth_mode: { type: 'string', enum: ['oauth2', 'api_key'] },
-                  scopes: { type: 'array', items: { type: 'string' } },
-                  redirect_uri: { type: ['string', 'null'], description: 'null for api_key providers' },
-                  issuer: {
-                    type: ['string', 'null'],
-                    description: 'RFC 9207 issuer the callback requires in `iss`',
-                  },
-                  pkce: { type: 'string', enum: ['S256', 'none'] },
-                  refresh_token_rotation: { type: 'boolean' },
-                  keepalive_after: { type: 'integer', minimum: 0, description: 'seconds; 0 is off' },
-                  api_base_url: { type: ['string', 'null'] },
-                  api_headers: { type: 'object', additionalProperties: { type: 'string' } },
-                  api_key_header: {
-                    type: ['string', 'null'],
-                    description: 'api_key providers: the header the key goes in',
-                  },
-                  docs_url: { type: ['string', 'null'] },
-                },
-              },
-            },
-          },
-        },
-      },
+      schemas: componentSchemas(COMPONENTS),
     },
   };
 }

@@ -1,79 +1,27 @@
-import { EndUser, OwnerChange, Tags } from '../connections/connection-owner';
-import { CONNECTION_ID_PATTERN, invalid, rejectUnknownFields } from './validate';
-
-export const MAX_TAGS = 10;
-export const TAG_KEY_PATTERN = /^[a-z0-9_.-]{1,64}$/;
-export const MAX_TAG_VALUE = 256;
-const END_USER_FIELDS = ['id', 'email', 'display_name', 'organization_id'] as const;
-const MAX_END_USER_TEXT = 320; // an e-mail address may be 254 characters (RFC 5321 §4.5.3.1.3)
+import { OwnerChange } from '../connections/connection-owner';
+import { tagFiltersProblem, tagPairs } from './schemas/queries';
+import { invalid } from './validate';
 
 /**
- * The owner fields of a connect session, an import or a PATCH body (see docs/end-users-and-tags.md):
- * a field left out is not named; `null` clears it. Each failure is a 400 naming the field.
+ * The owner fields of a checked connect session, import or PATCH body (src/http/schemas/owner.ts,
+ * docs/end-users-and-tags.md) as a change: a field left out is not named, so it keeps what the
+ * connection holds.
  */
-export function parseOwnerChange(body: Record<string, unknown>): OwnerChange {
+export function ownerChange(fields: OwnerChange): OwnerChange {
   const change: OwnerChange = {};
-  if (body.end_user !== undefined)
-    change.end_user = body.end_user === null ? null : parseEndUser(body.end_user);
-  if (body.tags !== undefined) change.tags = body.tags === null ? {} : parseTags(body.tags);
+  if (fields.end_user !== undefined) change.end_user = fields.end_user;
+  if (fields.tags !== undefined) change.tags = fields.tags;
   return change;
-}
-
-export function parseEndUser(value: unknown): EndUser {
-  if (!value || typeof value !== 'object' || Array.isArray(value))
-    throw invalid('`end_user` must be an object with an `id`');
-  const source = value as Record<string, unknown>;
-  try {
-    rejectUnknownFields(source, END_USER_FIELDS);
-  } catch {
-    throw invalid(`\`end_user\` may hold only ${END_USER_FIELDS.map((f) => `\`${f}\``).join(', ')}`);
-  }
-  if (typeof source.id !== 'string' || !CONNECTION_ID_PATTERN.test(source.id))
-    throw invalid('`end_user.id` must be 1-200 characters of A-Za-z0-9._:@-');
-  const endUser: EndUser = { id: source.id };
-  for (const field of ['email', 'display_name', 'organization_id'] as const) {
-    const text = source[field];
-    if (text === undefined || text === null) continue;
-    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_END_USER_TEXT)
-      throw invalid(
-        `\`end_user.${field}\` must be a non-empty string of at most ${MAX_END_USER_TEXT} characters`,
-      );
-    endUser[field] = text;
-  }
-  return endUser;
-}
-
-export function parseTags(value: unknown): Tags {
-  if (!value || typeof value !== 'object' || Array.isArray(value))
-    throw invalid('`tags` must be an object of string values');
-  const entries = Object.entries(value as Record<string, unknown>);
-  if (entries.length > MAX_TAGS) throw invalid(`\`tags\` may hold at most ${MAX_TAGS} entries`);
-  const tags: Tags = {};
-  for (const [key, text] of entries) {
-    // The key is the caller's input: named only when it is well formed, so nothing comes back as markup.
-    if (!TAG_KEY_PATTERN.test(key)) throw invalid('`tags` keys must be 1-64 characters of a-z0-9_.-');
-    if (typeof text !== 'string' || text.length > MAX_TAG_VALUE)
-      throw invalid(`\`tags.${key}\` must be a string of at most ${MAX_TAG_VALUE} characters`);
-    tags[key] = text;
-  }
-  return tags;
 }
 
 /**
  * A listing's `tag` filter, `key:value` (the first colon splits: keys hold none), given once or
- * repeated; all must match.
+ * repeated; all must match. The rule of the API's query (src/http/schemas/queries.ts), for the CLI.
  */
 export function parseTagFilters(value: unknown): Array<[string, string]> {
   if (value === undefined) return [];
   const list = Array.isArray(value) ? value : [value];
-  if (list.length > MAX_TAGS) throw invalid(`\`tag\` may be given at most ${MAX_TAGS} times`);
-  return list.map((item) => {
-    if (typeof item !== 'string') throw invalid('`tag` must be `key:value`');
-    const i = item.indexOf(':');
-    const key = i < 0 ? '' : item.slice(0, i);
-    const text = item.slice(i + 1);
-    if (!TAG_KEY_PATTERN.test(key) || text.length > MAX_TAG_VALUE)
-      throw invalid('`tag` must be `key:value`, the key 1-64 characters of a-z0-9_.-');
-    return [key, text];
-  });
+  const problem = tagFiltersProblem(list);
+  if (problem !== undefined) throw invalid(problem);
+  return tagPairs(list as string[]);
 }

@@ -1,6 +1,8 @@
 /**
  * The shapes of the internal API (docs/api.md), as a caller sees them. Kept free of the broker's
- * own modules so the client can be used by any service that depends on this package.
+ * own modules so the client can be used by any service that depends on this package; each is the
+ * type of the broker's schema for it (src/http/schemas/, whence the OpenAPI document too), which
+ * test/unit/client/client-types-match-schemas.test.ts checks type by type.
  */
 export type AuthMode = 'oauth2' | 'api_key';
 
@@ -87,13 +89,18 @@ export interface ConnectSessionRequest extends OwnerFields {
   scopes?: string[];
 }
 
-/** Tokens obtained elsewhere (`expires_at` or `expires_in`, not both), or an API key. */
+/**
+ * Tokens obtained elsewhere (`expires_at` or `expires_in`, not both; null is as left out), or an
+ * API key.
+ */
 export type ImportRequest = (
   | {
       access_token: string;
-      refresh_token?: string;
-      expires_at?: string;
-      expires_in?: number;
+      refresh_token?: string | null;
+      /** ISO 8601. */
+      expires_at?: string | null;
+      /** Seconds: a number or a string of digits. */
+      expires_in?: number | string | null;
       scopes?: string[];
       token_type?: string;
     }
@@ -106,7 +113,20 @@ export interface ProviderInfo {
   display_name: string;
   auth_mode: AuthMode;
   scopes: string[];
+  /** Null for api_key providers. */
   redirect_uri: string | null;
+  /** RFC 9207 issuer the callback requires in `iss`. */
+  issuer?: string | null;
+  pkce?: 'S256' | 'none';
+  refresh_token_rotation?: boolean;
+  /** Seconds; 0 is off. */
+  keepalive_after?: number;
+  api_base_url?: string | null;
+  api_headers?: Record<string, string>;
+  /** api_key providers: the header the key goes in. */
+  api_key_header?: string | null;
+  docs_url?: string | null;
+  /** A newer broker may add fields. */
   [field: string]: unknown;
 }
 

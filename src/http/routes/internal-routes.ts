@@ -10,17 +10,12 @@ import { AccessTarget, InternalAccess } from '../internal-access';
 import { callerOf } from '../internal-auth';
 import { resolveProvider } from '../resolve-provider';
 import { isAllowedReturnUrl } from '../return-to';
-import {
-  invalid,
-  optionalInteger,
-  optionalQueryString,
-  optionalScopes,
-  optionalString,
-  rejectUnknownFields,
-  requireConnectionId,
-  requireObjectBody,
-} from '../validate';
-import { parseOwnerChange, parseTagFilters } from '../parse-owner';
+import { givenParameters, invalid, requireConnectionId } from '../validate';
+import { ownerChange } from '../parse-owner';
+import { ConnectSession, ProviderList } from '../schemas/answers';
+import { InputCheck, parseInput } from '../schemas/parse-input';
+import { ListQuery } from '../schemas/queries';
+import { ConnectSessionRequest, ImportOwner, OwnerPatch } from '../schemas/requests';
 import { AUDIT_ROUTE, AuditRouteDeps, auditRouteHandler } from './audit-route';
 import { listGranted } from './list-granted';
 import { parseImport } from './parse-import';
@@ -92,33 +87,34 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
   router.get(TOKEN_ROUTE, tokenRouteHandler(deps));
 
   router.post('/internal/connect-sessions', json, async (req, res) => {
-    const body = requireObjectBody(req.body);
-    rejectUnknownFields(body, ['provider', 'connection_id', 'return_to', 'scopes', 'end_user', 'tags']);
-    if (typeof body.provider !== 'string') throw invalid('`provider` must be a string');
+    const input = InputCheck.of(ConnectSessionRequest, req.body);
+    // The body's form and `provider` first; the grant is checked on the ids as sent, before anything
+    // is looked up, and the other fields after the provider is known.
+    input.rejectIfAbout('provider');
+    const sent = req.body as Record<string, unknown>;
+    const providerId = ConnectSessionRequest.shape.provider.parse(sent.provider);
     const caller = allow(deps.access, req, res, 'connect', {
-      provider: body.provider,
-      connectionId: typeof body.connection_id === 'string' ? body.connection_id : undefined,
+      provider: providerId,
+      connectionId: typeof sent.connection_id === 'string' ? sent.connection_id : undefined,
     });
-    const provider = resolveProvider(deps.registry, body.provider);
-    const connectionId = requireConnectionId(body.connection_id);
-    const returnTo = optionalString(body.return_to, 'return_to', 2048);
-    if (returnTo !== undefined && !isAllowedReturnUrl(returnTo, deps.allowedReturnUrls)) {
+    const provider = resolveProvider(deps.registry, providerId);
+    const { connection_id, return_to, scopes, end_user, tags } = input.value();
+    if (return_to !== undefined && !isAllowedReturnUrl(return_to, deps.allowedReturnUrls)) {
       throw invalid('`return_to` is not allowed by ALLOWED_RETURN_URLS');
     }
-    const scopes = optionalScopes(body.scopes);
-    const owner = parseOwnerChange(body);
     const { token, expiresAt } = await deps.connectSessions.create({
       provider: provider.id,
-      connection_id: connectionId,
-      return_to: returnTo,
+      connection_id,
+      return_to,
       scopes,
-      ...owner,
+      ...ownerChange({ end_user, tags }),
       actor: caller.actor,
     });
-    res.status(201).json({
+    const answer: ConnectSession = {
       url: `${deps.publicUrl}/auth/${provider.id}?session=${token}`,
       expires_at: new Date(expiresAt).toISOString(),
-    });
+    };
+    res.status(201).json(answer);
   });
 
   router.get('/internal/connections/:provider/:connection_id', async (req, res) => {
@@ -132,10 +128,9 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     allow(deps.access, req, res, 'write', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
-    const body = requireObjectBody(req.body);
     // The owner fields ride beside the credentials; parseImport checks the rest of the body.
-    const { end_user: _endUser, tags: _tags, ...credentials } = body;
-    const owner = parseOwnerChange(body);
+    const owner = ownerChange(parseInput(ImportOwner, req.body));
+    const { end_user: _endUser, tags: _tags, ...credentials } = req.body as Record<string, unknown>;
     const imported = parseImport(credentials, provider.auth_mode);
     const { created, connection } =
       imported.kind === 'api_key'
@@ -155,9 +150,7 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     allow(deps.access, req, res, 'write', pathTarget(req));
     const provider = resolveProvider(deps.registry, req.params.provider);
     const connectionId = requireConnectionId(req.params.connection_id);
-    const body = requireObjectBody(req.body);
-    rejectUnknownFields(body, ['end_user', 'tags']);
-    const change = parseOwnerChange(body);
+    const change = ownerChange(parseInput(OwnerPatch, req.body));
     res.json(presentConnection(await deps.connections.updateOwner(provider.id, connectionId, change)));
     auditChange(deps.access, req, res, 'patch', { provider: provider.id, connectionId });
   });
@@ -173,20 +166,16 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
 
   router.get('/internal/connections', async (req, res) => {
     // docs/api.md writes the listing as `?provider=&cursor=&limit=`: an empty value means "not given".
-    const query = Object.fromEntries(
-      Object.entries(req.query as Record<string, unknown>).filter(([, v]) => v !== ''),
-    );
-    const providerId = optionalQueryString(query, 'provider', 64);
+    const query = givenParameters(req.query);
+    const input = InputCheck.of(ListQuery, query);
+    // `provider` first: the grant is checked on it, and an unknown one is a 404, before the rest.
+    input.rejectIfAbout('provider');
+    const providerId = ListQuery.shape.provider.parse(query.provider);
     const caller = allow(deps.access, req, res, 'read', { provider: providerId });
     if (providerId !== undefined && !deps.registry.get(providerId)) {
       throw new BrokerError('provider_not_found', unknownProviderMessage(deps.registry, providerId));
     }
-    const limit = optionalInteger(query, 'limit', 1, 1000) ?? 50;
-    const cursorParam = optionalQueryString(query, 'cursor', 400);
-    const cursor = cursorParam === undefined ? undefined : decodeCursor(cursorParam);
-    const endUserId =
-      query.end_user_id === undefined ? undefined : requireConnectionId(query.end_user_id, 'end_user_id');
-    const tags = parseTagFilters(query.tag);
+    const { limit, cursor, end_user_id: endUserId, tag: tags = [] } = input.value();
     const visible = visibleProviders(caller);
     // A scoped service sees only its providers' connections (docs/least-privilege.md), filtered
     // by owner like anyone's.
@@ -204,18 +193,11 @@ export function createInternalRoutes(deps: InternalRoutesDeps, router: IRouter =
     const visible = visibleProviders(allow(deps.access, req, res, 'admin'));
     const enabled = deps.registry.enabled();
     const shown = visible === '*' ? enabled : enabled.filter((p) => visible.includes(p.id));
-    res.json({ providers: shown.map(presentProvider) });
+    const answer: ProviderList = { providers: shown.map(presentProvider) };
+    res.json(answer);
   });
 
   router.get(AUDIT_ROUTE, auditRouteHandler(deps));
 
   return router;
-}
-
-function decodeCursor(value: string): string {
-  if (!/^[A-Za-z0-9_-]{1,400}$/.test(value)) throw invalid('`cursor` is not a cursor this API gave');
-  const decoded = Buffer.from(value, 'base64url').toString('utf8');
-  if (!/^[a-z0-9-]+:[A-Za-z0-9._:@-]{1,200}$/.test(decoded))
-    throw invalid('`cursor` is not a cursor this API gave');
-  return decoded;
 }

@@ -1,7 +1,8 @@
 import { DEFAULT_API_KEY_SETTINGS, Provider } from '../../providers/provider-definition';
+import { ProviderInfo } from '../schemas/answers';
 
 /** A provider as the API and CLI show it: what a caller needs, never credentials. */
-export function presentProvider(provider: Provider): Record<string, unknown> {
+export function presentProvider(provider: Provider): ProviderInfo {
   return {
     id: provider.id,
     display_name: provider.display_name,

@@ -9,7 +9,9 @@ import { InternalAccess } from '../internal-access';
 import { callerOf } from '../internal-auth';
 import { RequestTracker, contextHeaders, setContextHeaders } from '../request-context';
 import { resolveProvider } from '../resolve-provider';
-import { optionalBoolean, optionalInteger, requireConnectionId } from '../validate';
+import { parseInput } from '../schemas/parse-input';
+import { TokenQuery } from '../schemas/queries';
+import { requireConnectionId } from '../validate';
 
 /** The token API's route (docs/api.md), as the metrics and the OpenAPI document name it. */
 export const TOKEN_ROUTE = '/internal/connections/:provider/:connection_id/token';
@@ -36,9 +38,12 @@ function parseTokenRequest(
 ): TokenRequest {
   const provider = resolveProvider(deps.registry, providerId);
   const id = requireConnectionId(connectionId);
-  const minValidity = optionalInteger(query, 'min_validity', 0, 86400) ?? deps.refreshMarginSeconds;
-  const forceRefresh = optionalBoolean(query, 'force_refresh') ?? false;
-  return { provider, connectionId: id, options: { minValiditySeconds: minValidity, forceRefresh } };
+  const { min_validity = deps.refreshMarginSeconds, force_refresh = false } = parseInput(TokenQuery, query);
+  return {
+    provider,
+    connectionId: id,
+    options: { minValiditySeconds: min_validity, forceRefresh: force_refresh },
+  };
 }
 
 /**
