@@ -122,7 +122,7 @@ const arms = {
   B: { url: b.url, headers: auth, path: '/internal/proxy/bexio/bench-1/small', pid: b.pid },
 };
 const acc = Object.fromEntries(
-  Object.keys(arms).map((k) => [k, { samples: [], cpu: 0, sent: 0, late: 0, slices: [] }]),
+  Object.keys(arms).map((k) => [k, { samples: [], cpu: 0, sent: 0, late: 0, failed: 0, slices: [] }]),
 );
 
 async function slice(name, rate, durationMs) {
@@ -130,9 +130,8 @@ async function slice(name, rate, durationMs) {
   const cpu0 = arm.pid ? cpuSeconds(arm.pid) : 0;
   const r = await paced({ url: arm.url, rate, durationMs, headers: arm.headers, pathFor: () => arm.path });
   const cpu = arm.pid ? cpuSeconds(arm.pid) - cpu0 : 0;
-  if (r.errors || r.samples.length !== r.sent)
-    throw new Error(`${name}: ${JSON.stringify(r.statuses)}, ${r.errors} errors`);
-  return { ...r, cpu };
+  // A failed request is counted and shown, not fatal: a loaded machine may time one out.
+  return { ...r, cpu, failed: r.sent - r.samples.length };
 }
 
 // Warm-up: JIT, keep-alive pools.
@@ -147,6 +146,7 @@ for (let i = 0; i < SLICES; i++) {
     x.cpu += r.cpu;
     x.sent += r.sent;
     x.late += r.late;
+    x.failed += r.failed;
     x.slices.push({ cpuUs: (r.cpu / r.sent) * 1e6, p99: percentile(r.samples, 0.99) });
   }
 }
@@ -174,7 +174,7 @@ for (const name of Object.keys(arms)) {
             0,
           )})`
         : '') +
-      `, ${x.late} of ${x.sent} issued > 5 ms late`,
+      `, ${x.late} of ${x.sent} issued > 5 ms late, ${x.failed} not 2xx`,
   );
 }
 const ratios = acc.A.slices.map((s, i) => acc.B.slices[i].cpuUs / s.cpuUs);

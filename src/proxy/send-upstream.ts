@@ -79,8 +79,7 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
  */
 export function sendUpstream(spec: UpstreamRequest): Promise<UpstreamExchange> {
   const { base, body } = spec;
-  const flat = spec.headers;
-  flat.unshift('Host', base.host);
+  const flat = ['Host', base.host, ...spec.headers];
   if (body.kind === 'buffered') flat.push('Content-Length', String(body.data.length));
   else if (body.kind === 'none' && BODY_METHODS.has(spec.method)) flat.push('Content-Length', '0');
   else if (body.kind === 'streamed' && body.rest.headers['transfer-encoding'] === undefined) {
