@@ -3,13 +3,14 @@ import { performance } from 'node:perf_hooks';
 import { ConnectionService, TokenAnswer } from '../connections/connection-service';
 import { BrokerError } from '../errors/broker-error';
 import { Logger } from '../observability/logger';
+import { Provider } from '../providers/provider-definition';
 import { ConfinedTarget, upstreamPathOf } from './confine-path';
 import { credentialHeaders } from './credential-headers';
 import { forwardableRequestHeaders, forwardableResponseHeaders } from './proxy-headers';
 import { ProxyCall, ProxyHooks } from './proxy-hooks';
 import { ProxyMetrics, seriesCache, statusClassOf } from './proxy-metrics';
 import { ProxyBody, readReplayableBody } from './read-replayable-body';
-import { UpstreamAgents, UpstreamExchange, sendUpstream } from './send-upstream';
+import { UpstreamAgents, UpstreamExchange, sendUpstream, upstreamBaseOf } from './send-upstream';
 
 export interface ProxyDeps {
   connections: Pick<ConnectionService, 'getToken' | 'read'>;
@@ -50,7 +51,13 @@ export function createProxy(deps: ProxyDeps): Proxy {
   const series = seriesCache(deps.metrics);
   return async (call, target, res) => {
     const timing: Timing = { started: performance.now(), upstreamMs: 0, retried: false };
-    res.once('close', () => record(deps, series, call, res, timing));
+    let exchange: UpstreamExchange | undefined;
+    // One listener for both: the metrics and log line, and, when the caller went away before the
+    // answer was through, the upstream request (and its body stream) go too.
+    res.once('close', () => {
+      if (exchange && !res.writableFinished) exchange.request.destroy();
+      record(deps, series, call, res, timing);
+    });
 
     const baseUrl = call.provider.api_base_url;
     if (!baseUrl) {
@@ -59,31 +66,35 @@ export function createProxy(deps: ProxyDeps): Proxy {
         `Provider "${call.provider.id}" has no api_base_url: set ${call.provider.env_prefix}_API_BASE_URL or the catalogue's api_base_url.`,
       );
     }
-    const base = new URL(baseUrl);
+    const base = upstreamBaseOf(baseUrl);
     const token = await deps.connections.getToken(call.provider, call.connectionId, {
       minValiditySeconds: deps.refreshMarginSeconds,
       forceRefresh: false,
     });
     await deps.hooks.credentialAboutToBeUsed({ ...call, authMode: token.auth_mode });
-    const body = await readReplayableBody(call.req);
+    // Most proxied requests have no body: no promise to wait for then.
+    const read = readReplayableBody(call.req);
+    const body = 'then' in read ? await read : read;
+    const path = upstreamPathOf(base.pathname, target);
 
-    const send = (answer: TokenAnswer): Promise<UpstreamExchange> =>
-      timed(timing, () =>
-        sendUpstream({
+    const send = async (answer: TokenAnswer): Promise<UpstreamExchange> => {
+      const sent = performance.now();
+      try {
+        return await sendUpstream({
           base,
-          path: upstreamPathOf(base.pathname, target),
+          path,
           method: call.method,
           headers: upstreamHeaders(call, answer),
           body,
           timeoutMs: deps.timeoutMs,
           agents: deps.agents,
-        }),
-      );
-    let exchange = await send(token);
-    // The caller went away: so does the upstream request (and its body stream).
-    res.once('close', () => {
-      if (!res.writableFinished) exchange.request.destroy();
-    });
+        });
+      } finally {
+        timing.upstreamMs += performance.now() - sent;
+      }
+    };
+    exchange = await send(token);
+    if (res.destroyed) exchange.request.destroy();
 
     if (exchange.response.statusCode === 401 && token.auth_mode === 'oauth2') {
       const fresh = await refreshAfter401(deps, call, token, body, exchange);
@@ -91,6 +102,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         exchange.response.resume();
         timing.retried = true;
         exchange = await send(fresh);
+        if (res.destroyed) exchange.request.destroy();
       }
     }
     answer(res, exchange, timing);
@@ -132,28 +144,49 @@ async function refreshAfter401(
   return deps.connections.getToken(call.provider, call.connectionId, { ...options, forceRefresh: true });
 }
 
-/** The caller's headers after hygiene, then the broker's: credential, `api_headers`, request id. */
-function upstreamHeaders(call: ProxyCall, token: TokenAnswer): Array<[string, string]> {
-  const credential = credentialHeaders(token);
-  const apiHeaders = call.provider.api_headers ?? {};
-  const replaced = new Set(Object.keys(credential).map((name) => name.toLowerCase()));
-  const headers = forwardableRequestHeaders(call.req.rawHeaders, replaced);
-  const sent = new Set(headers.map(([name]) => name.toLowerCase()));
-  // A caller's own value of an api_headers field (say another API version) wins over the catalogue's.
-  for (const [name, value] of Object.entries(apiHeaders))
-    if (!sent.has(name.toLowerCase()) && !replaced.has(name.toLowerCase())) headers.push([name, value]);
-  for (const [name, value] of Object.entries(credential)) headers.push([name, value]);
-  headers.push(['X-Request-Id', call.requestId]);
-  return headers;
-}
+/** What an oauth2 credential replaces of the caller's fields (lower case). */
+const AUTHORIZATION: ReadonlySet<string> = new Set(['authorization']);
 
-async function timed<T>(timing: Timing, work: () => Promise<T>): Promise<T> {
-  const sent = performance.now();
-  try {
-    return await work();
-  } finally {
-    timing.upstreamMs += performance.now() - sent;
+/** A provider's `api_headers` as [name, lower-case name, value], made once per provider. */
+const apiHeadersOf = (() => {
+  const known = new WeakMap<Provider, Array<[string, string, string]>>();
+  return (provider: Provider): Array<[string, string, string]> => {
+    let entries = known.get(provider);
+    if (!entries) {
+      entries = Object.entries(provider.api_headers ?? {}).map(([name, value]) => [
+        name,
+        name.toLowerCase(),
+        value,
+      ]);
+      known.set(provider, entries);
+    }
+    return entries;
+  };
+})();
+
+/**
+ * The caller's headers after hygiene, then the broker's: credential, `api_headers`, request id;
+ * flat (name, value, …), the form Node's client takes without copying.
+ */
+function upstreamHeaders(call: ProxyCall, token: TokenAnswer): string[] {
+  const credential = credentialHeaders(token);
+  const replaced =
+    token.auth_mode === 'oauth2'
+      ? AUTHORIZATION
+      : new Set(Object.keys(credential).map((name) => name.toLowerCase()));
+  const apiHeaders = apiHeadersOf(call.provider);
+  const headers: string[] = [];
+  const sent = new Set<string>();
+  for (const [name, value] of forwardableRequestHeaders(call.req.rawHeaders, replaced)) {
+    headers.push(name, value);
+    if (apiHeaders.length > 0) sent.add(name.toLowerCase());
   }
+  // A caller's own value of an api_headers field (say another API version) wins over the catalogue's.
+  for (const [name, lower, value] of apiHeaders)
+    if (!sent.has(lower) && !replaced.has(lower)) headers.push(name, value);
+  for (const name in credential) headers.push(name, credential[name]!);
+  headers.push('X-Request-Id', call.requestId);
+  return headers;
 }
 
 /** The upstream's answer as it came: status, reason, headers after hygiene, body streamed. */
@@ -164,10 +197,19 @@ function answer(res: ServerResponse, exchange: UpstreamExchange, timing: Timing)
   if (response.statusMessage) res.statusMessage = response.statusMessage;
   for (const [name, values] of forwardableResponseHeaders(response.rawHeaders))
     res.setHeader(name, values.length === 1 ? values[0]! : values);
+  timing.headSentAt = performance.now();
+  if (response.complete) {
+    // The whole answer is in (a small body comes in the same read as its head): head and body go
+    // out in one write, without a pipe's listeners and ticks for a body already here. Reading it
+    // to its end also hands the upstream socket back to the keep-alive pool.
+    const data = response.read() as Buffer | null;
+    if (data === null) res.end();
+    else res.end(data);
+    return;
+  }
   // A body of known length goes out with the head in one write (one syscall less per request); a
   // stream of unknown length (events, long polls) shows its head at once, before its first bytes.
   if (response.headers['content-length'] === undefined) res.flushHeaders();
-  timing.headSentAt = performance.now();
   response.on('error', () => res.destroy());
   // A body cut short upstream is cut short here too: the caller must not take it for whole.
   response.on('aborted', () => res.destroy());

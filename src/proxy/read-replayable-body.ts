@@ -13,20 +13,22 @@ export type ProxyBody =
   | { kind: 'buffered'; data: Buffer }
   | { kind: 'streamed'; head: Buffer[]; rest: IncomingMessage };
 
+const NO_BODY: ProxyBody = { kind: 'none' };
+
 /**
  * Reads ahead at most REPLAY_LIMIT_BYTES of the caller's body. A declared `Content-Length` above
  * the limit is streamed at once, without reading ahead; a chunked body is read until it ends or
- * passes the limit. The caller's stream is paused again before this answers.
+ * passes the limit. The caller's stream is paused again before this answers. Answers at once,
+ * without a promise, when there is nothing to read (most proxied requests: a GET).
  */
-export function readReplayableBody(req: IncomingMessage): Promise<ProxyBody> {
+export function readReplayableBody(req: IncomingMessage): ProxyBody | Promise<ProxyBody> {
   const declared = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
   if (!chunked && (declared === undefined || declared === '0')) {
     // No body (RFC 9112 §6.3): nothing to read. An explicit `Content-Length: 0` is sent as such.
-    return Promise.resolve(declared === '0' ? { kind: 'buffered', data: Buffer.alloc(0) } : { kind: 'none' });
+    return declared === '0' ? { kind: 'buffered', data: Buffer.alloc(0) } : NO_BODY;
   }
-  if (!chunked && Number(declared) > REPLAY_LIMIT_BYTES)
-    return Promise.resolve({ kind: 'streamed', head: [], rest: req });
+  if (!chunked && Number(declared) > REPLAY_LIMIT_BYTES) return { kind: 'streamed', head: [], rest: req };
 
   return new Promise((resolve, reject) => {
     const head: Buffer[] = [];

@@ -16,12 +16,47 @@ export function createUpstreamAgents(): UpstreamAgents {
   return { http: new HttpAgent(options), https: new HttpsAgent(options) };
 }
 
+/** An `api_base_url` as the proxy uses it, parsed once (not once a request). */
+export interface UpstreamBase {
+  secure: boolean;
+  /** The `Host` field: host and port as the URL has them. */
+  host: string;
+  /** The host to connect to: an IPv6 literal without its brackets. */
+  hostname: string;
+  port: number | undefined;
+  /** The URL's path, whose prefix every proxied path keeps. */
+  pathname: string;
+}
+
+const bases = new Map<string, UpstreamBase>();
+
+/**
+ * `api_base_url` parsed, from a cache: the providers' base URLs are few and fixed at start (the
+ * catalogue and its environment overrides), so the map stays small.
+ */
+export function upstreamBaseOf(baseUrl: string): UpstreamBase {
+  let base = bases.get(baseUrl);
+  if (!base) {
+    const url = new URL(baseUrl);
+    base = {
+      secure: url.protocol === 'https:',
+      host: url.host,
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port ? Number(url.port) : undefined,
+      pathname: url.pathname,
+    };
+    bases.set(baseUrl, base);
+  }
+  return base;
+}
+
 export interface UpstreamRequest {
-  base: URL;
+  base: UpstreamBase;
   /** Path and query under the base, already confined. */
   path: string;
   method: string;
-  headers: Array<[string, string]>;
+  /** The fields to send after `Host`, as name, value, name, value… (the form Node's client takes whole). */
+  headers: string[];
   body: ProxyBody;
   /** Milliseconds to wait for the response head (PROXY_TIMEOUT). */
   timeoutMs: number;
@@ -43,10 +78,8 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
  * a failed connection a 502; neither names the URL's query nor any header.
  */
 export function sendUpstream(spec: UpstreamRequest): Promise<UpstreamExchange> {
-  const secure = spec.base.protocol === 'https:';
-  const flat: string[] = ['Host', spec.base.host];
-  for (const [name, value] of spec.headers) flat.push(name, value);
-  const body = spec.body;
+  const { base, body } = spec;
+  const flat = ['Host', base.host, ...spec.headers];
   if (body.kind === 'buffered') flat.push('Content-Length', String(body.data.length));
   else if (body.kind === 'none' && BODY_METHODS.has(spec.method)) flat.push('Content-Length', '0');
   else if (body.kind === 'streamed' && body.rest.headers['transfer-encoding'] === undefined) {
@@ -55,14 +88,13 @@ export function sendUpstream(spec: UpstreamRequest): Promise<UpstreamExchange> {
   }
 
   return new Promise((resolve, reject) => {
-    const request = (secure ? httpsRequest : httpRequest)({
-      protocol: spec.base.protocol,
-      hostname: spec.base.hostname.replace(/^\[|\]$/g, ''),
-      port: spec.base.port || undefined,
+    const request = (base.secure ? httpsRequest : httpRequest)({
+      hostname: base.hostname,
+      port: base.port,
       method: spec.method,
       path: spec.path,
       headers: flat,
-      agent: secure ? spec.agents.https : spec.agents.http,
+      agent: base.secure ? spec.agents.https : spec.agents.http,
     });
     let settled = false;
     const timer = setTimeout(() => {

@@ -10,6 +10,8 @@ export interface UpstreamRecord {
   /** Lower-cased names, several values joined as Node joins them. */
   headers: IncomingMessage['headers'];
   body: Buffer;
+  /** The client's port: requests with the same one came over one kept-alive connection. */
+  remotePort?: number;
   /** When the first and the last byte of the body arrived (ms, performance clock). */
   firstByteAt?: number;
   endedAt: number;
@@ -56,6 +58,7 @@ export class FakeUpstream {
       rawHeaders: req.rawHeaders,
       headers: req.headers,
       body: Buffer.alloc(0),
+      remotePort: req.socket.remotePort,
       endedAt: 0,
     };
     this.requests.push(record);

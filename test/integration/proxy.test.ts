@@ -335,6 +335,33 @@ describe('proxy: answers', () => {
     }
   });
 
+  it('passes a small chunked answer through whole, status and body', async () => {
+    upstream.on((_req, res) => {
+      res.writeHead(201, { 'Content-Type': 'text/plain' });
+      res.write('first part, ');
+      res.end('second part');
+    });
+    try {
+      const res = await raw('GET', '/internal/proxy/jobber/acct-1/graphql');
+      expect(res.status).toBe(201);
+      expect(res.headers['content-type']).toBe('text/plain');
+      expect(res.body).toBe('first part, second part');
+    } finally {
+      upstream.on(undefined);
+    }
+  });
+
+  it('sends one request after another over one kept-alive upstream connection', async () => {
+    const before = upstream.requests.length;
+    for (let i = 0; i < 4; i++) {
+      const res = await raw('GET', `/internal/proxy/jobber/acct-1/graphql?i=${i}`);
+      expect(res.status).toBe(200);
+    }
+    const seen = upstream.requests.slice(before);
+    expect(seen.map((r) => r.url)).toEqual([0, 1, 2, 3].map((i) => `/api/graphql?i=${i}`));
+    expect(new Set(seen.map((r) => r.remotePort)).size).toBe(1);
+  });
+
   it('answers a redirect as it is and never follows it', async () => {
     upstream.on((_req, res) => {
       res.writeHead(302, { Location: 'http://127.0.0.1:9/elsewhere' });

@@ -33,29 +33,34 @@ interface ProxyTarget {
   target: ConfinedTarget;
 }
 
+/** The ids as sent and what follows them, from the raw request target; undefined when it is not the proxy's. */
+interface SentTarget {
+  provider: string;
+  connectionId: string;
+  tail: string;
+}
+
+/** The provider and connection ids as sent, before any check: what the grant is checked against. */
+function sentTarget(url: string): SentTarget | undefined {
+  const match = PROXY_URL.exec(url);
+  return match ? { provider: match[1]!, connectionId: match[2]!, tail: match[3]! } : undefined;
+}
+
 /**
  * The ids and the path, read from the raw request target (Express's decoded params would hide an
  * encoded `/` or `..`) and checked before the proxy does anything: 404 for the provider, 400 for
- * the rest. Undefined when the target is not the proxy's.
+ * the rest.
  */
-function parseProxyTarget(registry: ProviderRegistry, url: string): ProxyTarget | undefined {
-  const match = PROXY_URL.exec(url);
-  if (!match) return undefined;
-  const provider = resolveProvider(registry, match[1]);
-  const connectionId = requireConnectionId(decodeSegment(match[2]!));
-  const tail = match[3]!;
+function parseProxyTarget(registry: ProviderRegistry, sent: SentTarget): ProxyTarget {
+  const provider = resolveProvider(registry, sent.provider);
+  const connectionId = requireConnectionId(decodeSegment(sent.connectionId));
+  const tail = sent.tail;
   const slash = tail.startsWith('/');
   return {
     provider,
     connectionId,
     target: { ...confineProxyPath(slash ? tail.slice(1) : tail), bare: !slash },
   };
-}
-
-/** The provider and connection ids as sent, before any check: what the grant is checked against. */
-function sentTarget(url: string): { provider: string; connectionId: string } | undefined {
-  const match = PROXY_URL.exec(url);
-  return match ? { provider: match[1]!, connectionId: match[2]! } : undefined;
 }
 
 function run(
@@ -85,9 +90,7 @@ export function registerProxyRoute(deps: ProxyRouteDeps, router: IRouter): void 
     // (an unknown provider outside the grant is refused alike; docs/least-privilege.md).
     const caller = callerOf(res);
     deps.access.check(caller, req, 'proxy', sent, requestId);
-    const parsed = parseProxyTarget(deps.registry, req.originalUrl);
-    if (!parsed) return next();
-    await run(deps, parsed, caller, req, res, requestId);
+    await run(deps, parseProxyTarget(deps.registry, sent), caller, req, res, requestId);
   });
 }
 
@@ -117,15 +120,11 @@ export function proxyFastPath(
     const requestId = deps.track(req, res, PROXY_ROUTE);
     // The context headers; an upstream answer's own X-Request-Id, if it has one, replaces ours.
     setContextHeaders(res, requestId);
-    let parsed: ProxyTarget | undefined;
+    let parsed: ProxyTarget;
     try {
-      parsed = parseProxyTarget(deps.registry, url);
+      parsed = parseProxyTarget(deps.registry, sent);
     } catch (error) {
       fail(error);
-      return true;
-    }
-    if (!parsed) {
-      fail(invalid('The proxy route is /internal/proxy/:provider/:connection_id/<path>.'));
       return true;
     }
     run(deps, parsed, caller, req, res, requestId).catch((error: unknown) => {
