@@ -1,14 +1,22 @@
 import { randomToken } from '../oauth/random-token';
-import { StoredConnection } from './connection-record';
-import type { ConnectionStore, LockClaim } from './connection-store';
 import { RedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
 
 /**
- * The Lua that takes a refresh lock (SET NX PX: true when taken), for the scripts that take it
- * in the same round trip as they read the record (connection-store.ts). Every script that takes,
- * extends, releases or looks at the lock is written here.
+ * The per-connection refresh lock: every script that takes, extends, releases or looks at it is
+ * written here. Taking it is a fragment rather than a script of its own: the store's reads embed it
+ * (ConnectionStore.readClaiming, lockAndRead) so that the lock and the record it guards come in one
+ * round trip, which a stampede's first caller waits for before the provider is even asked.
  */
+
+/** A refresh lock to take: its key, the owner token it is taken for, how long it lives. */
+export interface LockClaim {
+  key: string;
+  owner: string;
+  ttlMs: number;
+}
+
+/** The Lua that takes a refresh lock (SET NX PX: true when taken), for the store's read scripts. */
 export function takeLockLua(key: string, owner: string, ttlMs: string): string {
   return `redis.call('SET', ${key}, ${owner}, 'PX', ${ttlMs}, 'NX')`;
 }
@@ -64,22 +72,6 @@ export class RefreshLock {
   }
 
   /**
-   * Takes the lock and, when taken, reads the connection in the same round trip (the store owns
-   * the record's format). Answers the owner token and the record (null: gone), or null when
-   * someone else holds the lock.
-   */
-  async acquireAndRead(
-    store: ConnectionStore,
-    provider: string,
-    connectionId: string,
-    ttlMs: number,
-  ): Promise<{ owner: string; record: StoredConnection | null } | null> {
-    const claim = this.claim(provider, connectionId, ttlMs);
-    const taken = await store.lockAndRead(provider, connectionId, claim);
-    return taken ? { owner: claim.owner, record: taken.record } : null;
-  }
-
-  /**
    * The lock a caller would take, with an owner token of its own, for a script that takes it
    * (SET NX PX). Made for every token request, so no random bytes each time: an owner token only
    * has to differ from every other (this process's random nonce and a counter), not be secret.
@@ -100,11 +92,11 @@ export class RefreshLock {
   }
 
   /**
-   * The lock as held by `owner` from now on: renewed every third of its TTL while held, released
+   * The lock `claim` as taken, held from now on: renewed every third of its TTL while held, released
    * once by `release()` (whoever ends up holding it last: a refresh, or its late write).
    */
-  held(provider: string, connectionId: string, owner: string, ttlMs: number): HeldLock {
-    return new HeldLock(this, provider, connectionId, owner, ttlMs);
+  held(provider: string, connectionId: string, claim: LockClaim): HeldLock {
+    return new HeldLock(this, provider, connectionId, claim.owner, claim.ttlMs);
   }
 
   async peek(

@@ -1,9 +1,12 @@
 import { EndUser, OwnerChange, Tags } from '../connections/connection-owner';
-import { CONNECTION_ID_PATTERN, invalid, rejectUnknownFields } from './validate';
+import {
+  CONNECTION_ID_PATTERN,
+  MAX_TAGS,
+  MAX_TAG_VALUE,
+  TAG_KEY_PATTERN,
+} from '../connections/connection-input';
+import { invalid, rejectUnknownFields } from './validate';
 
-export const MAX_TAGS = 10;
-export const TAG_KEY_PATTERN = /^[a-z0-9_.-]{1,64}$/;
-export const MAX_TAG_VALUE = 256;
 const END_USER_FIELDS = ['id', 'email', 'display_name', 'organization_id'] as const;
 const MAX_END_USER_TEXT = 320; // an e-mail address may be 254 characters (RFC 5321 §4.5.3.1.3)
 
@@ -57,23 +60,4 @@ export function parseTags(value: unknown): Tags {
     tags[key] = text;
   }
   return tags;
-}
-
-/**
- * A listing's `tag` filter, `key:value` (the first colon splits: keys hold none), given once or
- * repeated; all must match.
- */
-export function parseTagFilters(value: unknown): Array<[string, string]> {
-  if (value === undefined) return [];
-  const list = Array.isArray(value) ? value : [value];
-  if (list.length > MAX_TAGS) throw invalid(`\`tag\` may be given at most ${MAX_TAGS} times`);
-  return list.map((item) => {
-    if (typeof item !== 'string') throw invalid('`tag` must be `key:value`');
-    const i = item.indexOf(':');
-    const key = i < 0 ? '' : item.slice(0, i);
-    const text = item.slice(i + 1);
-    if (!TAG_KEY_PATTERN.test(key) || text.length > MAX_TAG_VALUE)
-      throw invalid('`tag` must be `key:value`, the key 1-64 characters of a-z0-9_.-');
-    return [key, text];
-  });
 }

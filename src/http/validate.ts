@@ -1,18 +1,10 @@
 import { BrokerError } from '../errors/broker-error';
 
 /** Checks of request input; each failure is a 400 invalid_request naming the field. */
-export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
 const PROVIDER_ID_PATTERN = /^[a-z0-9-]{1,64}$/;
 
 export function invalid(detail: string): BrokerError {
   return new BrokerError('invalid_request', detail);
-}
-
-export function requireConnectionId(value: unknown, field = 'connection_id'): string {
-  if (typeof value !== 'string' || !CONNECTION_ID_PATTERN.test(value)) {
-    throw invalid(`\`${field}\` must be 1-200 characters of A-Za-z0-9._:@-`);
-  }
-  return value;
 }
 
 export function looksLikeProviderId(value: unknown): value is string {

@@ -1,6 +1,7 @@
 import express, { IRouter, Request, Response, Router } from 'express';
 import { visibleProviders } from '../../access/caller';
 import { ConnectSessionStore } from '../../connections/connect-session-store';
+import { parseTagFilters, requireConnectionId } from '../../connections/connection-input';
 import { presentConnection } from '../../connections/connection-record';
 import { ConnectionService } from '../../connections/connection-service';
 import { BrokerError } from '../../errors/broker-error';
@@ -17,10 +18,9 @@ import {
   optionalScopes,
   optionalString,
   rejectUnknownFields,
-  requireConnectionId,
   requireObjectBody,
 } from '../validate';
-import { parseOwnerChange, parseTagFilters } from '../parse-owner';
+import { parseOwnerChange } from '../parse-owner';
 import { AUDIT_ROUTE, AuditRouteDeps, auditRouteHandler } from './audit-route';
 import { listGranted } from './list-granted';
 import { parseImport } from './parse-import';

@@ -2,6 +2,7 @@ import { parse as parseQuery } from 'node:querystring';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import { Caller, refusal } from '../../access/caller';
+import { requireConnectionId } from '../../connections/connection-input';
 import { ConnectionService, TokenAnswer, TokenRequestOptions } from '../../connections/connection-service';
 import { Provider } from '../../providers/provider-definition';
 import { ProviderRegistry } from '../../providers/provider-registry';
@@ -9,7 +10,7 @@ import { InternalAccess } from '../internal-access';
 import { callerOf } from '../internal-auth';
 import { RequestTracker, contextHeaders, setContextHeaders } from '../request-context';
 import { resolveProvider } from '../resolve-provider';
-import { optionalBoolean, optionalInteger, requireConnectionId } from '../validate';
+import { optionalBoolean, optionalInteger } from '../validate';
 
 /** The token API's route (docs/api.md), as the metrics and the OpenAPI document name it. */
 export const TOKEN_ROUTE = '/internal/connections/:provider/:connection_id/token';
