@@ -533,7 +533,13 @@ async function scenarioStampede(env) {
     // Valid for 60 s, inside REFRESH_MARGIN (300 s): stale, so every caller needs a refresh.
     await importConnections(broker, [id], 60);
     const before = await fake.stats();
+    const callsBefore = await commandCalls(redis.client);
+    const cpuBefore = brokers.map((b) => cpuSeconds(b.pid));
     const { answers, writeMs, startedAt } = await callers.fire(tokenPath(id));
+    // CPU and Redis commands hold under a noisy machine where the latencies do not.
+    const cpuMs = brokers.map((b, k) => (cpuSeconds(b.pid) - cpuBefore[k]) * 1000);
+    const redisCalls = diffCalls(callsBefore, await commandCalls(redis.client));
+    delete redisCalls.info;
     const after = await fake.stats();
     const providerCalls = after.refresh_calls - before.refresh_calls;
     const latencies = answers.filter((a) => a.status === 200).map((a) => a.ms);
@@ -561,10 +567,15 @@ async function scenarioStampede(env) {
       ),
       max: Math.max(...latencies),
       writeMs,
+      cpuMs,
+      redisCalls,
     };
   };
   const describe = (r) =>
-    `${r.providerCalls} provider call(s) (asked at +${f1(r.providerAsked)} ms, ${f1(r.providerMs)} ms there), ${r.distinctTokens} distinct token(s), ${r.failed} failed${r.failed ? ` (status ${r.failedStatuses.join(', ')})` : ''}; first answer ${f1(r.first)} ms, p99 ${f1(r.p99)} ms (per process ${r.p99ByProcess.map(f1).join(' / ')}); write loop ${f1(r.writeMs)} ms`;
+    `${r.providerCalls} provider call(s) (asked at +${f1(r.providerAsked)} ms, ${f1(r.providerMs)} ms there), ${r.distinctTokens} distinct token(s), ${r.failed} failed${r.failed ? ` (status ${r.failedStatuses.join(', ')})` : ''}; first answer ${f1(r.first)} ms, p99 ${f1(r.p99)} ms (per process ${r.p99ByProcess.map(f1).join(' / ')}); write loop ${f1(r.writeMs)} ms; broker CPU ${r.cpuMs.map(f1).join(' / ')} ms; Redis ${Object.entries(r.redisCalls)
+      .sort()
+      .map(([k, v]) => `${k}×${v}`)
+      .join(' ')}`;
   try {
     await importConnections(broker, ['stampede-fresh'], 86_400);
     // An unmeasured burst first (the token path's first calls in this run, when it has not had the

@@ -60,6 +60,12 @@ export interface TokenRequestOptions {
 export class ConnectionService {
   private readonly now: () => number;
   private readonly coordinator: RefreshCoordinator;
+  /**
+   * The answer of each refresh's record, made once for every caller that shared the refresh (one
+   * decryption, not one per caller; in a stampede hundreds wait for the same record). Keyed by
+   * the record object the refresh resolved with, so it lives as long as a caller still holds it.
+   */
+  private readonly refreshedAnswers = new WeakMap<StoredConnection, TokenAnswer>();
 
   constructor(private readonly deps: ConnectionServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -269,10 +275,15 @@ export class ConnectionService {
       }
       throw error;
     }
-    return oauthAnswer(
-      refreshed,
-      openSecrets(this.deps.keyRing, provider.id, refreshed.connection_id, refreshed),
-    );
+    let answer = this.refreshedAnswers.get(refreshed);
+    if (!answer) {
+      answer = oauthAnswer(
+        refreshed,
+        openSecrets(this.deps.keyRing, provider.id, refreshed.connection_id, refreshed),
+      );
+      this.refreshedAnswers.set(refreshed, answer);
+    }
+    return answer;
   }
 
   /** A background refresh (refresh-ahead, keep-alive, retry): never waits for a busy connection. */

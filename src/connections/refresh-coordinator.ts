@@ -40,7 +40,6 @@ interface RefreshNeed {
   trigger: RefreshTrigger;
 }
 
-const POLL_MS = 10;
 const MAX_ROUNDS = 4;
 
 /**
@@ -255,17 +254,22 @@ export class RefreshCoordinator {
     return undefined;
   }
 
-  /** Polls the record's version and the lock (one round trip) until either moves. */
+  /**
+   * Waits for the lock's holder elsewhere (see RefreshLock.waitWhileHeld) and answers the record
+   * once its version moved; null when the lock came free without a change, or after the lock's TTL.
+   */
   private async waitForHolder(providerId: string, seen: StoredConnection): Promise<StoredConnection | null> {
     const deadline = this.deps.now() + this.lockTtlMs + 1000;
-    while (this.deps.now() < deadline) {
-      await new Promise((r) => setTimeout(r, POLL_MS));
-      const peek = await this.deps.lock.peek(providerId, seen.connection_id);
-      if (peek.version === null) throw new BrokerError('connection_not_found', 'The connection was deleted.');
-      if (peek.version !== seen.version || peek.generation !== seen.generation)
-        return this.deps.store.read(providerId, seen.connection_id);
-      if (!peek.locked) return null;
-    }
+    const peek = await this.deps.lock.waitWhileHeld(
+      providerId,
+      seen.connection_id,
+      seen,
+      deadline,
+      this.deps.now,
+    );
+    if (peek.version === null) throw new BrokerError('connection_not_found', 'The connection was deleted.');
+    if (peek.version !== seen.version || peek.generation !== seen.generation)
+      return this.deps.store.read(providerId, seen.connection_id);
     return null;
   }
 
