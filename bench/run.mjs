@@ -572,7 +572,9 @@ async function scenarioStampede(env) {
     };
   };
   const describe = (r) =>
-    `${r.providerCalls} provider call(s) (asked at +${f1(r.providerAsked)} ms, ${f1(r.providerMs)} ms there), ${r.distinctTokens} distinct token(s), ${r.failed} failed${r.failed ? ` (status ${r.failedStatuses.join(', ')})` : ''}; first answer ${f1(r.first)} ms, p99 ${f1(r.p99)} ms (per process ${r.p99ByProcess.map(f1).join(' / ')}); write loop ${f1(r.writeMs)} ms; broker CPU ${r.cpuMs.map(f1).join(' / ')} ms; Redis ${Object.entries(r.redisCalls)
+    `${r.providerCalls} provider call(s) (asked at +${f1(r.providerAsked)} ms, ${f1(r.providerMs)} ms there), ${r.distinctTokens} distinct token(s), ${r.failed} failed${r.failed ? ` (status ${r.failedStatuses.join(', ')})` : ''}; first answer ${f1(r.first)} ms, p99 ${f1(r.p99)} ms (per process ${r.p99ByProcess.map(f1).join(' / ')}); write loop ${f1(r.writeMs)} ms; broker CPU ${r.cpuMs.map(f1).join(' / ')} ms; Redis ${Object.entries(
+      r.redisCalls,
+    )
       .sort()
       .map(([k, v]) => `${k}×${v}`)
       .join(' ')}`;
