@@ -1,6 +1,6 @@
 // The refresh stampede: callers at one moment on two broker processes for one stale connection,
 // beside the same burst for a fresh token and against two bare floor processes.
-import { percentile, prepareBurst, request } from '../lib.mjs';
+import { commandCalls, cpuSeconds, diffCalls, percentile, prepareBurst, request } from '../lib.mjs';
 import { f1, f2, ms, verdict } from '../suite/format.mjs';
 import { startBroker, startFloor } from '../suite/processes.mjs';
 import { ACCESS_BYTES, agent, AUTH, log, PROVIDER, results, SCOPES } from '../suite/settings.mjs';
@@ -79,7 +79,13 @@ export async function scenarioStampede(env) {
     // Valid for 60 s, inside REFRESH_MARGIN (300 s): stale, so every caller needs a refresh.
     await importConnections(broker, [id], 60);
     const before = await fake.stats();
+    const callsBefore = await commandCalls(redis.client);
+    const cpuBefore = brokers.map((b) => cpuSeconds(b.pid));
     const { answers, writeMs, startedAt } = await callers.fire(tokenPath(id));
+    // CPU and Redis commands hold under a noisy machine where the latencies do not.
+    const cpuMs = brokers.map((b, k) => (cpuSeconds(b.pid) - cpuBefore[k]) * 1000);
+    const redisCalls = diffCalls(callsBefore, await commandCalls(redis.client));
+    delete redisCalls.info;
     const after = await fake.stats();
     const providerCalls = after.refresh_calls - before.refresh_calls;
     const latencies = answers.filter((a) => a.status === 200).map((a) => a.ms);
@@ -107,10 +113,17 @@ export async function scenarioStampede(env) {
       ),
       max: Math.max(...latencies),
       writeMs,
+      cpuMs,
+      redisCalls,
     };
   };
   const describe = (r) =>
-    `${r.providerCalls} provider call(s) (asked at +${f1(r.providerAsked)} ms, ${f1(r.providerMs)} ms there), ${r.distinctTokens} distinct token(s), ${r.failed} failed${r.failed ? ` (status ${r.failedStatuses.join(', ')})` : ''}; first answer ${f1(r.first)} ms, p99 ${f1(r.p99)} ms (per process ${r.p99ByProcess.map(f1).join(' / ')}); write loop ${f1(r.writeMs)} ms`;
+    `${r.providerCalls} provider call(s) (asked at +${f1(r.providerAsked)} ms, ${f1(r.providerMs)} ms there), ${r.distinctTokens} distinct token(s), ${r.failed} failed${r.failed ? ` (status ${r.failedStatuses.join(', ')})` : ''}; first answer ${f1(r.first)} ms, p99 ${f1(r.p99)} ms (per process ${r.p99ByProcess.map(f1).join(' / ')}); write loop ${f1(r.writeMs)} ms; broker CPU ${r.cpuMs.map(f1).join(' / ')} ms; Redis ${Object.entries(
+      r.redisCalls,
+    )
+      .sort()
+      .map(([k, v]) => `${k}×${v}`)
+      .join(' ')}`;
   try {
     await importConnections(broker, ['stampede-fresh'], 86_400);
     // An unmeasured burst first (the token path's first calls in this run, when it has not had the

@@ -1,5 +1,4 @@
-import { parseTagFilters } from '../http/parse-owner';
-import { requireConnectionId } from '../http/validate';
+import { parseTagFilters, requireConnectionId } from '../connections/connection-input';
 
 export interface ListOptions {
   provider?: string;

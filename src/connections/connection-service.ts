@@ -10,7 +10,6 @@ import { ConnectionOwner, NO_OWNER, OwnerChange, applyOwnerChange, ownerOf } fro
 import { OwnerFilter } from './owner-index';
 import { KeyRing } from './key-ring';
 import { RefreshCoordinator, reauthorizationRequired } from './refresh-coordinator';
-import { RefreshLock } from './refresh-lock';
 import { freshFor, needsRefresh } from './needs-refresh';
 import { BackgroundRevocations } from './background-revocations';
 import {
@@ -23,7 +22,6 @@ import {
 
 export interface ConnectionServiceDeps {
   store: ConnectionStore;
-  lock: RefreshLock;
   keyRing: KeyRing;
   /** One refresh per connection at a time (built with this service's `now` and revocations). */
   coordinator: RefreshCoordinator;
@@ -62,6 +60,12 @@ export interface TokenRequestOptions {
 export class ConnectionService {
   private readonly now: () => number;
   private readonly coordinator: RefreshCoordinator;
+  /**
+   * The answer of each refresh's record, made once for every caller that shared the refresh (one
+   * decryption, not one per caller; in a stampede hundreds wait for the same record). Keyed by
+   * the record object the refresh resolved with, so it lives as long as a caller still holds it.
+   */
+  private readonly refreshedAnswers = new WeakMap<StoredConnection, TokenAnswer>();
 
   constructor(private readonly deps: ConnectionServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -219,7 +223,7 @@ export class ConnectionService {
     const need = { ...options, trigger: 'caller' as const };
     if (read.claimed)
       return this.answerRefreshed(provider, record, () =>
-        this.coordinator.refreshClaimed(provider, record, claim.owner, need),
+        this.coordinator.refreshClaimed(provider, record, claim, need),
       );
 
     if (record.status === 'reauthorization_required') throw reauthorizationRequired(record);
@@ -271,10 +275,15 @@ export class ConnectionService {
       }
       throw error;
     }
-    return oauthAnswer(
-      refreshed,
-      openSecrets(this.deps.keyRing, provider.id, refreshed.connection_id, refreshed),
-    );
+    let answer = this.refreshedAnswers.get(refreshed);
+    if (!answer) {
+      answer = oauthAnswer(
+        refreshed,
+        openSecrets(this.deps.keyRing, provider.id, refreshed.connection_id, refreshed),
+      );
+      this.refreshedAnswers.set(refreshed, answer);
+    }
+    return answer;
   }
 
   /** A background refresh (refresh-ahead, keep-alive, retry): never waits for a busy connection. */
@@ -358,9 +367,9 @@ export class ConnectionService {
     providerId: string,
     connectionId: string,
   ): Promise<'resealed' | 'current' | 'busy' | 'changed' | 'gone'> {
-    const taken = await this.deps.lock.acquireAndRead(this.deps.store, providerId, connectionId, 10_000);
+    const taken = await this.coordinator.takeLock(providerId, connectionId, 10_000);
     if (!taken) return 'busy';
-    const { owner, record } = taken;
+    const { held, record } = taken;
     try {
       if (!record) return 'gone';
       if (record.key_id === this.deps.keyRing.activeKeyId) return 'current';
@@ -375,7 +384,7 @@ export class ConnectionService {
       );
       return version === null ? 'changed' : 'resealed';
     } finally {
-      await this.deps.lock.release(providerId, connectionId, owner).catch(() => undefined);
+      await held.release();
     }
   }
 

@@ -5,7 +5,7 @@ import { ConnectionMeta, StoredConnection } from './connection-record';
 import { RedisKeys, memberOf, parseMember } from './redis-keys';
 import { decodeEndUser, decodeTags, encodeEndUser, encodeTags, ownerOf } from './connection-owner';
 import { OwnerFilter, OwnerIndex } from './owner-index';
-import { takeLockLua } from './refresh-lock';
+import { LockClaim, takeLockLua } from './refresh-lock';
 import { ReplicaConfirmation, StoreDurability } from './replica-confirmation';
 
 /**
@@ -173,13 +173,6 @@ interface ScriptCommands {
     staleBefore: string,
     force: string,
   ): Promise<string | null>;
-}
-
-/** A refresh lock to take: its key, the owner token it is taken for, how long it lives. */
-export interface LockClaim {
-  key: string;
-  owner: string;
-  ttlMs: number;
 }
 
 export type ConnectionFields = Omit<

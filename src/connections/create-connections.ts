@@ -84,7 +84,6 @@ export function createConnections(config: ConnectionsConfig, deps: ConnectionsDe
   });
   const connections = new ConnectionService({
     store,
-    lock,
     keyRing,
     coordinator,
     revocations,

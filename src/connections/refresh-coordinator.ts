@@ -8,10 +8,10 @@ import { ConnectionEvents } from './connection-events';
 import { ownerOf } from './connection-owner';
 import { ConnectionSecrets, LastError, StoredConnection } from './connection-record';
 import { openSecrets, sealSecrets } from './connection-secrets';
-import { ConnectionStore, LockClaim } from './connection-store';
+import { ConnectionStore } from './connection-store';
 import { KeyRing } from './key-ring';
 import { freshFor } from './needs-refresh';
-import { HeldLock, RefreshLock } from './refresh-lock';
+import { HeldLock, LockClaim, RefreshLock } from './refresh-lock';
 import { REFRESH_AHEAD_WINDOW_MS, ScheduleSettings, computeNextRefreshAt } from './schedule';
 
 export type RefreshTrigger = 'caller' | 'refresh_ahead' | 'keepalive' | 'retry';
@@ -40,7 +40,6 @@ interface RefreshNeed {
   trigger: RefreshTrigger;
 }
 
-const POLL_MS = 10;
 const MAX_ROUNDS = 4;
 
 /**
@@ -51,6 +50,7 @@ const MAX_ROUNDS = 4;
  * any caller is answered.
  */
 export class RefreshCoordinator {
+  /** The refreshes under way in this process, one per connection (see `once`). */
   private readonly inFlight = new Map<string, Promise<StoredConnection>>();
   /** Refreshes the provider answered but Redis has not taken yet (see persistLater). */
   private readonly pendingWrites = new Set<Promise<void>>();
@@ -62,13 +62,11 @@ export class RefreshCoordinator {
     this.lockTtlMs = timeoutMs * ((deps.tokenEndpoint.retries ?? 1) + 1) + 5_000;
   }
 
+  /** A caller's refresh, its read having found the lock taken already (or not tried it). */
   refresh(provider: Provider, seen: StoredConnection, need: RefreshNeed): Promise<StoredConnection> {
-    const key = `${provider.id}:${seen.connection_id}`;
-    const running = this.inFlight.get(key);
-    if (running) return running;
-    const flight = this.refreshAcrossProcesses(provider, seen, need).finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, flight);
-    return flight;
+    return this.once(provider.id, seen.connection_id, null, () =>
+      this.refreshAcrossProcesses(provider, seen, need),
+    );
   }
 
   /** The lock a caller's read may take for the refresh it would then run (see `refreshClaimed`). */
@@ -77,41 +75,57 @@ export class RefreshCoordinator {
   }
 
   /**
-   * A caller's refresh whose read took the lock already, with the record read under it: nothing
-   * can have changed since, so it goes straight to the provider. Should a refresh of this
-   * connection be in flight here already, the lock goes back and the caller joins that one.
+   * A caller's refresh whose read took the lock `claim` already, with the record read under it:
+   * nothing can have changed since, so it goes straight to the provider.
    */
-  async refreshClaimed(
+  refreshClaimed(
     provider: Provider,
     current: StoredConnection,
-    owner: string,
+    claim: LockClaim,
     need: RefreshNeed,
   ): Promise<StoredConnection> {
-    const key = `${provider.id}:${current.connection_id}`;
-    const held = this.deps.lock.held(provider.id, current.connection_id, owner, this.lockTtlMs);
-    const running = this.inFlight.get(key);
-    if (running) {
-      await held.release();
-      return running;
-    }
-    const flight = this.refreshHolding(provider, current, held, need.trigger).finally(() =>
-      this.inFlight.delete(key),
+    const held = this.deps.lock.held(provider.id, current.connection_id, claim);
+    return this.once(provider.id, current.connection_id, held, () =>
+      this.refreshLocked(provider, current, need.trigger, held),
     );
-    this.inFlight.set(key, flight);
-    return flight;
   }
 
-  private async refreshHolding(
-    provider: Provider,
-    current: StoredConnection,
-    held: HeldLock,
-    trigger: RefreshTrigger,
+  /**
+   * Takes the connection's refresh lock without waiting and reads the record under it, in one
+   * round trip. Null when someone else holds the lock; `record` null when the connection is gone.
+   * The holder releases `held` when done.
+   */
+  async takeLock(
+    providerId: string,
+    connectionId: string,
+    ttlMs = this.lockTtlMs,
+  ): Promise<{ held: HeldLock; record: StoredConnection | null } | null> {
+    const claim = this.deps.lock.claim(providerId, connectionId, ttlMs);
+    const taken = await this.deps.store.lockAndRead(providerId, connectionId, claim);
+    if (!taken) return null;
+    return { held: this.deps.lock.held(providerId, connectionId, claim), record: taken.record };
+  }
+
+  /**
+   * Runs a refresh of one connection once, in this process and across processes: callers that
+   * come while it runs here share its promise; `held`, the refresh lock it runs under (null: it
+   * takes the lock itself), is released when it ends, unless it was handed to a late write. A
+   * refresh holding a lock of its own that finds one running here gives its lock back and joins.
+   */
+  private once(
+    providerId: string,
+    connectionId: string,
+    held: HeldLock | null,
+    refresh: () => Promise<StoredConnection>,
   ): Promise<StoredConnection> {
-    try {
-      return await this.refreshLocked(provider, current, trigger, held);
-    } finally {
-      await held.releaseUnlessHandedOff();
-    }
+    const key = `${providerId}:${connectionId}`;
+    const running = this.inFlight.get(key);
+    if (running) return held ? held.release().then(() => running) : running;
+    const flight = (held ? holding(held, refresh) : refresh()).finally(() => {
+      if (this.inFlight.get(key) === flight) this.inFlight.delete(key);
+    });
+    this.inFlight.set(key, flight);
+    return flight;
   }
 
   /**
@@ -135,15 +149,9 @@ export class RefreshCoordinator {
     provider: Provider,
     connectionId: string,
   ): Promise<'refreshed' | 'skipped' | 'failed' | 'gone'> {
-    const taken = await this.deps.lock.acquireAndRead(
-      this.deps.store,
-      provider.id,
-      connectionId,
-      this.lockTtlMs,
-    );
+    const taken = await this.takeLock(provider.id, connectionId);
     if (!taken) return 'skipped';
-    const { owner, record } = taken;
-    const held = this.deps.lock.held(provider.id, connectionId, owner, this.lockTtlMs);
+    const { held, record } = taken;
     try {
       if (!record) {
         await this.deps.store.forgetIfGone(provider.id, connectionId);
@@ -173,16 +181,13 @@ export class RefreshCoordinator {
                 now
             ? 'refresh_ahead'
             : 'keepalive';
-      const flight = this.refreshLocked(provider, record, trigger, held);
-      const key = `${provider.id}:${connectionId}`;
-      this.inFlight.set(key, flight);
       try {
-        await flight;
+        await this.once(provider.id, connectionId, held, () =>
+          this.refreshLocked(provider, record, trigger, held),
+        );
         return 'refreshed';
       } catch {
         return 'failed';
-      } finally {
-        this.inFlight.delete(key);
       }
     } finally {
       await held.releaseUnlessHandedOff();
@@ -196,23 +201,16 @@ export class RefreshCoordinator {
   ): Promise<StoredConnection> {
     const started = this.deps.now();
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const taken = await this.deps.lock.acquireAndRead(
-        this.deps.store,
-        provider.id,
-        seen.connection_id,
-        this.lockTtlMs,
-      );
+      const taken = await this.takeLock(provider.id, seen.connection_id);
       if (taken) {
-        const { owner, record: current } = taken;
-        const held = this.deps.lock.held(provider.id, seen.connection_id, owner, this.lockTtlMs);
-        try {
+        const { held, record: current } = taken;
+        return holding(held, async () => {
           if (!current) throw new BrokerError('connection_not_found', 'The connection was deleted.');
-          const settled = this.settledMeanwhile(seen, current, need);
-          if (settled) return settled;
-          return await this.refreshLocked(provider, current, need.trigger, held);
-        } finally {
-          await held.releaseUnlessHandedOff();
-        }
+          return (
+            this.settledMeanwhile(seen, current, need) ??
+            (await this.refreshLocked(provider, current, need.trigger, held))
+          );
+        });
       }
       const changed = await this.waitForHolder(provider.id, seen);
       if (changed) {
@@ -256,17 +254,22 @@ export class RefreshCoordinator {
     return undefined;
   }
 
-  /** Polls the record's version and the lock (one round trip) until either moves. */
+  /**
+   * Waits for the lock's holder elsewhere (see RefreshLock.waitWhileHeld) and answers the record
+   * once its version moved; null when the lock came free without a change, or after the lock's TTL.
+   */
   private async waitForHolder(providerId: string, seen: StoredConnection): Promise<StoredConnection | null> {
     const deadline = this.deps.now() + this.lockTtlMs + 1000;
-    while (this.deps.now() < deadline) {
-      await new Promise((r) => setTimeout(r, POLL_MS));
-      const peek = await this.deps.lock.peek(providerId, seen.connection_id);
-      if (peek.version === null) throw new BrokerError('connection_not_found', 'The connection was deleted.');
-      if (peek.version !== seen.version || peek.generation !== seen.generation)
-        return this.deps.store.read(providerId, seen.connection_id);
-      if (!peek.locked) return null;
-    }
+    const peek = await this.deps.lock.waitWhileHeld(
+      providerId,
+      seen.connection_id,
+      seen,
+      deadline,
+      this.deps.now,
+    );
+    if (peek.version === null) throw new BrokerError('connection_not_found', 'The connection was deleted.');
+    if (peek.version !== seen.version || peek.generation !== seen.generation)
+      return this.deps.store.read(providerId, seen.connection_id);
     return null;
   }
 
@@ -629,4 +632,13 @@ function errorFromLastError(error: LastError & { retryable?: boolean }): BrokerE
   const retryable =
     code === 'reauthorization_required' ? undefined : (error.retryable ?? code === 'provider_unavailable');
   return new BrokerError(code, `The refresh failed: ${error.message}.`, { retryable });
+}
+
+/** Runs `work` under the lock `held`, then releases it, unless it was handed to a late write. */
+async function holding<T>(held: HeldLock, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } finally {
+    await held.releaseUnlessHandedOff();
+  }
 }

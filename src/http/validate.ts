@@ -1,19 +1,13 @@
 import { BrokerError } from '../errors/broker-error';
-import { CONNECTION_ID_PATTERN } from './schemas/fields';
 
 /**
  * Checks of path parameters; each failure is a 400 invalid_request naming the field. (Bodies and
  * query strings are checked against their schemas, src/http/schemas/.)
  */
+export { requireConnectionId } from '../connections/connection-input';
+
 export function invalid(detail: string): BrokerError {
   return new BrokerError('invalid_request', detail);
-}
-
-export function requireConnectionId(value: unknown, field = 'connection_id'): string {
-  if (typeof value !== 'string' || !CONNECTION_ID_PATTERN.test(value)) {
-    throw invalid(`\`${field}\` must be 1-200 characters of A-Za-z0-9._:@-`);
-  }
-  return value;
 }
 
 /**

@@ -2,6 +2,8 @@ import Redis from 'ioredis';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { RefreshLock } from '../../src/connections/refresh-lock';
+import { RedisKeys } from '../../src/connections/redis-keys';
 
 /**
  * docs/security.md (refresh lock): however many callers and processes ask for a stale token at once, the
@@ -123,6 +125,50 @@ describe('refresh stampede across two broker instances', () => {
       const issued = fake.issued[fake.issued.length - 1]!;
       expect(new Set(answers.map((a) => a.body.access_token))).toEqual(new Set([issued.access_token]));
     } finally {
+      fake.options.tokenDelayMs = 300;
+    }
+  });
+
+  it('wakes the callers waiting on another holder by the message its release publishes', async () => {
+    fake.options.tokenDelayMs = 0;
+    const listener = redis.client();
+    try {
+      const refresh = await importStale('woken');
+      const lockKey = 'ob:{bonjoro:woken}:lock';
+      const channel = `${lockKey}:released`;
+      const messages: string[] = [];
+      listener.on('message', (from: string) => messages.push(from));
+      await listener.subscribe(channel);
+      const subscribers = async () => {
+        const [, count] = (await client.pubsub('NUMSUB', channel)) as [string, number];
+        return count;
+      };
+      // Another process holds the lock, mid-refresh.
+      expect(await client.set(lockKey, 'holder-elsewhere', 'PX', 20_000, 'NX')).toBe('OK');
+      const before = fake.refreshRequests.length;
+
+      const pending = callers('woken', 20);
+      // Each broker process waits on the lock's channel (one subscription each), beside ours.
+      for (let i = 0; i < 100 && (await subscribers()) < 3; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await subscribers()).toBe(3);
+      expect(fake.refreshRequests.length).toBe(before);
+
+      // The holder lets go without a refresh (as a re-seal would): its release says so on the channel.
+      expect(
+        await new RefreshLock(client, new RedisKeys('ob:')).release('bonjoro', 'woken', 'holder-elsewhere'),
+      ).toBe(true);
+      const answers = await pending;
+      expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+      expect(fake.refreshRequests.length).toBe(before + 1);
+      expect(fake.refreshRequests[before]!.params.refresh_token).toBe(refresh);
+      const issued = fake.issued[fake.issued.length - 1]!;
+      expect(new Set(answers.map((a) => a.body.access_token))).toEqual(new Set([issued.access_token]));
+      // Ours, then the broker's that refreshed; the waiters are gone from the channel.
+      expect(messages).toEqual([channel, channel]);
+      expect(await subscribers()).toBe(1);
+      expect(await client.exists(lockKey)).toBe(0);
+    } finally {
+      listener.disconnect();
       fake.options.tokenDelayMs = 300;
     }
   });

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IRouter, NextFunction, Request, Response } from 'express';
 import { Caller, refusal } from '../../access/caller';
+import { requireConnectionId } from '../../connections/connection-input';
 import { ConfinedTarget, confineProxyPath } from '../../proxy/confine-path';
 import { Proxy } from '../../proxy/create-proxy';
 import { Provider } from '../../providers/provider-definition';
@@ -10,7 +11,7 @@ import { callerOf } from '../internal-auth';
 import { requestIdOf } from '../problem';
 import { RequestTracker, setContextHeaders } from '../request-context';
 import { resolveProvider } from '../resolve-provider';
-import { invalid, requireConnectionId } from '../validate';
+import { invalid } from '../validate';
 
 /** The proxy's route (docs/proxy.md), as the metrics and the OpenAPI document name it. */
 export const PROXY_ROUTE = '/internal/proxy/:provider/:connection_id{/*path}';

@@ -1,11 +1,13 @@
 import { z } from 'zod';
+import { CONNECTION_ID_PATTERN, connectionIdMessage } from '../../connections/connection-input';
+
+export { CONNECTION_ID_PATTERN };
 
 /**
  * The building blocks of the internal API's shapes (docs/api.md). A request field carries the
  * `detail` a caller reads when it breaks the rule (400 invalid_request naming the field), so the
  * rule and its message are written once, here, beside the type the OpenAPI document shows.
  */
-export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
 /** The ids of the catalogue; any other path segment is a 404 provider_not_found. */
 export const PROVIDER_ID_PATTERN = /^[a-z0-9-]{1,64}$/;
 /** RFC 6749 §3.3: a scope token is 1*( %x21 / %x23-5B / %x5D-7E ). */
@@ -19,7 +21,7 @@ export const says = (message: string) => ({ error: message });
 export const isoDateTime = () => z.string().meta({ format: 'date-time' });
 
 export function connectionIdField(field = 'connection_id') {
-  const message = `\`${field}\` must be 1-200 characters of A-Za-z0-9._:@-`;
+  const message = connectionIdMessage(field);
   return z.string(says(message)).regex(CONNECTION_ID_PATTERN, says(message));
 }
 

@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import { CONNECTION_ID_PATTERN, says } from './fields';
 
-export const MAX_TAGS = 10;
-export const TAG_KEY_PATTERN = /^[a-z0-9_.-]{1,64}$/;
-export const MAX_TAG_VALUE = 256;
+import { MAX_TAGS, MAX_TAG_VALUE, TAG_KEY_PATTERN } from '../../connections/connection-input';
 const END_USER_TEXT_FIELDS = ['email', 'display_name', 'organization_id'] as const;
 const MAX_END_USER_TEXT = 320; // an e-mail address may be 254 characters (RFC 5321 §4.5.3.1.3)
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AUDIT_ACTIONS } from '../../audit/audit-entry';
 import { AUDIT_ID } from '../../audit/read-audit-log';
 import { connectionIdField, says } from './fields';
-import { MAX_TAGS, MAX_TAG_VALUE, TAG_KEY_PATTERN } from './owner';
+import { MAX_TAGS, tagFiltersProblem, tagPairs } from '../../connections/connection-input';
 
 /**
  * The query strings of the internal API (docs/api.md). A parameter arrives as a string, or as a
@@ -58,22 +58,6 @@ export const TokenQuery = z.object({
   min_validity: integer('min_validity', 0, 86400).optional(),
   force_refresh: boolean('force_refresh').optional(),
 });
-
-/** A listing's `tag` filters, `key:value` (the first colon splits: keys hold none). */
-export function tagFiltersProblem(list: readonly unknown[]): string | undefined {
-  if (list.length > MAX_TAGS) return `\`tag\` may be given at most ${MAX_TAGS} times`;
-  for (const item of list) {
-    if (typeof item !== 'string') return '`tag` must be `key:value`';
-    const i = item.indexOf(':');
-    if (!TAG_KEY_PATTERN.test(i < 0 ? '' : item.slice(0, i)) || item.length - i - 1 > MAX_TAG_VALUE)
-      return '`tag` must be `key:value`, the key 1-64 characters of a-z0-9_.-';
-  }
-  return undefined;
-}
-
-export function tagPairs(list: readonly string[]): Array<[string, string]> {
-  return list.map((item) => [item.slice(0, item.indexOf(':')), item.slice(item.indexOf(':') + 1)]);
-}
 
 const tagFilters = z
   .preprocess(
