@@ -110,7 +110,7 @@ interface FlowEntry {
  * the new cookies; they share the binding, so every flow still matches (docs/configuration-hardening.md).
  * Keys hold hashes of flow ids and of the binding only. Also counts an API-key form's tries.
  *
- * A flow id (the oauth2 `state`, or the form id) is `<group>.<random>`: its keys carry the group,
+ * A flow id (the oauth2 `state`, or the form id) is `<group>_<random>` (base64url): its keys carry the group,
  * the hash tag of the connect link that started it, so using up the link and keeping the flow is
  * one script, and so is taking the flow and marking its id used (one round trip each, on a
  * Cluster too; docs/architecture.md).
@@ -140,7 +140,7 @@ export class FlowStore {
     if (!isLinkToken(token)) return { ok: false, reason: 'unknown' };
     const tokenHash = hashToken(token);
     const group = flowGroupOf(tokenHash);
-    const flowId = `${group}.${randomToken(32)}`;
+    const flowId = `${group}_${randomToken(32)}`;
     // The entry's JSON up to the session, which the script appends as the link holds it.
     const head = `${JSON.stringify({ binding: hashToken(binding), start }).slice(0, -1)},"session":`;
     const value = await this.scripts.obStartFlow.call(
@@ -211,7 +211,7 @@ export class FlowStore {
   private keysOf(flowId: string): { flowKey: string; usedKey: string } {
     const flowHash = hashToken(flowId);
     // Any other id (forged, or of an older build) still names keys, in a group of its own.
-    const group = /^([0-9a-f]{16})\./.exec(flowId)?.[1] ?? flowGroupOf(flowHash);
+    const group = /^([0-9a-f]{16})_/.exec(flowId)?.[1] ?? flowGroupOf(flowHash);
     return { flowKey: this.keys.flow(group, flowHash), usedKey: this.keys.usedState(group, flowHash) };
   }
 
