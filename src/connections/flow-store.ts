@@ -53,6 +53,16 @@ redis.call('SET', KEYS[2], ARGV[2] .. value .. '}', 'EX', ARGV[3])
 return value
 `;
 
+/** START_SCRIPT without the flow: uses up a link (KEYS[1]) under its own provider (ARGV[1]) only. */
+const USE_UNTAGGED_LINK_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+if not value then return nil end
+local ok, session = pcall(cjson.decode, value)
+if not ok or session.provider ~= ARGV[1] then return 'wrong_provider' end
+redis.call('DEL', KEYS[1])
+return value
+`;
+
 /**
  * The flow (KEYS[1]: oauth2 `state`, or form id), if it belongs to this binding (ARGV[1]); with
  * ARGV[2] = '1' taken (deleted) only then, so another browser's attempt leaves it for its own,
@@ -86,6 +96,7 @@ interface FlowScripts {
     head: string,
     ttl: number,
   ): Promise<string | null>;
+  obUseUntaggedLink(linkKey: string, provider: string): Promise<string | null>;
   obTakeFlow(
     flowKey: string,
     usedKey: string,
@@ -124,6 +135,7 @@ export class FlowStore {
     private readonly usedTtlSeconds: number,
   ) {
     redis.defineCommand('obStartFlow', { numberOfKeys: 2, lua: START_SCRIPT });
+    redis.defineCommand('obUseUntaggedLink', { numberOfKeys: 1, lua: USE_UNTAGGED_LINK_SCRIPT });
     redis.defineCommand('obTakeFlow', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obSettleBinding', { numberOfKeys: 1, lua: SETTLE_SCRIPT });
   }
@@ -151,8 +163,32 @@ export class FlowStore {
       head,
       this.ttlSeconds,
     );
+    if (value === null) return this.startFromUntaggedLink(tokenHash, provider, flowId, head, start);
+    if (value === 'wrong_provider') return { ok: false, reason: 'wrong_provider' };
+    return { ok: true, flowId, flow: flowOf(start, JSON.parse(value) as ConnectSession) };
+  }
+
+  /**
+   * A link stored under its key without a group, as builds before the groups named it (links live
+   * up to CONNECT_SESSION_TTL, a day at most, across an upgrade): used up, then its flow kept, in
+   * two round trips since the two keys may sit in different Cluster slots.
+   */
+  private async startFromUntaggedLink(
+    tokenHash: string,
+    provider: string,
+    flowId: string,
+    head: string,
+    start: FlowStart,
+  ): Promise<FlowStartResult> {
+    const value = await this.scripts.obUseUntaggedLink.call(
+      this.redis,
+      this.keys.untaggedConnectSession(tokenHash),
+      provider,
+    );
     if (value === null) return { ok: false, reason: 'unknown' };
     if (value === 'wrong_provider') return { ok: false, reason: 'wrong_provider' };
+    const { flowKey } = this.keysOf(flowId);
+    await this.redis.set(flowKey, `${head}${value}}`, 'EX', this.ttlSeconds);
     return { ok: true, flowId, flow: flowOf(start, JSON.parse(value) as ConnectSession) };
   }
 

@@ -74,6 +74,11 @@ export class RedisKeys {
     return `${this.prefix}connect:{${flowGroupOf(tokenHash)}}:${tokenHash}`;
   }
 
+  /** A connect link as builds before flow groups stored it (read, never written, across an upgrade). */
+  untaggedConnectSession(tokenHash: string): string {
+    return `${this.prefix}connect:${tokenHash}`;
+  }
+
   /** A used `state` or form id (its hash), in its flow's group so one script takes and marks it. */
   usedState(group: string, stateHash: string): string {
     return `${this.prefix}state:{${group}}:${stateHash}`;
