@@ -1,11 +1,15 @@
 // The connect flow of two broker builds side by side: `node bench/connect-ab.mjs --a=<dist dir>
 // --b=<dist dir> [--slices=6] [--flows=300]`. Both brokers run at once on one Redis, with one fake
 // provider; in alternating slices (A B B A …) each completes `flows` connects (`GET /auth` then
-// `GET /callback`, 50 browsers at a time), so whatever else the machine does falls on both alike.
-// Per step and build: the median rate over the slices, and the CPU the broker and Redis spent per
-// request (user + system, /proc), which holds better than rates under load.
+// `GET /callback`, `--clients` browsers at a time, 50 by default), so whatever else the machine
+// does falls on both alike.
+// Per step and build: the median rate and median latency over the slices, and the CPU the broker
+// and Redis spent per request (user + system, /proc), which holds better than rates under load.
+// `--redis-delay-ms=1` puts a proxy between the brokers and Redis that holds every chunk that
+// long each way, as a network between them would: what each round trip then costs shows.
 
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -32,7 +36,8 @@ const arg = (name, fallback) =>
 const BUILDS = { A: resolve(ROOT, arg('a', 'dist')), B: resolve(ROOT, arg('b', 'dist')) };
 const SLICES = Number(arg('slices', '6'));
 const FLOWS = Number(arg('flows', '300'));
-const CLIENTS = 50;
+const REDIS_DELAY_MS = Number(arg('redis-delay-ms', '0'));
+const CLIENTS = Number(arg('clients', '50'));
 const PROVIDER = 'bexio';
 const RETURN_TO = 'https://app.example.com/integrations';
 const INTERNAL_KEY = randomBytes(32).toString('base64url');
@@ -95,6 +100,28 @@ async function startBroker(name, dist, redisUrl, fakeUrl, secrets) {
   return { ...proc, publicUrl: `http://127.0.0.1:${port}`, internalUrl };
 }
 
+/** A TCP proxy in front of Redis that delays every chunk by `delayMs` each way, in order. */
+async function delayingProxy(redisPort, delayMs) {
+  const server = net.createServer((client) => {
+    const upstream = net.connect(redisPort, '127.0.0.1');
+    // No Nagle: a held chunk goes out when due, not after the peer's delayed ACK.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    const relay = (from, to) =>
+      from.on('data', (chunk) => setTimeout(() => to.destroyed || to.write(chunk), delayMs));
+    relay(client, upstream);
+    relay(upstream, client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', close).on('error', close);
+    upstream.on('close', close).on('error', close);
+  });
+  await new Promise((done) => server.listen(0, '127.0.0.1', done));
+  return `redis://127.0.0.1:${server.address().port}`;
+}
+
 function cookieHeader(setCookie) {
   return (Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : [])
     .map((c) => c.split(';')[0])
@@ -133,6 +160,7 @@ async function sliceOn(agent, broker, redisPid, tag) {
     if (run.failed > 0) throw new Error(`${tag}: ${run.failed} failed, first: ${run.failures[0]?.message}`);
     return {
       rate: run.rate,
+      p50: percentile(run.latencies, 0.5),
       brokerCpuUs: ((cpuSeconds(broker.pid) - cpu0.broker) / run.done) * 1e6,
       redisCpuUs: ((cpuSeconds(redisPid) - cpu0.redis) / run.done) * 1e6,
     };
@@ -165,11 +193,14 @@ async function main() {
     SESSION_SECRET: randomBytes(32).toString('base64url'),
     TOKEN_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
   };
+  const redisUrl = REDIS_DELAY_MS > 0 ? await delayingProxy(redis.port, REDIS_DELAY_MS) : redis.url;
   const brokers = {
-    A: await startBroker('broker-a', BUILDS.A, redis.url, fakeUrl, secrets),
-    B: await startBroker('broker-b', BUILDS.B, redis.url, fakeUrl, secrets),
+    A: await startBroker('broker-a', BUILDS.A, redisUrl, fakeUrl, secrets),
+    B: await startBroker('broker-b', BUILDS.B, redisUrl, fakeUrl, secrets),
   };
-  log(`A = ${BUILDS.A}, B = ${BUILDS.B}; ${SLICES} slices of ${FLOWS} flows each, ${CLIENTS} browsers`);
+  log(
+    `A = ${BUILDS.A}, B = ${BUILDS.B}; ${SLICES} slices of ${FLOWS} flows each, ${CLIENTS} browsers; Redis ${REDIS_DELAY_MS} ms away each way`,
+  );
   // Warm-up, unmeasured: JIT and connections of both.
   for (const name of ['A', 'B']) await slice(brokers[name], redis.proc.pid, `warm-${name}`);
   const results = { A: [], B: [] };
@@ -192,13 +223,14 @@ async function main() {
   for (const step of ['auth', 'callback']) {
     for (const [key, label] of [
       ['rate', `${step} /s`],
+      ['p50', `${step} p50 latency ms`],
       ['brokerCpuUs', `${step} broker CPU µs/request`],
       ['redisCpuUs', `${step} Redis CPU µs/request`],
     ]) {
       const a = med('A', step, key);
       const b = med('B', step, key);
       console.log(
-        `${label.padEnd(32)} ${a.toFixed(0).padStart(8)} ${b.toFixed(0).padStart(10)} ${(b / a).toFixed(2).padStart(8)}`,
+        `${label.padEnd(32)} ${a.toFixed(1).padStart(8)} ${b.toFixed(1).padStart(10)} ${(b / a).toFixed(2).padStart(8)}`,
       );
     }
   }
