@@ -8,7 +8,7 @@ import { createAuditLog } from './audit/create-audit-log';
 import { readAuditLog } from './audit/read-audit-log';
 import { Config } from './config/config';
 import { isHttpsUrl } from './config/is-https-url';
-import { ConnectSessionStore, UsedStateStore } from './connections/connect-session-store';
+import { ConnectSessionStore } from './connections/connect-session-store';
 import { FlowStore } from './connections/flow-store';
 import { ConnectionEvents, noEvents } from './connections/connection-events';
 import { ConnectionService } from './connections/connection-service';
@@ -130,8 +130,8 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     events: options.events ?? webhooks ?? noEvents,
   });
   const connectSessions = new ConnectSessionStore(redis, keys, config.connectSessionTtlSeconds);
-  const usedStates = new UsedStateStore(redis, keys, 3600);
-  const flows = new FlowStore(redis, keys, FLOW_TTL_MS / 1000);
+  // A used `state` stays refused for an hour, well past the 10 minutes a flow lives.
+  const flows = new FlowStore(redis, keys, FLOW_TTL_MS / 1000, 3600);
 
   const rateLimit =
     config.rateLimitPerMinute > 0
@@ -165,8 +165,6 @@ export function createBroker(config: Config, options: BrokerOptions): Broker {
     }),
     rateLimit,
     registry,
-    connectSessions,
-    usedStates,
     flows,
     connections,
     tokenEndpoint,

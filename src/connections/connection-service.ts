@@ -83,7 +83,29 @@ export class ConnectionService {
     tokens: TokenSet,
     requestedScopes: string[],
     owner?: OwnerChange,
-  ) {
+  ): Promise<{ created: boolean; connection: StoredConnection }> {
+    const { created } = await this.storeTokens(provider, connectionId, tokens, requestedScopes, owner);
+    return { created, connection: await this.read(provider.id, connectionId) };
+  }
+
+  async saveApiKey(
+    provider: Provider,
+    connectionId: string,
+    apiKey: string,
+    owner?: OwnerChange,
+  ): Promise<{ created: boolean; connection: StoredConnection }> {
+    const { created } = await this.storeApiKey(provider, connectionId, apiKey, owner);
+    return { created, connection: await this.read(provider.id, connectionId) };
+  }
+
+  /** Like `saveTokens`, without reading the record back (a browser connect shows none of it). */
+  async storeTokens(
+    provider: Provider,
+    connectionId: string,
+    tokens: TokenSet,
+    requestedScopes: string[],
+    owner?: OwnerChange,
+  ): Promise<{ created: boolean }> {
     return this.saveFresh(
       provider,
       connectionId,
@@ -97,7 +119,13 @@ export class ConnectionService {
     );
   }
 
-  async saveApiKey(provider: Provider, connectionId: string, apiKey: string, owner?: OwnerChange) {
+  /** Like `saveApiKey`, without reading the record back. */
+  async storeApiKey(
+    provider: Provider,
+    connectionId: string,
+    apiKey: string,
+    owner?: OwnerChange,
+  ): Promise<{ created: boolean }> {
     return this.saveFresh(
       provider,
       connectionId,
@@ -113,10 +141,10 @@ export class ConnectionService {
     secrets: ConnectionSecrets,
     extra: { scopes: string[]; expires_at: number | null },
     ownerChange: OwnerChange | undefined,
-  ): Promise<{ created: boolean; connection: StoredConnection }> {
+  ): Promise<{ created: boolean }> {
     const now = this.now();
     const sealed = sealSecrets(this.deps.keyRing, provider.id, connectionId, secrets);
-    const fields: ConnectionFields = {
+    const fields: Omit<ConnectionFields, 'end_user' | 'tags'> = {
       provider: provider.id,
       connection_id: connectionId,
       auth_mode: provider.auth_mode,
@@ -132,11 +160,13 @@ export class ConnectionService {
       refreshable: Boolean(secrets.refresh_token),
       key_id: sealed.keyId,
       sealed: sealed.data,
-      end_user: null,
-      tags: {},
     };
     fields.next_refresh_at = computeNextRefreshAt(fields, this.scheduleSettings(provider), now);
-    const { created, owner } = await this.replaceKeepingOwner(fields, now, ownerChange);
+    // Naming no owner field, the write keeps the record's owner itself: no read first.
+    const { created, owner } =
+      ownerChange?.end_user === undefined && ownerChange?.tags === undefined
+        ? await this.deps.store.reconnect(fields, now)
+        : await this.replaceKeepingOwner({ ...fields, ...NO_OWNER }, now, ownerChange);
     if (created)
       this.deps.events.emit({
         type: 'connection.created',
@@ -144,8 +174,7 @@ export class ConnectionService {
         connection_id: connectionId,
         ...owner,
       });
-    const connection = await this.read(provider.id, connectionId);
-    return { created, connection };
+    return { created };
   }
 
   /**

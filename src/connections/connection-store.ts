@@ -3,7 +3,15 @@ import { randomToken } from '../oauth/random-token';
 import { RedisClient } from './redis-client';
 import { ConnectionMeta, StoredConnection } from './connection-record';
 import { RedisKeys, memberOf, parseMember } from './redis-keys';
-import { decodeEndUser, decodeTags, encodeEndUser, encodeTags, ownerOf } from './connection-owner';
+import {
+  ConnectionOwner,
+  NO_OWNER,
+  decodeEndUser,
+  decodeTags,
+  encodeEndUser,
+  encodeTags,
+  ownerOf,
+} from './connection-owner';
 import { OwnerFilter, OwnerIndex } from './owner-index';
 import { LockClaim, takeLockLua } from './refresh-lock';
 import { ReplicaConfirmation, StoreDurability } from './replica-confirmation';
@@ -12,10 +20,13 @@ import { ReplicaConfirmation, StoreDurability } from './replica-confirmation';
  * Writes a connection's hash (KEYS[1]) and its sealed tokens (KEYS[2]) by compare-and-set on
  * the hash's `version` and `gen` (the record's generation: versions restart after a delete).
  * ARGV: expected version ('*' any, '0' must be absent, n must equal), expected generation (with a
- * version n), mode ('replace' | 'patch'), now, the generation a created record gets, then
- * field/value pairs where the value '\0' deletes the field; the `sealed` field goes to KEYS[2],
- * never into the hash. A replace clears both keys but keeps `created_at` and the generation.
- * Returns { version, existed } with version -1 on a conflict, -2 when a patch finds no record.
+ * version n), mode ('replace' | 'reconnect' | 'patch'), now, the generation a created record gets,
+ * then field/value pairs where the value '\0' deletes the field; the `sealed` field goes to KEYS[2],
+ * never into the hash. A replace clears both keys but keeps `created_at` and the generation; a
+ * reconnect is a replace that also keeps the owner fields (`end_user`, `tags`), read in the same
+ * script so no PATCH can land in between. Returns { version, existed, end_user, tags } with
+ * version -1 on a conflict, -2 when a patch finds no record; the owner fields ('' when absent)
+ * only from a reconnect.
  */
 const WRITE_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], 'version')
@@ -29,21 +40,29 @@ end
 if ARGV[3] == 'patch' and not current then return {-2, 0} end
 if not current then gen = ARGV[5] end
 local created = redis.call('HGET', KEYS[1], 'created_at')
-if ARGV[3] == 'replace' then redis.call('DEL', KEYS[1], KEYS[2]) end
+local kept = {false, false}
+if ARGV[3] == 'reconnect' then kept = redis.call('HMGET', KEYS[1], 'end_user', 'tags') end
+local whole = ARGV[3] ~= 'patch'
+if whole then redis.call('DEL', KEYS[1], KEYS[2]) end
 local set = {}
 for i = 6, #ARGV, 2 do
   if ARGV[i] == 'sealed' then
     if ARGV[i + 1] == '\\0' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[i + 1]) end
-  elseif ARGV[i + 1] == '\\0' then redis.call('HDEL', KEYS[1], ARGV[i]) else
+  elseif ARGV[i + 1] == '\\0' then
+    -- After the DEL of a whole write there is nothing to delete field by field.
+    if not whole then redis.call('HDEL', KEYS[1], ARGV[i]) end
+  else
     set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
 end
+if kept[1] then set[#set + 1] = 'end_user'; set[#set + 1] = kept[1] end
+if kept[2] then set[#set + 1] = 'tags'; set[#set + 1] = kept[2] end
 local version = (tonumber(current) or 0) + 1
 set[#set + 1] = 'version'; set[#set + 1] = tostring(version)
 set[#set + 1] = 'updated_at'; set[#set + 1] = ARGV[4]
 set[#set + 1] = 'created_at'; set[#set + 1] = created or ARGV[4]
 if gen ~= '' then set[#set + 1] = 'gen'; set[#set + 1] = gen end
 redis.call('HSET', KEYS[1], unpack(set))
-return {version, existed}
+return {version, existed, kept[1] or '', kept[2] or ''}
 `;
 
 /**
@@ -153,7 +172,7 @@ return 1
 `;
 
 interface ScriptCommands {
-  obWrite(key: string, sealedKey: string, ...args: string[]): Promise<[number, number]>;
+  obWrite(key: string, sealedKey: string, ...args: string[]): Promise<[number, number, string, string]>;
   obTake(key: string, sealedKey: string): Promise<string | null>;
   obRead(key: string, sealedKey: string): Promise<string | null>;
   obLockAndRead(
@@ -298,6 +317,30 @@ export class ConnectionStore {
     if (result.version > 0) await this.afterWrite(fields.provider, fields.connection_id, next, true);
     await this.owners.finish(owner);
     return result;
+  }
+
+  /**
+   * Writes the whole record of a connect whose link named no owner: like `replace`, but the owner
+   * fields the record holds are kept by the write itself, so nothing is read first (a connect's
+   * round trips: docs/architecture.md). Answers the owner kept. Its index entries were added by the
+   * write that set them and are added again after this one, beside the listing and schedule entries.
+   */
+  async reconnect(
+    fields: Omit<ConnectionFields, 'end_user' | 'tags'>,
+    now: number,
+  ): Promise<WriteResult & { owner: ConnectionOwner }> {
+    const { provider, connection_id: connectionId } = fields;
+    const next = fields.next_refresh_at ?? null;
+    const result = await this.entriesFirst(
+      () => this.addEntries(provider, connectionId, next, true),
+      () => this.write(provider, connectionId, fields, 'reconnect', now, '*'),
+    );
+    const owner = result.owner ?? NO_OWNER;
+    await Promise.all([
+      this.afterWrite(provider, connectionId, next, true),
+      this.owners.add(provider, connectionId, this.owners.keysFor(owner)),
+    ]);
+    return { version: result.version, created: result.created, owner };
   }
 
   /**
@@ -617,10 +660,10 @@ export class ConnectionStore {
     provider: string,
     connectionId: string,
     fields: ConnectionPatch,
-    mode: 'replace' | 'patch',
+    mode: 'replace' | 'reconnect' | 'patch',
     now: number,
     expect: WriteExpectation,
-  ): Promise<WriteResult> {
+  ): Promise<WriteResult & { owner?: ConnectionOwner }> {
     const args: string[] =
       expect === '*'
         ? ['*', '']
@@ -636,13 +679,17 @@ export class ConnectionStore {
         owned ? (owned(value as never) ?? '\0') : DEFAULTS[name] === value ? '\0' : encodeField(value),
       );
     }
-    const [version, existed] = await this.scripts.obWrite(
+    const [version, existed, endUser, tags] = await this.scripts.obWrite(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
       ...args,
     );
     if (version > 0) await this.replicated();
-    return { version, created: existed === 0 };
+    const owner =
+      mode === 'reconnect'
+        ? { end_user: decodeEndUser(endUser || undefined), tags: decodeTags(tags || undefined) }
+        : undefined;
+    return { version, created: existed === 0, owner };
   }
 
   /**

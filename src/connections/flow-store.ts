@@ -1,7 +1,8 @@
+import { ConnectSession, hashToken } from './connect-session-store';
 import { EndUser, Tags } from './connection-owner';
-import { hashToken } from './connect-session-store';
 import { RedisClient } from './redis-client';
-import { RedisKeys } from './redis-keys';
+import { RedisKeys, flowGroupOf } from './redis-keys';
+import { randomToken } from '../oauth/random-token';
 
 /** What one browser flow needs at its callback (or its API-key form's submission). */
 export interface FlowState {
@@ -21,20 +22,62 @@ export interface FlowState {
   actor?: string;
 }
 
+/** What a flow start adds to its connect session: the secret of its mode, when, the default scopes. */
+export interface FlowStart {
+  created_at: number;
+  code_verifier?: string;
+  csrf?: string;
+  /** The provider's scopes, for a connect session that named none. */
+  scopes: string[];
+}
+
+export type FlowStartResult =
+  { ok: true; flowId: string; flow: FlowState } | { ok: false; reason: 'unknown' | 'wrong_provider' };
+
 /** Seconds a just-replaced session cookie still joins new flows to its browser's binding. */
 export const FORWARD_SECONDS = 5;
 
 /**
- * The flow (oauth2 `state`, or form id), if it belongs to this binding; taken (deleted) only then,
- * so another browser's attempt leaves it for its own. Answers its JSON or nil.
+ * Uses up a connect link (KEYS[1]) and keeps the flow it starts (KEYS[2]), but only under the
+ * link's own provider (ARGV[1]): a link opened under another provider's path stays unused. The
+ * flow is ARGV[2] (its start, up to the session) .. the link's JSON .. '}', for ARGV[3] seconds.
+ * Answers the link's JSON, 'wrong_provider', or nil.
+ */
+const START_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+if not value then return nil end
+local ok, session = pcall(cjson.decode, value)
+if not ok or session.provider ~= ARGV[1] then return 'wrong_provider' end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[2] .. value .. '}', 'EX', ARGV[3])
+return value
+`;
+
+/** START_SCRIPT without the flow: uses up a link (KEYS[1]) under its own provider (ARGV[1]) only. */
+const USE_UNTAGGED_LINK_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+if not value then return nil end
+local ok, session = pcall(cjson.decode, value)
+if not ok or session.provider ~= ARGV[1] then return 'wrong_provider' end
+redis.call('DEL', KEYS[1])
+return value
+`;
+
+/**
+ * The flow (KEYS[1]: oauth2 `state`, or form id), if it belongs to this binding (ARGV[1]); with
+ * ARGV[2] = '1' taken (deleted) only then, so another browser's attempt leaves it for its own,
+ * and its id marked used (KEYS[2], SET NX for ARGV[3] seconds). Answers nil or { JSON, whether
+ * this call marked it used }.
  */
 const TAKE_SCRIPT = `
 local value = redis.call('GET', KEYS[1])
 if not value then return nil end
 local ok, entry = pcall(cjson.decode, value)
 if not ok or entry.binding ~= ARGV[1] then return nil end
-if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
-return value
+if ARGV[2] ~= '1' then return {value, 0} end
+redis.call('DEL', KEYS[1])
+local marked = redis.call('SET', KEYS[2], '1', 'EX', ARGV[3], 'NX')
+return {value, marked and 1 or 0}
 `;
 
 /** The binding already settled for a presented cookie, else ARGV[1], settled now. */
@@ -46,8 +89,29 @@ return ARGV[1]
 `;
 
 interface FlowScripts {
-  obTakeFlow(key: string, binding: string, take: '0' | '1'): Promise<string | null>;
+  obStartFlow(
+    linkKey: string,
+    flowKey: string,
+    provider: string,
+    head: string,
+    ttl: number,
+  ): Promise<string | null>;
+  obUseUntaggedLink(linkKey: string, provider: string): Promise<string | null>;
+  obTakeFlow(
+    flowKey: string,
+    usedKey: string,
+    binding: string,
+    take: '0' | '1',
+    usedTtl: number,
+  ): Promise<[string, number] | null>;
   obSettleBinding(key: string, candidate: string, ttl: number): Promise<string>;
+}
+
+/** A flow as kept: the binding's hash, what its start added, the connect session it used up. */
+interface FlowEntry {
+  binding: string;
+  start: FlowStart;
+  session: ConnectSession;
 }
 
 /**
@@ -56,14 +120,23 @@ interface FlowScripts {
  * at the same moment in one browser each regenerate the session and the browser keeps only one of
  * the new cookies; they share the binding, so every flow still matches (docs/configuration-hardening.md).
  * Keys hold hashes of flow ids and of the binding only. Also counts an API-key form's tries.
+ *
+ * A flow id (the oauth2 `state`, or the form id) is `<group>_<random>` (base64url): its keys carry the group,
+ * the hash tag of the connect link that started it, so using up the link and keeping the flow is
+ * one script, and so is taking the flow and marking its id used (one round trip each, on a
+ * Cluster too; docs/architecture.md).
  */
 export class FlowStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly ttlSeconds: number,
+    /** How long a used `state` or form id stays refused (longer than any flow lives). */
+    private readonly usedTtlSeconds: number,
   ) {
-    redis.defineCommand('obTakeFlow', { numberOfKeys: 1, lua: TAKE_SCRIPT });
+    redis.defineCommand('obStartFlow', { numberOfKeys: 2, lua: START_SCRIPT });
+    redis.defineCommand('obUseUntaggedLink', { numberOfKeys: 1, lua: USE_UNTAGGED_LINK_SCRIPT });
+    redis.defineCommand('obTakeFlow', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obSettleBinding', { numberOfKeys: 1, lua: SETTLE_SCRIPT });
   }
 
@@ -71,23 +144,74 @@ export class FlowStore {
     return this.redis as unknown as FlowScripts;
   }
 
-  async save(flowId: string, binding: string, flow: FlowState): Promise<void> {
-    const entry = JSON.stringify({ binding: hashToken(binding), flow });
-    await this.redis.set(this.keys.flow(hashToken(flowId)), entry, 'EX', this.ttlSeconds);
+  /**
+   * Uses up the connect link `token`, but only under its own `provider`, and keeps the flow it
+   * starts, bound to `binding`, in the same script: a link is used up exactly when its flow exists.
+   */
+  async start(token: string, provider: string, binding: string, start: FlowStart): Promise<FlowStartResult> {
+    if (!isLinkToken(token)) return { ok: false, reason: 'unknown' };
+    const tokenHash = hashToken(token);
+    const group = flowGroupOf(tokenHash);
+    const flowId = `${group}_${randomToken(32)}`;
+    // The entry's JSON up to the session, which the script appends as the link holds it.
+    const head = `${JSON.stringify({ binding: hashToken(binding), start }).slice(0, -1)},"session":`;
+    const value = await this.scripts.obStartFlow.call(
+      this.redis,
+      this.keys.connectSession(tokenHash),
+      this.keys.flow(group, hashToken(flowId)),
+      provider,
+      head,
+      this.ttlSeconds,
+    );
+    if (value === null) return this.startFromUntaggedLink(tokenHash, provider, flowId, head, start);
+    if (value === 'wrong_provider') return { ok: false, reason: 'wrong_provider' };
+    return { ok: true, flowId, flow: flowOf(start, JSON.parse(value) as ConnectSession) };
+  }
+
+  /**
+   * A link stored under its key without a group, as builds before the groups named it (links live
+   * up to CONNECT_SESSION_TTL, a day at most, across an upgrade): used up, then its flow kept, in
+   * two round trips since the two keys may sit in different Cluster slots.
+   */
+  private async startFromUntaggedLink(
+    tokenHash: string,
+    provider: string,
+    flowId: string,
+    head: string,
+    start: FlowStart,
+  ): Promise<FlowStartResult> {
+    const value = await this.scripts.obUseUntaggedLink.call(
+      this.redis,
+      this.keys.untaggedConnectSession(tokenHash),
+      provider,
+    );
+    if (value === null) return { ok: false, reason: 'unknown' };
+    if (value === 'wrong_provider') return { ok: false, reason: 'wrong_provider' };
+    const { flowKey } = this.keysOf(flowId);
+    await this.redis.set(flowKey, `${head}${value}}`, 'EX', this.ttlSeconds);
+    return { ok: true, flowId, flow: flowOf(start, JSON.parse(value) as ConnectSession) };
   }
 
   /** The flow if it is this binding's, left in place (an API-key form may be sent again). */
-  peek(flowId: string, binding: string): Promise<FlowState | undefined> {
-    return this.read(flowId, binding, '0');
+  async peek(flowId: string, binding: string): Promise<FlowState | undefined> {
+    return (await this.read(flowId, binding, '0'))?.flow;
   }
 
-  /** The flow if it is this binding's, used up at once: only one caller ever gets it. */
-  take(flowId: string, binding: string): Promise<FlowState | undefined> {
+  /**
+   * The flow if it is this binding's, used up at once (only one caller ever gets it), its id
+   * marked used in the same script; `fresh` is false when the id was marked used already.
+   */
+  take(flowId: string, binding: string): Promise<{ flow: FlowState; fresh: boolean } | undefined> {
     return this.read(flowId, binding, '1');
   }
 
-  async drop(flowId: string): Promise<void> {
-    await this.redis.del(this.keys.flow(hashToken(flowId)));
+  /** Drops a flow and marks its id used, whoever's it is (an API-key form whose tries ran out). */
+  async retire(flowId: string): Promise<void> {
+    const { flowKey, usedKey } = this.keysOf(flowId);
+    await Promise.all([
+      this.redis.del(flowKey),
+      this.redis.set(usedKey, '1', 'EX', this.usedTtlSeconds, 'NX'),
+    ]);
   }
 
   /**
@@ -106,9 +230,13 @@ export class FlowStore {
    */
   async takeKeyTry(flowId: string): Promise<number> {
     const key = this.keys.keyTries(hashToken(flowId));
-    // The key exists with its TTL before it is counted: no counter outlives its flow.
-    await this.redis.set(key, '0', 'EX', this.ttlSeconds, 'NX');
-    return this.redis.incr(key);
+    // The key exists with its TTL before it is counted (no counter outlives its flow); both go in
+    // one round trip, and Redis runs them in the order sent.
+    const [, tries] = await Promise.all([
+      this.redis.set(key, '0', 'EX', this.ttlSeconds, 'NX'),
+      this.redis.incr(key),
+    ]);
+    return tries;
   }
 
   /** Gives a try back: the key was not judged (the check failed), so it is no guess spent. */
@@ -116,10 +244,52 @@ export class FlowStore {
     await this.redis.decr(this.keys.keyTries(hashToken(flowId)));
   }
 
-  private async read(flowId: string, binding: string, take: '0' | '1'): Promise<FlowState | undefined> {
-    if (flowId.length === 0 || flowId.length > 256) return undefined;
-    const key = this.keys.flow(hashToken(flowId));
-    const value = await this.scripts.obTakeFlow.call(this.redis, key, hashToken(binding), take);
-    return value === null ? undefined : (JSON.parse(value) as { flow: FlowState }).flow;
+  private keysOf(flowId: string): { flowKey: string; usedKey: string } {
+    const flowHash = hashToken(flowId);
+    // Any other id (forged, or of an older build) still names keys, in a group of its own.
+    const group = /^([0-9a-f]{16})_/.exec(flowId)?.[1] ?? flowGroupOf(flowHash);
+    return { flowKey: this.keys.flow(group, flowHash), usedKey: this.keys.usedState(group, flowHash) };
   }
+
+  private async read(
+    flowId: string,
+    binding: string,
+    take: '0' | '1',
+  ): Promise<{ flow: FlowState; fresh: boolean } | undefined> {
+    if (flowId.length === 0 || flowId.length > 256) return undefined;
+    const { flowKey, usedKey } = this.keysOf(flowId);
+    const found = await this.scripts.obTakeFlow.call(
+      this.redis,
+      flowKey,
+      usedKey,
+      hashToken(binding),
+      take,
+      this.usedTtlSeconds,
+    );
+    if (found === null) return undefined;
+    const entry = JSON.parse(found[0]) as FlowEntry;
+    return { flow: flowOf(entry.start, entry.session), fresh: found[1] === 1 };
+  }
+}
+
+/** Whether `token` has the shape of a connect link's token (others are not looked up). */
+export function isLinkToken(token: string): boolean {
+  return /^[A-Za-z0-9_-]{20,100}$/.test(token);
+}
+
+/** The flow a start made of its connect session: the session's scopes, else the provider's. */
+function flowOf(start: FlowStart, session: ConnectSession): FlowState {
+  const flow: FlowState = {
+    provider: session.provider,
+    connection_id: session.connection_id,
+    return_to: session.return_to,
+    scopes: session.scopes ?? start.scopes,
+    created_at: start.created_at,
+    actor: session.actor,
+  };
+  if (session.end_user !== undefined) flow.end_user = session.end_user;
+  if (session.tags !== undefined) flow.tags = session.tags;
+  if (start.code_verifier !== undefined) flow.code_verifier = start.code_verifier;
+  if (start.csrf !== undefined) flow.csrf = start.csrf;
+  return flow;
 }

@@ -65,17 +65,28 @@ export class RedisKeys {
     return `${this.prefix}repair-lease`;
   }
 
+  /**
+   * A connect link (its token's hash). Its hash tag, the hash's first 16 hex digits, is the flow
+   * group of the flow it starts (see `flowGroupOf`): the link is used up and its flow kept by one
+   * script, whose keys must share a Cluster slot.
+   */
   connectSession(tokenHash: string): string {
+    return `${this.prefix}connect:{${flowGroupOf(tokenHash)}}:${tokenHash}`;
+  }
+
+  /** A connect link as builds before flow groups stored it (read, never written, across an upgrade). */
+  untaggedConnectSession(tokenHash: string): string {
     return `${this.prefix}connect:${tokenHash}`;
   }
 
-  usedState(stateHash: string): string {
-    return `${this.prefix}state:${stateHash}`;
+  /** A used `state` or form id (its hash), in its flow's group so one script takes and marks it. */
+  usedState(group: string, stateHash: string): string {
+    return `${this.prefix}state:{${group}}:${stateHash}`;
   }
 
-  /** One browser flow (its `state` or form id's hash). */
-  flow(flowHash: string): string {
-    return `${this.prefix}flow:${flowHash}`;
+  /** One browser flow (its `state` or form id's hash), in the group of the link that started it. */
+  flow(group: string, flowHash: string): string {
+    return `${this.prefix}flow:{${group}}:${flowHash}`;
   }
 
   /** The binding a just-replaced session cookie (its hash) joins flows to, for a few seconds. */
@@ -127,4 +138,9 @@ export function parseMember(member: string): { provider: string; connectionId: s
   const i = member.indexOf(':');
   if (i <= 0) return undefined;
   return { provider: member.slice(0, i), connectionId: member.slice(i + 1) };
+}
+
+/** The flow group of a connect link: the first 16 hex digits of its token's hash. */
+export function flowGroupOf(tokenHash: string): string {
+  return tokenHash.slice(0, 16);
 }

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { FlowState, FlowStore } from '../connections/flow-store';
+import { FlowStart, FlowStartResult, FlowState, FlowStore, isLinkToken } from '../connections/flow-store';
 import { randomToken } from '../oauth/random-token';
 import { FLOW_TTL_MS, SESSION_COOKIE } from './session';
 
@@ -10,35 +10,58 @@ import { FLOW_TTL_MS, SESSION_COOKIE } from './session';
  */
 
 /**
- * Keeps the flow in its own Redis key, bound to the browser's session binding, and regenerates the
- * session (session fixation: a planted session id is worth nothing after it). A browser with no
- * flow under way gets a fresh binding; one with flows under way keeps its binding, so they stay
- * its own. Starts that present the same cookie at the same moment (two tabs opened together) each
- * regenerate the session and the browser keeps one of the new cookies: they settle on one binding
- * through Redis, so every one of their flows still matches whichever cookie the browser kept. A
- * browser that sent no session cookie has a session minted in this very request, whose id nobody
- * else can know: regenerating it would only cost a DEL and a second SET.
+ * Uses up the connect link `token` and keeps the flow it starts in its own Redis key, bound to the
+ * browser's session binding, and regenerates the session (session fixation: a planted session id
+ * is worth nothing after it). A browser with no flow under way gets a fresh binding; one with flows
+ * under way keeps its binding, so they stay its own. Starts that present the same cookie at the
+ * same moment (two tabs opened together) each regenerate the session and the browser keeps one of
+ * the new cookies: they settle on one binding through Redis, so every one of their flows still
+ * matches whichever cookie the browser kept. A browser that sent no session cookie has a session
+ * minted in this very request, whose id nobody else can know: it is not regenerated.
+ *
+ * Round trips (docs/architecture.md): the link's use and the flow are one script, and the session
+ * writes go beside it (the old session's DEL, the new one's SET), so a start with no cookie costs
+ * one round trip and a start with one three (the session's load, the binding's settling, then the
+ * rest). A session saved beside a link that turns out unusable is dropped again.
  */
 export async function startFlow(
   req: Request,
   flows: FlowStore,
-  flowId: string,
-  flow: FlowState,
-): Promise<void> {
+  token: string,
+  provider: string,
+  start: FlowStart,
+): Promise<FlowStartResult> {
+  if (!isLinkToken(token)) return { ok: false, reason: 'unknown' };
   const now = Date.now();
   const underWay = req.session.binding !== undefined && (req.session.binding_until ?? 0) > now;
   const candidate = underWay ? req.session.binding! : randomToken(32);
   const presented = sessionCookieOf(req);
-  const binding = presented === undefined ? candidate : await flows.settleBinding(presented, candidate);
-  if (presented !== undefined) {
-    await new Promise<void>((resolve, reject) =>
-      req.session.regenerate((e: unknown) => (e ? reject(e) : resolve())),
-    );
+  if (presented === undefined) {
+    bind(req, candidate, now);
+    const [started] = await Promise.all([flows.start(token, provider, candidate, start), saveSession(req)]);
+    if (!started.ok) await destroySession(req);
+    return started;
   }
-  await flows.save(flowId, binding, flow);
+  const binding = await flows.settleBinding(presented, candidate);
+  const replaced = req.sessionID;
+  // What session.regenerate does, but the old session's DEL goes out beside the new one's SET.
+  const store = req.sessionStore;
+  store.generate(req);
+  bind(req, binding, now);
+  const [started] = await Promise.all([
+    flows.start(token, provider, binding, start),
+    new Promise<void>((resolve, reject) =>
+      store.destroy(replaced, (e: unknown) => (e ? reject(e) : resolve())),
+    ),
+    saveSession(req),
+  ]);
+  skipSavingAgain(req);
+  return started;
+}
+
+function bind(req: Request, binding: string, now: number): void {
   req.session.binding = binding;
   req.session.binding_until = now + FLOW_TTL_MS;
-  await saveSession(req);
 }
 
 /** This browser's flow, left in place (an API-key form may be sent again); none without a session. */
@@ -51,12 +74,15 @@ export async function peekFlow(
   return flowId && binding ? flows.peek(flowId, binding) : undefined;
 }
 
-/** This browser's flow, used up at once (single use across processes); none without a session. */
+/**
+ * This browser's flow, used up at once and its id marked used (single use across processes);
+ * `fresh` is false when the id was marked used already. None without a session.
+ */
 export async function takeFlow(
   req: Request,
   flows: FlowStore,
   flowId: string,
-): Promise<FlowState | undefined> {
+): Promise<{ flow: FlowState; fresh: boolean } | undefined> {
   const binding = req.session.binding;
   return flowId && binding ? flows.take(flowId, binding) : undefined;
 }
@@ -82,4 +108,36 @@ function sessionCookieOf(req: Request): string | undefined {
 
 function saveSession(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.save((e: unknown) => (e ? reject(e) : resolve())));
+}
+
+function destroySession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.destroy((e: unknown) => (e ? reject(e) : resolve())));
+}
+
+/**
+ * express-session saves a session it did not create or load itself (one made by the store's
+ * `generate`, as `regenerate` makes it) again when the response ends, one more round trip before
+ * the last byte: saved already, and unchanged since, it is not written twice.
+ */
+function skipSavingAgain(req: Request): void {
+  const session = req.session;
+  const saved = withoutCookie(session);
+  const save = session.save.bind(session);
+  Object.defineProperty(session, 'save', {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value: (callback?: (err: unknown) => void) => {
+      if (withoutCookie(session) !== saved) return save(callback);
+      callback?.(undefined);
+      return session;
+    },
+  });
+}
+
+/** The session's data as express-session compares it: without the cookie (its expiry moves). */
+function withoutCookie(session: Request['session']): string {
+  return JSON.stringify(session, function (this: unknown, key, value: unknown) {
+    return this === session && key === 'cookie' ? undefined : value;
+  });
 }

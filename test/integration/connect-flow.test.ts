@@ -1,5 +1,8 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TEST_RETURN_ORIGIN, providerEnv } from '../helpers/broker-harness';
+import { TestBrowser } from '../helpers/browser';
+import { callbackUrl } from '../helpers/flow-steps';
 
 const PROVIDERS = ['bexio', 'bonjoro', 'jobber', 'process-street', 'respond-io'];
 
@@ -44,6 +47,30 @@ describe('connect flow, every built-in provider', () => {
       expect(token.body.token_type).toBe('Bearer');
     },
   );
+
+  it('starts and completes a flow from a link an earlier build stored (no flow group in its key), once', async () => {
+    // As builds before flow groups stored a link: `<prefix>connect:<sha256 of the token>`.
+    const token = randomBytes(32).toString('base64url');
+    const key = `ob:connect:${createHash('sha256').update(token).digest('hex')}`;
+    const session = { provider: 'bexio', connection_id: 'acct-untagged', expires_at: Date.now() + 600_000 };
+    await t.client.set(key, JSON.stringify(session), 'EX', 600);
+    const browser = new TestBrowser();
+    const link = `${t.broker.publicUrl}/auth/bexio?session=${token}`;
+
+    const wrong = await browser.get(link.replace('/auth/bexio', '/auth/jobber'));
+    expect(wrong.status).toBe(400);
+    expect(await t.client.exists(key)).toBe(1);
+
+    const auth = await browser.get(link);
+    expect(auth.status).toBe(302);
+    expect(await t.client.exists(key)).toBe(0);
+    const state = new URL(auth.location!).searchParams.get('state')!;
+    const done = await browser.get(callbackUrl(t.broker, 'bexio', { code: 'code-untagged', state }));
+    expect(done.status).toBe(200);
+    expect(done.body).toContain('bexio is connected');
+    expect((await t.broker.api('/internal/connections/bexio/acct-untagged')).status).toBe(200);
+    expect((await browser.get(link)).status).toBe(400);
+  });
 
   it('shows a short page when there is no return_to', async () => {
     const result = await t.broker.connect('bexio', 'no-return');

@@ -139,12 +139,18 @@ describe('contract, from outside on node dist/main.js: the connect flow', () => 
     it("keeps a link opened under another provider's /auth/ path unused: 400 there, then 302 under its own", async () => {
       const link = new URL(await suite.b1.connectLink('jobber', 'acct-mixed'));
       const browser = new TestBrowser();
+      const sessions = async () => (await suite.redisClient.keys('ob:sess:*')).length;
+      const before = await sessions();
       const wrong = await browser.get(`${suite.b1.publicUrl}/auth/process-street${link.search}`);
       expect(wrong.status).toBe(400);
       expect(suite.fake.requests.filter((r) => r.path === '/authorize')).toHaveLength(0);
+      // No session is left behind, and the browser gets no cookie.
+      expect(wrong.setCookies).toEqual([]);
+      expect(await sessions()).toBe(before);
       const right = await browser.get(`${suite.b1.publicUrl}/auth/jobber${link.search}`);
       expect(right.status).toBe(302);
       expect(right.location!.startsWith(`${suite.fake.url}/authorize?`)).toBe(true);
+      expect(await sessions()).toBe(before + 1);
     });
 
     it("sends a connect session's scopes instead of the defaults, joined with the provider's scope_separator, and answers them as the token's scopes", async () => {

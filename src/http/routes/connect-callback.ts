@@ -1,5 +1,4 @@
 import type { RequestHandler } from 'express';
-import { UsedStateStore } from '../../connections/connect-session-store';
 import { ConnectionService } from '../../connections/connection-service';
 import { FlowStore } from '../../connections/flow-store';
 import { BrokerMetrics } from '../../observability/metrics';
@@ -15,9 +14,8 @@ import { pageProvider } from './page-provider';
 
 export interface ConnectCallbackDeps extends FinishConnectDeps {
   registry: ProviderRegistry;
-  usedStates: UsedStateStore;
   flows: FlowStore;
-  connections: Pick<ConnectionService, 'saveTokens'>;
+  connections: Pick<ConnectionService, 'storeTokens'>;
   tokenEndpoint: TokenEndpointDeps;
   logger: Logger;
   metrics: Pick<BrokerMetrics, 'connectAttempts'>;
@@ -37,19 +35,19 @@ export function connectCallback(deps: ConnectCallbackDeps): RequestHandler {
     const provider = pageProvider(deps.registry, req, res);
     if (!provider) return;
     const state = typeof req.query.state === 'string' ? req.query.state : '';
-    // Taken at once: `state` is single use, whatever happens next (RFC 9700 §4.7.1).
-    const flow = await takeFlow(req, deps.flows, state);
+    // Taken at once and marked used: `state` is single use, whatever happens next (RFC 9700 §4.7.1).
+    const taken = await takeFlow(req, deps.flows, state);
+    const flow = taken?.flow;
     // Without a flow of this browser and this provider there is no trusted return_to, and no
     // token request is made (RFC 9700 §4.7: CSRF; §4.4: mix-up via another provider's state).
+    // A flow of this browser seen at the wrong callback, or too late, is used up all the same:
+    // after a mix-up its code may be in other hands (RFC 9700 §4.4).
     if (!flow || flow.provider !== provider.id || flow.code_verifier === undefined || isFlowExpired(flow)) {
-      // A flow of this browser seen at the wrong callback, or too late, is used up all the same:
-      // `state` is single use, and after a mix-up its code may be in other hands (RFC 9700 §4.4).
-      if (flow) await deps.usedStates.claim(state);
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'unknown_flow' });
       log.info({ provider: provider.id, has_session: hasFlowSession(req) }, 'callback matched no flow');
       return sendPage(res, 400, failurePage('unknown_flow', provider.display_name));
     }
-    if (!(await deps.usedStates.claim(state))) {
+    if (!taken.fresh) {
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'replayed' });
       return sendPage(res, 400, failurePage('unknown_flow', provider.display_name));
     }
@@ -92,7 +90,7 @@ export function connectCallback(deps: ConnectCallbackDeps): RequestHandler {
       );
       return fail(failure.kind === 'unavailable' ? 'provider_unavailable' : 'token_exchange_failed');
     }
-    await deps.connections.saveTokens(provider, flow.connection_id, tokens, flow.scopes, flowOwner(flow));
+    await deps.connections.storeTokens(provider, flow.connection_id, tokens, flow.scopes, flowOwner(flow));
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
     log.info({ provider: provider.id, connection_id: flow.connection_id }, 'connected');
     finishConnect(deps, req, res, provider, flow);

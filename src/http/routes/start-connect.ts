@@ -1,6 +1,5 @@
 import type { RequestHandler } from 'express';
-import { ConnectSessionStore } from '../../connections/connect-session-store';
-import { FlowState, FlowStore } from '../../connections/flow-store';
+import { FlowStart, FlowStore } from '../../connections/flow-store';
 import { BrokerMetrics } from '../../observability/metrics';
 import { Logger } from '../../observability/logger';
 import { buildAuthorizationUrl } from '../../oauth/build-authorization-url';
@@ -14,7 +13,6 @@ import { pageProvider } from './page-provider';
 
 export interface StartConnectDeps {
   registry: ProviderRegistry;
-  connectSessions: ConnectSessionStore;
   flows: FlowStore;
   logger: Logger;
   metrics: Pick<BrokerMetrics, 'connectAttempts'>;
@@ -32,27 +30,16 @@ export function startConnect(deps: StartConnectDeps): RequestHandler {
     const token = req.query.session;
     if (typeof token !== 'string' || token === '')
       return sendPage(res, 400, failurePage('missing_session', provider.display_name));
-    const consumed = await deps.connectSessions.consume(token, provider.id);
-    if (!consumed.ok) {
-      deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: consumed.reason });
-      const page = consumed.reason === 'wrong_provider' ? 'wrong_provider' : 'invalid_session';
+    const start: FlowStart = { created_at: Date.now(), scopes: provider.scopes };
+    if (provider.auth_mode === 'oauth2') start.code_verifier = createCodeVerifier();
+    else start.csrf = randomToken(32);
+    const started = await startFlow(req, deps.flows, token, provider.id, start);
+    if (!started.ok) {
+      deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: started.reason });
+      const page = started.reason === 'wrong_provider' ? 'wrong_provider' : 'invalid_session';
       return sendPage(res, 400, failurePage(page, provider.display_name));
     }
-    const { session } = consumed;
-    const flowId = randomToken(32);
-    const flow: FlowState = {
-      provider: provider.id,
-      connection_id: session.connection_id,
-      return_to: session.return_to,
-      scopes: session.scopes ?? provider.scopes,
-      created_at: Date.now(),
-      actor: session.actor,
-    };
-    if (session.end_user !== undefined) flow.end_user = session.end_user;
-    if (session.tags !== undefined) flow.tags = session.tags;
-    if (provider.auth_mode === 'oauth2') flow.code_verifier = createCodeVerifier();
-    else flow.csrf = randomToken(32);
-    await startFlow(req, deps.flows, flowId, flow);
+    const { flowId, flow } = started;
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'started' });
     log.info(
       { provider: provider.id, connection_id: flow.connection_id, auth_mode: provider.auth_mode },

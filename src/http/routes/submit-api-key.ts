@@ -1,6 +1,5 @@
 import express, { RequestHandler } from 'express';
 import { timingSafeEqual } from 'node:crypto';
-import { UsedStateStore } from '../../connections/connect-session-store';
 import { ConnectionService } from '../../connections/connection-service';
 import { FlowStore } from '../../connections/flow-store';
 import { BrokerMetrics } from '../../observability/metrics';
@@ -16,9 +15,8 @@ import { pageProvider } from './page-provider';
 
 export interface SubmitApiKeyDeps extends FinishConnectDeps {
   registry: ProviderRegistry;
-  usedStates: UsedStateStore;
   flows: FlowStore;
-  connections: Pick<ConnectionService, 'saveApiKey'>;
+  connections: Pick<ConnectionService, 'storeApiKey'>;
   http: ProviderHttp;
   logger: Logger;
   metrics: Pick<BrokerMetrics, 'connectAttempts'>;
@@ -71,8 +69,7 @@ export function submitApiKey(deps: SubmitApiKeyDeps): RequestHandler {
     // burst or second process gets more than MAX_REFUSED_KEYS of them out of one link.
     const tryNumber = await deps.flows.takeKeyTry(flowId);
     const useUp = async (): Promise<void> => {
-      await deps.flows.drop(flowId);
-      await deps.usedStates.claim(flowId);
+      await deps.flows.retire(flowId);
       deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'key_tries_used_up' });
       sendPage(res, 400, failurePage('key_tries_used_up', provider.display_name));
     };
@@ -92,9 +89,9 @@ export function submitApiKey(deps: SubmitApiKeyDeps): RequestHandler {
       );
     }
     // Single use across processes, like `state`: two submissions of one form store once.
-    if (!(await takeFlow(req, deps.flows, flowId)) || !(await deps.usedStates.claim(flowId)))
+    if (!(await takeFlow(req, deps.flows, flowId))?.fresh)
       return sendPage(res, 400, failurePage('invalid_form', provider.display_name));
-    await deps.connections.saveApiKey(provider, flow.connection_id, apiKey, flowOwner(flow));
+    await deps.connections.storeApiKey(provider, flow.connection_id, apiKey, flowOwner(flow));
     deps.metrics.connectAttempts.inc({ provider: provider.id, outcome: 'connected' });
     log.info({ provider: provider.id, connection_id: flow.connection_id }, 'api key connected');
     finishConnect(deps, req, res, provider, flow);
