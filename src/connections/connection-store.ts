@@ -54,8 +54,6 @@ return {version, existed}
  */
 const RECORD_FIELDS = [
   'version',
-  'provider',
-  'connection_id',
   'auth_mode',
   'status',
   'scopes',
@@ -636,11 +634,17 @@ export class ConnectionStore {
           : [String(expect.version), expect.generation];
     args.push(mode, String(now), randomToken(9));
     for (const [name, value] of Object.entries(fields)) {
-      if (value === undefined) continue;
+      if (value === undefined || IN_THE_KEY.has(name)) continue;
       const owned = OWNER_ENCODERS[name];
       args.push(
         name,
-        owned ? (owned(value as never) ?? '\0') : DEFAULTS[name] === value ? '\0' : encodeField(value),
+        owned
+          ? (owned(value as never) ?? '\0')
+          : DEFAULTS[name] === value
+            ? '\0'
+            : name === 'scopes'
+              ? encodeScopes(value as string[])
+              : encodeField(value),
       );
     }
     const [version, existed] = await this.scripts.obWrite(
@@ -676,6 +680,13 @@ function globEscape(value: string): string {
  */
 const DEFAULTS: Record<string, unknown> = { auth_mode: 'oauth2', status: 'active', refresh_failures: 0 };
 
+/**
+ * Fields the record's key already names, so the hash does not repeat them (about 45 B a
+ * connection): `decode` takes both from the key. Records written before this hold them; no reader
+ * looks at them.
+ */
+const IN_THE_KEY = new Set(['provider', 'connection_id']);
+
 /** The owner fields, compact JSON, left out of the hash when empty (see connection-owner.ts). */
 const OWNER_ENCODERS: Record<string, (value: never) => string | undefined> = {
   end_user: encodeEndUser,
@@ -695,9 +706,23 @@ function num(value: string | undefined): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
+/**
+ * Scopes as RFC 6749 §3.3 spells them, space-separated: shorter than a JSON array by the quotes
+ * and commas (about 11 B a record, enough to keep a typical hash a size class smaller). Scopes
+ * that a space list cannot hold as they are (empty, or a character outside scope-token's, or a
+ * first one starting with `[`) stay a JSON array, the form every older record holds.
+ */
+function encodeScopes(scopes: readonly string[]): string {
+  const plain = scopes.length > 0 && scopes.every((s) => SCOPE_TOKEN.test(s)) && !scopes[0]!.startsWith('[');
+  return plain ? scopes.join(' ') : JSON.stringify(scopes);
+}
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
 /** A damaged scopes field reads as none rather than failing the whole record. */
 function parseScopes(value: string | undefined): string[] {
   if (!value) return [];
+  if (!value.startsWith('[')) return value.split(' ');
   try {
     const parsed: unknown = JSON.parse(value);
     return Array.isArray(parsed) ? parsed.filter((s): s is string => typeof s === 'string') : [];
@@ -723,7 +748,7 @@ function decodeValues(values: unknown[], provider: string, connectionId: string)
     hash[field] = typeof value === 'string' ? value : undefined;
   });
   const sealed = values[RECORD_FIELDS.length];
-  if (!hash.version || !hash.provider || !hash.connection_id) return null;
+  if (!hash.version) return null;
   let lastError = null;
   try {
     lastError = hash.last_error ? JSON.parse(hash.last_error) : null;
