@@ -788,3 +788,10 @@ export async function burst({ targets, count, pathFor, headers, method, timeoutM
     b.close();
   }
 }
+
+/** How many connections the listing index holds: its chunks' sizes (src/connections/listing-index.ts). */
+export async function indexedCount(client, prefix = 'ob:') {
+  const bounds = await client.zrange(`${prefix}{connections}:dir`, 0, -1);
+  const sizes = await Promise.all(bounds.map((b) => client.zcard(`${prefix}{connections}:c:${b}`)));
+  return sizes.reduce((n, x) => n + x, 0) + (await client.zcard(`${prefix}connections`));
+}

@@ -9,7 +9,10 @@ import { drive, installCleanup, parseInfo, startRedis } from './lib.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const arg = (name, fallback) =>
-  process.argv.slice(2).find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+  process.argv
+    .slice(2)
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3) ?? fallback;
 const N = Number(arg('n', '100000'));
 const DIST = resolve(ROOT, arg('dist', 'dist'));
 const PROVIDER = 'bexio';
@@ -65,7 +68,12 @@ const run = await drive({
       },
       'oauth2',
     );
-    await broker.connections.saveTokens(provider, id, imported.tokens, imported.tokens.granted_scopes ?? provider.scopes);
+    await broker.connections.saveTokens(
+      provider,
+      id,
+      imported.tokens,
+      imported.tokens.granted_scopes ?? provider.scopes,
+    );
     await broker.connections.getToken(provider, id, { minValiditySeconds: 0, forceRefresh: false });
   },
 });

@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   commandCalls,
+  indexedCount,
   cpuSeconds,
   diffCalls,
   drive,
@@ -747,7 +748,7 @@ async function scenarioScale(env) {
   };
   const listPeakRss = sampler.stop();
   const calls = diffCalls({}, await commandCalls(redis.client));
-  const totalConnections = await redis.client.zcard('ob:connections');
+  const totalConnections = await indexedCount(redis.client);
   results.memory.underLoadScale = Math.max(max.peakRss, fixed.peakRss);
   results.memory.listing = listPeakRss;
   results.scenarios.scale = {

@@ -4,6 +4,7 @@ import { RedisClient } from './redis-client';
 import { ConnectionMeta, StoredConnection } from './connection-record';
 import { RedisKeys, memberOf, parseMember } from './redis-keys';
 import { decodeEndUser, decodeTags, encodeEndUser, encodeTags, ownerOf } from './connection-owner';
+import { ListingIndex } from './listing-index';
 import { OwnerFilter, OwnerIndex } from './owner-index';
 import { takeLockLua } from './refresh-lock';
 import { ReplicaConfirmation, StoreDurability } from './replica-confirmation';
@@ -213,6 +214,8 @@ export class ConnectionStore {
   private readonly replicas: ReplicaConfirmation;
   /** The end-user and tag indexes, kept in line by every write and delete below. */
   readonly owners: OwnerIndex;
+  /** The listing index (see ListingIndex). */
+  readonly index: ListingIndex;
 
   constructor(
     private readonly redis: RedisClient,
@@ -221,6 +224,7 @@ export class ConnectionStore {
   ) {
     this.replicas = new ReplicaConfirmation(redis, durability);
     this.owners = new OwnerIndex(redis, keys);
+    this.index = new ListingIndex(redis, keys);
     redis.defineCommand('obWrite', { numberOfKeys: 2, lua: WRITE_SCRIPT });
     redis.defineCommand('obTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obRead', { numberOfKeys: 2, lua: READ_SCRIPT });
@@ -369,10 +373,7 @@ export class ConnectionStore {
     );
     if (packed !== null) await this.replicated();
     const member = memberOf(provider, connectionId);
-    await Promise.all([
-      this.redis.zrem(this.keys.index(), member),
-      this.redis.zrem(this.keys.schedule(), member),
-    ]);
+    await Promise.all([this.index.remove(member), this.redis.zrem(this.keys.schedule(), member)]);
     const record = decode(packed, provider, connectionId);
     await this.owners.finish(owner, record ? this.owners.keysFor(ownerOf(record)) : []);
     return record;
@@ -385,10 +386,7 @@ export class ConnectionStore {
    */
   async forgetIfGone(provider: string, connectionId: string): Promise<void> {
     const member = memberOf(provider, connectionId);
-    await Promise.all([
-      this.redis.zrem(this.keys.index(), member),
-      this.redis.zrem(this.keys.schedule(), member),
-    ]);
+    await Promise.all([this.index.remove(member), this.redis.zrem(this.keys.schedule(), member)]);
     const record = await this.read(provider, connectionId);
     if (record) await this.afterWrite(provider, connectionId, record.next_refresh_at, true);
   }
@@ -413,7 +411,7 @@ export class ConnectionStore {
       const want = options.limit - connections.length;
       // One member more than wanted tells whether anything follows, so the page that holds the
       // last connection already answers next_cursor null.
-      const ahead = await this.redis.zrangebylex(this.keys.index(), min, max, 'LIMIT', 0, want + 1);
+      const ahead = await this.index.range(min, max, want + 1);
       exhausted = ahead.length <= want;
       const members = ahead.slice(0, want);
       const parsed = members.map((m) => parseMember(m));
@@ -425,7 +423,7 @@ export class ConnectionStore {
         const p = parsed[i];
         if (record) connections.push(record);
         else if (p) void this.forgetIfGone(p.provider, p.connectionId).catch(() => undefined);
-        else void this.redis.zrem(this.keys.index(), m).catch(() => undefined);
+        else void this.index.remove(m).catch(() => undefined);
         last = m;
       });
       if (last !== undefined) min = `(${last}`;
@@ -487,6 +485,8 @@ export class ConnectionStore {
     stopping: () => boolean = () => false,
   ): Promise<{ records: number; indexAdded: number; scheduleAdded: number }> {
     const totals = { records: 0, indexAdded: 0, scheduleAdded: 0 };
+    // An older version's single index set, moved into the chunks (listings read it meanwhile).
+    while (!stopping() && (await this.index.migrateLegacy()) > 0);
     for await (const ids of this.scanIds(500)) {
       if (stopping()) break;
       const members = ids.map((id) => memberOf(id.provider, id.connectionId));
@@ -500,7 +500,7 @@ export class ConnectionStore {
             ),
           ),
         ),
-        this.redis.zmscore(this.keys.index(), ...members),
+        this.index.contains(members),
         this.redis.zmscore(this.keys.schedule(), ...members),
       ]);
       const adds: Array<Promise<unknown>> = [];
@@ -508,9 +508,9 @@ export class ConnectionStore {
         const [version, next] = nextAt[i]!;
         if (!version) return; // deleted meanwhile
         totals.records += 1;
-        if (indexed[i] === null) {
+        if (!indexed[i]) {
           totals.indexAdded += 1;
-          adds.push(this.redis.zadd(this.keys.index(), 'NX', 0, member));
+          adds.push(this.index.add(member));
         }
         const due = num(next ?? undefined);
         if (scheduled[i] === null && due !== null) {
@@ -609,7 +609,7 @@ export class ConnectionStore {
   ): Promise<void> {
     const member = memberOf(provider, connectionId);
     await Promise.all([
-      index ? this.redis.zadd(this.keys.index(), 'NX', 0, member) : undefined,
+      index ? this.index.add(member) : undefined,
       nextRefreshAt !== null
         ? this.redis.zadd(this.keys.schedule(), nextRefreshAt, member)
         : unschedule

@@ -28,8 +28,25 @@ export class RedisKeys {
     return `${this.prefix}{${provider}:${connectionId}}:lock`;
   }
 
-  /** All connections, as `provider:connection_id` members of score 0, ordered for paging. */
-  index(): string {
+  /**
+   * The listing index's directory: the lower bound of each chunk, as members of score 0 (see
+   * ListingIndex). Its keys share the hash tag `{connections}`, so a script over them stays in one
+   * Cluster slot.
+   */
+  indexDirectory(): string {
+    return `${this.prefix}{connections}:dir`;
+  }
+
+  /** The listing index's chunk with lower bound `b` is this prefix followed by `b`. */
+  indexChunkPrefix(): string {
+    return `${this.prefix}{connections}:c:`;
+  }
+
+  /**
+   * The listing index as versions before ListingIndex kept it: one sorted set of every
+   * `provider:connection_id`, score 0. Still read, and emptied into the chunks.
+   */
+  legacyIndex(): string {
     return `${this.prefix}connections`;
   }
 

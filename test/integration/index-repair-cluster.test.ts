@@ -1,5 +1,6 @@
 import { providerEnv } from '../helpers/broker-harness';
 import { useBrokerOnCluster } from '../helpers/broker-fixture';
+import { unindex } from '../helpers/listing-index';
 
 /**
  * On Cluster the index and the schedule live on other masters than a connection's record, so a
@@ -34,7 +35,7 @@ describe('index and schedule repair on Redis Cluster (three masters)', () => {
     expect(masters.size).toBeGreaterThan(1);
     const lost = ids.filter((_, i) => i % 3 === 0);
     for (const id of lost) {
-      await t.inspect.zrem('ob:connections', `bexio:${id}`);
+      await unindex(t.inspect, 'ob:', `bexio:${id}`);
       await t.inspect.zrem('ob:schedule', `bexio:${id}`);
     }
 
