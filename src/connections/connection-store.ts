@@ -4,6 +4,7 @@ import { RedisClient } from './redis-client';
 import { ConnectionMeta, StoredConnection } from './connection-record';
 import { RedisKeys, memberOf, parseMember } from './redis-keys';
 import { decodeEndUser, decodeTags, encodeEndUser, encodeTags, ownerOf } from './connection-owner';
+import { DueSchedule } from './due-schedule';
 import { ListingIndex } from './listing-index';
 import { OwnerFilter, OwnerIndex } from './owner-index';
 import { takeLockLua } from './refresh-lock';
@@ -216,6 +217,8 @@ export class ConnectionStore {
   readonly owners: OwnerIndex;
   /** The listing index (see ListingIndex). */
   readonly index: ListingIndex;
+  /** The due-work schedule (see DueSchedule). */
+  readonly schedule: DueSchedule;
 
   constructor(
     private readonly redis: RedisClient,
@@ -225,6 +228,7 @@ export class ConnectionStore {
     this.replicas = new ReplicaConfirmation(redis, durability);
     this.owners = new OwnerIndex(redis, keys);
     this.index = new ListingIndex(redis, keys);
+    this.schedule = new DueSchedule(redis, keys);
     redis.defineCommand('obWrite', { numberOfKeys: 2, lua: WRITE_SCRIPT });
     redis.defineCommand('obTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obRead', { numberOfKeys: 2, lua: READ_SCRIPT });
@@ -351,7 +355,7 @@ export class ConnectionStore {
     seen?: RecordVersion,
   ): Promise<void> {
     if (nextRefreshAt !== null)
-      await this.redis.zadd(this.keys.schedule(), 'LT', nextRefreshAt, memberOf(provider, connectionId));
+      await this.schedule.set(memberOf(provider, connectionId), nextRefreshAt, 'LT');
     await this.scripts.obMarkRead(
       this.keys.connection(provider, connectionId),
       nextRefreshAt === null ? '' : String(nextRefreshAt),
@@ -373,7 +377,7 @@ export class ConnectionStore {
     );
     if (packed !== null) await this.replicated();
     const member = memberOf(provider, connectionId);
-    await Promise.all([this.index.remove(member), this.redis.zrem(this.keys.schedule(), member)]);
+    await Promise.all([this.index.remove(member), this.schedule.remove(member)]);
     const record = decode(packed, provider, connectionId);
     await this.owners.finish(owner, record ? this.owners.keysFor(ownerOf(record)) : []);
     return record;
@@ -386,7 +390,7 @@ export class ConnectionStore {
    */
   async forgetIfGone(provider: string, connectionId: string): Promise<void> {
     const member = memberOf(provider, connectionId);
-    await Promise.all([this.index.remove(member), this.redis.zrem(this.keys.schedule(), member)]);
+    await Promise.all([this.index.remove(member), this.schedule.remove(member)]);
     const record = await this.read(provider, connectionId);
     if (record) await this.afterWrite(provider, connectionId, record.next_refresh_at, true);
   }
@@ -437,25 +441,16 @@ export class ConnectionStore {
     now: number,
     limit: number,
   ): Promise<Array<{ provider: string; connectionId: string; dueAt: number }>> {
-    const flat = await this.redis.zrangebyscore(
-      this.keys.schedule(),
-      '-inf',
-      now,
-      'WITHSCORES',
-      'LIMIT',
-      0,
-      limit,
-    );
     const out: Array<{ provider: string; connectionId: string; dueAt: number }> = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const parsed = parseMember(flat[i]!);
-      if (parsed) out.push({ ...parsed, dueAt: Number(flat[i + 1]) });
+    for (const entry of await this.schedule.due(now, limit)) {
+      const parsed = parseMember(entry.member);
+      if (parsed) out.push({ ...parsed, dueAt: entry.at });
     }
     return out;
   }
 
   async countDue(now: number): Promise<number> {
-    return this.redis.zcount(this.keys.schedule(), '-inf', now);
+    return this.schedule.countDue(now);
   }
 
   /** Puts the schedule in line with a record (used when the two drifted apart). */
@@ -487,6 +482,7 @@ export class ConnectionStore {
     const totals = { records: 0, indexAdded: 0, scheduleAdded: 0 };
     // An older version's single index set, moved into the chunks (listings read it meanwhile).
     while (!stopping() && (await this.index.migrateLegacy()) > 0);
+    while (!stopping() && (await this.schedule.migrateLegacy()) > 0);
     for await (const ids of this.scanIds(500)) {
       if (stopping()) break;
       const members = ids.map((id) => memberOf(id.provider, id.connectionId));
@@ -501,7 +497,7 @@ export class ConnectionStore {
           ),
         ),
         this.index.contains(members),
-        this.redis.zmscore(this.keys.schedule(), ...members),
+        this.schedule.scores(members),
       ]);
       const adds: Array<Promise<unknown>> = [];
       members.forEach((member, i) => {
@@ -515,7 +511,7 @@ export class ConnectionStore {
         const due = num(next ?? undefined);
         if (scheduled[i] === null && due !== null) {
           totals.scheduleAdded += 1;
-          adds.push(this.redis.zadd(this.keys.schedule(), 'NX', due, member));
+          adds.push(this.schedule.set(member, due, 'NX'));
         }
       });
       await Promise.all(adds);
@@ -611,9 +607,9 @@ export class ConnectionStore {
     await Promise.all([
       index ? this.index.add(member) : undefined,
       nextRefreshAt !== null
-        ? this.redis.zadd(this.keys.schedule(), nextRefreshAt, member)
+        ? this.schedule.set(member, nextRefreshAt)
         : unschedule
-          ? this.redis.zrem(this.keys.schedule(), member)
+          ? this.schedule.remove(member)
           : undefined,
     ]);
   }

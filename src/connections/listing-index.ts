@@ -7,7 +7,7 @@ import { RedisKeys } from './redis-keys';
  * as one compact listpack, about 25 B per `provider:connection_id` member, where one big sorted
  * set (a skiplist and a dict) costs about 130 B per member.
  */
-const CHUNK_MAX = 120;
+export const CHUNK_MAX = 120;
 
 /** A member added within this many of a full chunk's end is taken as an append (see ADD_SCRIPT). */
 const APPEND_SLACK = 8;
@@ -17,7 +17,7 @@ const APPEND_SLACK = 8;
  * directory always holds the bound '', below everything). Expects P (chunk key prefix) and D
  * (directory key) as locals.
  */
-const CHUNK_OF = `
+export const CHUNK_OF = `
 local function chunkOf(member)
   local b = redis.call('ZREVRANGEBYLEX', D, '[' .. member, '-', 'LIMIT', 0, 1)[1]
   if not b then

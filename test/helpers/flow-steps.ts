@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { TestBroker } from './broker-harness';
-import { isIndexed } from './listing-index';
+import { isIndexed, scheduledAt } from './index-entries';
 import { PageResponse, TestBrowser } from './browser';
 
 /**
@@ -72,7 +72,7 @@ export async function connectionFootprint(
   const member = `${provider}:${connectionId}`;
   const [indexed, scheduled] = await Promise.all([
     isIndexed(redis, prefix, member),
-    redis.zscore(`${prefix}schedule`, member),
+    scheduledAt(redis, prefix, member),
   ]);
   return { keys, indexed, scheduled: scheduled !== null };
 }
