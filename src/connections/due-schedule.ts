@@ -1,4 +1,4 @@
-import { CHUNK_MAX, CHUNK_OF } from './listing-index';
+import { APPEND_SLACK, CHUNK_MAX, CHUNK_OF } from './listing-index';
 import { RedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
 
@@ -47,7 +47,11 @@ for i = 3, #ARGV, 2 do
     local entries = {}
     for j = 1, #all, 2 do entries[#entries + 1] = { all[j], all[j + 1] } end
     table.sort(entries, function(x, y) return bytesLess(x[1], y[1]) end)
+    -- In halves; a member added at the end by member order (growing ids) splits right there.
     local half = math.floor(#entries / 2) + 1
+    for j = #entries - ${APPEND_SLACK}, #entries do
+      if entries[j][1] == member then half = math.max(j, 2) end
+    end
     local upper = entries[half][1]
     local moved, gone = {}, {}
     for j = half, #entries do

@@ -10,7 +10,7 @@ import { RedisKeys } from './redis-keys';
 export const CHUNK_MAX = 120;
 
 /** A member added within this many of a full chunk's end is taken as an append (see ADD_SCRIPT). */
-const APPEND_SLACK = 8;
+export const APPEND_SLACK = 8;
 
 /**
  * Finds the chunk a member belongs in: the one under the greatest bound at or below it (the

@@ -75,6 +75,14 @@ describe('DueSchedule: small sorted sets, and a directory of their soonest entri
     expect(await client.keys('empty:{schedule}:c:*')).toEqual([]);
   });
 
+  it('fills chunks when ids only grow (appends split at the end, not in halves)', async () => {
+    const keys = new RedisKeys('append:');
+    const schedule = new DueSchedule(client, keys);
+    for (let i = 0; i < 1200; i++) await schedule.set(`p:${String(i).padStart(5, '0')}`, 1200 - i);
+    expect(await client.zcard(keys.scheduleDirectory())).toBeLessThanOrEqual(11);
+    expect((await schedule.due(3, 10)).map((d) => d.member)).toEqual(['p:01199', 'p:01198', 'p:01197']);
+  });
+
   it('reads, and moves over, the single schedule set an older version wrote', async () => {
     const keys = new RedisKeys('legacy:');
     const schedule = new DueSchedule(client, keys);
