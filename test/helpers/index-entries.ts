@@ -44,3 +44,10 @@ export async function unschedule(redis: Redis | Cluster, prefix: string, member:
   if (bound !== undefined) await redis.zrem(`${prefix}{schedule}:c:${bound}`, member);
   await redis.zrem(`${prefix}schedule`, member);
 }
+
+/** How many members the due-work schedule holds: its chunks' sizes, and the older single set's. */
+export async function scheduledCount(redis: Redis | Cluster, prefix: string): Promise<number> {
+  const bounds = await redis.zrange(`${prefix}{schedule}:dir`, 0, -1);
+  const sizes = await Promise.all(bounds.map((b) => redis.zcard(`${prefix}{schedule}:c:${b}`)));
+  return sizes.reduce((n, x) => n + x, 0) + (await redis.zcard(`${prefix}schedule`));
+}
