@@ -17,6 +17,9 @@ import { ReplicaConfirmation, StoreDurability } from './replica-confirmation';
  * version n), mode ('replace' | 'patch'), now, the generation a created record gets, then
  * field/value pairs where the value '\0' deletes the field; the `sealed` field goes to KEYS[2],
  * never into the hash. A replace clears both keys but keeps `created_at` and the generation.
+ * `last_activity_at` equal to the write's `updated_at` is left out (28 B of a typical 250 B hash),
+ * since `decode` reads `updated_at` for it; a patch that leaves it out of a hash where it is
+ * absent writes the `updated_at` it stood for before moving `updated_at`.
  * Returns { version, existed } with version -1 on a conflict, -2 when a patch finds no record.
  */
 const WRITE_SCRIPT = `
@@ -31,13 +34,21 @@ end
 if ARGV[3] == 'patch' and not current then return {-2, 0} end
 if not current then gen = ARGV[5] end
 local created = redis.call('HGET', KEYS[1], 'created_at')
+local activity = redis.call('HEXISTS', KEYS[1], 'last_activity_at') == 1
+local updated = redis.call('HGET', KEYS[1], 'updated_at')
 if ARGV[3] == 'replace' then redis.call('DEL', KEYS[1], KEYS[2]) end
 local set = {}
 for i = 6, #ARGV, 2 do
-  if ARGV[i] == 'sealed' then
+  if ARGV[i] == 'last_activity_at' then activity = true end
+  if ARGV[i] == 'last_activity_at' and ARGV[i + 1] == ARGV[4] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  elseif ARGV[i] == 'sealed' then
     if ARGV[i + 1] == '\\0' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[i + 1]) end
   elseif ARGV[i + 1] == '\\0' then redis.call('HDEL', KEYS[1], ARGV[i]) else
     set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+end
+if not activity and updated and updated ~= ARGV[4] then
+  set[#set + 1] = 'last_activity_at'; set[#set + 1] = updated
 end
 local version = (tonumber(current) or 0) + 1
 set[#set + 1] = 'version'; set[#set + 1] = tostring(version)

@@ -4,6 +4,7 @@ import { ConnectionStore } from '../../src/connections/connection-store';
 import { KeyRing } from '../../src/connections/key-ring';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
+import { until } from '../helpers/until';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 
 /**
@@ -127,6 +128,28 @@ describe('connection records in Redis: a small hash and the sealed tokens beside
     expect(hash.scopes).toBe('read write:all');
   });
 
+  it('leaves last_activity_at out while it equals updated_at, and writes it before a patch moves updated_at', async () => {
+    const store = new ConnectionStore(broker.broker.redis, broker.broker.keys);
+    await importTokens('activity-1');
+    const imported = (await store.read('bonjoro', 'activity-1'))!;
+    expect(await client.hexists(hashKey('activity-1'), 'last_activity_at')).toBe(0);
+    expect(imported.last_activity_at).toBe(imported.updated_at);
+
+    const later = imported.updated_at + 5000;
+    expect(await store.patch('bonjoro', 'activity-1', { refresh_failures: 1 }, later, imported)).toBe(
+      imported.version + 1,
+    );
+    const patched = (await store.read('bonjoro', 'activity-1'))!;
+    expect(patched.updated_at).toBe(later);
+    expect(patched.last_activity_at).toBe(imported.last_activity_at);
+    expect(await client.hget(hashKey('activity-1'), 'last_activity_at')).toBe(String(imported.updated_at));
+
+    // Set to the write's own time, it is left out again.
+    await store.patch('bonjoro', 'activity-1', { last_activity_at: later + 1 }, later + 1, patched);
+    expect(await client.hexists(hashKey('activity-1'), 'last_activity_at')).toBe(0);
+    expect((await store.read('bonjoro', 'activity-1'))!.last_activity_at).toBe(later + 1);
+  });
+
   it('reads and rewrites a record the previous version wrote (named fields in the hash, JSON scopes, an object of secrets)', async () => {
     // The previous version's exact shape, sealed under the harness's key k1.
     const ring = new KeyRing([{ id: 'k1', key: Buffer.alloc(32, 7) }]);
@@ -155,7 +178,9 @@ describe('connection records in Redis: a small hash and the sealed tokens beside
       scopes: ['read', 'write'],
     });
     // A mark-read patch on the old shape keeps it readable.
-    expect(await client.hget(hashKey('old-1'), 'read_since_refresh')).toBe('1');
+    await until(async () =>
+      (await client.hget(hashKey('old-1'), 'read_since_refresh')) === '1' ? true : undefined,
+    );
     expect((await broker.api('/internal/connections/bonjoro/old-1/token')).body.access_token).toBe('at-old');
     expect((await broker.api('/internal/connections/bonjoro/old-1')).body.scopes).toEqual(['read', 'write']);
     // A re-import writes it whole, in the new shape, keeping created_at and the generation.
