@@ -900,3 +900,29 @@ export async function burst({ targets, count, pathFor, headers, method, timeoutM
     b.close();
   }
 }
+
+/** How many connections the listing index holds: its chunks' sizes (src/connections/listing-index.ts). */
+export async function indexedCount(client, prefix = 'ob:') {
+  const bounds = await client.zrange(`${prefix}{connections}:dir`, 0, -1);
+  const sizes = await Promise.all(bounds.map((b) => client.zcard(`${prefix}{connections}:c:${b}`)));
+  return sizes.reduce((n, x) => n + x, 0) + (await client.zcard(`${prefix}connections`));
+}
+
+/**
+ * A chunked sorted set of the broker's (the listing index, tag `connections`, or the due-work
+ * schedule, tag `schedule`: src/connections/listing-index.ts, due-schedule.ts): its members, how
+ * many are due at `now`, its bytes (MEMORY USAGE of chunks and directories), a sample of members.
+ */
+export async function chunkedStats(client, tag, now = Date.now(), prefix = 'ob:') {
+  const usage = async (key) => Number((await client.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+  const bounds = await client.zrange(`${prefix}{${tag}}:dir`, 0, -1);
+  const chunks = bounds.map((b) => `${prefix}{${tag}}:c:${b}`);
+  const [sizes, dues, bytes] = await Promise.all([
+    Promise.all(chunks.map((c) => client.zcard(c))),
+    Promise.all(chunks.map((c) => client.zcount(c, '-inf', now))),
+    Promise.all([...chunks, `${prefix}{${tag}}:dir`, `${prefix}{${tag}}:due`].map(usage)),
+  ]);
+  const sum = (xs) => xs.reduce((n, x) => n + x, 0);
+  const sample = chunks.length > 0 ? await client.zrange(chunks[0], 0, 999) : [];
+  return { members: sum(sizes), due: sum(dues), memory: sum(bytes), sample };
+}

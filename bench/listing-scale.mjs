@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { commandCalls, diffCalls, installCleanup, parseInfo, startRedis } from './lib.mjs';
+import { commandCalls, diffCalls, indexedCount, installCleanup, parseInfo, startRedis } from './lib.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
@@ -150,7 +150,7 @@ async function main() {
     await client.flushall();
     const users = size / PER_USER;
     const writeSeconds = await write(broker, 0, size, users);
-    const count = await client.zcard('ob:connections');
+    const count = await indexedCount(client);
     console.error(`bench: ${count} connections written in ${writeSeconds.toFixed(1)} s; listing`);
     const userQuery = (i) => ({ endUserId: userOf((i * 7919) % users, users), limit: 50 });
     const byUser = await measure(client, broker, userQuery);

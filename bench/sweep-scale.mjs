@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { commandCalls, diffCalls, installCleanup, sleep, startRedis } from './lib.mjs';
+import { chunkedStats, commandCalls, diffCalls, installCleanup, sleep, startRedis } from './lib.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
@@ -158,16 +158,14 @@ async function main() {
       written += DUE;
       // Let them fall due; the bulk stays 30 days out.
       await sleep(1200);
-      scheduled = await client.zcard('ob:schedule');
-      due = await client.zcount('ob:schedule', '-inf', Date.now());
+      ({ members: scheduled, due } = await chunkedStats(client, 'schedule'));
       sweeps.push(await measureSweep(client, sweeping, endpoint));
     }
     sweeps.sort((a, b) => a.ms - b.ms);
     const sweep = sweeps[Math.floor(sweeps.length / 2)];
     const idle = await measureSweep(client, sweeping, endpoint);
-    const memory = Number(await client.call('MEMORY', 'USAGE', 'ob:schedule', 'SAMPLES', '0'));
-    const indexMemory = Number(await client.call('MEMORY', 'USAGE', 'ob:connections', 'SAMPLES', '0'));
-    const sample = await client.zrange('ob:schedule', 0, 999);
+    const { memory, sample } = await chunkedStats(client, 'schedule');
+    const { memory: indexMemory } = await chunkedStats(client, 'connections');
     const memberBytes = sample.reduce((n, m) => n + Buffer.byteLength(m), 0) / sample.length;
     results.push({
       connections: scheduled,

@@ -3,7 +3,16 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { commandCalls, cpuSeconds, diffCalls, drive, parseInfo, request, rssSampler } from '../lib.mjs';
+import {
+  commandCalls,
+  cpuSeconds,
+  diffCalls,
+  drive,
+  indexedCount,
+  parseInfo,
+  request,
+  rssSampler,
+} from '../lib.mjs';
 import { f0, f1, f2, ms, verdict } from '../suite/format.mjs';
 import {
   ACCESS_BYTES,
@@ -94,7 +103,7 @@ export async function scenarioScale(env) {
   };
   const listPeakRss = sampler.stop();
   const calls = diffCalls({}, await commandCalls(redis.client));
-  const totalConnections = await redis.client.zcard('ob:connections');
+  const totalConnections = await indexedCount(redis.client);
   results.memory.underLoadScale = Math.max(max.peakRss, fixed.peakRss);
   results.memory.listing = listPeakRss;
   results.scenarios.scale = {

@@ -12,6 +12,8 @@ import {
   encodeTags,
   ownerOf,
 } from './connection-owner';
+import { DueSchedule } from './due-schedule';
+import { ListingIndex } from './listing-index';
 import { OwnerFilter, OwnerIndex } from './owner-index';
 import { LockClaim, takeLockLua } from './refresh-lock';
 import { ReplicaConfirmation, StoreDurability } from './replica-confirmation';
@@ -24,9 +26,11 @@ import { ReplicaConfirmation, StoreDurability } from './replica-confirmation';
  * then field/value pairs where the value '\0' deletes the field; the `sealed` field goes to KEYS[2],
  * never into the hash. A replace clears both keys but keeps `created_at` and the generation; a
  * reconnect is a replace that also keeps the owner fields (`end_user`, `tags`), read in the same
- * script so no PATCH can land in between. Returns { version, existed, end_user, tags } with
- * version -1 on a conflict, -2 when a patch finds no record; the owner fields ('' when absent)
- * only from a reconnect.
+ * script so no PATCH can land in between. `last_activity_at` equal to the write's `updated_at` is
+ * left out (28 B of a typical 250 B hash), since `decode` reads `updated_at` for it; a patch that
+ * leaves it out of a hash where it is absent writes the `updated_at` it stood for before moving
+ * `updated_at`. Returns { version, existed, end_user, tags } with version -1 on a conflict, -2 when
+ * a patch finds no record; the owner fields ('' when absent) only from a reconnect.
  */
 const WRITE_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], 'version')
@@ -40,13 +44,18 @@ end
 if ARGV[3] == 'patch' and not current then return {-2, 0} end
 if not current then gen = ARGV[5] end
 local created = redis.call('HGET', KEYS[1], 'created_at')
+local activity = redis.call('HEXISTS', KEYS[1], 'last_activity_at') == 1
+local updated = redis.call('HGET', KEYS[1], 'updated_at')
 local kept = {false, false}
 if ARGV[3] == 'reconnect' then kept = redis.call('HMGET', KEYS[1], 'end_user', 'tags') end
 local whole = ARGV[3] ~= 'patch'
 if whole then redis.call('DEL', KEYS[1], KEYS[2]) end
 local set = {}
 for i = 6, #ARGV, 2 do
-  if ARGV[i] == 'sealed' then
+  if ARGV[i] == 'last_activity_at' then activity = true end
+  if ARGV[i] == 'last_activity_at' and ARGV[i + 1] == ARGV[4] then
+    if not whole then redis.call('HDEL', KEYS[1], ARGV[i]) end
+  elseif ARGV[i] == 'sealed' then
     if ARGV[i + 1] == '\\0' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[i + 1]) end
   elseif ARGV[i + 1] == '\\0' then
     -- After the DEL of a whole write there is nothing to delete field by field.
@@ -56,6 +65,9 @@ for i = 6, #ARGV, 2 do
 end
 if kept[1] then set[#set + 1] = 'end_user'; set[#set + 1] = kept[1] end
 if kept[2] then set[#set + 1] = 'tags'; set[#set + 1] = kept[2] end
+if not activity and updated and updated ~= ARGV[4] then
+  set[#set + 1] = 'last_activity_at'; set[#set + 1] = updated
+end
 local version = (tonumber(current) or 0) + 1
 set[#set + 1] = 'version'; set[#set + 1] = tostring(version)
 set[#set + 1] = 'updated_at'; set[#set + 1] = ARGV[4]
@@ -73,8 +85,6 @@ return {version, existed, kept[1] or '', kept[2] or ''}
  */
 const RECORD_FIELDS = [
   'version',
-  'provider',
-  'connection_id',
   'auth_mode',
   'status',
   'scopes',
@@ -227,6 +237,10 @@ export class ConnectionStore {
   private readonly replicas: ReplicaConfirmation;
   /** The end-user and tag indexes, kept in line by every write and delete below. */
   readonly owners: OwnerIndex;
+  /** The listing index (see ListingIndex). */
+  readonly index: ListingIndex;
+  /** The due-work schedule (see DueSchedule). */
+  readonly schedule: DueSchedule;
 
   constructor(
     private readonly redis: RedisClient,
@@ -235,6 +249,8 @@ export class ConnectionStore {
   ) {
     this.replicas = new ReplicaConfirmation(redis, durability);
     this.owners = new OwnerIndex(redis, keys);
+    this.index = new ListingIndex(redis, keys);
+    this.schedule = new DueSchedule(redis, keys);
     redis.defineCommand('obWrite', { numberOfKeys: 2, lua: WRITE_SCRIPT });
     redis.defineCommand('obTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     redis.defineCommand('obRead', { numberOfKeys: 2, lua: READ_SCRIPT });
@@ -385,7 +401,7 @@ export class ConnectionStore {
     seen?: RecordVersion,
   ): Promise<void> {
     if (nextRefreshAt !== null)
-      await this.redis.zadd(this.keys.schedule(), 'LT', nextRefreshAt, memberOf(provider, connectionId));
+      await this.schedule.set(memberOf(provider, connectionId), nextRefreshAt, 'LT');
     await this.scripts.obMarkRead(
       this.keys.connection(provider, connectionId),
       nextRefreshAt === null ? '' : String(nextRefreshAt),
@@ -407,10 +423,7 @@ export class ConnectionStore {
     );
     if (packed !== null) await this.replicated();
     const member = memberOf(provider, connectionId);
-    await Promise.all([
-      this.redis.zrem(this.keys.index(), member),
-      this.redis.zrem(this.keys.schedule(), member),
-    ]);
+    await Promise.all([this.index.remove(member), this.schedule.remove(member)]);
     const record = decode(packed, provider, connectionId);
     await this.owners.finish(owner, record ? this.owners.keysFor(ownerOf(record)) : []);
     return record;
@@ -423,10 +436,7 @@ export class ConnectionStore {
    */
   async forgetIfGone(provider: string, connectionId: string): Promise<void> {
     const member = memberOf(provider, connectionId);
-    await Promise.all([
-      this.redis.zrem(this.keys.index(), member),
-      this.redis.zrem(this.keys.schedule(), member),
-    ]);
+    await Promise.all([this.index.remove(member), this.schedule.remove(member)]);
     const record = await this.read(provider, connectionId);
     if (record) await this.afterWrite(provider, connectionId, record.next_refresh_at, true);
   }
@@ -451,7 +461,7 @@ export class ConnectionStore {
       const want = options.limit - connections.length;
       // One member more than wanted tells whether anything follows, so the page that holds the
       // last connection already answers next_cursor null.
-      const ahead = await this.redis.zrangebylex(this.keys.index(), min, max, 'LIMIT', 0, want + 1);
+      const ahead = await this.index.range(min, max, want + 1);
       exhausted = ahead.length <= want;
       const members = ahead.slice(0, want);
       const parsed = members.map((m) => parseMember(m));
@@ -463,7 +473,7 @@ export class ConnectionStore {
         const p = parsed[i];
         if (record) connections.push(record);
         else if (p) void this.forgetIfGone(p.provider, p.connectionId).catch(() => undefined);
-        else void this.redis.zrem(this.keys.index(), m).catch(() => undefined);
+        else void this.index.remove(m).catch(() => undefined);
         last = m;
       });
       if (last !== undefined) min = `(${last}`;
@@ -477,25 +487,16 @@ export class ConnectionStore {
     now: number,
     limit: number,
   ): Promise<Array<{ provider: string; connectionId: string; dueAt: number }>> {
-    const flat = await this.redis.zrangebyscore(
-      this.keys.schedule(),
-      '-inf',
-      now,
-      'WITHSCORES',
-      'LIMIT',
-      0,
-      limit,
-    );
     const out: Array<{ provider: string; connectionId: string; dueAt: number }> = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const parsed = parseMember(flat[i]!);
-      if (parsed) out.push({ ...parsed, dueAt: Number(flat[i + 1]) });
+    for (const entry of await this.schedule.due(now, limit)) {
+      const parsed = parseMember(entry.member);
+      if (parsed) out.push({ ...parsed, dueAt: entry.at });
     }
     return out;
   }
 
   async countDue(now: number): Promise<number> {
-    return this.redis.zcount(this.keys.schedule(), '-inf', now);
+    return this.schedule.countDue(now);
   }
 
   /** Puts the schedule in line with a record (used when the two drifted apart). */
@@ -525,6 +526,9 @@ export class ConnectionStore {
     stopping: () => boolean = () => false,
   ): Promise<{ records: number; indexAdded: number; scheduleAdded: number }> {
     const totals = { records: 0, indexAdded: 0, scheduleAdded: 0 };
+    // An older version's single index set, moved into the chunks (listings read it meanwhile).
+    while (!stopping() && (await this.index.migrateLegacy()) > 0);
+    while (!stopping() && (await this.schedule.migrateLegacy()) > 0);
     for await (const ids of this.scanIds(500)) {
       if (stopping()) break;
       const members = ids.map((id) => memberOf(id.provider, id.connectionId));
@@ -538,22 +542,22 @@ export class ConnectionStore {
             ),
           ),
         ),
-        this.redis.zmscore(this.keys.index(), ...members),
-        this.redis.zmscore(this.keys.schedule(), ...members),
+        this.index.contains(members),
+        this.schedule.scores(members),
       ]);
       const adds: Array<Promise<unknown>> = [];
       members.forEach((member, i) => {
         const [version, next] = nextAt[i]!;
         if (!version) return; // deleted meanwhile
         totals.records += 1;
-        if (indexed[i] === null) {
+        if (!indexed[i]) {
           totals.indexAdded += 1;
-          adds.push(this.redis.zadd(this.keys.index(), 'NX', 0, member));
+          adds.push(this.index.add(member));
         }
         const due = num(next ?? undefined);
         if (scheduled[i] === null && due !== null) {
           totals.scheduleAdded += 1;
-          adds.push(this.redis.zadd(this.keys.schedule(), 'NX', due, member));
+          adds.push(this.schedule.set(member, due, 'NX'));
         }
       });
       await Promise.all(adds);
@@ -647,11 +651,11 @@ export class ConnectionStore {
   ): Promise<void> {
     const member = memberOf(provider, connectionId);
     await Promise.all([
-      index ? this.redis.zadd(this.keys.index(), 'NX', 0, member) : undefined,
+      index ? this.index.add(member) : undefined,
       nextRefreshAt !== null
-        ? this.redis.zadd(this.keys.schedule(), nextRefreshAt, member)
+        ? this.schedule.set(member, nextRefreshAt)
         : unschedule
-          ? this.redis.zrem(this.keys.schedule(), member)
+          ? this.schedule.remove(member)
           : undefined,
     ]);
   }
@@ -672,11 +676,17 @@ export class ConnectionStore {
           : [String(expect.version), expect.generation];
     args.push(mode, String(now), randomToken(9));
     for (const [name, value] of Object.entries(fields)) {
-      if (value === undefined) continue;
+      if (value === undefined || IN_THE_KEY.has(name)) continue;
       const owned = OWNER_ENCODERS[name];
       args.push(
         name,
-        owned ? (owned(value as never) ?? '\0') : DEFAULTS[name] === value ? '\0' : encodeField(value),
+        owned
+          ? (owned(value as never) ?? '\0')
+          : DEFAULTS[name] === value
+            ? '\0'
+            : name === 'scopes'
+              ? encodeScopes(value as string[])
+              : encodeField(value),
       );
     }
     const [version, existed, endUser, tags] = await this.scripts.obWrite(
@@ -716,6 +726,13 @@ function globEscape(value: string): string {
  */
 const DEFAULTS: Record<string, unknown> = { auth_mode: 'oauth2', status: 'active', refresh_failures: 0 };
 
+/**
+ * Fields the record's key already names, so the hash does not repeat them (about 45 B a
+ * connection): `decode` takes both from the key. Records written before this hold them; no reader
+ * looks at them.
+ */
+const IN_THE_KEY = new Set(['provider', 'connection_id']);
+
 /** The owner fields, compact JSON, left out of the hash when empty (see connection-owner.ts). */
 const OWNER_ENCODERS: Record<string, (value: never) => string | undefined> = {
   end_user: encodeEndUser,
@@ -735,9 +752,23 @@ function num(value: string | undefined): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
+/**
+ * Scopes as RFC 6749 §3.3 spells them, space-separated: shorter than a JSON array by the quotes
+ * and commas (about 11 B a record, enough to keep a typical hash a size class smaller). Scopes
+ * that a space list cannot hold as they are (empty, or a character outside scope-token's, or a
+ * first one starting with `[`) stay a JSON array, the form every older record holds.
+ */
+function encodeScopes(scopes: readonly string[]): string {
+  const plain = scopes.length > 0 && scopes.every((s) => SCOPE_TOKEN.test(s)) && !scopes[0]!.startsWith('[');
+  return plain ? scopes.join(' ') : JSON.stringify(scopes);
+}
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
 /** A damaged scopes field reads as none rather than failing the whole record. */
 function parseScopes(value: string | undefined): string[] {
   if (!value) return [];
+  if (!value.startsWith('[')) return value.split(' ');
   try {
     const parsed: unknown = JSON.parse(value);
     return Array.isArray(parsed) ? parsed.filter((s): s is string => typeof s === 'string') : [];
@@ -763,7 +794,7 @@ function decodeValues(values: unknown[], provider: string, connectionId: string)
     hash[field] = typeof value === 'string' ? value : undefined;
   });
   const sealed = values[RECORD_FIELDS.length];
-  if (!hash.version || !hash.provider || !hash.connection_id) return null;
+  if (!hash.version) return null;
   let lastError = null;
   try {
     lastError = hash.last_error ? JSON.parse(hash.last_error) : null;

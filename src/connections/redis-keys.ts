@@ -28,13 +28,51 @@ export class RedisKeys {
     return `${this.prefix}{${provider}:${connectionId}}:lock`;
   }
 
-  /** All connections, as `provider:connection_id` members of score 0, ordered for paging. */
-  index(): string {
+  /**
+   * The listing index's directory: the lower bound of each chunk, as members of score 0 (see
+   * ListingIndex). Its keys share the hash tag `{connections}`, so a script over them stays in one
+   * Cluster slot.
+   */
+  indexDirectory(): string {
+    return `${this.prefix}{connections}:dir`;
+  }
+
+  /** The listing index's chunk with lower bound `b` is this prefix followed by `b`. */
+  indexChunkPrefix(): string {
+    return `${this.prefix}{connections}:c:`;
+  }
+
+  /**
+   * The listing index as versions before ListingIndex kept it: one sorted set of every
+   * `provider:connection_id`, score 0. Still read, and emptied into the chunks.
+   */
+  legacyIndex(): string {
     return `${this.prefix}connections`;
   }
 
-  /** Due background work: `provider:connection_id` members scored by when they are due (ms). */
-  schedule(): string {
+  /**
+   * The due-work schedule's member directory: the lower bound of each chunk, score 0 (see
+   * DueSchedule). Its keys share the hash tag `{schedule}`: a script over them stays in one slot.
+   */
+  scheduleDirectory(): string {
+    return `${this.prefix}{schedule}:dir`;
+  }
+
+  /** The due-work schedule's due directory: each chunk's lower bound, scored by its soonest entry. */
+  scheduleDue(): string {
+    return `${this.prefix}{schedule}:due`;
+  }
+
+  /** The due-work schedule's chunk with lower bound `b` is this prefix followed by `b`. */
+  scheduleChunkPrefix(): string {
+    return `${this.prefix}{schedule}:c:`;
+  }
+
+  /**
+   * Due background work as versions before DueSchedule kept it: one sorted set of
+   * `provider:connection_id` members scored by when they are due (ms). Still read, and emptied.
+   */
+  legacySchedule(): string {
     return `${this.prefix}schedule`;
   }
 

@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { TestBroker } from './broker-harness';
+import { isIndexed, scheduledAt } from './index-entries';
 import { PageResponse, TestBrowser } from './browser';
 
 /**
@@ -70,10 +71,10 @@ export async function connectionFootprint(
   } while (cursor !== '0');
   const member = `${provider}:${connectionId}`;
   const [indexed, scheduled] = await Promise.all([
-    redis.zscore(`${prefix}connections`, member),
-    redis.zscore(`${prefix}schedule`, member),
+    isIndexed(redis, prefix, member),
+    scheduledAt(redis, prefix, member),
   ]);
-  return { keys, indexed: indexed !== null, scheduled: scheduled !== null };
+  return { keys, indexed, scheduled: scheduled !== null };
 }
 
 export const NOTHING_STORED: Footprint = { keys: [], indexed: false, scheduled: false };

@@ -5,6 +5,7 @@ import { FakeProvider, defaultTokenHandler } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { until } from '../helpers/until';
+import { scheduledAt } from '../helpers/index-entries';
 
 /**
  * Background refreshes that fail (docs/api.md, details of the answers): every failure
@@ -116,7 +117,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
       expect(m.expires_at).toBe(metaBefore.expires_at);
       expect(m.key_id).toBe(metaBefore.key_id);
       expect(await client.get(sealedKey)).toBe(sealedBefore);
-      expect(Number(await client.zscore('backoff:schedule', `bonjoro:${c.id}`))).toBe(ms(m.next_refresh_at));
+      expect(Number(await scheduledAt(client, 'backoff:', `bonjoro:${c.id}`))).toBe(ms(m.next_refresh_at));
       deltas.push(ms(m.next_refresh_at)! - ms(m.last_error.at)!);
 
       // Before the next try is due, sweeps leave the failing provider alone (checked when the
@@ -164,7 +165,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     const sealedKey = `grant:{bonjoro:${c.id}}:sealed`;
     const sealedBefore = await client.get(sealedKey);
     expect(sealedBefore).toBeTruthy();
-    expect(await client.zscore('grant:schedule', `bonjoro:${c.id}`)).not.toBeNull();
+    expect(await scheduledAt(client, 'grant:', `bonjoro:${c.id}`)).not.toBeNull();
 
     await sleepUntil(c.next);
     await broker.broker.sweeper.sweepOnce();
@@ -175,7 +176,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     expect(m.next_refresh_at).toBeNull();
     expect(m.refresh_failures).toBe(1);
     expect(m.last_error.code).toBe('reauthorization_required');
-    expect(await client.zscore('grant:schedule', `bonjoro:${c.id}`)).toBeNull();
+    expect(await scheduledAt(client, 'grant:', `bonjoro:${c.id}`)).toBeNull();
     // The record keeps its data.
     expect(await client.get(sealedKey)).toBe(sealedBefore);
 
@@ -211,7 +212,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     expect(again.body.status).toBe('active');
     expect(again.body.refresh_failures).toBe(0);
     expect(ms(again.body.next_refresh_at)).not.toBeNull();
-    expect(Number(await client.zscore('grant:schedule', `bonjoro:${c.id}`))).toBe(
+    expect(Number(await scheduledAt(client, 'grant:', `bonjoro:${c.id}`))).toBe(
       ms(again.body.next_refresh_at),
     );
   });
@@ -228,6 +229,6 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     expect(m.refresh_failures).toBe(1);
     expect(m.last_error.code).toBe('provider_rejected_client');
     expect(ms(m.next_refresh_at)! - ms(m.last_error.at)!).toBeGreaterThanOrEqual(SWEEP_S * 1000 * 0.9);
-    expect(Number(await client.zscore('client:schedule', `bonjoro:${c.id}`))).toBe(ms(m.next_refresh_at));
+    expect(Number(await scheduledAt(client, 'client:', `bonjoro:${c.id}`))).toBe(ms(m.next_refresh_at));
   });
 });

@@ -1,7 +1,10 @@
 import Redis from 'ioredis';
+import { aadFor } from '../../src/connections/connection-secrets';
 import { ConnectionStore } from '../../src/connections/connection-store';
+import { KeyRing } from '../../src/connections/key-ring';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
+import { until } from '../helpers/until';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 
 /**
@@ -108,6 +111,86 @@ describe('connection records in Redis: a small hash and the sealed tokens beside
     const orphanSealed = await broker.api('/internal/connections/bonjoro/layout-5/token');
     expect(orphanSealed.status).toBe(404);
     expect(orphanSealed.body.code).toBe('connection_not_found');
+  });
+
+  it('leaves out of the hash what the key names, and writes scopes space-separated', async () => {
+    const put = await broker.api('/internal/connections/bonjoro/compact-1', {
+      method: 'PUT',
+      body: { access_token: 'at-c', refresh_token: 'rt-c', expires_in: 3600, scopes: ['read', 'write:all'] },
+    });
+    expect(put.status).toBe(201);
+    const hash = await client.hgetall(hashKey('compact-1'));
+    expect(Object.keys(hash)).not.toContain('provider');
+    expect(Object.keys(hash)).not.toContain('connection_id');
+    const meta = await broker.api('/internal/connections/bonjoro/compact-1');
+    expect(meta.body).toMatchObject({ provider: 'bonjoro', connection_id: 'compact-1' });
+    expect(meta.body.scopes).toEqual(['read', 'write:all']);
+    expect(hash.scopes).toBe('read write:all');
+  });
+
+  it('leaves last_activity_at out while it equals updated_at, and writes it before a patch moves updated_at', async () => {
+    const store = new ConnectionStore(broker.broker.redis, broker.broker.keys);
+    await importTokens('activity-1');
+    const imported = (await store.read('bonjoro', 'activity-1'))!;
+    expect(await client.hexists(hashKey('activity-1'), 'last_activity_at')).toBe(0);
+    expect(imported.last_activity_at).toBe(imported.updated_at);
+
+    const later = imported.updated_at + 5000;
+    expect(await store.patch('bonjoro', 'activity-1', { refresh_failures: 1 }, later, imported)).toBe(
+      imported.version + 1,
+    );
+    const patched = (await store.read('bonjoro', 'activity-1'))!;
+    expect(patched.updated_at).toBe(later);
+    expect(patched.last_activity_at).toBe(imported.last_activity_at);
+    expect(await client.hget(hashKey('activity-1'), 'last_activity_at')).toBe(String(imported.updated_at));
+
+    // Set to the write's own time, it is left out again.
+    await store.patch('bonjoro', 'activity-1', { last_activity_at: later + 1 }, later + 1, patched);
+    expect(await client.hexists(hashKey('activity-1'), 'last_activity_at')).toBe(0);
+    expect((await store.read('bonjoro', 'activity-1'))!.last_activity_at).toBe(later + 1);
+  });
+
+  it('reads and rewrites a record the previous version wrote (named fields in the hash, JSON scopes, an object of secrets)', async () => {
+    // The previous version's exact shape, sealed under the harness's key k1.
+    const ring = new KeyRing([{ id: 'k1', key: Buffer.alloc(32, 7) }]);
+    const secrets = { access_token: 'at-old', refresh_token: 'rt-old', token_type: 'Bearer' };
+    const now = Date.now();
+    await client.hset(hashKey('old-1'), {
+      provider: 'bonjoro',
+      connection_id: 'old-1',
+      scopes: JSON.stringify(['read', 'write']),
+      expires_at: String(now + 3_600_000),
+      last_activity_at: String(now),
+      refreshable: '1',
+      key_id: 'k1',
+      version: '3',
+      updated_at: String(now),
+      created_at: String(now - 1000),
+      gen: 'oldgeneration',
+    });
+    await client.set(sealedKey('old-1'), ring.seal(JSON.stringify(secrets), aadFor('bonjoro', 'old-1')).data);
+
+    const token = await broker.api('/internal/connections/bonjoro/old-1/token');
+    expect(token.status).toBe(200);
+    expect(token.body).toMatchObject({
+      access_token: 'at-old',
+      token_type: 'Bearer',
+      scopes: ['read', 'write'],
+    });
+    // A mark-read patch on the old shape keeps it readable.
+    await until(async () =>
+      (await client.hget(hashKey('old-1'), 'read_since_refresh')) === '1' ? true : undefined,
+    );
+    expect((await broker.api('/internal/connections/bonjoro/old-1/token')).body.access_token).toBe('at-old');
+    expect((await broker.api('/internal/connections/bonjoro/old-1')).body.scopes).toEqual(['read', 'write']);
+    // A re-import writes it whole, in the new shape, keeping created_at and the generation.
+    await importTokens('old-1');
+    const rewritten = await client.hgetall(hashKey('old-1'));
+    expect(rewritten).toMatchObject({ version: '4', gen: 'oldgeneration', created_at: String(now - 1000) });
+    expect(Object.keys(rewritten)).not.toContain('provider');
+    expect((await broker.api('/internal/connections/bonjoro/old-1/token')).body.access_token).toBe(
+      `at-old-1-${'x'.repeat(120)}`,
+    );
   });
 
   it('reads a record whatever its fields hold, and treats a damaged field as empty rather than failing', async () => {

@@ -1,5 +1,6 @@
 import { providerEnv } from '../helpers/broker-harness';
 import { useBrokerOnCluster } from '../helpers/broker-fixture';
+import { scheduledAt, unindex, unschedule } from '../helpers/index-entries';
 
 /**
  * On Cluster the index and the schedule live on other masters than a connection's record, so a
@@ -34,15 +35,15 @@ describe('index and schedule repair on Redis Cluster (three masters)', () => {
     expect(masters.size).toBeGreaterThan(1);
     const lost = ids.filter((_, i) => i % 3 === 0);
     for (const id of lost) {
-      await t.inspect.zrem('ob:connections', `bexio:${id}`);
-      await t.inspect.zrem('ob:schedule', `bexio:${id}`);
+      await unindex(t.inspect, 'ob:', `bexio:${id}`);
+      await unschedule(t.inspect, 'ob:', `bexio:${id}`);
     }
 
     const repaired = await t.broker.broker.connections.repairIfDue(60_000);
     expect(repaired).toEqual({ records: 30, indexAdded: lost.length, scheduleAdded: lost.length });
     const listed = await t.broker.api('/internal/connections?provider=bexio&limit=100');
     expect(listed.body.connections).toHaveLength(30);
-    for (const id of lost) expect(await t.inspect.zscore('ob:schedule', `bexio:${id}`)).not.toBeNull();
+    for (const id of lost) expect(await scheduledAt(t.inspect, 'ob:', `bexio:${id}`)).not.toBeNull();
     // Another process finds the repair taken for the period.
     expect(await t.broker.broker.connections.repairIfDue(60_000)).toBeNull();
   }, 60_000);

@@ -4,6 +4,7 @@ import { CliContext, createCliContext } from '../../src/cli/cli-context';
 import { keysStatus, rekey } from '../../src/cli/keys-commands';
 import { TestBroker, baseEnv, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { FakeProvider } from '../helpers/fake-provider';
+import { isIndexed, scheduledAt, unindex, unschedule } from '../helpers/index-entries';
 import { TestRedis } from '../helpers/redis-server';
 import { until } from '../helpers/until';
 
@@ -62,8 +63,8 @@ describe('index and schedule entries survive a crash between the writes', () => 
 
   /** As a crash between the record's write and its entries' would leave it. */
   async function dropEntries(prefix: string, id: string): Promise<void> {
-    await admin.zrem(`${prefix}connections`, `bonjoro:${id}`);
-    await admin.zrem(`${prefix}schedule`, `bonjoro:${id}`);
+    await unindex(admin, prefix, `bonjoro:${id}`);
+    await unschedule(admin, prefix, `bonjoro:${id}`);
   }
 
   async function cli(prefix: string, keys: string): Promise<CliContext> {
@@ -83,7 +84,7 @@ describe('index and schedule entries survive a crash between the writes', () => 
     const report = await rekey(ctx, { busyWaitMs: 1000 });
     expect(report).toMatchObject({ total: 3, resealed: 3, remaining: 0, failed: [] });
     expect(await admin.hget(`${prefix}{bonjoro:hidden}:conn`, 'key_id')).toBe('k2');
-    expect(await admin.zscore(`${prefix}connections`, 'bonjoro:hidden')).not.toBeNull();
+    expect(await isIndexed(admin, prefix, 'bonjoro:hidden')).toBe(true);
     expect(await keysStatus(ctx)).toEqual(new Map([['k2', 3]]));
   });
 
@@ -102,7 +103,7 @@ describe('index and schedule entries survive a crash between the writes', () => 
       return res.body.last_refreshed_at ? res.body : undefined;
     });
     expect(meta.refresh_failures).toBe(0);
-    expect(await admin.zscore(`${prefix}connections`, 'bonjoro:due')).not.toBeNull();
+    expect(await isIndexed(admin, prefix, 'bonjoro:due')).toBe(true);
     // One process of many scans per repair interval: the lease is taken.
     expect(await admin.pttl(`${prefix}repair-lease`)).toBeGreaterThan(0);
   });
@@ -126,8 +127,8 @@ describe('index and schedule entries survive a crash between the writes', () => 
     expect(put.status).toBeGreaterThanOrEqual(500);
     client.obWrite = original;
     expect(await admin.exists(`${prefix}{bonjoro:crashed}:conn`)).toBe(1);
-    expect(await admin.zscore(`${prefix}connections`, 'bonjoro:crashed')).not.toBeNull();
-    expect(await admin.zscore(`${prefix}schedule`, 'bonjoro:crashed')).not.toBeNull();
+    expect(await isIndexed(admin, prefix, 'bonjoro:crashed')).toBe(true);
+    expect(await scheduledAt(admin, prefix, 'bonjoro:crashed')).not.toBeNull();
     const listed = await broker.api('/internal/connections?provider=bonjoro');
     expect(listed.body.connections.map((c: { connection_id: string }) => c.connection_id)).toEqual([
       'crashed',
@@ -138,16 +139,15 @@ describe('index and schedule entries survive a crash between the writes', () => 
     const prefix = 'stale-entries:';
     const broker = await start(prefix);
     await importOne(broker, 'real');
+    // In the single index set an older version kept: listed, and dropped, like a chunk's entry.
     await admin.zadd(`${prefix}connections`, 0, 'bonjoro:ghost');
     await admin.zadd(`${prefix}schedule`, Date.now() - 1000, 'bonjoro:ghost');
 
     const listed = await broker.api('/internal/connections?provider=bonjoro');
     expect(listed.body.connections.map((c: { connection_id: string }) => c.connection_id)).toEqual(['real']);
     await broker.broker.sweeper.sweepOnce();
-    await until(async () =>
-      (await admin.zscore(`${prefix}connections`, 'bonjoro:ghost')) === null ? true : undefined,
-    );
-    expect(await admin.zscore(`${prefix}schedule`, 'bonjoro:ghost')).toBeNull();
+    await until(async () => ((await isIndexed(admin, prefix, 'bonjoro:ghost')) ? undefined : true));
+    expect(await scheduledAt(admin, prefix, 'bonjoro:ghost')).toBeNull();
   });
 
   it('a read whose schedule update fails is noted again by the next read: schedule and record agree', async () => {
@@ -155,10 +155,11 @@ describe('index and schedule entries survive a crash between the writes', () => 
     const broker = await start(prefix, { REFRESH_MARGIN: '2' });
     await importOne(broker, 'read', 30);
     const client = broker.broker.redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    const original = client.zadd!;
+    const original = client.obScheduleSet!;
     let failed = 0;
-    client.zadd = async (...args: unknown[]) => {
-      if (failed === 0 && args[0] === `${prefix}schedule`) {
+    // The schedule's write (src/connections/due-schedule.ts) fails once, as a lost connection would.
+    client.obScheduleSet = async (...args: unknown[]) => {
+      if (failed === 0) {
         failed += 1;
         throw new Error('Connection is closed.');
       }
@@ -171,10 +172,10 @@ describe('index and schedule entries survive a crash between the writes', () => 
       expect((await broker.api('/internal/connections/bonjoro/read/token')).status).toBe(200);
       await new Promise((r) => setTimeout(r, 100));
     } finally {
-      client.zadd = original;
+      client.obScheduleSet = original;
     }
     const recordAt = Number(await admin.hget(`${prefix}{bonjoro:read}:conn`, 'next_refresh_at'));
     expect(recordAt).toBeGreaterThan(0);
-    expect(Number(await admin.zscore(`${prefix}schedule`, 'bonjoro:read'))).toBe(recordAt);
+    expect(Number(await scheduledAt(admin, prefix, 'bonjoro:read'))).toBe(recordAt);
   });
 });

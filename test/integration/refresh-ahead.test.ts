@@ -2,6 +2,7 @@ import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { until } from '../helpers/until';
+import { scheduledAt } from '../helpers/index-entries';
 
 /**
  * Refresh-ahead (docs/configuration.md, REFRESH_AHEAD): a connection the token API answered since its last
@@ -82,7 +83,7 @@ describe('refresh-ahead: busy connections are refreshed in the background', () =
     expect(ms(planned.next_refresh_at)).toBeGreaterThanOrEqual(staleAt - 60_000);
     // Read inside the window: due now, not at a moment already long past.
     expect(ms(planned.next_refresh_at)).toBeGreaterThanOrEqual(readAt - 50);
-    const score = await redis.client().zscore('ahead:schedule', `bonjoro:${c.id}`);
+    const score = await scheduledAt(redis.client(), 'ahead:', `bonjoro:${c.id}`);
     expect(Number(score)).toBe(ms(planned.next_refresh_at));
 
     await broker.broker.sweeper.sweepOnce();

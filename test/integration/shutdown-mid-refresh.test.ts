@@ -3,6 +3,7 @@ import { FakeProvider, defaultTokenHandler } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { until } from '../helpers/until';
+import { scheduledAt } from '../helpers/index-entries';
 
 /**
  * SIGTERM while the sweeper has a background refresh in flight (a real `node dist/main.js`): the
@@ -119,6 +120,6 @@ describe('SIGTERM in the middle of a background refresh', () => {
     // The connection left waiting is untouched, still due for whichever process sweeps next.
     const untouched = await reader.api(`/internal/connections/bonjoro/${waiting}`);
     expect(untouched.body.last_refreshed_at).toBeNull();
-    expect(await redis.client().zscore(`${PREFIX}schedule`, `bonjoro:${waiting}`)).not.toBeNull();
+    expect(await scheduledAt(redis.client(), PREFIX, `bonjoro:${waiting}`)).not.toBeNull();
   }, 60_000);
 });

@@ -3,6 +3,7 @@ import { TestRedis } from '../helpers/redis-server';
 import { providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { BrokerProcess, ensureBuilt } from '../helpers/broker-process';
 import { until } from '../helpers/until';
+import { scheduledCount } from '../helpers/index-entries';
 
 /**
  * Every broker process runs the sweeper; each due connection is claimed with the same
@@ -72,7 +73,7 @@ describe('three broker processes sweeping one schedule', () => {
     } finally {
       await importer.close();
     }
-    expect(await redis.client().zcard('ob:schedule')).toBe(200);
+    expect(await scheduledCount(redis.client(), 'ob:')).toBe(200);
 
     const presented = () => fake.refreshRequests.filter((r) => imported.has(r.params.refresh_token ?? ''));
     await until(

@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { FakeProvider } from '../helpers/fake-provider';
 import { TestRedis } from '../helpers/redis-server';
+import { scheduledAt } from '../helpers/index-entries';
 
 /**
  * Connections the sweeper cannot refresh must not starve the others: 100 records that do not
@@ -77,7 +78,7 @@ describe('sweeps past connections that cannot be refreshed', () => {
       expect(meta.body.refresh_failures).toBe(1);
       expect(meta.body.last_error.code).toBe('decryption_failed');
       expect(Date.parse(meta.body.next_refresh_at)).toBeGreaterThan(Date.now());
-      const score = Number(await admin.zscore(`${prefix}schedule`, `bonjoro:${id}`));
+      const score = Number(await scheduledAt(admin, prefix, `bonjoro:${id}`));
       expect(score).toBe(Date.parse(meta.body.next_refresh_at));
     }
     // Nothing is due any more: the next sweep works on nothing.
@@ -111,7 +112,7 @@ describe('sweeps past connections that cannot be refreshed', () => {
       refresh_failures: 1,
       next_refresh_at: null,
     });
-    expect(await admin.zscore(`${prefix}schedule`, 'bonjoro:bare')).toBeNull();
+    expect(await scheduledAt(admin, prefix, 'bonjoro:bare')).toBeNull();
   });
 
   it('handles each due entry once per sweep: connections locked by a dead process do not hide the ones behind them', async () => {

@@ -1,5 +1,6 @@
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { providerEnv, testKey } from '../helpers/broker-harness';
+import { unschedule } from '../helpers/index-entries';
 
 /**
  * Someone who can write to Redis but holds no key moves one connection's sealed tokens to another
@@ -119,7 +120,7 @@ describe('ciphertext swap between connections', () => {
     const victim = await record('jobber', 'acct-victim-3');
     await overwrite('jobber', 'acct-target-3', victim);
     await t.client.zadd('ob:schedule', past, 'jobber:acct-target-3');
-    await t.client.zrem('ob:schedule', 'jobber:acct-victim-3');
+    await unschedule(t.client, 'ob:', 'jobber:acct-victim-3');
 
     const provider = t.broker.broker.registry.get('jobber')!;
     await t.broker.broker.connections.refreshInBackground(provider, 'acct-target-3');
