@@ -46,7 +46,8 @@ export async function scenarioScale(env) {
   const perConnection = (after - before) / SCALE_CONNECTIONS;
   const sample = await redis.client.hgetall(`ob:{${PROVIDER}:${seeded.ids[0]}}:conn`);
   // The sealed tokens sit in their own string key beside the hash (older builds: a hash field).
-  const sealedValue = sample.sealed ?? (await redis.client.get(`ob:{${PROVIDER}:${seeded.ids[0]}}:sealed`));
+  const sealedValue =
+    sample.sealed ?? (await redis.client.getBuffer(`ob:{${PROVIDER}:${seeded.ids[0]}}:sealed`));
   const encoding = await redis.client.object('ENCODING', `ob:{${PROVIDER}:${seeded.ids[0]}}:conn`);
   const fieldBytes = Object.entries(sample).reduce(
     (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v),
@@ -112,7 +113,7 @@ export async function scenarioScale(env) {
     perConnection,
     keysPerConnection: keysAdded / SCALE_CONNECTIONS,
     fieldBytes,
-    sealedBytes: Buffer.byteLength(sealedValue ?? ''),
+    sealedBytes: sealedValue ? Buffer.byteLength(sealedValue) : 0,
     encoding,
     max,
     fixed,

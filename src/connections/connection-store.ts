@@ -79,9 +79,9 @@ return {version, existed, kept[1] or '', kept[2] or ''}
 
 /**
  * The hash fields a record is read from, in the order the read scripts answer them. A read answers
- * one JSON array (cjson): these fields' values (false where absent), then the sealed tokens. One
- * string to parse cost the broker half of what HGETALL's nested reply took, and unlike a
- * separator-joined string it holds any value.
+ * two values: one JSON array (cjson) of these fields' values (false where absent), and the sealed
+ * tokens as they are stored (bytes: cjson would mangle them). One string to parse cost the broker
+ * half of what HGETALL's nested reply took, and unlike a separator-joined string it holds any value.
  */
 const RECORD_FIELDS = [
   'version',
@@ -114,12 +114,12 @@ function fieldIndex(field: RecordField): number {
 const READ_RECORD_LUA = `
 local v = redis.call('HMGET', KEYS[1], ${RECORD_FIELDS.map((f) => `'${f}'`).join(', ')})
 if not v[1] then return false end
-v[#v + 1] = redis.call('GET', KEYS[2])
+local sealed = redis.call('GET', KEYS[2])
 `;
 
 /** A connection's hash and sealed tokens in one round trip (the token API's hot path). */
 const READ_SCRIPT = `${READ_RECORD_LUA}
-return cjson.encode(v)
+return {cjson.encode(v), sealed}
 `;
 
 /**
@@ -129,7 +129,7 @@ return cjson.encode(v)
 const LOCK_AND_READ_SCRIPT = `
 if not ${takeLockLua('KEYS[3]', 'ARGV[1]', 'ARGV[2]')} then return 0 end
 ${READ_RECORD_LUA}
-return cjson.encode(v)
+return {cjson.encode(v), sealed}
 `;
 
 /**
@@ -150,13 +150,13 @@ if (not v[${fieldIndex('status')}] or v[${fieldIndex('status')}] == 'active')
   end
 end
 v[#v + 1] = claimed
-return cjson.encode(v)
+return {cjson.encode(v), sealed}
 `;
 
 /** Removes a connection's hash and sealed tokens and answers what they held. */
 const TAKE_SCRIPT = `${READ_RECORD_LUA}
 redis.call('DEL', KEYS[1], KEYS[2])
-return cjson.encode(v)
+return {cjson.encode(v), sealed}
 `;
 
 /**
@@ -182,18 +182,22 @@ return 1
 `;
 
 interface ScriptCommands {
-  obWrite(key: string, sealedKey: string, ...args: string[]): Promise<[number, number, string, string]>;
-  obTake(key: string, sealedKey: string): Promise<string | null>;
-  obRead(key: string, sealedKey: string): Promise<string | null>;
-  obLockAndRead(
+  obWrite(
+    key: string,
+    sealedKey: string,
+    ...args: Array<string | Buffer>
+  ): Promise<[number, number, string, string]>;
+  obTakeBuffer(key: string, sealedKey: string): Promise<RecordReply | null>;
+  obReadBuffer(key: string, sealedKey: string): Promise<RecordReply | null>;
+  obLockAndReadBuffer(
     key: string,
     sealedKey: string,
     lockKey: string,
     owner: string,
     ttlMs: string,
-  ): Promise<string | 0 | null>;
+  ): Promise<RecordReply | 0 | null>;
   obMarkRead(key: string, nextRefreshAt: string, version: string, generation: string): Promise<number>;
-  obReadClaiming(
+  obReadClaimingBuffer(
     key: string,
     sealedKey: string,
     lockKey: string,
@@ -201,8 +205,11 @@ interface ScriptCommands {
     ttlMs: string,
     staleBefore: string,
     force: string,
-  ): Promise<string | null>;
+  ): Promise<RecordReply | null>;
 }
+
+/** What a read script answers (with ioredis' Buffer variant): the JSON of the fields, the sealed bytes. */
+type RecordReply = [Buffer, Buffer | null];
 
 export type ConnectionFields = Omit<
   ConnectionMeta,
@@ -261,7 +268,7 @@ export class ConnectionStore {
   }
 
   async read(provider: string, connectionId: string): Promise<StoredConnection | null> {
-    const packed = await this.scripts.obRead(
+    const packed = await this.scripts.obReadBuffer(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
     );
@@ -280,7 +287,7 @@ export class ConnectionStore {
     staleBefore: number,
     force: boolean,
   ): Promise<{ record: StoredConnection | null; claimed: boolean }> {
-    const packed = await this.scripts.obReadClaiming(
+    const packed = await this.scripts.obReadClaimingBuffer(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
       claim.key,
@@ -290,10 +297,10 @@ export class ConnectionStore {
       force ? '1' : '0',
     );
     if (packed === null) return { record: null, claimed: false };
-    const values = JSON.parse(packed) as unknown[];
+    const values = JSON.parse(packed[0].toString()) as unknown[];
     return {
-      record: decodeValues(values, provider, connectionId),
-      claimed: values[RECORD_FIELDS.length + 1] === true,
+      record: decodeValues(values, packed[1], provider, connectionId),
+      claimed: values[RECORD_FIELDS.length] === true,
     };
   }
 
@@ -307,7 +314,7 @@ export class ConnectionStore {
     connectionId: string,
     claim: LockClaim,
   ): Promise<{ record: StoredConnection | null } | null> {
-    const packed = await this.scripts.obLockAndRead(
+    const packed = await this.scripts.obLockAndReadBuffer(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
       claim.key,
@@ -417,7 +424,7 @@ export class ConnectionStore {
    */
   async take(provider: string, connectionId: string): Promise<StoredConnection | null> {
     const owner = await this.owners.begin(provider, connectionId, 'delete');
-    const packed = await this.scripts.obTake(
+    const packed = await this.scripts.obTakeBuffer(
       this.keys.connection(provider, connectionId),
       this.keys.sealed(provider, connectionId),
     );
@@ -668,7 +675,7 @@ export class ConnectionStore {
     now: number,
     expect: WriteExpectation,
   ): Promise<WriteResult & { owner?: ConnectionOwner }> {
-    const args: string[] =
+    const args: Array<string | Buffer> =
       expect === '*'
         ? ['*', '']
         : expect === 'absent'
@@ -686,7 +693,10 @@ export class ConnectionStore {
             ? '\0'
             : name === 'scopes'
               ? encodeScopes(value as string[])
-              : encodeField(value),
+              : name === 'sealed' && value !== null
+                ? // Its bytes, one a char (see Sealed): a string would go out as UTF-8.
+                  Buffer.from(value as string, 'latin1')
+                : encodeField(value),
       );
     }
     const [version, existed, endUser, tags] = await this.scripts.obWrite(
@@ -783,17 +793,23 @@ function parseScopes(value: string | undefined): string[] {
  * and revoked as that other connection, and its sealed tokens fail to open there. `packed` is what
  * the read scripts answer (see RECORD_FIELDS); no sealed tokens read as '', which fails to open.
  */
-function decode(packed: string | null, provider: string, connectionId: string): StoredConnection | null {
-  return packed === null ? null : decodeValues(JSON.parse(packed) as unknown[], provider, connectionId);
+function decode(packed: RecordReply | null, provider: string, connectionId: string): StoredConnection | null {
+  return packed === null
+    ? null
+    : decodeValues(JSON.parse(packed[0].toString()) as unknown[], packed[1], provider, connectionId);
 }
 
-function decodeValues(values: unknown[], provider: string, connectionId: string): StoredConnection | null {
+function decodeValues(
+  values: unknown[],
+  sealed: Buffer | null,
+  provider: string,
+  connectionId: string,
+): StoredConnection | null {
   const hash = {} as Record<RecordField, string | undefined>;
   RECORD_FIELDS.forEach((field, i) => {
     const value = values[i];
     hash[field] = typeof value === 'string' ? value : undefined;
   });
-  const sealed = values[RECORD_FIELDS.length];
   if (!hash.version) return null;
   let lastError = null;
   try {
@@ -822,6 +838,7 @@ function decodeValues(values: unknown[], provider: string, connectionId: string)
     tags: decodeTags(hash.tags),
     version: num(hash.version) ?? 0,
     generation: hash.gen ?? '',
-    sealed: typeof sealed === 'string' ? sealed : '',
+    // One char a byte (see Sealed): binary data as stored, or the base64 text of earlier versions.
+    sealed: sealed ? sealed.toString('latin1') : '',
   };
 }

@@ -102,7 +102,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     const c = await importConnection(broker);
     failing.add(c.rt);
     const sealedKey = `backoff:{bonjoro:${c.id}}:sealed`;
-    const sealedBefore = await client.get(sealedKey);
+    const sealedBefore = await client.getBuffer(sealedKey);
     expect(sealedBefore).toBeTruthy();
     const metaBefore = await meta(broker, c.id);
 
@@ -116,7 +116,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
       expect(m.last_error.code).toBe('provider_unavailable');
       expect(m.expires_at).toBe(metaBefore.expires_at);
       expect(m.key_id).toBe(metaBefore.key_id);
-      expect(await client.get(sealedKey)).toBe(sealedBefore);
+      expect(await client.getBuffer(sealedKey)).toEqual(sealedBefore);
       expect(Number(await scheduledAt(client, 'backoff:', `bonjoro:${c.id}`))).toBe(ms(m.next_refresh_at));
       deltas.push(ms(m.next_refresh_at)! - ms(m.last_error.at)!);
 
@@ -163,7 +163,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     const broker = await start('grant', { WEBHOOK_URL: receiverUrl, WEBHOOK_SECRET });
     const c = await importConnection(broker, { live: false });
     const sealedKey = `grant:{bonjoro:${c.id}}:sealed`;
-    const sealedBefore = await client.get(sealedKey);
+    const sealedBefore = await client.getBuffer(sealedKey);
     expect(sealedBefore).toBeTruthy();
     expect(await scheduledAt(client, 'grant:', `bonjoro:${c.id}`)).not.toBeNull();
 
@@ -178,7 +178,7 @@ describe('background refresh failures: backoff, nothing else changes; invalid_gr
     expect(m.last_error.code).toBe('reauthorization_required');
     expect(await scheduledAt(client, 'grant:', `bonjoro:${c.id}`)).toBeNull();
     // The record keeps its data.
-    expect(await client.get(sealedKey)).toBe(sealedBefore);
+    expect(await client.getBuffer(sealedKey)).toEqual(sealedBefore);
 
     const token = await broker.api(`/internal/connections/bonjoro/${c.id}/token`);
     expect(token.status).toBe(409);

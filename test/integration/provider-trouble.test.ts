@@ -77,7 +77,7 @@ describe('provider trouble', () => {
 
   /** The sealed tokens (a string beside the hash) and their key id as they sit in Redis. */
   const sealed = async (provider: string, id: string) => [
-    await client.get(`ob:{${provider}:${id}}:sealed`),
+    await client.getBuffer(`ob:{${provider}:${id}}:sealed`),
     await client.hget(`ob:{${provider}:${id}}:conn`, 'key_id'),
   ];
 

@@ -70,7 +70,7 @@ describe('refresh failures', () => {
 
   /** The sealed tokens (a string beside the hash), their key id and expiry as they sit in Redis. */
   const stored = async (provider: string, id: string) => [
-    await client.get(`ob:{${provider}:${id}}:sealed`),
+    await client.getBuffer(`ob:{${provider}:${id}}:sealed`),
     ...(await client.hmget(`ob:{${provider}:${id}}:conn`, 'key_id', 'expires_at')),
   ];
   const meta = async (provider: string, id: string) =>

@@ -24,7 +24,7 @@ describe('state replay', () => {
     expect(first.status).toBe(303);
     expect(new URL(first.location!).searchParams.get('connected')).toBe('jobber');
     const stored = await t.client.hgetall('ob:{jobber:acct-replay}:conn');
-    const sealed = await t.client.get('ob:{jobber:acct-replay}:sealed');
+    const sealed = await t.client.getBuffer('ob:{jobber:acct-replay}:sealed');
     expect(sealed).toBeTruthy();
 
     const replay = await browser.get(url);
@@ -35,7 +35,7 @@ describe('state replay', () => {
     expect(exchangesOf(t.fake.tokenRequests, 'code-replay-1')).toBe(1);
     // The replay changed nothing that the first callback stored.
     expect(await t.client.hgetall('ob:{jobber:acct-replay}:conn')).toEqual(stored);
-    expect(await t.client.get('ob:{jobber:acct-replay}:sealed')).toBe(sealed);
+    expect(await t.client.getBuffer('ob:{jobber:acct-replay}:sealed')).toEqual(sealed);
   });
 
   it('refuses a replay carrying a fresh code for the used state, and makes no token request for it', async () => {

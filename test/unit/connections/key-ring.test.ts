@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { DecryptionError, KeyRing, generateKeyLine } from '../../../src/connections/key-ring';
+import { DecryptionError, KeyRing, SEALED_BINARY, generateKeyLine } from '../../../src/connections/key-ring';
 import { loadConfig } from '../../../src/config/load-config';
 
 const key = (id: string) => ({ id, key: randomBytes(32) });
+/** The sealed bytes (IV | tag | ciphertext) of sealed data, which starts with its version byte. */
+const bytesOf = (data: string) => {
+  expect(data.startsWith(SEALED_BINARY)).toBe(true);
+  return Buffer.from(data, 'latin1').subarray(1);
+};
+const dataOf = (bytes: Buffer) => SEALED_BINARY + bytes.toString('latin1');
 
 describe('KeyRing: AES-256-GCM sealing bound to its AAD', () => {
   const k1 = key('k1');
@@ -25,7 +31,7 @@ describe('KeyRing: AES-256-GCM sealing bound to its AAD', () => {
     const ring = new KeyRing([k1]);
     const plaintext = 'secret-token-value';
     const sealed = ring.seal(plaintext, 'x');
-    const raw = Buffer.from(sealed.data, 'base64');
+    const raw = bytesOf(sealed.data);
     expect(raw.length).toBe(12 + 16 + Buffer.byteLength(plaintext));
     expect(raw.includes(Buffer.from(plaintext))).toBe(false);
     expect(sealed.data).not.toContain(plaintext);
@@ -34,9 +40,7 @@ describe('KeyRing: AES-256-GCM sealing bound to its AAD', () => {
   it('uses a fresh IV for every seal (NIST SP 800-38D §8.2.2)', () => {
     const ring = new KeyRing([k1]);
     const ivs = new Set(
-      Array.from({ length: 200 }, () =>
-        Buffer.from(ring.seal('same', 'x').data, 'base64').subarray(0, 12).toString('hex'),
-      ),
+      Array.from({ length: 200 }, () => bytesOf(ring.seal('same', 'x').data).subarray(0, 12).toString('hex')),
     );
     expect(ivs.size).toBe(200);
   });
@@ -51,19 +55,25 @@ describe('KeyRing: AES-256-GCM sealing bound to its AAD', () => {
   it('refuses a flipped bit anywhere: IV, tag or ciphertext', () => {
     const ring = new KeyRing([k1]);
     const sealed = ring.seal('at-value', 'x');
-    const raw = Buffer.from(sealed.data, 'base64');
+    const raw = bytesOf(sealed.data);
     for (const index of [0, 11, 12, 27, 28, raw.length - 1]) {
       const bad = Buffer.from(raw);
       bad[index]! ^= 0x01;
-      expect(() => ring.open({ keyId: 'k1', data: bad.toString('base64') }, 'x')).toThrow(DecryptionError);
+      expect(() => ring.open({ keyId: 'k1', data: dataOf(bad) }, 'x')).toThrow(DecryptionError);
     }
   });
 
   it('refuses a ciphertext too short to hold IV and tag', () => {
     const ring = new KeyRing([k1]);
-    expect(() => ring.open({ keyId: 'k1', data: Buffer.alloc(20).toString('base64') }, 'x')).toThrow(
-      /too short/,
-    );
+    for (const data of [dataOf(Buffer.alloc(20)), Buffer.alloc(20).toString('base64')])
+      expect(() => ring.open({ keyId: 'k1', data }, 'x')).toThrow(/too short/);
+  });
+
+  it('opens data sealed by earlier versions (base64 text of IV | tag | ciphertext), the AAD still checked', () => {
+    const ring = new KeyRing([k1]);
+    const earlier = { keyId: 'k1', data: bytesOf(ring.seal('at-old', 'x').data).toString('base64') };
+    expect(ring.open(earlier, 'x')).toBe('at-old');
+    expect(() => ring.open(earlier, 'y')).toThrow(DecryptionError);
   });
 
   it('opens a ciphertext of a second key of the ring, and names a key id the ring lacks', () => {
