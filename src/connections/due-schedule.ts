@@ -173,14 +173,18 @@ export class DueSchedule {
    * (as ZADD's options).
    */
   async set(member: string, at: number, mode: '' | 'LT' | 'NX' = ''): Promise<void> {
-    const legacyMayHold = this.legacy.mayHoldEntries();
-    if (mode === 'LT' && legacyMayHold) {
+    // Only LT needs the older set's entry first; once a background check found that set gone,
+    // not even that (see LegacyPresence).
+    if (mode === 'LT' && this.legacy.mayHoldEntries()) {
       // A sooner entry left in the older set counts: the earlier of the two is kept here.
       const legacy = await this.redis.zscore(this.keys.legacySchedule(), member);
       if (legacy !== null && Number(legacy) < at) at = Number(legacy);
     }
-    await this.scripts.obScheduleSet(...this.where, mode, String(at), member);
-    if (mode !== 'NX' && legacyMayHold) await this.redis.zrem(this.keys.legacySchedule(), member);
+    // The older set's entry goes in the same round trip, after (one connection runs them in order).
+    await Promise.all([
+      this.scripts.obScheduleSet(...this.where, mode, String(at), member),
+      mode !== 'NX' ? this.redis.zrem(this.keys.legacySchedule(), member) : undefined,
+    ]);
   }
 
   async remove(...members: string[]): Promise<void> {

@@ -4,13 +4,14 @@ import { RedisClient } from './redis-client';
 const RECHECK_MS = 10_000;
 
 /**
- * Whether the single sorted set of an earlier version (the listing index's or the schedule's) may
- * still hold entries. Once the periodic repair has moved them over, the set is gone and a write
- * need not clean it up: that saves the write a round trip (docs/architecture.md, what a
- * connection costs in Redis). A finding is re-checked every RECHECK_MS with one EXISTS sent beside
- * the caller's own commands, so a process of the earlier version still writing the set during a
- * rolling deploy is noticed again. Skipping the clean-up is always safe: every reader still merges
- * the old set in, every removal still clears it, and the repair moves what is left.
+ * Whether the single sorted set of an earlier version's due-work schedule may still hold entries.
+ * Once the periodic repair has moved them over, the set is gone, and a token read that moves a
+ * connection's refresh earlier (ZADD LT) need not first look up its entry there: that saves the
+ * read's mark a round trip (docs/architecture.md, what a connection costs in Redis). A finding is
+ * re-checked every RECHECK_MS with one EXISTS sent beside the caller's own commands, so a process
+ * of the earlier version still writing the set during a rolling deploy is noticed again; in that
+ * window an earlier due time it wrote may be replaced by the later one asked for (the due entry in
+ * the older set is still removed, the record's own due time still moves earlier).
  */
 export class LegacyPresence {
   private absent = false;

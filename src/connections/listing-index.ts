@@ -1,4 +1,3 @@
-import { LegacyPresence } from './legacy-presence';
 import { RedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
 
@@ -136,7 +135,6 @@ interface IndexCommands {
  */
 export class ListingIndex {
   private readonly scripts: IndexCommands;
-  private readonly legacy: LegacyPresence;
 
   constructor(
     private readonly redis: RedisClient,
@@ -147,14 +145,17 @@ export class ListingIndex {
     redis.defineCommand('obIndexContains', { numberOfKeys: 1, lua: CONTAINS_SCRIPT });
     redis.defineCommand('obIndexRange', { numberOfKeys: 1, lua: RANGE_SCRIPT });
     this.scripts = redis as unknown as IndexCommands;
-    this.legacy = new LegacyPresence(redis, () => keys.legacyIndex());
   }
 
   async add(...members: string[]): Promise<void> {
     if (members.length === 0) return;
-    await this.scripts.obIndexAdd(this.keys.indexDirectory(), this.keys.indexChunkPrefix(), ...members);
-    // Whatever an older version indexed moves here, once.
-    if (this.legacy.mayHoldEntries()) await this.redis.zrem(this.keys.legacyIndex(), ...members);
+    // Whatever an older version indexed moves here, once. Both in one round trip: one connection
+    // runs them in order, so the member is never out of both (a failed add is put back by the
+    // periodic repair, which goes by the records).
+    await Promise.all([
+      this.scripts.obIndexAdd(this.keys.indexDirectory(), this.keys.indexChunkPrefix(), ...members),
+      this.redis.zrem(this.keys.legacyIndex(), ...members),
+    ]);
   }
 
   async remove(...members: string[]): Promise<void> {
