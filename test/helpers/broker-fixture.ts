@@ -26,7 +26,11 @@ type ExtraEnv = Record<string, string> | ((fakeUrl: string) => Record<string, st
 export function useBrokerOnRedis(
   extraEnv: ExtraEnv = {},
   fakeOptions: FakeProviderOptions = {},
-  options: { second?: ExtraEnv } = {},
+  options: {
+    second?: ExtraEnv;
+    /** `false`: no `jobber` on the fake (a test that counts the configured providers). */
+    jobber?: boolean;
+  } = {},
 ): BrokerOnRedis {
   let redis: TestRedis | undefined;
   let client: Redis | undefined;
@@ -38,7 +42,10 @@ export function useBrokerOnRedis(
   beforeAll(async () => {
     redis = await TestRedis.start();
     fake = await FakeProvider.start(fakeOptions);
-    const base = { REDIS_URL: redis.url, ...providerEnv('jobber', fake.url) };
+    const base = {
+      REDIS_URL: redis.url,
+      ...(options.jobber === false ? {} : providerEnv('jobber', fake.url)),
+    };
     broker = await startTestBroker({ ...base, ...envOf(extraEnv, fake.url) });
     if (options.second) second = await startTestBroker({ ...base, ...envOf(options.second, fake.url) });
   });
