@@ -30,6 +30,8 @@ export function useBrokerOnRedis(
     second?: ExtraEnv;
     /** `false`: no `jobber` on the fake (a test that counts the configured providers). */
     jobber?: boolean;
+    /** `true`: all of it started afresh for every test (beforeEach/afterEach), not once for the block. */
+    eachTest?: boolean;
   } = {},
 ): BrokerOnRedis {
   let redis: TestRedis | undefined;
@@ -38,8 +40,9 @@ export function useBrokerOnRedis(
   let broker: TestBroker | undefined;
   let second: TestBroker | undefined;
   const envOf = (extra: ExtraEnv, fakeUrl: string) => (typeof extra === 'function' ? extra(fakeUrl) : extra);
+  const [before, after] = options.eachTest ? [beforeEach, afterEach] : [beforeAll, afterAll];
 
-  beforeAll(async () => {
+  before(async () => {
     redis = await TestRedis.start();
     fake = await FakeProvider.start(fakeOptions);
     const base = {
@@ -50,10 +53,12 @@ export function useBrokerOnRedis(
     if (options.second) second = await startTestBroker({ ...base, ...envOf(options.second, fake.url) });
   });
 
-  afterAll(async () => {
+  after(async () => {
     await second?.close();
     await broker?.close();
     client?.disconnect();
+    // With eachTest, the next test's client is made on the next Redis.
+    client = undefined;
     await fake?.close();
     await redis?.close();
   });
@@ -84,6 +89,8 @@ export interface BrokerOnCluster {
   readonly inspect: Cluster;
   readonly fake: FakeProvider;
   readonly broker: TestBroker;
+  /** With `options.second`: another broker process on the same cluster and fake, with the same env. */
+  readonly second: TestBroker;
 }
 
 /**
@@ -94,25 +101,30 @@ export interface BrokerOnCluster {
 export function useBrokerOnCluster(
   extraEnv: (fakeUrl: string) => Record<string, string>,
   fakeOptions: FakeProviderOptions = {},
+  options: { second?: boolean } = {},
 ): BrokerOnCluster {
   let cluster: TestRedisCluster | undefined;
   let inspect: Cluster | undefined;
   let fake: FakeProvider | undefined;
   let broker: TestBroker | undefined;
+  let second: TestBroker | undefined;
 
   beforeAll(async () => {
     cluster = await TestRedisCluster.start();
     fake = await FakeProvider.start(fakeOptions);
-    broker = await startTestBroker({
+    const env = {
       REDIS_URL: 'redis://127.0.0.1:1',
       REDIS_CLUSTER_NODES: cluster.nodesEnv,
       ...extraEnv(fake.url),
-    });
+    };
+    broker = await startTestBroker(env);
+    if (options.second) second = await startTestBroker(env);
     inspect = cluster.client();
   }, 60_000);
 
   afterAll(async () => {
     inspect?.disconnect();
+    await second?.close();
     await broker?.close();
     await fake?.close();
     await cluster?.close();
@@ -130,6 +142,9 @@ export function useBrokerOnCluster(
     },
     get broker() {
       return started(broker, 'broker');
+    },
+    get second() {
+      return started(second, 'second');
     },
   };
 }
