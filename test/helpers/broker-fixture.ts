@@ -3,6 +3,7 @@ import { TestBroker, providerEnv, startTestBroker } from './broker-harness';
 import { FakeProvider, FakeProviderOptions } from './fake-provider';
 import { TestRedisCluster } from './redis-cluster';
 import { TestRedis } from './redis-server';
+import { startedFields } from './started-fields';
 
 export interface BrokerOnRedis {
   readonly redis: TestRedis;
@@ -63,24 +64,13 @@ export function useBrokerOnRedis(
     await redis?.close();
   });
 
-  return {
-    get redis() {
-      return started(redis, 'redis');
-    },
-    get client() {
-      client ??= started(redis, 'client').client();
-      return client;
-    },
-    get fake() {
-      return started(fake, 'fake');
-    },
-    get broker() {
-      return started(broker, 'broker');
-    },
-    get second() {
-      return started(second, 'second');
-    },
-  };
+  return startedFields<BrokerOnRedis>('useBrokerOnRedis', {
+    redis: () => redis,
+    client: () => (client ??= redis?.client()),
+    fake: () => fake,
+    broker: () => broker,
+    second: () => second,
+  });
 }
 
 export interface BrokerOnCluster {
@@ -130,26 +120,11 @@ export function useBrokerOnCluster(
     await cluster?.close();
   });
 
-  return {
-    get cluster() {
-      return started(cluster, 'cluster');
-    },
-    get inspect() {
-      return started(inspect, 'inspect');
-    },
-    get fake() {
-      return started(fake, 'fake');
-    },
-    get broker() {
-      return started(broker, 'broker');
-    },
-    get second() {
-      return started(second, 'second');
-    },
-  };
-}
-
-function started<T>(value: T | undefined, name: string): T {
-  if (value === undefined) throw new Error(`useBrokerOnRedis: ${name} is read before its beforeAll has run`);
-  return value;
+  return startedFields<BrokerOnCluster>('useBrokerOnCluster', {
+    cluster: () => cluster,
+    inspect: () => inspect,
+    fake: () => fake,
+    broker: () => broker,
+    second: () => second,
+  });
 }

@@ -2,6 +2,7 @@ import { Server, createServer } from 'node:http';
 import { Demo, createDemo } from '../../src/demo/create-demo';
 import { freePort } from './free-port';
 import { TestRedis } from './redis-server';
+import { startedFields } from './started-fields';
 
 /** A demo (`npm run demo`) served in this process on free ports. */
 export interface RunningDemo {
@@ -75,15 +76,7 @@ export function useDemosOnRedis<K extends string>(specs: Record<K, DemoSpec>): R
     await redis?.close();
   });
 
-  const demos = {} as Record<K, Demo>;
-  for (const name of names) {
-    Object.defineProperty(demos, name, {
-      get: () => {
-        const started = running.get(name);
-        if (!started) throw new Error(`useDemosOnRedis: ${name} is read before its beforeAll has run`);
-        return started.demo;
-      },
-    });
-  }
-  return demos;
+  const read = {} as { [N in K]: () => Demo | undefined };
+  for (const name of names) read[name] = () => running.get(name)?.demo;
+  return startedFields<Record<K, Demo>>('useDemosOnRedis', read);
 }

@@ -1,5 +1,8 @@
 import Redis from 'ioredis';
+import { ensureBuilt } from './broker-process';
+import { FakeProvider, FakeProviderOptions } from './fake-provider';
 import { TestRedis } from './redis-server';
+import { startedFields } from './started-fields';
 
 export interface RedisFixture {
   readonly redis: TestRedis;
@@ -27,24 +30,53 @@ export function useRedis(): RedisFixture {
     await redis?.close();
   });
 
-  const started = (): TestRedis => {
-    if (!redis) throw new Error('useRedis: read before its beforeAll has run');
-    return redis;
-  };
   let client: Redis | undefined;
   const newClient = (): Redis => {
-    const c = started().client();
+    if (!redis) throw new Error('useRedis: newClient is called before its beforeAll has run');
+    const c = redis.client();
     clients.push(c);
     return c;
   };
-  return {
-    get redis() {
-      return started();
+  const fields = startedFields<Omit<RedisFixture, 'newClient'>>('useRedis', {
+    redis: () => redis,
+    client: () => (redis ? (client ??= newClient()) : undefined),
+  });
+  return Object.assign(fields, { newClient });
+}
+
+export interface RedisAndFake extends RedisFixture {
+  readonly fake: FakeProvider;
+}
+
+/**
+ * useRedis plus one fake provider started with `fakeOptions`, closed in afterAll; with `build`,
+ * `dist/` is built first (for suites that start real `node dist/main.js` processes). Brokers are
+ * the test's own: close them in an afterAll declared before this call, so they go before Redis.
+ */
+export function useRedisAndFake(
+  fakeOptions: FakeProviderOptions = {},
+  options: { build?: boolean } = {},
+): RedisAndFake {
+  const base = useRedis();
+  let fake: FakeProvider | undefined;
+
+  beforeAll(
+    async () => {
+      if (options.build) await ensureBuilt();
+      fake = await FakeProvider.start(fakeOptions);
     },
-    get client() {
-      client ??= newClient();
-      return client;
-    },
-    newClient,
-  };
+    options.build ? 180_000 : undefined,
+  );
+
+  afterAll(async () => {
+    await fake?.close();
+  });
+
+  // Object.assign reads a source's getters: the fixture's fields are passed on as getters instead.
+  const fields = startedFields<Omit<RedisAndFake, 'newClient'>>('useRedisAndFake', {
+    redis: () => base.redis,
+    client: () => base.client,
+    fake: () => fake,
+  });
+  return Object.assign(fields, { newClient: base.newClient });
 }

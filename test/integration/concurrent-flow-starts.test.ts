@@ -23,10 +23,9 @@ describe('flows started at the same moment in one browser', () => {
     const flows = await Promise.all(
       Array.from({ length: count }, async (_, i) => {
         const broker = i % 2 === 0 ? t.broker : t.second;
-
         const provider = i % 2 === 0 ? 'jobber' : 'bexio';
         const id = `acct-tab-${++n}`;
-        const link = await t.broker.connectLink(provider, id, { return_to: RETURN_TO });
+        const link = await broker.connectLink(provider, id, { return_to: RETURN_TO });
         return { id, link, broker, provider };
       }),
     );
@@ -56,20 +55,26 @@ describe('flows started at the same moment in one browser', () => {
     'completes two tabs opened together in a browser that has a flow under way (round %d)',
     async () => {
       const browser = new TestBrowser();
-      const first = await startFlow(t.broker, browser, 'jobber', `acct-first-${++n}`, { return_to: RETURN_TO });
+      const first = await startFlow(t.broker, browser, 'jobber', `acct-first-${++n}`, {
+        return_to: RETURN_TO,
+      });
       const tabs = await openTogether(browser, 2);
       expect(await finishAll(browser, tabs)).toEqual([303, 303]);
       expect(
-        (await browser.get(callbackUrl(t.broker, 'jobber', { code: `code-first-${n}`, state: first.state }))).status,
+        (await browser.get(callbackUrl(t.broker, 'jobber', { code: `code-first-${n}`, state: first.state })))
+          .status,
       ).toBe(303);
     },
   );
 
   it('completes four tabs opened together after an earlier flow finished', async () => {
     const browser = new TestBrowser();
-    const earlier = await startFlow(t.broker, browser, 'jobber', `acct-earlier-${++n}`, { return_to: RETURN_TO });
+    const earlier = await startFlow(t.broker, browser, 'jobber', `acct-earlier-${++n}`, {
+      return_to: RETURN_TO,
+    });
     expect(
-      (await browser.get(callbackUrl(t.broker, 'jobber', { code: 'code-earlier', state: earlier.state }))).status,
+      (await browser.get(callbackUrl(t.broker, 'jobber', { code: 'code-earlier', state: earlier.state })))
+        .status,
     ).toBe(303);
     const tabs = await openTogether(browser, 4);
     expect(await finishAll(browser, tabs)).toEqual([303, 303, 303, 303]);
