@@ -23,7 +23,6 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
     ...providerEnv('bonjoro', fakeUrl),
   }));
 
-
   const refused: Array<[string, Record<string, string>]> = [
     ['no Authorization header', {}],
     ['a wrong key', { authorization: 'Bearer not-the-key-at-all-0123456789abcdef' }],
@@ -72,7 +71,9 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
   });
 
   it('answers a differently cased path the same as its route once the key is given', async () => {
-    const res = await call(t.broker.internalUrl, '/INTERNAL/connections', { authorization: `Bearer ${KEY_A}` });
+    const res = await call(t.broker.internalUrl, '/INTERNAL/connections', {
+      authorization: `Bearer ${KEY_A}`,
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ connections: [], next_cursor: null });
   });
@@ -87,7 +88,9 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
   });
 
   it('accepts the scheme name in any case (RFC 7235 §2.1)', async () => {
-    const res = await call(t.broker.internalUrl, '/internal/connections', { authorization: `bearer ${KEY_B}` });
+    const res = await call(t.broker.internalUrl, '/internal/connections', {
+      authorization: `bearer ${KEY_B}`,
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ connections: [], next_cursor: null });
   });

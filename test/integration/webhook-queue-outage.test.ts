@@ -21,7 +21,6 @@ describe('webhooks: an event emitted while Redis is away', () => {
   // Declared after the fixture: closed once the broker no longer delivers to it.
   afterAll(() => receiver?.close());
 
-
   it('is queued once Redis answers again, and delivered once', async () => {
     await t.redis.stop();
     t.broker.broker.webhooks!.emit({

@@ -21,7 +21,6 @@ describe('PUBLIC_URL read case-insensitively', () => {
   describe('a broker with PUBLIC_URL=HTTPS://…', () => {
     const t = useBrokerOnRedis({ PUBLIC_URL: 'HTTPS://Connect.Example.COM' });
 
-
     it('sets a Secure session cookie, sends HSTS, and names the lower-case redirect URI', async () => {
       const { auth, authorizeUrl } = await startFlow(
         t.broker,
