@@ -1,6 +1,5 @@
 import { Browser, Page } from 'playwright-core';
-import { RunningDemo, startDemo, stopDemo } from '../helpers/demo-fixture';
-import { TestRedis } from '../helpers/redis-server';
+import { useDemosOnRedis } from '../helpers/demo-fixture';
 import {
   describeInChromium,
   expectPageFits,
@@ -20,24 +19,19 @@ const WIDTHS = [390, 1280] as const;
  * without sideways scrolling, and must say what to do next.
  */
 describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
-  let redis: TestRedis;
+  // One private Redis for both; every key the demos wrote there goes with it.
+  const demos = useDemosOnRedis({
+    main: { keyPrefix: 'demo-pages:' },
+    offline: { keyPrefix: 'demo-pages-offline:', internal: false },
+  });
   let browser: Browser;
-  let main: RunningDemo;
-  let offline: RunningDemo;
 
   beforeAll(async () => {
-    redis = await TestRedis.start();
-    main = await startDemo(redis.url, 'demo-pages:');
-    offline = await startDemo(redis.url, 'demo-pages-offline:', { internal: false });
     browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
-    await stopDemo(main);
-    await stopDemo(offline);
-    // The private Redis, and every key the demos wrote there, goes with it.
-    await redis?.close();
   });
 
   /** Screenshot, then: the title, the words, no sideways scroll, readable text, a full-size button. */
@@ -58,9 +52,9 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
   }
 
   async function internal(path: string, method = 'GET'): Promise<Response> {
-    return fetch(`${main.demo.internalUrl}/internal/connections/sandbox/demo-user${path}`, {
+    return fetch(`${demos.main.internalUrl}/internal/connections/sandbox/demo-user${path}`, {
       method,
-      headers: { authorization: `Bearer ${main.demo.internalApiKey}` },
+      headers: { authorization: `Bearer ${demos.main.internalApiKey}` },
     });
   }
 
@@ -72,7 +66,7 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
 
   /** From the start page, through its button, to the sandbox's consent page. */
   async function toConsent(page: Page, width: number): Promise<void> {
-    const start = await page.goto(`${main.demo.publicUrl}/demo`, { waitUntil: 'load' });
+    const start = await page.goto(`${demos.main.publicUrl}/demo`, { waitUntil: 'load' });
     expect(start!.status()).toBe(200);
     await check(page, width, 'start', 'OAuth Broker demo', [/consent page/, /fetch the token/]);
     await buttonFits(page, 'Connect a Sandbox account', width);
@@ -104,7 +98,7 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
         /Try it through the proxy/,
         /\/internal\/proxy\/sandbox\/demo-user\/notes/,
       ]);
-      expect(await page.content()).not.toContain(main.demo.internalApiKey);
+      expect(await page.content()).not.toContain(demos.main.internalApiKey);
       await buttonFits(page, 'Connect again', width);
 
       const meta = await internal('');
@@ -142,7 +136,7 @@ describeInChromium('the demo’s pages at 390 px and 1280 px', () => {
     'at %i px: with the internal API unreachable, the connect button leads to "not ready", which offers Try again',
     async (width) => {
       await inPageAtWidth(browser, width, `pages-demo-unavailable-${width}`, async (page) => {
-        await page.goto(`${offline.demo.publicUrl}/demo`, { waitUntil: 'load' });
+        await page.goto(`${demos.offline.publicUrl}/demo`, { waitUntil: 'load' });
         const [answer] = await Promise.all([
           page.waitForResponse((r) => new URL(r.url()).pathname === '/demo/connect'),
           page.getByRole('button', { name: 'Connect a Sandbox account' }).click(),

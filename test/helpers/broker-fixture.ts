@@ -3,6 +3,7 @@ import { TestBroker, providerEnv, startTestBroker } from './broker-harness';
 import { FakeProvider, FakeProviderOptions } from './fake-provider';
 import { TestRedisCluster } from './redis-cluster';
 import { TestRedis } from './redis-server';
+import { startedFields } from './started-fields';
 
 export interface BrokerOnRedis {
   readonly redis: TestRedis;
@@ -26,7 +27,13 @@ type ExtraEnv = Record<string, string> | ((fakeUrl: string) => Record<string, st
 export function useBrokerOnRedis(
   extraEnv: ExtraEnv = {},
   fakeOptions: FakeProviderOptions = {},
-  options: { second?: ExtraEnv } = {},
+  options: {
+    second?: ExtraEnv;
+    /** `false`: no `jobber` on the fake (a test that counts the configured providers). */
+    jobber?: boolean;
+    /** `true`: all of it started afresh for every test (beforeEach/afterEach), not once for the block. */
+    eachTest?: boolean;
+  } = {},
 ): BrokerOnRedis {
   let redis: TestRedis | undefined;
   let client: Redis | undefined;
@@ -34,41 +41,36 @@ export function useBrokerOnRedis(
   let broker: TestBroker | undefined;
   let second: TestBroker | undefined;
   const envOf = (extra: ExtraEnv, fakeUrl: string) => (typeof extra === 'function' ? extra(fakeUrl) : extra);
+  const [before, after] = options.eachTest ? [beforeEach, afterEach] : [beforeAll, afterAll];
 
-  beforeAll(async () => {
+  before(async () => {
     redis = await TestRedis.start();
     fake = await FakeProvider.start(fakeOptions);
-    const base = { REDIS_URL: redis.url, ...providerEnv('jobber', fake.url) };
+    const base = {
+      REDIS_URL: redis.url,
+      ...(options.jobber === false ? {} : providerEnv('jobber', fake.url)),
+    };
     broker = await startTestBroker({ ...base, ...envOf(extraEnv, fake.url) });
     if (options.second) second = await startTestBroker({ ...base, ...envOf(options.second, fake.url) });
   });
 
-  afterAll(async () => {
+  after(async () => {
     await second?.close();
     await broker?.close();
     client?.disconnect();
+    // With eachTest, the next test's client is made on the next Redis.
+    client = undefined;
     await fake?.close();
     await redis?.close();
   });
 
-  return {
-    get redis() {
-      return started(redis, 'redis');
-    },
-    get client() {
-      client ??= started(redis, 'client').client();
-      return client;
-    },
-    get fake() {
-      return started(fake, 'fake');
-    },
-    get broker() {
-      return started(broker, 'broker');
-    },
-    get second() {
-      return started(second, 'second');
-    },
-  };
+  return startedFields<BrokerOnRedis>('useBrokerOnRedis', {
+    redis: () => redis,
+    client: () => (client ??= redis?.client()),
+    fake: () => fake,
+    broker: () => broker,
+    second: () => second,
+  });
 }
 
 export interface BrokerOnCluster {
@@ -77,6 +79,8 @@ export interface BrokerOnCluster {
   readonly inspect: Cluster;
   readonly fake: FakeProvider;
   readonly broker: TestBroker;
+  /** With `options.second`: another broker process on the same cluster and fake, with the same env. */
+  readonly second: TestBroker;
 }
 
 /**
@@ -87,47 +91,40 @@ export interface BrokerOnCluster {
 export function useBrokerOnCluster(
   extraEnv: (fakeUrl: string) => Record<string, string>,
   fakeOptions: FakeProviderOptions = {},
+  options: { second?: boolean } = {},
 ): BrokerOnCluster {
   let cluster: TestRedisCluster | undefined;
   let inspect: Cluster | undefined;
   let fake: FakeProvider | undefined;
   let broker: TestBroker | undefined;
+  let second: TestBroker | undefined;
 
   beforeAll(async () => {
     cluster = await TestRedisCluster.start();
     fake = await FakeProvider.start(fakeOptions);
-    broker = await startTestBroker({
+    const env = {
       REDIS_URL: 'redis://127.0.0.1:1',
       REDIS_CLUSTER_NODES: cluster.nodesEnv,
       ...extraEnv(fake.url),
-    });
+    };
+    broker = await startTestBroker(env);
+    if (options.second) second = await startTestBroker(env);
     inspect = cluster.client();
   }, 60_000);
 
   afterAll(async () => {
     inspect?.disconnect();
+    await second?.close();
     await broker?.close();
     await fake?.close();
     await cluster?.close();
   });
 
-  return {
-    get cluster() {
-      return started(cluster, 'cluster');
-    },
-    get inspect() {
-      return started(inspect, 'inspect');
-    },
-    get fake() {
-      return started(fake, 'fake');
-    },
-    get broker() {
-      return started(broker, 'broker');
-    },
-  };
-}
-
-function started<T>(value: T | undefined, name: string): T {
-  if (value === undefined) throw new Error(`useBrokerOnRedis: ${name} is read before its beforeAll has run`);
-  return value;
+  return startedFields<BrokerOnCluster>('useBrokerOnCluster', {
+    cluster: () => cluster,
+    inspect: () => inspect,
+    fake: () => fake,
+    broker: () => broker,
+    second: () => second,
+  });
 }

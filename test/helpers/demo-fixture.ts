@@ -1,6 +1,8 @@
 import { Server, createServer } from 'node:http';
 import { Demo, createDemo } from '../../src/demo/create-demo';
 import { freePort } from './free-port';
+import { TestRedis } from './redis-server';
+import { startedFields } from './started-fields';
 
 /** A demo (`npm run demo`) served in this process on free ports. */
 export interface RunningDemo {
@@ -44,4 +46,37 @@ export async function stopDemo(running: RunningDemo | undefined): Promise<void> 
   for (const s of running.servers) s.closeAllConnections();
   await Promise.all(running.servers.map((s) => new Promise((r) => s.close(r))));
   running.demo.broker.redis.disconnect();
+}
+
+/** A demo for useDemosOnRedis: its key prefix, and how startDemo starts it. */
+export interface DemoSpec extends StartDemoOptions {
+  keyPrefix: string;
+}
+
+/**
+ * For the describe block it is called in: in beforeAll a private Redis and one demo on it per
+ * entry of `specs` (each under its own key prefix); in afterAll the demos stopped and the Redis,
+ * with every key they wrote, closed. The answer's fields are the demos, readable from beforeAll on.
+ */
+export function useDemosOnRedis<K extends string>(specs: Record<K, DemoSpec>): Record<K, Demo> {
+  let redis: TestRedis | undefined;
+  const running = new Map<K, RunningDemo>();
+  const names = Object.keys(specs) as K[];
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    for (const name of names) {
+      const { keyPrefix, ...options } = specs[name];
+      running.set(name, await startDemo(redis.url, keyPrefix, options));
+    }
+  });
+
+  afterAll(async () => {
+    for (const name of names) await stopDemo(running.get(name));
+    await redis?.close();
+  });
+
+  const read = {} as { [N in K]: () => Demo | undefined };
+  for (const name of names) read[name] = () => running.get(name)?.demo;
+  return startedFields<Record<K, Demo>>('useDemosOnRedis', read);
 }

@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
-import { TEST_RETURN_ORIGIN, TestBroker, startTestBroker } from '../helpers/broker-harness';
+import { TEST_RETURN_ORIGIN } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { hiddenField, useProvidersFiles } from '../helpers/providers-file';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations?tab=keys`;
 
@@ -17,73 +14,43 @@ interface KeyForm {
   csrf: string;
 }
 
-function hiddenField(html: string, name: string): string {
-  const match = new RegExp(`<input type="hidden" name="${name}" value="([^"]*)">`).exec(html);
-  if (!match) throw new Error(`no hidden ${name} field in the page`);
-  return match[1]!;
-}
-
 describe('connecting an api_key provider through its form', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-  let dir: string;
+  const files = useProvidersFiles('api-key-connect');
+  const t = useBrokerOnRedis((fakeUrl) => ({
+    PROVIDERS_FILE: files.write([
+      {
+        id: 'keyed',
+        display_name: 'Keyed',
+        auth_mode: 'api_key',
+        api_key: { header: 'X-API-KEY', verify_url: `${fakeUrl}/verify` },
+      },
+      {
+        id: 'keyed-bearer',
+        auth_mode: 'api_key',
+        api_key: {
+          header: 'Authorization',
+          prefix: 'Bearer ',
+          verify_url: `${fakeUrl}/verify`,
+          verify_method: 'POST',
+        },
+      },
+    ]),
+    // The fake's slow key answers after 5 s: a short provider timeout makes it a timeout.
+    PROVIDER_TIMEOUT: '1',
+    // Built-ins switched to keys: one with the catalogue's api_key block, one without.
+    PROCESS_STREET_AUTH_MODE: 'api_key',
+    PROCESS_STREET_API_KEY_VERIFY_URL: `${fakeUrl}/verify`,
+    BONJORO_AUTH_MODE: 'api_key',
+  }));
   let counter = 0;
   const nextId = (prefix: string) => `${prefix}-${++counter}`;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
-    dir = mkdtempSync(join(tmpdir(), 'api-key-connect-'));
-    const file = join(dir, 'providers.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        providers: [
-          {
-            id: 'keyed',
-            display_name: 'Keyed',
-            auth_mode: 'api_key',
-            api_key: { header: 'X-API-KEY', verify_url: `${fake.url}/verify` },
-          },
-          {
-            id: 'keyed-bearer',
-            auth_mode: 'api_key',
-            api_key: {
-              header: 'Authorization',
-              prefix: 'Bearer ',
-              verify_url: `${fake.url}/verify`,
-              verify_method: 'POST',
-            },
-          },
-        ],
-      }),
-    );
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      PROVIDERS_FILE: file,
-      // The fake's slow key answers after 5 s: a short provider timeout makes it a timeout.
-      PROVIDER_TIMEOUT: '1',
-      // Built-ins switched to keys: one with the catalogue's api_key block, one without.
-      PROCESS_STREET_AUTH_MODE: 'api_key',
-      PROCESS_STREET_API_KEY_VERIFY_URL: `${fake.url}/verify`,
-      BONJORO_AUTH_MODE: 'api_key',
-    });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    await fake.close();
-    await redis.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   async function openForm(
     provider: string,
     connectionId: string,
     browser = new TestBrowser(),
   ): Promise<KeyForm> {
-    const link = await broker.connectLink(provider, connectionId, { return_to: RETURN_TO });
+    const link = await t.broker.connectLink(provider, connectionId, { return_to: RETURN_TO });
     const page = await browser.get(link);
     const action = /<form method="post" action="([^"]+)"/.exec(page.body)?.[1] ?? '';
     return {
@@ -97,14 +64,14 @@ describe('connecting an api_key provider through its form', () => {
   }
 
   function submit(form: KeyForm, fields: Record<string, string>, browser = form.browser) {
-    return browser.postForm(`${broker.publicUrl}${form.action}`, fields);
+    return browser.postForm(`${t.broker.publicUrl}${form.action}`, fields);
   }
 
   async function stored(provider: string, connectionId: string): Promise<number> {
-    return (await broker.api(`/internal/connections/${provider}/${connectionId}`)).status;
+    return (await t.broker.api(`/internal/connections/${provider}/${connectionId}`)).status;
   }
 
-  const verifications = () => fake.requests.filter((r) => r.path === '/verify');
+  const verifications = () => t.fake.requests.filter((r) => r.path === '/verify');
 
   it('answers the connect link with a 200 form bound to the session by a hidden anti-CSRF token', async () => {
     const form = await openForm('keyed', nextId('k'));
@@ -163,7 +130,7 @@ describe('connecting an api_key provider through its form', () => {
   it("refuses a form posted under another provider's path with 400 and stores nothing", async () => {
     const id = nextId('k');
     const form = await openForm('keyed', id);
-    const res = await form.browser.postForm(`${broker.publicUrl}/auth/keyed-bearer`, {
+    const res = await form.browser.postForm(`${t.broker.publicUrl}/auth/keyed-bearer`, {
       flow: form.flow,
       csrf: form.csrf,
       api_key: 'good-key-x',
@@ -229,7 +196,7 @@ describe('connecting an api_key provider through its form', () => {
     expect(check.method).toBe('GET');
     expect(check.headers['x-api-key']).toBe(key);
 
-    const token = await broker.api(`/internal/connections/keyed/${id}/token`);
+    const token = await t.broker.api(`/internal/connections/keyed/${id}/token`);
     expect(token.status).toBe(200);
     expect(token.body).toEqual({
       auth_mode: 'api_key',
@@ -238,7 +205,7 @@ describe('connecting an api_key provider through its form', () => {
       expires_at: null,
       scopes: [],
     });
-    const meta = await broker.api(`/internal/connections/keyed/${id}`);
+    const meta = await t.broker.api(`/internal/connections/keyed/${id}`);
     expect(meta.body).toMatchObject({
       auth_mode: 'api_key',
       status: 'active',
@@ -248,7 +215,7 @@ describe('connecting an api_key provider through its form', () => {
     });
 
     // Sealed at rest: no Redis value holds the key in clear.
-    const client = redis.client();
+    const client = t.redis.client();
     try {
       for (const redisKey of await client.keys('*')) {
         const type = await client.type(redisKey);
@@ -268,7 +235,7 @@ describe('connecting an api_key provider through its form', () => {
     expect((await submit(form, { flow: form.flow, csrf: form.csrf, api_key: 'good-key-again' })).status).toBe(
       400,
     );
-    expect((await broker.api(`/internal/connections/keyed/${id}/token`)).body.api_key).toBe(key);
+    expect((await t.broker.api(`/internal/connections/keyed/${id}/token`)).body.api_key).toBe(key);
   });
 
   it('sends the key with the declared prefix and method when checking it', async () => {
@@ -281,7 +248,7 @@ describe('connecting an api_key provider through its form', () => {
     const check = verifications()[before]!;
     expect(check.method).toBe('POST');
     expect(check.headers.authorization).toBe('Bearer good-key-bearer');
-    const token = await broker.api(`/internal/connections/keyed-bearer/${id}/token`);
+    const token = await t.broker.api(`/internal/connections/keyed-bearer/${id}/token`);
     expect(token.body.headers).toEqual({ Authorization: 'Bearer good-key-bearer' });
   });
 
@@ -295,7 +262,7 @@ describe('connecting an api_key provider through its form', () => {
       303,
     );
     expect(verifications()[before]!.headers['x-api-key']).toBe('good-key-ps');
-    const token = await broker.api(`/internal/connections/process-street/${id}/token`);
+    const token = await t.broker.api(`/internal/connections/process-street/${id}/token`);
     expect(token.body).toEqual({
       auth_mode: 'api_key',
       api_key: 'good-key-ps',
@@ -313,7 +280,7 @@ describe('connecting an api_key provider through its form', () => {
       (await submit(form, { flow: form.flow, csrf: form.csrf, api_key: 'any-key-bonjoro' })).status,
     ).toBe(303);
     expect(verifications().length).toBe(before);
-    const token = await broker.api(`/internal/connections/bonjoro/${id}/token`);
+    const token = await t.broker.api(`/internal/connections/bonjoro/${id}/token`);
     expect(token.body).toEqual({
       auth_mode: 'api_key',
       api_key: 'any-key-bonjoro',
@@ -324,14 +291,14 @@ describe('connecting an api_key provider through its form', () => {
   });
 
   it('lists a switched built-in as api_key without a redirect URI', async () => {
-    const res = await broker.api('/internal/providers');
+    const res = await t.broker.api('/internal/providers');
     const ps = (res.body.providers as Array<Record<string, unknown>>).find((p) => p.id === 'process-street');
     expect(ps).toMatchObject({ auth_mode: 'api_key', redirect_uri: null, api_key_header: 'X-API-KEY' });
   });
 
   it('imports a key with PUT {"api_key"}, 201 then 200, and refuses OAuth fields for it', async () => {
     const id = nextId('imp');
-    const created = await broker.api(`/internal/connections/keyed/${id}`, {
+    const created = await t.broker.api(`/internal/connections/keyed/${id}`, {
       method: 'PUT',
       body: { api_key: 'imported-key-1' },
     });
@@ -343,49 +310,54 @@ describe('connecting an api_key provider through its form', () => {
       status: 'active',
     });
     expect(JSON.stringify(created.body)).not.toContain('imported-key-1');
-    const replaced = await broker.api(`/internal/connections/keyed/${id}`, {
+    const replaced = await t.broker.api(`/internal/connections/keyed/${id}`, {
       method: 'PUT',
       body: { api_key: 'imported-key-2' },
     });
     expect(replaced.status).toBe(200);
-    expect((await broker.api(`/internal/connections/keyed/${id}/token`)).body.api_key).toBe('imported-key-2');
+    expect((await t.broker.api(`/internal/connections/keyed/${id}/token`)).body.api_key).toBe(
+      'imported-key-2',
+    );
 
-    const wrong = await broker.api(`/internal/connections/keyed/${id}`, {
+    const wrong = await t.broker.api(`/internal/connections/keyed/${id}`, {
       method: 'PUT',
       body: { access_token: 'at' },
     });
     expect(wrong.status).toBe(400);
     expect(wrong.body.code).toBe('invalid_request');
-    expect((await broker.api(`/internal/connections/keyed/${id}`, { method: 'PUT', body: {} })).status).toBe(
-      400,
-    );
+    expect(
+      (await t.broker.api(`/internal/connections/keyed/${id}`, { method: 'PUT', body: {} })).status,
+    ).toBe(400);
   });
 
   it('ignores force_refresh for a key and calls nothing', async () => {
     const id = nextId('imp');
-    await broker.api(`/internal/connections/keyed/${id}`, { method: 'PUT', body: { api_key: 'forced-key' } });
-    const requestsBefore = fake.requests.length;
-    const res = await broker.api(
+    await t.broker.api(`/internal/connections/keyed/${id}`, {
+      method: 'PUT',
+      body: { api_key: 'forced-key' },
+    });
+    const requestsBefore = t.fake.requests.length;
+    const res = await t.broker.api(
       `/internal/connections/keyed/${id}/token?force_refresh=true&min_validity=86400`,
     );
     expect(res.status).toBe(200);
     expect(res.body.api_key).toBe('forced-key');
-    expect(fake.requests.length).toBe(requestsBefore);
+    expect(t.fake.requests.length).toBe(requestsBefore);
   });
 
   it('deletes a key connection without revoking anything', async () => {
     const id = nextId('del');
-    await broker.api(`/internal/connections/process-street/${id}`, {
+    await t.broker.api(`/internal/connections/process-street/${id}`, {
       method: 'PUT',
       body: { api_key: 'delete-me' },
     });
-    const requestsBefore = fake.requests.length;
+    const requestsBefore = t.fake.requests.length;
     expect(
-      (await broker.api(`/internal/connections/process-street/${id}`, { method: 'DELETE' })).status,
+      (await t.broker.api(`/internal/connections/process-street/${id}`, { method: 'DELETE' })).status,
     ).toBe(204);
     await new Promise((r) => setTimeout(r, 200));
-    expect(fake.requests.length).toBe(requestsBefore);
-    expect(fake.revocations).toHaveLength(0);
+    expect(t.fake.requests.length).toBe(requestsBefore);
+    expect(t.fake.revocations).toHaveLength(0);
     expect(await stored('process-street', id)).toBe(404);
   });
 });

@@ -1,6 +1,5 @@
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
-import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { TEST_RETURN_ORIGIN, providerEnv } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
 
 interface BadInput {
   name: string;
@@ -603,21 +602,19 @@ const cases: BadInput[] = [
 ];
 
 describe('bad input on the internal API answers 4xx problem+json, never 500', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
+  const t = useBrokerOnRedis(
+    (fakeUrl) => ({
+      LOG_LEVEL: 'warn',
+      ...providerEnv('bonjoro', fakeUrl),
+      ...providerEnv('bexio', fakeUrl),
+    }),
+    {},
+    { jobber: false },
+  );
   let existingToken: string;
 
   beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      LOG_LEVEL: 'warn',
-      ...providerEnv('bonjoro', fake.url),
-      ...providerEnv('bexio', fake.url),
-    });
-    const put = await broker.api(CONN, {
+    const put = await t.broker.api(CONN, {
       method: 'PUT',
       body: { access_token: 'existing-access', refresh_token: 'existing-refresh', expires_in: 3600 },
     });
@@ -625,14 +622,8 @@ describe('bad input on the internal API answers 4xx problem+json, never 500', ()
     existingToken = 'existing-access';
   });
 
-  afterAll(async () => {
-    await broker.close();
-    await fake.close();
-    await redis.close();
-  });
-
   it.each(cases.map((c) => [c.name, c] as const))('refuses %s', async (_name, c) => {
-    const res = await broker.api(c.path, { method: c.method ?? 'GET', body: c.body, headers: c.headers });
+    const res = await t.broker.api(c.path, { method: c.method ?? 'GET', body: c.body, headers: c.headers });
     expect(res.body?.code).toBe(c.code);
     expect(res.status).toBe(c.status);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -649,14 +640,14 @@ describe('bad input on the internal API answers 4xx problem+json, never 500', ()
   });
 
   it('changed nothing: the existing connection still answers its token, and no connect link or connection was made', async () => {
-    const token = await broker.api(`${TOKEN}?min_validity=0`);
+    const token = await t.broker.api(`${TOKEN}?min_validity=0`);
     expect(token.status).toBe(200);
     expect(token.body.access_token).toBe(existingToken);
-    const listed = await broker.api('/internal/connections?limit=1000');
+    const listed = await t.broker.api('/internal/connections?limit=1000');
     expect(listed.body.connections.map((c: { connection_id: string }) => c.connection_id)).toEqual([
       'existing',
     ]);
-    const client = redis.client();
+    const client = t.redis.client();
     try {
       expect(await client.keys('ob:connect:*')).toEqual([]);
     } finally {
@@ -665,7 +656,7 @@ describe('bad input on the internal API answers 4xx problem+json, never 500', ()
   });
 
   it('accepts the allowed return_to and the well-formed queries the table bends (the controls)', async () => {
-    const ok = await broker.api(SESSIONS, {
+    const ok = await t.broker.api(SESSIONS, {
       method: 'POST',
       body: { ...okSession, return_to: `${TEST_RETURN_ORIGIN}/integrations/sub?x=1`, scopes: ['read'] },
     });
@@ -676,13 +667,13 @@ describe('bad input on the internal API answers 4xx problem+json, never 500', ()
       '/internal/connections?limit=1000',
       '/internal/connections?limit=1&provider=bonjoro',
     ]) {
-      expect((await broker.api(path)).status).toBe(200);
+      expect((await t.broker.api(path)).status).toBe(200);
     }
-    expect((await broker.api('/internal/connections?provider=jobber')).status).toBe(200);
+    expect((await t.broker.api('/internal/connections?provider=jobber')).status).toBe(200);
   });
 
   it('logged no failure of its own (no 5xx) for any of them', () => {
-    const failures = broker.logs.filter((line) => /"level":(50|60)/.test(line));
+    const failures = t.broker.logs.filter((line) => /"level":(50|60)/.test(line));
     expect(failures).toEqual([]);
   });
 });

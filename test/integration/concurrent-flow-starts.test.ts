@@ -1,8 +1,7 @@
-import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { TEST_RETURN_ORIGIN, TestBroker, providerEnv } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, onListener, startFlow } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
 
@@ -11,31 +10,10 @@ const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
  * together): every one of them must complete, whichever response's cookie the browser kept.
  */
 describe('flows started at the same moment in one browser', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let a: TestBroker;
-  let b: TestBroker;
+  // A second process on the same Redis: the two tabs may land on different copies.
+  const env = (fakeUrl: string) => providerEnv('bexio', fakeUrl);
+  const t = useBrokerOnRedis(env, {}, { second: env });
   let n = 0;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
-    const env = {
-      REDIS_URL: redis.url,
-      ...providerEnv('jobber', fake.url),
-      ...providerEnv('bexio', fake.url),
-    };
-    a = await startTestBroker(env);
-    // A second process on the same Redis: the two tabs may land on different copies.
-    b = await startTestBroker(env);
-  });
-
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-    await fake.close();
-    await redis.close();
-  });
 
   /** Opens `count` connect links in `browser` at once (alternating processes); answers their states. */
   async function openTogether(
@@ -44,7 +22,7 @@ describe('flows started at the same moment in one browser', () => {
   ): Promise<Array<{ id: string; state: string; broker: TestBroker; provider: string }>> {
     const flows = await Promise.all(
       Array.from({ length: count }, async (_, i) => {
-        const broker = i % 2 === 0 ? a : b;
+        const broker = i % 2 === 0 ? t.broker : t.second;
         const provider = i % 2 === 0 ? 'jobber' : 'bexio';
         const id = `acct-tab-${++n}`;
         const link = await broker.connectLink(provider, id, { return_to: RETURN_TO });
@@ -77,20 +55,26 @@ describe('flows started at the same moment in one browser', () => {
     'completes two tabs opened together in a browser that has a flow under way (round %d)',
     async () => {
       const browser = new TestBrowser();
-      const first = await startFlow(a, browser, 'jobber', `acct-first-${++n}`, { return_to: RETURN_TO });
+      const first = await startFlow(t.broker, browser, 'jobber', `acct-first-${++n}`, {
+        return_to: RETURN_TO,
+      });
       const tabs = await openTogether(browser, 2);
       expect(await finishAll(browser, tabs)).toEqual([303, 303]);
       expect(
-        (await browser.get(callbackUrl(a, 'jobber', { code: `code-first-${n}`, state: first.state }))).status,
+        (await browser.get(callbackUrl(t.broker, 'jobber', { code: `code-first-${n}`, state: first.state })))
+          .status,
       ).toBe(303);
     },
   );
 
   it('completes four tabs opened together after an earlier flow finished', async () => {
     const browser = new TestBrowser();
-    const earlier = await startFlow(a, browser, 'jobber', `acct-earlier-${++n}`, { return_to: RETURN_TO });
+    const earlier = await startFlow(t.broker, browser, 'jobber', `acct-earlier-${++n}`, {
+      return_to: RETURN_TO,
+    });
     expect(
-      (await browser.get(callbackUrl(a, 'jobber', { code: 'code-earlier', state: earlier.state }))).status,
+      (await browser.get(callbackUrl(t.broker, 'jobber', { code: 'code-earlier', state: earlier.state })))
+        .status,
     ).toBe(303);
     const tabs = await openTogether(browser, 4);
     expect(await finishAll(browser, tabs)).toEqual([303, 303, 303, 303]);
@@ -98,16 +82,16 @@ describe('flows started at the same moment in one browser', () => {
 
   it("still keeps each tab's flow to this browser: another browser cannot finish it", async () => {
     const browser = new TestBrowser();
-    await startFlow(a, browser, 'jobber', `acct-own-${++n}`, { return_to: RETURN_TO });
+    await startFlow(t.broker, browser, 'jobber', `acct-own-${++n}`, { return_to: RETURN_TO });
     const tabs = await openTogether(browser, 2);
     const stranger = new TestBrowser();
-    await startFlow(a, stranger, 'jobber', `acct-stranger-${++n}`, { return_to: RETURN_TO });
+    await startFlow(t.broker, stranger, 'jobber', `acct-stranger-${++n}`, { return_to: RETURN_TO });
     for (const f of tabs)
       expect(
         (await stranger.get(callbackUrl(f.broker, f.provider, { code: 'code-stolen', state: f.state })))
           .status,
       ).toBe(400);
-    expect(fake.tokenRequests.filter((r) => r.params.code === 'code-stolen')).toHaveLength(0);
+    expect(t.fake.tokenRequests.filter((r) => r.params.code === 'code-stolen')).toHaveLength(0);
     expect(await finishAll(browser, tabs)).toEqual([303, 303]);
   });
 });

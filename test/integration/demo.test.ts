@@ -2,9 +2,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { Demo } from '../../src/demo/create-demo';
 import { TestBrowser } from '../helpers/browser';
-import { RunningDemo, startDemo, stopDemo } from '../helpers/demo-fixture';
+import { useDemosOnRedis } from '../helpers/demo-fixture';
 import { freePort } from '../helpers/free-port';
 import { TestRedis } from '../helpers/redis-server';
 
@@ -20,25 +19,15 @@ function consentForm(html: string): { request: string; decisions: string[] } {
 }
 
 describe('demo: the broker with its built-in sandbox provider', () => {
-  let redis: TestRedis;
-  let demo: Demo;
-  let running: RunningDemo;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    running = await startDemo(redis.url, 'demo-test:');
-    demo = running.demo;
-  });
-
-  afterAll(async () => {
-    await stopDemo(running);
-    await redis.close();
-  });
+  const demos = useDemosOnRedis({ main: { keyPrefix: 'demo-test:' } });
 
   async function token(query = ''): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${demo.internalUrl}/internal/connections/sandbox/demo-user/token${query}`, {
-      headers: { authorization: `Bearer ${demo.internalApiKey}` },
-    });
+    const res = await fetch(
+      `${demos.main.internalUrl}/internal/connections/sandbox/demo-user/token${query}`,
+      {
+        headers: { authorization: `Bearer ${demos.main.internalApiKey}` },
+      },
+    );
     return { status: res.status, body: await res.json() };
   }
 
@@ -46,12 +35,12 @@ describe('demo: the broker with its built-in sandbox provider', () => {
   async function openConsent(
     browser: TestBrowser,
   ): Promise<{ request: string; decisions: string[]; authorizeUrl: URL }> {
-    const start = await browser.get(`${demo.publicUrl}/demo`);
+    const start = await browser.get(`${demos.main.publicUrl}/demo`);
     expect(start.status).toBe(200);
     expect(start.body).toContain('action="/demo/connect"');
-    const connect = await browser.get(`${demo.publicUrl}/demo/connect`);
+    const connect = await browser.get(`${demos.main.publicUrl}/demo/connect`);
     expect(connect.status).toBe(302);
-    expect(connect.location).toMatch(new RegExp(`^${demo.publicUrl}/auth/sandbox\\?session=`));
+    expect(connect.location).toMatch(new RegExp(`^${demos.main.publicUrl}/auth/sandbox\\?session=`));
     const auth = await browser.get(connect.location!);
     expect(auth.status).toBe(302);
     const authorizeUrl = new URL(auth.location!);
@@ -68,7 +57,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
     const browser = new TestBrowser();
     const { request, decisions } = await openConsent(browser);
     expect(decisions).toEqual(['allow', 'deny']);
-    const denied = await browser.postForm(`${demo.publicUrl}/sandbox/authorize`, {
+    const denied = await browser.postForm(`${demos.main.publicUrl}/sandbox/authorize`, {
       request,
       decision: 'deny',
     });
@@ -76,7 +65,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
     const callback = new URL(denied.location!);
     expect(callback.pathname).toBe('/callback/sandbox');
     expect(callback.searchParams.get('error')).toBe('access_denied');
-    expect(callback.searchParams.get('iss')).toBe(`${demo.publicUrl}/sandbox`);
+    expect(callback.searchParams.get('iss')).toBe(`${demos.main.publicUrl}/sandbox`);
     const back = await browser.get(denied.location!);
     expect(back.status).toBe(303);
     expect(new URL(back.location!).searchParams.get('error')).toBe('access_denied');
@@ -89,7 +78,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
   it('Allow connects demo-user; the token API serves a token the sandbox API accepts; force_refresh rotates it', async () => {
     const browser = new TestBrowser();
     const { request } = await openConsent(browser);
-    const allowed = await browser.postForm(`${demo.publicUrl}/sandbox/authorize`, {
+    const allowed = await browser.postForm(`${demos.main.publicUrl}/sandbox/authorize`, {
       request,
       decision: 'allow',
     });
@@ -102,7 +91,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
     expect(done.searchParams.get('connection_id')).toBe('demo-user');
     const page = await browser.get(callback.location!);
     expect(page.body).toContain('Sandbox is connected');
-    expect(page.body).not.toContain(demo.internalApiKey);
+    expect(page.body).not.toContain(demos.main.internalApiKey);
 
     const first = await token();
     expect(first.status).toBe(200);
@@ -111,7 +100,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
       token_type: 'Bearer',
       scopes: ['profile', 'notes.read', 'notes.write'],
     });
-    const me = await fetch(`${demo.publicUrl}/sandbox/api/me`, {
+    const me = await fetch(`${demos.main.publicUrl}/sandbox/api/me`, {
       headers: { authorization: `Bearer ${first.body.access_token}` },
     });
     expect(me.status).toBe(200);
@@ -123,8 +112,8 @@ describe('demo: the broker with its built-in sandbox provider', () => {
     // Rotation kept: the stored refresh token is the new one, so a second refresh works too.
     const again = await token('?force_refresh=true');
     expect(again.status).toBe(200);
-    const meta = await fetch(`${demo.internalUrl}/internal/connections/sandbox/demo-user`, {
-      headers: { authorization: `Bearer ${demo.internalApiKey}` },
+    const meta = await fetch(`${demos.main.internalUrl}/internal/connections/sandbox/demo-user`, {
+      headers: { authorization: `Bearer ${demos.main.internalApiKey}` },
     });
     expect(await meta.json()).toMatchObject({
       status: 'active',
@@ -136,15 +125,15 @@ describe('demo: the broker with its built-in sandbox provider', () => {
 
   it('shows "Try it through the proxy", and its commands reach the sandbox notes API with the stored token', async () => {
     const page = await (
-      await fetch(`${demo.publicUrl}/demo/done?connected=sandbox&connection_id=demo-user`)
+      await fetch(`${demos.main.publicUrl}/demo/done?connected=sandbox&connection_id=demo-user`)
     ).text();
     expect(page).toContain('Try it through the proxy');
-    expect(page).toContain(`${demo.internalUrl}/internal/proxy/sandbox/demo-user/notes`);
-    expect(page).not.toContain(demo.internalApiKey);
-    expect(demo.proxyCommand({ withKey: true, post: true })).toContain(demo.internalApiKey);
+    expect(page).toContain(`${demos.main.internalUrl}/internal/proxy/sandbox/demo-user/notes`);
+    expect(page).not.toContain(demos.main.internalApiKey);
+    expect(demos.main.proxyCommand({ withKey: true, post: true })).toContain(demos.main.internalApiKey);
 
-    const url = `${demo.internalUrl}/internal/proxy/sandbox/demo-user/notes`;
-    const auth = { authorization: `Bearer ${demo.internalApiKey}` };
+    const url = `${demos.main.internalUrl}/internal/proxy/sandbox/demo-user/notes`;
+    const auth = { authorization: `Bearer ${demos.main.internalApiKey}` };
     const created = await fetch(url, {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
@@ -156,16 +145,17 @@ describe('demo: the broker with its built-in sandbox provider', () => {
     expect(listed.status).toBe(200);
     expect(await listed.json()).toMatchObject({ notes: [{ id: 1, text: 'hello through the proxy' }] });
     // Without the broker's credential the sandbox API refuses.
-    expect((await fetch(`${demo.publicUrl}/sandbox/api/notes`)).status).toBe(401);
+    expect((await fetch(`${demos.main.publicUrl}/sandbox/api/notes`)).status).toBe(401);
   });
 
   it('answers a consent request only once: a replayed Allow gets an expired page', async () => {
     const browser = new TestBrowser();
     const { request } = await openConsent(browser);
     expect(
-      (await browser.postForm(`${demo.publicUrl}/sandbox/authorize`, { request, decision: 'allow' })).status,
+      (await browser.postForm(`${demos.main.publicUrl}/sandbox/authorize`, { request, decision: 'allow' }))
+        .status,
     ).toBe(302);
-    const replay = await browser.postForm(`${demo.publicUrl}/sandbox/authorize`, {
+    const replay = await browser.postForm(`${demos.main.publicUrl}/sandbox/authorize`, {
       request,
       decision: 'allow',
     });
@@ -174,22 +164,22 @@ describe('demo: the broker with its built-in sandbox provider', () => {
   });
 
   it('lists the sandbox as the only enabled provider', async () => {
-    const res = await fetch(`${demo.internalUrl}/internal/providers`, {
-      headers: { authorization: `Bearer ${demo.internalApiKey}` },
+    const res = await fetch(`${demos.main.internalUrl}/internal/providers`, {
+      headers: { authorization: `Bearer ${demos.main.internalApiKey}` },
     });
     const body = (await res.json()) as { providers: Array<{ id: string; issuer: string }> };
     expect(body.providers.map((p) => p.id)).toEqual(['sandbox']);
-    expect(body.providers[0]!.issuer).toBe(`${demo.publicUrl}/sandbox`);
+    expect(body.providers[0]!.issuer).toBe(`${demos.main.publicUrl}/sandbox`);
   });
 
   describe('the sandbox authorization server', () => {
     const verifier = randomBytes(32).toString('base64url');
     const challenge = createHash('sha256').update(verifier).digest('base64url');
     const basic = (): string => {
-      const p = demo.broker.registry.get('sandbox')!;
+      const p = demos.main.broker.registry.get('sandbox')!;
       return `Basic ${Buffer.from(`${p.client_id}:${p.client_secret}`).toString('base64')}`;
     };
-    const redirectUri = (): string => `${demo.publicUrl}/callback/sandbox`;
+    const redirectUri = (): string => `${demos.main.publicUrl}/callback/sandbox`;
 
     async function code(): Promise<string> {
       const browser = new TestBrowser();
@@ -202,8 +192,8 @@ describe('demo: the broker with its built-in sandbox provider', () => {
         code_challenge_method: 'S256',
         scope: 'profile',
       });
-      const consent = await browser.get(`${demo.publicUrl}/sandbox/authorize?${q}`);
-      const allowed = await browser.postForm(`${demo.publicUrl}/sandbox/authorize`, {
+      const consent = await browser.get(`${demos.main.publicUrl}/sandbox/authorize?${q}`);
+      const allowed = await browser.postForm(`${demos.main.publicUrl}/sandbox/authorize`, {
         request: consentForm(consent.body).request,
         decision: 'allow',
       });
@@ -214,7 +204,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
       params: Record<string, string>,
       authorization = basic(),
     ): Promise<{ status: number; body: any }> {
-      const res = await fetch(`${demo.publicUrl}/sandbox/token`, {
+      const res = await fetch(`${demos.main.publicUrl}/sandbox/token`, {
         method: 'POST',
         headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams(params).toString(),
@@ -266,7 +256,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
         refresh_token: issued.body.refresh_token,
       });
       expect([old.status, old.body.error]).toEqual([400, 'invalid_grant']);
-      const revoke = await fetch(`${demo.publicUrl}/sandbox/revoke`, {
+      const revoke = await fetch(`${demos.main.publicUrl}/sandbox/revoke`, {
         method: 'POST',
         headers: { authorization: basic(), 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ token: second.body.refresh_token }).toString(),
@@ -296,7 +286,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
         code_challenge: challenge,
         code_challenge_method: 'S256',
       });
-      const page = await browser.get(`${demo.publicUrl}/sandbox/authorize?${evil}`);
+      const page = await browser.get(`${demos.main.publicUrl}/sandbox/authorize?${evil}`);
       expect([page.status, page.location]).toEqual([400, null]);
       const noPkce = new URLSearchParams({
         response_type: 'code',
@@ -304,7 +294,7 @@ describe('demo: the broker with its built-in sandbox provider', () => {
         redirect_uri: redirectUri(),
         state: 's',
       });
-      const refused = await browser.get(`${demo.publicUrl}/sandbox/authorize?${noPkce}`);
+      const refused = await browser.get(`${demos.main.publicUrl}/sandbox/authorize?${noPkce}`);
       expect(refused.status).toBe(302);
       expect(new URL(refused.location!).searchParams.get('error')).toBe('invalid_request');
     });

@@ -1,7 +1,6 @@
-import Redis from 'ioredis';
 import { DueSchedule } from '../../src/connections/due-schedule';
 import { RedisKeys } from '../../src/connections/redis-keys';
-import { TestRedis } from '../helpers/redis-server';
+import { useRedis } from '../helpers/redis-fixture';
 
 /**
  * The due-work schedule as chunks of at most 120 members (each a compact listpack sorted set) split
@@ -9,32 +8,21 @@ import { TestRedis } from '../helpers/redis-server';
  * and the single sorted set older versions kept, read until it is moved over.
  */
 describe('DueSchedule: small sorted sets, and a directory of their soonest entries', () => {
-  let redis: TestRedis;
-  let client: Redis;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-  });
-
-  afterAll(async () => {
-    client?.disconnect();
-    await redis?.close();
-  });
+  const t = useRedis();
 
   const member = (i: number) => `p:${(i * 7919) % 10007}`;
 
   it('answers the due entries soonest first, counts them, and keeps every chunk a listpack', async () => {
     const keys = new RedisKeys('due:');
-    const schedule = new DueSchedule(client, keys);
+    const schedule = new DueSchedule(t.client, keys);
     // 1,000 entries due at 1..1000 in a scattered member order.
     for (let i = 1; i <= 1000; i++) await schedule.set(member(i), i);
-    for (const b of await client.zrange(keys.scheduleDirectory(), 0, -1)) {
+    for (const b of await t.client.zrange(keys.scheduleDirectory(), 0, -1)) {
       const chunk = `${keys.scheduleChunkPrefix()}${b}`;
-      expect(await client.zcard(chunk)).toBeLessThanOrEqual(120);
-      expect(await client.object('ENCODING', chunk)).toBe('listpack');
+      expect(await t.client.zcard(chunk)).toBeLessThanOrEqual(120);
+      expect(await t.client.object('ENCODING', chunk)).toBe('listpack');
     }
-    expect(await client.zcard(keys.scheduleDirectory())).toBeGreaterThan(8);
+    expect(await t.client.zcard(keys.scheduleDirectory())).toBeGreaterThan(8);
 
     const due = await schedule.due(250, 100);
     expect(due.map((d) => d.at)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
@@ -66,27 +54,27 @@ describe('DueSchedule: small sorted sets, and a directory of their soonest entri
 
   it('takes emptied chunks out of both directories', async () => {
     const keys = new RedisKeys('empty:');
-    const schedule = new DueSchedule(client, keys);
+    const schedule = new DueSchedule(t.client, keys);
     for (let i = 0; i < 500; i++) await schedule.set(member(i), 1000 + i);
     for (let i = 0; i < 500; i++) await schedule.remove(member(i));
     expect(await schedule.countDue(1e12)).toBe(0);
-    expect(await client.zrange(keys.scheduleDirectory(), 0, -1)).toEqual(['']);
-    expect(await client.zcard(keys.scheduleDue())).toBe(0);
-    expect(await client.keys('empty:{schedule}:c:*')).toEqual([]);
+    expect(await t.client.zrange(keys.scheduleDirectory(), 0, -1)).toEqual(['']);
+    expect(await t.client.zcard(keys.scheduleDue())).toBe(0);
+    expect(await t.client.keys('empty:{schedule}:c:*')).toEqual([]);
   });
 
   it('fills chunks when ids only grow (appends split at the end, not in halves)', async () => {
     const keys = new RedisKeys('append:');
-    const schedule = new DueSchedule(client, keys);
+    const schedule = new DueSchedule(t.client, keys);
     for (let i = 0; i < 1200; i++) await schedule.set(`p:${String(i).padStart(5, '0')}`, 1200 - i);
-    expect(await client.zcard(keys.scheduleDirectory())).toBeLessThanOrEqual(11);
+    expect(await t.client.zcard(keys.scheduleDirectory())).toBeLessThanOrEqual(11);
     expect((await schedule.due(3, 10)).map((d) => d.member)).toEqual(['p:01199', 'p:01198', 'p:01197']);
   });
 
   it('reads, and moves over, the single schedule set an older version wrote', async () => {
     const keys = new RedisKeys('legacy:');
-    const schedule = new DueSchedule(client, keys);
-    await client.zadd(keys.legacySchedule(), 10, 'p:a', 20, 'p:b', 30, 'p:c', 40, 'p:d');
+    const schedule = new DueSchedule(t.client, keys);
+    await t.client.zadd(keys.legacySchedule(), 10, 'p:a', 20, 'p:b', 30, 'p:c', 40, 'p:d');
     await schedule.set('p:new', 15);
     expect(await schedule.due(100, 10)).toEqual([
       { member: 'p:a', at: 10 },
@@ -101,11 +89,11 @@ describe('DueSchedule: small sorted sets, and a directory of their soonest entri
     await schedule.set('p:c', 5, 'LT');
     await schedule.remove('p:d');
     expect(await schedule.scores(['p:a', 'p:b', 'p:c', 'p:d'])).toEqual([10, 20, 5, null]);
-    expect(await client.zrange(keys.legacySchedule(), 0, -1)).toEqual(['p:a']);
+    expect(await t.client.zrange(keys.legacySchedule(), 0, -1)).toEqual(['p:a']);
 
     expect(await schedule.migrateLegacy()).toBe(1);
     expect(await schedule.migrateLegacy()).toBe(0);
-    expect(await client.exists(keys.legacySchedule())).toBe(0);
+    expect(await t.client.exists(keys.legacySchedule())).toBe(0);
     expect((await schedule.due(100, 10)).map((d) => [d.member, d.at])).toEqual([
       ['p:c', 5],
       ['p:a', 10],

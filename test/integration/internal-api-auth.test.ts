@@ -1,6 +1,5 @@
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
-import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { providerEnv } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
 
 const KEY_A = 'first-internal-key-aaaaaaaaaaaaaaaaaaaaaaaa';
 const KEY_B = 'second-internal-key-bbbbbbbbbbbbbbbbbbbbbbb';
@@ -18,26 +17,11 @@ async function call(base: string, path: string, headers: Record<string, string> 
 }
 
 describe('internal API authentication (INTERNAL_API_KEYS)', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      INTERNAL_API_KEYS: `${KEY_A}, ${KEY_B}`,
-      AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
-      ...providerEnv('bonjoro', fake.url),
-    });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    await fake.close();
-    await redis.close();
-  });
+  const t = useBrokerOnRedis((fakeUrl) => ({
+    INTERNAL_API_KEYS: `${KEY_A}, ${KEY_B}`,
+    AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
+    ...providerEnv('bonjoro', fakeUrl),
+  }));
 
   const refused: Array<[string, Record<string, string>]> = [
     ['no Authorization header', {}],
@@ -55,7 +39,7 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
       '/internal/connections',
       '/internal/connections/bonjoro/acct-1/token',
     ]) {
-      const res = await call(broker.internalUrl, path, headers);
+      const res = await call(t.broker.internalUrl, path, headers);
       expect(res.body.code).toBe('unauthorized');
       expect(res.status).toBe(401);
       expect(res.contentType).toMatch(/^application\/problem\+json/);
@@ -69,7 +53,7 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
   });
 
   it('refuses an unknown /internal path without a key with 401, not 404', async () => {
-    const res = await call(broker.internalUrl, '/internal/no-such-route');
+    const res = await call(t.broker.internalUrl, '/internal/no-such-route');
     expect(res.body.code).toBe('unauthorized');
     expect(res.status).toBe(401);
   });
@@ -81,13 +65,15 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
     '/internal//providers',
     '/no-such-path',
   ])('refuses %s without a key: every path but /readyz and /metrics needs one', async (path) => {
-    const res = await call(broker.internalUrl, path);
+    const res = await call(t.broker.internalUrl, path);
     expect(res.status).toBe(401);
     expect(res.body.code).toBe('unauthorized');
   });
 
   it('answers a differently cased path the same as its route once the key is given', async () => {
-    const res = await call(broker.internalUrl, '/INTERNAL/connections', { authorization: `Bearer ${KEY_A}` });
+    const res = await call(t.broker.internalUrl, '/INTERNAL/connections', {
+      authorization: `Bearer ${KEY_A}`,
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ connections: [], next_cursor: null });
   });
@@ -96,20 +82,22 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
     ['the first key', KEY_A],
     ['the second key', KEY_B],
   ])('accepts %s of the comma separated list', async (_name, key) => {
-    const res = await call(broker.internalUrl, '/internal/providers', { authorization: `Bearer ${key}` });
+    const res = await call(t.broker.internalUrl, '/internal/providers', { authorization: `Bearer ${key}` });
     expect(res.status).toBe(200);
     expect(res.body.providers.map((p: { id: string }) => p.id)).toContain('bonjoro');
   });
 
   it('accepts the scheme name in any case (RFC 7235 §2.1)', async () => {
-    const res = await call(broker.internalUrl, '/internal/connections', { authorization: `bearer ${KEY_B}` });
+    const res = await call(t.broker.internalUrl, '/internal/connections', {
+      authorization: `bearer ${KEY_B}`,
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ connections: [], next_cursor: null });
   });
 
   it('serves /readyz and /metrics on the internal listener', async () => {
-    expect((await call(broker.internalUrl, '/readyz')).status).toBe(200);
-    const metrics = await call(broker.internalUrl, '/metrics');
+    expect((await call(t.broker.internalUrl, '/readyz')).status).toBe(200);
+    const metrics = await call(t.broker.internalUrl, '/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.text).toMatch(/^# (HELP|TYPE) /m);
   });
@@ -122,7 +110,7 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
     '/readyz',
     '/metrics',
   ])('answers 404 for %s on the public listener, even with a valid key', async (path) => {
-    const res = await call(broker.publicUrl, path, {
+    const res = await call(t.broker.publicUrl, path, {
       authorization: `Bearer ${KEY_A}`,
       accept: 'application/json',
     });
@@ -132,8 +120,8 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
   });
 
   it('answers an unknown path on the public listener the same 404 as an internal one', async () => {
-    const unknown = await call(broker.publicUrl, '/definitely-not-here', { accept: 'application/json' });
-    const internal = await call(broker.publicUrl, '/internal/providers', { accept: 'application/json' });
+    const unknown = await call(t.broker.publicUrl, '/definitely-not-here', { accept: 'application/json' });
+    const internal = await call(t.broker.publicUrl, '/internal/providers', { accept: 'application/json' });
     expect(internal.status).toBe(unknown.status);
     // The same answer but for the request id each answer carries (it links an answer to its log line).
     const withoutRequestId = (body: unknown): unknown =>
@@ -145,14 +133,14 @@ describe('internal API authentication (INTERNAL_API_KEYS)', () => {
   });
 
   it('answers /healthz 200 on the public listener', async () => {
-    const res = await call(broker.publicUrl, '/healthz');
+    const res = await call(t.broker.publicUrl, '/healthz');
     expect(res.status).toBe(200);
   });
 
   // Last: it stops this file's Redis.
   it('keeps /healthz at 200 while Redis is down, when /readyz answers 503', async () => {
-    await redis.stop();
-    expect((await call(broker.publicUrl, '/healthz')).status).toBe(200);
-    expect((await call(broker.internalUrl, '/readyz')).status).toBe(503);
+    await t.redis.stop();
+    expect((await call(t.broker.publicUrl, '/healthz')).status).toBe(200);
+    expect((await call(t.broker.internalUrl, '/readyz')).status).toBe(503);
   });
 });

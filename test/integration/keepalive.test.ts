@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { until } from '../helpers/until';
 import { scheduledAt } from '../helpers/index-entries';
+import { useRedisAndFake } from '../helpers/redis-fixture';
+import { useProvidersFiles } from '../helpers/providers-file';
 
 /**
  * Keep-alive (docs/configuration.md, KEEPALIVE_AFTER and the catalogue's `keepalive_after`): a connection
@@ -15,20 +12,22 @@ import { scheduledAt } from '../helpers/index-entries';
 const DAY_MS = 86_400_000;
 
 describe('keep-alive: idle connections are refreshed before a provider drops them', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let dir: string;
-  let providersFile: string;
   const brokers: TestBroker[] = [];
+  afterAll(async () => {
+    for (const broker of brokers) await broker.close();
+  });
+  const t = useRedisAndFake({ rotateRefreshTokens: true });
+  const files = useProvidersFiles('ob-keepalive');
+  let providersFile: string;
   let n = 0;
 
   async function start(prefix: string, env: Record<string, string> = {}): Promise<TestBroker> {
     const broker = await startTestBroker({
-      REDIS_URL: redis.url,
+      REDIS_URL: t.redis.url,
       REDIS_KEY_PREFIX: `${prefix}:`,
       SWEEP_INTERVAL: '0.2',
-      ...providerEnv('bonjoro', fake.url),
-      ...providerEnv('jobber', fake.url),
+      ...providerEnv('bonjoro', t.fake.url),
+      ...providerEnv('jobber', t.fake.url),
       ...env,
     });
     brokers.push(broker);
@@ -42,7 +41,7 @@ describe('keep-alive: idle connections are refreshed before a provider drops the
     n += 1;
     const id = `idle-${n}`;
     const rt = `rt-idle-${n}`;
-    fake.liveRefreshTokens.add(rt);
+    t.fake.liveRefreshTokens.add(rt);
     const importedAt = Date.now();
     const res = await broker.api(`/internal/connections/${provider}/${id}`, {
       method: 'PUT',
@@ -52,24 +51,13 @@ describe('keep-alive: idle connections are refreshed before a provider drops the
     return { id, rt, importedAt };
   }
 
-  const refreshesOf = (rt: string) => fake.refreshRequests.filter((r) => r.params.refresh_token === rt);
+  const refreshesOf = (rt: string) => t.fake.refreshRequests.filter((r) => r.params.refresh_token === rt);
   const meta = async (broker: TestBroker, provider: string, id: string) =>
     (await broker.api(`/internal/connections/${provider}/${id}`)).body;
   const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start({ rotateRefreshTokens: true });
-    dir = mkdtempSync(join(tmpdir(), 'ob-keepalive-'));
-    providersFile = join(dir, 'providers.json');
-    writeFileSync(providersFile, JSON.stringify({ providers: [{ id: 'bonjoro', keepalive_after: 2 }] }));
-  });
-
-  afterAll(async () => {
-    for (const broker of brokers) await broker.close();
-    await fake?.close();
-    await redis?.close();
-    rmSync(dir, { recursive: true, force: true });
+  beforeAll(() => {
+    providersFile = files.write([{ id: 'bonjoro', keepalive_after: 2 }]);
   });
 
   it('refreshes an idle connection KEEPALIVE_AFTER seconds after its import, and plans the next one', async () => {
@@ -111,7 +99,7 @@ describe('keep-alive: idle connections are refreshed before a provider drops the
       // The first refresh rotates the refresh token; the second keep-alive presents the new one.
       await until(
         () =>
-          fake.refreshRequests.filter((r) => r.at > c.importedAt + 1500 && r.params.refresh_token !== c.rt)
+          t.fake.refreshRequests.filter((r) => r.at > c.importedAt + 1500 && r.params.refresh_token !== c.rt)
             .length > 0
             ? true
             : undefined,
@@ -131,7 +119,7 @@ describe('keep-alive: idle connections are refreshed before a provider drops the
     const c = await importConnection(broker);
     const m = await meta(broker, 'bonjoro', c.id);
     expect(m.next_refresh_at).toBeNull();
-    expect(await scheduledAt(redis.client(), 'ka0:', `bonjoro:${c.id}`)).toBeNull();
+    expect(await scheduledAt(t.redis.client(), 'ka0:', `bonjoro:${c.id}`)).toBeNull();
 
     await new Promise((r) => setTimeout(r, 2200));
     expect(await broker.broker.sweeper.sweepOnce()).toBe(0);

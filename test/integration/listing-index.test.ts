@@ -1,7 +1,6 @@
-import Redis from 'ioredis';
 import { ListingIndex } from '../../src/connections/listing-index';
 import { RedisKeys } from '../../src/connections/redis-keys';
-import { TestRedis } from '../helpers/redis-server';
+import { useRedis } from '../helpers/redis-fixture';
 
 /**
  * The listing index as chunks of at most 120 members, each a compact listpack sorted set, under a
@@ -9,18 +8,7 @@ import { TestRedis } from '../helpers/redis-server';
  * older versions kept, read until it is moved over.
  */
 describe('ListingIndex: a directory of small sorted sets, read in byte order', () => {
-  let redis: TestRedis;
-  let client: Redis;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-  });
-
-  afterAll(async () => {
-    client?.disconnect();
-    await redis?.close();
-  });
+  const t = useRedis();
 
   const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -35,7 +23,7 @@ describe('ListingIndex: a directory of small sorted sets, read in byte order', (
 
   it('keeps every chunk a listpack of at most 120, and pages through all members in byte order', async () => {
     const keys = new RedisKeys('chunks:');
-    const index = new ListingIndex(client, keys);
+    const index = new ListingIndex(t.client, keys);
     // Random order, several providers, non-ASCII ids (byte order, not the locale's).
     const members = Array.from(
       { length: 1500 },
@@ -44,12 +32,12 @@ describe('ListingIndex: a directory of small sorted sets, read in byte order', (
     for (let i = 0; i < members.length; i += 50) await index.add(...members.slice(i, i + 50));
     const sorted = [...new Set(members)].sort(byteOrder);
 
-    const bounds = await client.zrange(keys.indexDirectory(), 0, -1);
+    const bounds = await t.client.zrange(keys.indexDirectory(), 0, -1);
     expect(bounds.length).toBeGreaterThan(10);
     for (const b of bounds) {
       const chunk = `${keys.indexChunkPrefix()}${b}`;
-      expect(await client.zcard(chunk)).toBeLessThanOrEqual(120);
-      expect(await client.object('ENCODING', chunk)).toBe('listpack');
+      expect(await t.client.zcard(chunk)).toBeLessThanOrEqual(120);
+      expect(await t.client.object('ENCODING', chunk)).toBe('listpack');
     }
     for (const limit of [1, 7, 120, 1000]) expect(await pageAll(index, limit)).toEqual(sorted);
     // One provider's members, by the listing's own bounds.
@@ -64,33 +52,33 @@ describe('ListingIndex: a directory of small sorted sets, read in byte order', (
 
   it('removes members, and drops emptied chunks from the directory', async () => {
     const keys = new RedisKeys('remove:');
-    const index = new ListingIndex(client, keys);
+    const index = new ListingIndex(t.client, keys);
     const members = Array.from({ length: 600 }, (_, i) => `p:${String(i).padStart(4, '0')}`);
     await index.add(...members);
-    const chunksBefore = await client.zcard(keys.indexDirectory());
+    const chunksBefore = await t.client.zcard(keys.indexDirectory());
     await index.remove(...members.slice(100, 500));
     expect(await pageAll(index, 50)).toEqual([...members.slice(0, 100), ...members.slice(500)]);
-    expect(await client.zcard(keys.indexDirectory())).toBeLessThan(chunksBefore);
+    expect(await t.client.zcard(keys.indexDirectory())).toBeLessThan(chunksBefore);
     expect(await index.contains(['p:0200', 'p:0050'])).toEqual([false, true]);
     await index.remove(...members);
     expect(await pageAll(index, 50)).toEqual([]);
     // Only the first chunk's bound ('') stays; no chunk key is left.
-    expect(await client.zrange(keys.indexDirectory(), 0, -1)).toEqual(['']);
-    expect(await client.keys('remove:{connections}:c:*')).toEqual([]);
+    expect(await t.client.zrange(keys.indexDirectory(), 0, -1)).toEqual(['']);
+    expect(await t.client.keys('remove:{connections}:c:*')).toEqual([]);
   });
 
   it('fills chunks when ids only grow (appends split at the end, not in halves)', async () => {
     const keys = new RedisKeys('append:');
-    const index = new ListingIndex(client, keys);
+    const index = new ListingIndex(t.client, keys);
     for (let i = 0; i < 1200; i++) await index.add(`p:${String(i).padStart(5, '0')}`);
-    expect(await client.zcard(keys.indexDirectory())).toBeLessThanOrEqual(11);
+    expect(await t.client.zcard(keys.indexDirectory())).toBeLessThanOrEqual(11);
   });
 
   it('reads, and moves over, the single index set an older version wrote', async () => {
     const keys = new RedisKeys('legacy:');
-    const index = new ListingIndex(client, keys);
+    const index = new ListingIndex(t.client, keys);
     const old = Array.from({ length: 700 }, (_, i) => `p:old-${String(i).padStart(4, '0')}`);
-    await client.zadd(keys.legacyIndex(), ...old.flatMap((m) => [0, m]));
+    await t.client.zadd(keys.legacyIndex(), ...old.flatMap((m) => [0, m]));
     await index.add('p:new-1', 'p:old-0001');
     expect(await pageAll(index, 100)).toEqual([...old, 'p:new-1'].sort(byteOrder));
     expect(await index.contains(['p:old-0500', 'p:old-0001', 'p:none'])).toEqual([true, true, false]);
@@ -100,7 +88,7 @@ describe('ListingIndex: a directory of small sorted sets, read in byte order', (
     let moved = 0;
     for (let n = await index.migrateLegacy(); n > 0; n = await index.migrateLegacy()) moved += n;
     expect(moved).toBe(698);
-    expect(await client.exists(keys.legacyIndex())).toBe(0);
+    expect(await t.client.exists(keys.legacyIndex())).toBe(0);
     expect(await pageAll(index, 100)).toEqual(
       [...old.filter((m) => m !== 'p:old-0500'), 'p:new-1'].sort(byteOrder),
     );

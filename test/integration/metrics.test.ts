@@ -1,14 +1,7 @@
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import { callbackUrl, startFlow } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
-import {
-  TEST_INTERNAL_KEY,
-  TestBroker,
-  baseEnv,
-  providerEnv,
-  startTestBroker,
-} from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { TEST_INTERNAL_KEY, TestBroker, baseEnv, providerEnv } from '../helpers/broker-harness';
 
 /**
  * The Prometheus series on the internal listener's GET /metrics move with what the broker does:
@@ -59,35 +52,20 @@ const LOCK_WAIT_COUNT = 'oauth_broker_lock_wait_duration_seconds_count';
 const success = { provider: 'bonjoro', outcome: 'success', trigger: 'caller' };
 
 describe('Prometheus metrics on the internal listener', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let a: TestBroker;
-  let b: TestBroker;
+  const env = {
+    PROVIDER_TIMEOUT: '5',
+    // No background refreshes to blur the per-provider deltas.
+    REFRESH_AHEAD: 'false',
+    KEEPALIVE_AFTER: '0',
+  };
+  const t = useBrokerOnRedis(
+    (fakeUrl) => ({ ...env, ...providerEnv('bonjoro', fakeUrl) }),
+    {},
+    { second: (fakeUrl) => ({ ...env, ...providerEnv('bonjoro', fakeUrl) }), jobber: false },
+  );
   /** Every connection id and secret a test used: none may appear in /metrics. */
   const secrets = new Set<string>([TEST_INTERNAL_KEY, 'bonjoro-secret', baseEnv(0).SESSION_SECRET!]);
   let seq = 0;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
-    const env = {
-      REDIS_URL: redis.url,
-      PROVIDER_TIMEOUT: '5',
-      // No background refreshes to blur the per-provider deltas.
-      REFRESH_AHEAD: 'false',
-      KEEPALIVE_AFTER: '0',
-      ...providerEnv('bonjoro', fake.url),
-    };
-    a = await startTestBroker(env);
-    b = await startTestBroker(env);
-  });
-
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await fake?.close();
-    await redis?.close();
-  });
 
   /** A connection whose refresh token the fake accepts, with this much life left. */
   async function importConnection(expiresIn: number): Promise<string> {
@@ -95,9 +73,9 @@ describe('Prometheus metrics on the internal listener', () => {
     const id = `cust-${seq}-q7x${Math.random().toString(36).slice(2, 8)}`;
     const refresh = `live-refresh-${id}`;
     const access = `imported-access-${id}`;
-    fake.liveRefreshTokens.add(refresh);
+    t.fake.liveRefreshTokens.add(refresh);
     secrets.add(id).add(refresh).add(access);
-    const put = await a.api(`/internal/connections/bonjoro/${id}`, {
+    const put = await t.broker.api(`/internal/connections/bonjoro/${id}`, {
       method: 'PUT',
       body: { access_token: access, refresh_token: refresh, expires_in: expiresIn },
     });
@@ -111,11 +89,11 @@ describe('Prometheus metrics on the internal listener', () => {
   it('counts a completed connect as connected, and a forged state as unknown_flow', async () => {
     const id = `acct-conn-${Math.random().toString(36).slice(2, 10)}`;
     secrets.add(id);
-    const before = await scrape(a);
-    const result = await a.connect('bonjoro', id);
+    const before = await scrape(t.broker);
+    const result = await t.broker.connect('bonjoro', id);
     expect(result.callback.status).toBe(200);
     secrets.add(result.authorizeUrl.searchParams.get('state')!);
-    const afterConnect = await scrape(a);
+    const afterConnect = await scrape(t.broker);
     expect(afterConnect.get(CONNECTS, { provider: 'bonjoro', outcome: 'started' })).toBe(
       before.get(CONNECTS, { provider: 'bonjoro', outcome: 'started' }) + 1,
     );
@@ -125,13 +103,13 @@ describe('Prometheus metrics on the internal listener', () => {
 
     // A flow under way, answered with a state this browser never got.
     const browser = new TestBrowser();
-    const flow = await startFlow(a, browser, 'bonjoro', `${id}-2`);
+    const flow = await startFlow(t.broker, browser, 'bonjoro', `${id}-2`);
     secrets.add(flow.state);
     const forged = await browser.get(
-      callbackUrl(a, 'bonjoro', { code: 'code-forged', state: `forged-${flow.state.slice(0, 10)}` }),
+      callbackUrl(t.broker, 'bonjoro', { code: 'code-forged', state: `forged-${flow.state.slice(0, 10)}` }),
     );
     expect(forged.status).toBe(400);
-    const afterForged = await scrape(a);
+    const afterForged = await scrape(t.broker);
     expect(afterForged.get(CONNECTS, { provider: 'bonjoro', outcome: 'unknown_flow' })).toBe(
       afterConnect.get(CONNECTS, { provider: 'bonjoro', outcome: 'unknown_flow' }) + 1,
     );
@@ -143,38 +121,38 @@ describe('Prometheus metrics on the internal listener', () => {
   it('counts refreshes through the token API by provider, outcome and trigger, with a duration sample each', async () => {
     const stale = await importConnection(100);
     const fresh = await importConnection(3600);
-    const before = await scrape(a);
-    const refreshesBefore = fake.refreshRequests.length;
-    expect((await token(a, stale)).status).toBe(200); // stale: inside REFRESH_MARGIN
-    expect((await token(a, fresh)).status).toBe(200); // fresh: served as stored, no refresh
-    expect((await token(a, fresh, '?force_refresh=true')).status).toBe(200);
-    expect((await token(a, stale, '?min_validity=3700')).status).toBe(200);
-    expect(fake.refreshRequests.length).toBe(refreshesBefore + 3);
-    const after = await scrape(a);
+    const before = await scrape(t.broker);
+    const refreshesBefore = t.fake.refreshRequests.length;
+    expect((await token(t.broker, stale)).status).toBe(200); // stale: inside REFRESH_MARGIN
+    expect((await token(t.broker, fresh)).status).toBe(200); // fresh: served as stored, no refresh
+    expect((await token(t.broker, fresh, '?force_refresh=true')).status).toBe(200);
+    expect((await token(t.broker, stale, '?min_validity=3700')).status).toBe(200);
+    expect(t.fake.refreshRequests.length).toBe(refreshesBefore + 3);
+    const after = await scrape(t.broker);
     expect(after.get(REFRESHES, success)).toBe(before.get(REFRESHES, success) + 3);
     expect(after.get(REFRESH_COUNT, { provider: 'bonjoro' })).toBe(
       before.get(REFRESH_COUNT, { provider: 'bonjoro' }) + 3,
     );
 
     const refused = { provider: 'bonjoro', outcome: 'invalid_grant', trigger: 'caller' };
-    fake.failNext(1, 400, { error: 'invalid_grant' });
-    expect((await token(a, fresh, '?force_refresh=true')).status).toBe(409);
-    const failed = await scrape(a);
+    t.fake.failNext(1, 400, { error: 'invalid_grant' });
+    expect((await token(t.broker, fresh, '?force_refresh=true')).status).toBe(409);
+    const failed = await scrape(t.broker);
     expect(failed.get(REFRESHES, refused)).toBe(after.get(REFRESHES, refused) + 1);
     expect(failed.get(REFRESHES, success)).toBe(after.get(REFRESHES, success));
   });
 
   it('records no lock wait for callers in one process (single flight), and one per waiting process', async () => {
-    fake.options.tokenDelayMs = 400;
+    t.fake.options.tokenDelayMs = 400;
     try {
       // One process: callers share one refresh promise and never touch the lock as waiters.
       const local = await importConnection(100);
-      const before = await scrape(a);
-      const requests = fake.refreshRequests.length;
-      const local4 = await Promise.all([1, 2, 3, 4].map(() => token(a, local)));
+      const before = await scrape(t.broker);
+      const requests = t.fake.refreshRequests.length;
+      const local4 = await Promise.all([1, 2, 3, 4].map(() => token(t.broker, local)));
       expect(local4.map((r) => r.status)).toEqual([200, 200, 200, 200]);
-      expect(fake.refreshRequests.length).toBe(requests + 1);
-      const after = await scrape(a);
+      expect(t.fake.refreshRequests.length).toBe(requests + 1);
+      const after = await scrape(t.broker);
       for (const outcome of ['served', 'retried'])
         expect(after.get(LOCK_WAITS, { outcome })).toBe(before.get(LOCK_WAITS, { outcome }));
       expect(after.get(LOCK_WAIT_COUNT)).toBe(before.get(LOCK_WAIT_COUNT));
@@ -182,12 +160,14 @@ describe('Prometheus metrics on the internal listener', () => {
 
       // Two processes: one holds the Redis lock and refreshes, the other waits for it, once.
       const shared = await importConnection(100);
-      const [a0, b0] = [await scrape(a), await scrape(b)];
-      const both = await Promise.all([a, b, a, b, a, b].map((on) => token(on, shared)));
+      const [a0, b0] = [await scrape(t.broker), await scrape(t.second)];
+      const both = await Promise.all(
+        [t.broker, t.second, t.broker, t.second, t.broker, t.second].map((on) => token(on, shared)),
+      );
       expect(both.every((r) => r.status === 200)).toBe(true);
       expect(new Set(both.map((r) => r.body.access_token)).size).toBe(1);
-      expect(fake.refreshRequests.length).toBe(requests + 2);
-      const [a1, b1] = [await scrape(a), await scrape(b)];
+      expect(t.fake.refreshRequests.length).toBe(requests + 2);
+      const [a1, b1] = [await scrape(t.broker), await scrape(t.second)];
       const delta = (name: string, labels?: Record<string, string>) =>
         a1.get(name, labels) - a0.get(name, labels) + (b1.get(name, labels) - b0.get(name, labels));
       expect(delta(LOCK_WAITS, { outcome: 'served' })).toBe(1);
@@ -199,7 +179,7 @@ describe('Prometheus metrics on the internal listener', () => {
       const waiter = a1.get(REFRESHES, success) > a0.get(REFRESHES, success) ? [b0, b1] : [a0, a1];
       expect(waiter[1]!.get(LOCK_WAIT_COUNT) - waiter[0]!.get(LOCK_WAIT_COUNT)).toBe(1);
     } finally {
-      fake.options.tokenDelayMs = undefined;
+      t.fake.options.tokenDelayMs = undefined;
     }
   });
 
@@ -208,15 +188,15 @@ describe('Prometheus metrics on the internal listener', () => {
     const ok = { listener: 'internal', route: TOKEN_ROUTE, method: 'GET', status: '200' };
     const missing = { ...ok, status: '404' };
     const name = 'oauth_broker_http_requests_total';
-    const [a0, b0] = [await scrape(a), await scrape(b)];
+    const [a0, b0] = [await scrape(t.broker), await scrape(t.second)];
     for (let i = 0; i < 5; i++) {
-      const res = await token(a, id);
+      const res = await token(t.broker, id);
       expect(res.status).toBe(200);
       secrets.add(res.body.access_token);
     }
-    expect((await token(a, `${id}-absent`)).status).toBe(404);
+    expect((await token(t.broker, `${id}-absent`)).status).toBe(404);
     secrets.add(`${id}-absent`);
-    const [a1, b1] = [await scrape(a), await scrape(b)];
+    const [a1, b1] = [await scrape(t.broker), await scrape(t.second)];
     expect(a1.get(name, ok)).toBe(a0.get(name, ok) + 5);
     expect(a1.get(name, missing)).toBe(a0.get(name, missing) + 1);
     expect(b1.get(name, ok)).toBe(b0.get(name, ok));
@@ -225,7 +205,7 @@ describe('Prometheus metrics on the internal listener', () => {
     const count = 'oauth_broker_http_request_duration_seconds_count';
     expect(a1.get(count, timed)).toBe(a0.get(count, timed) + 6);
 
-    for (const t of fake.issued) secrets.add(t.access_token).add(t.refresh_token!);
+    for (const issued of t.fake.issued) secrets.add(issued.access_token).add(issued.refresh_token!);
     expect(secrets.size).toBeGreaterThan(10);
     expect(a1.text).toContain(`route="${TOKEN_ROUTE}"`);
     for (const text of [a1.text, b1.text]) for (const secret of secrets) expect(text).not.toContain(secret);
@@ -234,7 +214,7 @@ describe('Prometheus metrics on the internal listener', () => {
   it('echoes a sane X-Request-Id and replaces an insane one with a fresh UUID, on both listeners', async () => {
     const ask = async (url: string, id: string) =>
       (await fetch(url, { headers: { 'x-request-id': id } })).headers.get('x-request-id');
-    for (const url of [`${a.internalUrl}/readyz`, `${a.publicUrl}/healthz`]) {
+    for (const url of [`${t.broker.internalUrl}/readyz`, `${t.broker.publicUrl}/healthz`]) {
       expect(await ask(url, 'req-abc.123')).toBe('req-abc.123');
       expect(await ask(url, 'r'.repeat(128))).toBe('r'.repeat(128));
       for (const insane of ['req abc', 'r'.repeat(129), 'req<script>', 'req/1']) {
@@ -251,31 +231,31 @@ describe('Prometheus metrics on the internal listener', () => {
   it('counts Redis errors while Redis is away: /readyz 503, a token request 503 and a connect page 503', async () => {
     const errors = 'oauth_broker_redis_errors_total';
     const readyz503 = { listener: 'internal', route: '/readyz', method: 'GET', status: '503' };
-    const before = await scrape(a);
-    await redis.stop();
+    const before = await scrape(t.broker);
+    await t.redis.stop();
     try {
-      const ready = await fetch(`${a.internalUrl}/readyz`, { signal: AbortSignal.timeout(10_000) });
+      const ready = await fetch(`${t.broker.internalUrl}/readyz`, { signal: AbortSignal.timeout(10_000) });
       expect(ready.status).toBe(503);
-      const down = await scrape(a);
+      const down = await scrape(t.broker);
       expect(down.get(errors)).toBe(before.get(errors) + 1);
       expect(down.get('oauth_broker_http_requests_total', readyz503)).toBe(
         before.get('oauth_broker_http_requests_total', readyz503) + 1,
       );
-      expect((await token(a, 'any-connection')).status).toBe(503);
-      expect((await scrape(a)).get(errors)).toBe(before.get(errors) + 2);
+      expect((await token(t.broker, 'any-connection')).status).toBe(503);
+      expect((await scrape(t.broker)).get(errors)).toBe(before.get(errors) + 2);
       // The browser's listener counts them too (its answer is a page, not problem+json).
-      const page = await fetch(`${a.publicUrl}/auth/bonjoro?session=${'s'.repeat(43)}`, {
+      const page = await fetch(`${t.broker.publicUrl}/auth/bonjoro?session=${'s'.repeat(43)}`, {
         redirect: 'manual',
         signal: AbortSignal.timeout(10_000),
       });
       expect(page.status).toBe(503);
-      expect((await scrape(a)).get(errors)).toBe(before.get(errors) + 3);
+      expect((await scrape(t.broker)).get(errors)).toBe(before.get(errors) + 3);
     } finally {
-      await redis.startProcess();
+      await t.redis.startProcess();
     }
     const deadline = Date.now() + 5000;
-    while ((await fetch(`${a.internalUrl}/readyz`)).status !== 200 && Date.now() < deadline)
+    while ((await fetch(`${t.broker.internalUrl}/readyz`)).status !== 200 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));
-    expect((await fetch(`${a.internalUrl}/readyz`)).status).toBe(200);
+    expect((await fetch(`${t.broker.internalUrl}/readyz`)).status).toBe(200);
   });
 });

@@ -1,8 +1,7 @@
-import Redis from 'ioredis';
 import { ConnectionFields, ConnectionStore } from '../../src/connections/connection-store';
 import { needsRefresh } from '../../src/connections/needs-refresh';
 import { RedisKeys } from '../../src/connections/redis-keys';
-import { TestRedis } from '../helpers/redis-server';
+import { useRedis } from '../helpers/redis-fixture';
 
 /**
  * The token read's script takes the refresh lock exactly when the caller is going to refresh:
@@ -10,20 +9,12 @@ import { TestRedis } from '../helpers/redis-server';
  * of record and need, against a real Redis.
  */
 describe('the token read claims the refresh lock exactly when needsRefresh says so', () => {
-  let redis: TestRedis;
-  let client: Redis;
+  const t = useRedis();
   let store: ConnectionStore;
   const keys = new RedisKeys('agree:');
 
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-    store = new ConnectionStore(client, keys);
-  });
-
-  afterAll(async () => {
-    client?.disconnect();
-    await redis?.close();
+  beforeAll(() => {
+    store = new ConnectionStore(t.client, keys);
   });
 
   it('agrees on status, mode, refresh token, expiry, min_validity and force_refresh', async () => {

@@ -1,8 +1,7 @@
-import Redis from 'ioredis';
 import { OwnerIndex } from '../../src/connections/owner-index';
 import { RedisKeys } from '../../src/connections/redis-keys';
 import { RedisClient } from '../../src/connections/redis-client';
-import { TestRedis } from '../helpers/redis-server';
+import { useRedis } from '../helpers/redis-fixture';
 
 /**
  * The owner indexes' write order (docs/end-users-and-tags.md, crash safety) under the races it
@@ -10,27 +9,18 @@ import { TestRedis } from '../helpers/redis-server';
  * competing record write land.
  */
 describe('owner indexes: removal races a record write', () => {
-  let redis: TestRedis;
-  let client: Redis;
+  const t = useRedis();
   const keys = new RedisKeys('race:');
   const record = keys.connection('jobber', 'c1');
 
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-  });
-  afterAll(async () => {
-    client.disconnect();
-    await redis.close();
-  });
   beforeEach(async () => {
-    await client.flushall();
+    await t.client.flushall();
   });
 
   /** A client that runs `before()` once, just before the first ZREM reaches Redis. */
   function racing(before: () => Promise<unknown>): RedisClient {
     let fired = false;
-    return new Proxy(client, {
+    return new Proxy(t.client, {
       get(target, prop, receiver) {
         if (prop === 'zrem')
           return async (...args: [string, string]) => {
@@ -48,44 +38,44 @@ describe('owner indexes: removal races a record write', () => {
 
   it('a heal that removes an entry while a write makes the record match it puts the entry back', async () => {
     // A writer added its entry (step 1) and is about to write the record; a listing heals first.
-    await client.hset(record, 'version', '1');
-    await client.zadd(keys.endUserIndex('u1'), 0, 'jobber:c1');
+    await t.client.hset(record, 'version', '1');
+    await t.client.zadd(keys.endUserIndex('u1'), 0, 'jobber:c1');
     const index = new OwnerIndex(
-      racing(() => client.hset(record, 'version', '2', 'end_user', '{"id":"u1"}')),
+      racing(() => t.client.hset(record, 'version', '2', 'end_user', '{"id":"u1"}')),
       keys,
     );
     await index.reconcile('jobber', 'c1', [keys.endUserIndex('u1')]);
-    expect(await client.zscore(keys.endUserIndex('u1'), 'jobber:c1')).toBe('0');
+    expect(await t.client.zscore(keys.endUserIndex('u1'), 'jobber:c1')).toBe('0');
   });
 
   it('without the race, an entry whose record does not match is removed, and one of a deleted record too', async () => {
-    await client.hset(record, 'version', '1', 'end_user', '{"id":"u2"}');
-    await client.zadd(keys.endUserIndex('u1'), 0, 'jobber:c1');
-    await client.zadd(keys.endUserIndex('u2'), 0, 'jobber:c1');
-    const index = new OwnerIndex(client, keys);
+    await t.client.hset(record, 'version', '1', 'end_user', '{"id":"u2"}');
+    await t.client.zadd(keys.endUserIndex('u1'), 0, 'jobber:c1');
+    await t.client.zadd(keys.endUserIndex('u2'), 0, 'jobber:c1');
+    const index = new OwnerIndex(t.client, keys);
     await index.reconcile('jobber', 'c1', [keys.endUserIndex('u1'), keys.endUserIndex('u2')]);
-    expect(await client.exists(keys.endUserIndex('u1'))).toBe(0);
-    expect(await client.zscore(keys.endUserIndex('u2'), 'jobber:c1')).toBe('0');
-    await client.del(record);
+    expect(await t.client.exists(keys.endUserIndex('u1'))).toBe(0);
+    expect(await t.client.zscore(keys.endUserIndex('u2'), 'jobber:c1')).toBe('0');
+    await t.client.del(record);
     await index.reconcile('jobber', 'c1', [keys.endUserIndex('u2')]);
-    expect(await client.exists(keys.endUserIndex('u2'))).toBe(0);
+    expect(await t.client.exists(keys.endUserIndex('u2'))).toBe(0);
   });
 
   it('a delete whose cleanup races a re-creation with the same owner keeps the entry', async () => {
-    await client.zadd(keys.tagIndex('org', '1'), 0, 'jobber:c1');
+    await t.client.zadd(keys.tagIndex('org', '1'), 0, 'jobber:c1');
     // The record is gone (deleted); before the cleanup's ZREM lands, it is made again with org 1.
     const index = new OwnerIndex(
-      racing(() => client.hset(record, 'version', '1', 'tags', '{"org":"1"}')),
+      racing(() => t.client.hset(record, 'version', '1', 'tags', '{"org":"1"}')),
       keys,
     );
     await index.reconcile('jobber', 'c1', [keys.tagIndex('org', '1')]);
-    expect(await client.zscore(keys.tagIndex('org', '1'), 'jobber:c1')).toBe('0');
+    expect(await t.client.zscore(keys.tagIndex('org', '1'), 'jobber:c1')).toBe('0');
   });
 
   it('a listing never shows a candidate whose record does not match, whatever the index holds', async () => {
-    await client.hset(record, 'version', '1', 'tags', '{"org":"2"}');
-    await client.zadd(keys.tagIndex('org', '1'), 0, 'jobber:c1', 0, 'jobber:c0-gone');
-    const index = new OwnerIndex(client, keys);
+    await t.client.hset(record, 'version', '1', 'tags', '{"org":"2"}');
+    await t.client.zadd(keys.tagIndex('org', '1'), 0, 'jobber:c1', 0, 'jobber:c0-gone');
+    const index = new OwnerIndex(t.client, keys);
     const read = async (_p: string, c: string) =>
       c === 'c1'
         ? ({ provider: 'jobber', connection_id: 'c1', end_user: null, tags: { org: '2' } } as never)

@@ -1,6 +1,6 @@
 import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
-import { TEST_RETURN_ORIGIN, TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { TEST_RETURN_ORIGIN, providerEnv } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
 
 const RETURN_TO = `${TEST_RETURN_ORIGIN}/integrations`;
 const BEXIO_ISSUER = 'https://auth.bexio.com/realms/bexio';
@@ -18,49 +18,39 @@ function outcome(location: string | null): URLSearchParams {
 }
 
 describe('provider quirks, each emulated by a fake provider', () => {
-  let redis: TestRedis;
-  let jobber: FakeProvider;
   let fake: FakeProvider;
-  let broker: TestBroker;
-  let counter = 0;
-  const nextId = (prefix: string) => `${prefix}-${++counter}`;
-
   beforeAll(async () => {
-    redis = await TestRedis.start();
-    // Jobber: access tokens are JWTs, no expires_in, and a refresh token dies the moment it is used.
-    jobber = await FakeProvider.start({ jwtAccessTokens: true, rotateRefreshTokens: true });
     fake = await FakeProvider.start();
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      ...providerEnv('jobber', jobber.url),
+  });
+  // Jobber on the fixture's fake: access tokens are JWTs, no expires_in, and a refresh token dies
+  // the moment it is used.
+  const t = useBrokerOnRedis(
+    () => ({
       // The fake stands in for bexio's Keycloak, so the issuer is named again (an overridden
       // authorization URL drops the catalogue's).
       ...providerEnv('bexio', fake.url, { BEXIO_ISSUER: BEXIO_ISSUER }),
       ...providerEnv('process-street', fake.url),
       ...providerEnv('respond-io', fake.url),
       ...providerEnv('bonjoro', fake.url),
-    });
-  });
+    }),
+    { jwtAccessTokens: true, rotateRefreshTokens: true },
+  );
+  afterAll(() => fake?.close());
+  let counter = 0;
+  const nextId = (prefix: string) => `${prefix}-${++counter}`;
 
   afterEach(() => {
     fake.onToken(undefined);
     fake.options = {};
   });
 
-  afterAll(async () => {
-    await broker.close();
-    await jobber.close();
-    await fake.close();
-    await redis.close();
-  });
-
   describe('Jobber', () => {
     it('sends no scope and posts the client credentials in the form body', async () => {
       const id = nextId('jobber');
-      const result = await broker.connect('jobber', id, { returnTo: RETURN_TO });
+      const result = await t.broker.connect('jobber', id, { returnTo: RETURN_TO });
       expect(result.authorizeUrl.searchParams.has('scope')).toBe(false);
       expect(result.callback.status).toBe(303);
-      const exchange = jobber.tokenRequests[jobber.tokenRequests.length - 1]!;
+      const exchange = t.fake.tokenRequests[t.fake.tokenRequests.length - 1]!;
       expect(exchange.params.client_id).toBe('jobber-client');
       expect(exchange.params.client_secret).toBe('jobber-secret');
       expect(exchange.headers.authorization).toBeUndefined();
@@ -69,12 +59,12 @@ describe('provider quirks, each emulated by a fake provider', () => {
 
     it("takes the expiry from the access token's JWT exp when the response has no expires_in", async () => {
       const id = nextId('jobber');
-      await broker.connect('jobber', id, { returnTo: RETURN_TO });
-      const issued = jobber.issued[jobber.issued.length - 1]!;
+      await t.broker.connect('jobber', id, { returnTo: RETURN_TO });
+      const issued = t.fake.issued[t.fake.issued.length - 1]!;
       const expected = new Date(jwtExp(issued.access_token) * 1000).toISOString();
-      const meta = await broker.api(`/internal/connections/jobber/${id}`);
+      const meta = await t.broker.api(`/internal/connections/jobber/${id}`);
       expect(meta.body.expires_at).toBe(expected);
-      const token = await broker.api(`/internal/connections/jobber/${id}/token`);
+      const token = await t.broker.api(`/internal/connections/jobber/${id}/token`);
       expect(token.status).toBe(200);
       expect(token.body).toMatchObject({
         auth_mode: 'oauth2',
@@ -86,25 +76,25 @@ describe('provider quirks, each emulated by a fake provider', () => {
 
     it('stores each rotated refresh token at once, so the next refresh presents the new one', async () => {
       const id = nextId('jobber');
-      await broker.connect('jobber', id, { returnTo: RETURN_TO });
-      const first = jobber.issued[jobber.issued.length - 1]!;
-      const refreshesBefore = jobber.refreshRequests.length;
+      await t.broker.connect('jobber', id, { returnTo: RETURN_TO });
+      const first = t.fake.issued[t.fake.issued.length - 1]!;
+      const refreshesBefore = t.fake.refreshRequests.length;
 
-      const second = await broker.api(`/internal/connections/jobber/${id}/token?force_refresh=true`);
+      const second = await t.broker.api(`/internal/connections/jobber/${id}/token?force_refresh=true`);
       expect(second.status).toBe(200);
-      const secondIssue = jobber.issued[jobber.issued.length - 1]!;
+      const secondIssue = t.fake.issued[t.fake.issued.length - 1]!;
       expect(second.body.access_token).toBe(secondIssue.access_token);
-      expect(jobber.refreshRequests[refreshesBefore]!.params.refresh_token).toBe(first.refresh_token);
+      expect(t.fake.refreshRequests[refreshesBefore]!.params.refresh_token).toBe(first.refresh_token);
       // The old refresh token is dead at the provider now.
-      expect(jobber.liveRefreshTokens.has(first.refresh_token!)).toBe(false);
+      expect(t.fake.liveRefreshTokens.has(first.refresh_token!)).toBe(false);
 
-      const third = await broker.api(`/internal/connections/jobber/${id}/token?force_refresh=true`);
+      const third = await t.broker.api(`/internal/connections/jobber/${id}/token?force_refresh=true`);
       expect(third.status).toBe(200);
-      expect(jobber.refreshRequests[refreshesBefore + 1]!.params.refresh_token).toBe(
+      expect(t.fake.refreshRequests[refreshesBefore + 1]!.params.refresh_token).toBe(
         secondIssue.refresh_token,
       );
-      expect(jobber.refreshRequests[refreshesBefore + 1]!.params.client_secret).toBe('jobber-secret');
-      const meta = await broker.api(`/internal/connections/jobber/${id}`);
+      expect(t.fake.refreshRequests[refreshesBefore + 1]!.params.client_secret).toBe('jobber-secret');
+      const meta = await t.broker.api(`/internal/connections/jobber/${id}`);
       expect(meta.body.status).toBe('active');
       expect(meta.body.refresh_failures).toBe(0);
       expect(meta.body.expires_at).toBe(new Date(jwtExp(third.body.access_token) * 1000).toISOString());
@@ -115,11 +105,11 @@ describe('provider quirks, each emulated by a fake provider', () => {
     it('refuses a callback without iss, calls no token endpoint and stores nothing', async () => {
       const id = nextId('bexio');
       const before = fake.tokenRequests.length;
-      const result = await broker.connect('bexio', id, { returnTo: RETURN_TO });
+      const result = await t.broker.connect('bexio', id, { returnTo: RETURN_TO });
       expect(result.callback.status).toBe(303);
       expect(outcome(result.callback.location).get('error')).toBe('invalid_issuer');
       expect(fake.tokenRequests.length).toBe(before);
-      expect((await broker.api(`/internal/connections/bexio/${id}`)).status).toBe(404);
+      expect((await t.broker.api(`/internal/connections/bexio/${id}`)).status).toBe(404);
     });
 
     it.each([
@@ -129,15 +119,15 @@ describe('provider quirks, each emulated by a fake provider', () => {
     ])('refuses an iss that differs by %s', async (_how, iss) => {
       const id = nextId('bexio');
       const before = fake.tokenRequests.length;
-      const result = await broker.connect('bexio', id, { returnTo: RETURN_TO, callbackQuery: { iss } });
+      const result = await t.broker.connect('bexio', id, { returnTo: RETURN_TO, callbackQuery: { iss } });
       expect(outcome(result.callback.location).get('error')).toBe('invalid_issuer');
       expect(fake.tokenRequests.length).toBe(before);
-      expect((await broker.api(`/internal/connections/bexio/${id}`)).status).toBe(404);
+      expect((await t.broker.api(`/internal/connections/bexio/${id}`)).status).toBe(404);
     });
 
     it('accepts the callback whose iss equals the issuer', async () => {
       const id = nextId('bexio');
-      const result = await broker.connect('bexio', id, {
+      const result = await t.broker.connect('bexio', id, {
         returnTo: RETURN_TO,
         callbackQuery: { iss: BEXIO_ISSUER },
       });
@@ -146,16 +136,16 @@ describe('provider quirks, each emulated by a fake provider', () => {
       expect(back.get('connected')).toBe('bexio');
       expect(back.get('connection_id')).toBe(id);
       expect(result.authorizeUrl.searchParams.get('scope')).toBe('openid offline_access');
-      expect((await broker.api(`/internal/connections/bexio/${id}/token`)).status).toBe(200);
+      expect((await t.broker.api(`/internal/connections/bexio/${id}/token`)).status).toBe(200);
     });
 
     it('checks iss on an error response too', async () => {
-      const withoutIss = await broker.connect('bexio', nextId('bexio'), {
+      const withoutIss = await t.broker.connect('bexio', nextId('bexio'), {
         returnTo: RETURN_TO,
         callbackQuery: { code: '', error: 'access_denied' },
       });
       expect(outcome(withoutIss.callback.location).get('error')).toBe('invalid_issuer');
-      const withIss = await broker.connect('bexio', nextId('bexio'), {
+      const withIss = await t.broker.connect('bexio', nextId('bexio'), {
         returnTo: RETURN_TO,
         callbackQuery: { code: '', error: 'access_denied', iss: BEXIO_ISSUER },
       });
@@ -165,7 +155,7 @@ describe('provider quirks, each emulated by a fake provider', () => {
     it('stores the scopes granted when the user deselected some at consent', async () => {
       const id = nextId('bexio');
       fake.options.grantedScope = 'openid offline_access contact_show';
-      const result = await broker.connect('bexio', id, {
+      const result = await t.broker.connect('bexio', id, {
         returnTo: RETURN_TO,
         scopes: ['openid', 'offline_access', 'contact_show', 'contact_edit'],
         callbackQuery: { iss: BEXIO_ISSUER },
@@ -173,9 +163,9 @@ describe('provider quirks, each emulated by a fake provider', () => {
       expect(result.authorizeUrl.searchParams.get('scope')).toBe(
         'openid offline_access contact_show contact_edit',
       );
-      const meta = await broker.api(`/internal/connections/bexio/${id}`);
+      const meta = await t.broker.api(`/internal/connections/bexio/${id}`);
       expect(meta.body.scopes).toEqual(['openid', 'offline_access', 'contact_show']);
-      const token = await broker.api(`/internal/connections/bexio/${id}/token`);
+      const token = await t.broker.api(`/internal/connections/bexio/${id}/token`);
       expect(token.body.scopes).toEqual(['openid', 'offline_access', 'contact_show']);
     });
   });
@@ -184,10 +174,10 @@ describe('provider quirks, each emulated by a fake provider', () => {
     it('sends its default scopes comma separated and reads a comma separated scope back', async () => {
       const id = nextId('ps');
       fake.options.grantedScope = 'read,write';
-      const result = await broker.connect('process-street', id, { returnTo: RETURN_TO });
+      const result = await t.broker.connect('process-street', id, { returnTo: RETURN_TO });
       expect(result.authorizeUrl.searchParams.get('scope')).toBe('read,write');
       expect(result.authorizeUrl.search).toContain('scope=read%2Cwrite');
-      const meta = await broker.api(`/internal/connections/process-street/${id}`);
+      const meta = await t.broker.api(`/internal/connections/process-street/${id}`);
       expect(meta.body.scopes).toEqual(['read', 'write']);
     });
   });
@@ -195,12 +185,12 @@ describe('provider quirks, each emulated by a fake provider', () => {
   describe('token responses', () => {
     it('keeps the requested scopes when the token response has no scope', async () => {
       const id = nextId('rio');
-      await broker.connect('respond-io', id, { returnTo: RETURN_TO, scopes: ['messages', 'contacts'] });
-      expect((await broker.api(`/internal/connections/respond-io/${id}`)).body.scopes).toEqual([
+      await t.broker.connect('respond-io', id, { returnTo: RETURN_TO, scopes: ['messages', 'contacts'] });
+      expect((await t.broker.api(`/internal/connections/respond-io/${id}`)).body.scopes).toEqual([
         'messages',
         'contacts',
       ]);
-      expect((await broker.api(`/internal/connections/respond-io/${id}/token`)).body.scopes).toEqual([
+      expect((await t.broker.api(`/internal/connections/respond-io/${id}/token`)).body.scopes).toEqual([
         'messages',
         'contacts',
       ]);
@@ -214,9 +204,9 @@ describe('provider quirks, each emulated by a fake provider', () => {
           .send('access_token=form-at-1&token_type=bearer&expires_in=3600&refresh_token=form-rt-1');
       });
       const before = Date.now();
-      const result = await broker.connect('respond-io', id, { returnTo: RETURN_TO });
+      const result = await t.broker.connect('respond-io', id, { returnTo: RETURN_TO });
       expect(outcome(result.callback.location).get('connected')).toBe('respond-io');
-      const token = await broker.api(`/internal/connections/respond-io/${id}/token`);
+      const token = await t.broker.api(`/internal/connections/respond-io/${id}/token`);
       expect(token.body.access_token).toBe('form-at-1');
       expect(token.body.token_type).toBe('bearer');
       expect(Date.parse(token.body.expires_at)).toBeGreaterThanOrEqual(before + 3600_000 - 1000);
@@ -233,9 +223,11 @@ describe('provider quirks, each emulated by a fake provider', () => {
         });
       });
       const before = Date.now();
-      await broker.connect('bonjoro', id, { returnTo: RETURN_TO });
+      await t.broker.connect('bonjoro', id, { returnTo: RETURN_TO });
       const after = Date.now();
-      const expiresAt = Date.parse((await broker.api(`/internal/connections/bonjoro/${id}`)).body.expires_at);
+      const expiresAt = Date.parse(
+        (await t.broker.api(`/internal/connections/bonjoro/${id}`)).body.expires_at,
+      );
       expect(expiresAt).toBeGreaterThanOrEqual(before + 7200_000 - 1000);
       expect(expiresAt).toBeLessThanOrEqual(after + 7200_000 + 1000);
     });
@@ -254,8 +246,8 @@ describe('provider quirks, each emulated by a fake provider', () => {
           ...(sent === undefined ? {} : { token_type: sent }),
         });
       });
-      await broker.connect('bonjoro', id, { returnTo: RETURN_TO });
-      const token = await broker.api(`/internal/connections/bonjoro/${id}/token`);
+      await t.broker.connect('bonjoro', id, { returnTo: RETURN_TO });
+      const token = await t.broker.api(`/internal/connections/bonjoro/${id}/token`);
       expect(token.body.access_token).toBe(`tt-${id}`);
       expect(token.body.token_type).toBe(answered);
     });
@@ -277,14 +269,14 @@ describe('provider quirks, each emulated by a fake provider', () => {
       const id = nextId('ps-html');
       fake.failNext(1, status, HTML, 'text/html; charset=utf-8');
       const before = fake.tokenRequests.length;
-      const result = await broker.connect('process-street', id, { returnTo: RETURN_TO });
+      const result = await t.broker.connect('process-street', id, { returnTo: RETURN_TO });
       expect(result.callback.status).toBe(303);
       const back = outcome(result.callback.location);
       expect(back.get('error')).toBe(error);
       expect(back.has('connected')).toBe(false);
       // A code is never exchanged twice.
       expect(fake.tokenRequests.length).toBe(before + 1);
-      expect((await broker.api(`/internal/connections/process-street/${id}`)).status).toBe(404);
+      expect((await t.broker.api(`/internal/connections/process-street/${id}`)).status).toBe(404);
     });
   });
 });

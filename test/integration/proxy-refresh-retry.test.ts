@@ -1,7 +1,6 @@
-import { request as httpRequest } from 'node:http';
-import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { FakeUpstream } from '../helpers/fake-upstream';
+import { rawRequest } from '../helpers/raw-request';
 
 /**
  * An upstream 401 on an oauth2 connection with a refresh token: one forced refresh and one retry
@@ -47,38 +46,8 @@ async function importRevoked(id: string, withRefresh = true): Promise<string> {
   return refresh;
 }
 
-function send(
-  method: string,
-  target: string,
-  body?: Buffer,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
-  const url = new URL(env.broker.internalUrl);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: url.hostname,
-        port: url.port,
-        method,
-        path: target,
-        headers: { authorization: `Bearer ${TEST_INTERNAL_KEY}`, ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const send = (method: string, target: string, body?: Buffer, headers: Record<string, string> = {}) =>
+  rawRequest(env.broker.internalUrl, method, target, headers, body);
 
 beforeEach(() => acceptIssuedTokens());
 
@@ -122,7 +91,7 @@ describe('proxy: 401 → one refresh → one retry', () => {
     const before = upstream.requests.length;
     const res = await send('GET', '/internal/proxy/jobber/twice/graphql');
     expect(res.status).toBe(401);
-    expect(res.text).toBe('still no');
+    expect(res.body).toBe('still no');
     expect(res.headers['broker-error']).toBeUndefined();
     expect(res.headers['www-authenticate']).toBe('Bearer error="insufficient_scope"');
     expect(upstream.requests.length).toBe(before + 2);
@@ -138,7 +107,7 @@ describe('proxy: 401 → one refresh → one retry', () => {
       'content-type': 'application/octet-stream',
     });
     expect(res.status).toBe(413);
-    expect(JSON.parse(res.text).code).toBe('proxy_body_too_large');
+    expect(JSON.parse(res.body).code).toBe('proxy_body_too_large');
     expect(res.headers['broker-error']).toBe('proxy_body_too_large');
     expect(upstream.requests.length).toBe(before + 1);
     expect(env.fake.refreshRequests.length).toBe(refreshesBefore);

@@ -1,11 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { TEST_INTERNAL_KEY } from '../helpers/broker-harness';
 import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { FakeUpstream } from '../helpers/fake-upstream';
 import { freePort } from '../helpers/free-port';
+import { useProvidersFiles } from '../helpers/providers-file';
+import { rawRequest } from '../helpers/raw-request';
 
 /**
  * The proxy (docs/proxy.md): `/internal/proxy/:provider/:connection_id/<path>` sends the request
@@ -13,28 +12,21 @@ import { freePort } from '../helpers/free-port';
  * A fake API records what reached it.
  */
 let upstream: FakeUpstream;
-let dir: string;
 let closedPort: number;
 beforeAll(async () => {
   upstream = await FakeUpstream.start();
   closedPort = await freePort();
-  dir = mkdtempSync(join(tmpdir(), 'proxy-it-'));
-  writeFileSync(
-    join(dir, 'providers.json'),
-    JSON.stringify({
-      providers: [
-        { id: 'no-api', authorization_url: 'http://127.0.0.1:9/a', token_url: 'http://127.0.0.1:9/t' },
-        { id: 'refused-api', extends: 'no-api', api_base_url: `http://127.0.0.1:${closedPort}/v1` },
-        { id: 'slow-api', extends: 'no-api' },
-      ],
-    }),
-  );
 });
+const files = useProvidersFiles('proxy-it');
 const env = useBrokerOnRedis(() => ({
   JOBBER_API_BASE_URL: `${upstream.url}/api`,
   PROCESS_STREET_AUTH_MODE: 'api_key',
   PROCESS_STREET_API_BASE_URL: `${upstream.url}/ps/v1.1/`,
-  PROVIDERS_FILE: join(dir, 'providers.json'),
+  PROVIDERS_FILE: files.write([
+    { id: 'no-api', authorization_url: 'http://127.0.0.1:9/a', token_url: 'http://127.0.0.1:9/t' },
+    { id: 'refused-api', extends: 'no-api', api_base_url: `http://127.0.0.1:${closedPort}/v1` },
+    { id: 'slow-api', extends: 'no-api' },
+  ]),
   NO_API_CLIENT_ID: 'x',
   NO_API_CLIENT_SECRET: 'y',
   REFUSED_API_CLIENT_ID: 'x',
@@ -47,7 +39,6 @@ const env = useBrokerOnRedis(() => ({
 }));
 afterAll(async () => {
   await upstream.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const KEY = `Bearer ${TEST_INTERNAL_KEY}`;
@@ -58,38 +49,12 @@ async function importToken(provider: string, id: string, body: Record<string, un
 }
 
 /** A raw request, so the target goes out byte for byte (fetch would normalise `..` and `\`). */
-function raw(
+const raw = (
   method: string,
   target: string,
   headers: Record<string, string | string[]> = {},
   body?: Buffer | string,
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  const url = new URL(env.broker.internalUrl);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: url.hostname,
-        port: url.port,
-        method,
-        path: target,
-        headers: { authorization: KEY, ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+) => rawRequest(env.broker.internalUrl, method, target, headers, body);
 
 beforeAll(async () => {
   await importToken('jobber', 'acct-1', {

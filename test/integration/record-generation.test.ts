@@ -1,7 +1,6 @@
-import Redis from 'ioredis';
 import { ConnectionFields, ConnectionStore } from '../../src/connections/connection-store';
 import { RedisKeys } from '../../src/connections/redis-keys';
-import { TestRedis } from '../helpers/redis-server';
+import { useRedis } from '../helpers/redis-fixture';
 
 /**
  * A version restarts at 1 when a connection is deleted and made again; the compare-and-set also
@@ -9,8 +8,7 @@ import { TestRedis } from '../helpers/redis-server';
  * old record (a refresh, a failure record, a re-seal, a read's mark) lands on the new one.
  */
 describe('record generation: compare-and-set across a delete and a reconnect', () => {
-  let redis: TestRedis;
-  let client: Redis;
+  const t = useRedis();
   let store: ConnectionStore;
   const keys = new RedisKeys('gen:');
 
@@ -34,15 +32,8 @@ describe('record generation: compare-and-set across a delete and a reconnect', (
     sealed,
   });
 
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    client = redis.client();
-    store = new ConnectionStore(client, keys);
-  });
-
-  afterAll(async () => {
-    client?.disconnect();
-    await redis?.close();
+  beforeAll(() => {
+    store = new ConnectionStore(t.client, keys);
   });
 
   it('refuses a write, a failure record and a mark read before the delete, and takes those read after', async () => {
@@ -82,7 +73,7 @@ describe('record generation: compare-and-set across a delete and a reconnect', (
 
   it('keeps working for a record written before generations existed', async () => {
     await store.replace({ ...fields('legacy'), connection_id: 'legacy' }, Date.now());
-    await client.hdel(keys.connection('p', 'legacy'), 'gen');
+    await t.client.hdel(keys.connection('p', 'legacy'), 'gen');
     const legacy = (await store.read('p', 'legacy'))!;
     expect(legacy.generation).toBe('');
     expect(await store.patch('p', 'legacy', { sealed: 'refreshed' }, Date.now(), legacy)).toBe(

@@ -1,10 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import Redis from 'ioredis';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
 import { baseEnv, providerEnv, startTestBroker, testKey } from '../helpers/broker-harness';
-import { ensureBuilt } from '../helpers/broker-process';
+import { useRedisAndFake } from '../helpers/redis-fixture';
 
 /**
  * Online key rotation (docs/operations.md, key rotation): put the new key first, run `keys rekey` while
@@ -62,29 +60,14 @@ async function keyIds(client: Redis, prefix: string, members: string[]): Promise
 }
 
 describe('keys rekey: online key rotation', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let fake: FakeProvider;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    redis = await TestRedis.start();
-    client = redis.client();
-    fake = await FakeProvider.start({ rotateRefreshTokens: true });
-  }, 180_000);
-
-  afterAll(async () => {
-    client?.disconnect();
-    await fake?.close();
-    await redis?.close();
-  });
+  const t = useRedisAndFake({ rotateRefreshTokens: true }, { build: true });
 
   /** Seeds `count` connections under k1 through the service a connect or import uses. */
   async function seed(prefix: string, count: number): Promise<string[]> {
     const seeder = await startTestBroker({
-      REDIS_URL: redis.url,
+      REDIS_URL: t.redis.url,
       REDIS_KEY_PREFIX: prefix,
-      ...providerEnv('bonjoro', fake.url),
+      ...providerEnv('bonjoro', t.fake.url),
     });
     const provider = seeder.broker.registry.get('bonjoro')!;
     const ids = Array.from({ length: count }, (_, i) => `rk-${i}`);
@@ -93,7 +76,7 @@ describe('keys rekey: online key rotation', () => {
         await Promise.all(
           ids.slice(i, i + 200).map((id) => {
             const rt = `rt-${prefix}${id}`;
-            fake.liveRefreshTokens.add(rt);
+            t.fake.liveRefreshTokens.add(rt);
             return seeder.broker.connections.saveTokens(
               provider,
               id,
@@ -119,17 +102,17 @@ describe('keys rekey: online key rotation', () => {
     const ids = await seed(prefix, 1000);
     expect(
       await keyIds(
-        client,
+        t.client,
         prefix,
         ids.map((id) => `bonjoro:${id}`),
       ),
     ).toEqual(new Map([['k1', 1000]]));
 
     const env = {
-      REDIS_URL: redis.url,
+      REDIS_URL: t.redis.url,
       REDIS_KEY_PREFIX: prefix,
       TOKEN_ENCRYPTION_KEYS: `${K2},${K1}`,
-      ...providerEnv('bonjoro', fake.url),
+      ...providerEnv('bonjoro', t.fake.url),
     };
     const broker = await startTestBroker(env);
     let stop = false;
@@ -222,10 +205,10 @@ describe('keys rekey: online key rotation', () => {
       const ids = await seed(prefix, 2000);
       const members = ids.map((id) => `bonjoro:${id}`);
       const env = {
-        REDIS_URL: redis.url,
+        REDIS_URL: t.redis.url,
         REDIS_KEY_PREFIX: prefix,
         TOKEN_ENCRYPTION_KEYS: `${K2},${K1}`,
-        ...providerEnv('bonjoro', fake.url),
+        ...providerEnv('bonjoro', t.fake.url),
       };
 
       const first = cli(['keys', 'rekey'], env);
@@ -235,12 +218,12 @@ describe('keys rekey: online key rotation', () => {
       for (;;) {
         if (exited)
           throw new Error(`rekey ended before it could be interrupted: ${first.stdout}${first.stderr}`);
-        if (((await keyIds(client, prefix, members)).get('k2') ?? 0) >= 200) break;
+        if (((await keyIds(t.client, prefix, members)).get('k2') ?? 0) >= 200) break;
         await new Promise((r) => setTimeout(r, 10));
       }
       first.child.kill(signal);
       const ended = await first.exit;
-      const locks = (await Promise.all(members.map((m) => client.exists(`${prefix}{${m}}:lock`)))).reduce(
+      const locks = (await Promise.all(members.map((m) => t.client.exists(`${prefix}{${m}}:lock`)))).reduce(
         (a, b) => a + b,
         0,
       );
@@ -257,15 +240,15 @@ describe('keys rekey: online key rotation', () => {
         expect(ended.signal).toBe('SIGKILL');
         let planted = 0;
         for (const m of members) {
-          if ((await client.hget(`${prefix}{${m}}:conn`, 'key_id')) !== 'k1') continue;
-          if ((await client.set(`${prefix}{${m}}:lock`, 'crashed-holder', 'PX', 8000, 'NX')) === 'OK')
+          if ((await t.client.hget(`${prefix}{${m}}:conn`, 'key_id')) !== 'k1') continue;
+          if ((await t.client.set(`${prefix}{${m}}:lock`, 'crashed-holder', 'PX', 8000, 'NX')) === 'OK')
             planted += 1;
           if (planted > 0) break;
         }
         expect(planted).toBe(1);
       }
 
-      const midway = await keyIds(client, prefix, members);
+      const midway = await keyIds(t.client, prefix, members);
       expect(midway.get('k1') ?? 0).toBeGreaterThan(0);
       expect(midway.get('k2') ?? 0).toBeGreaterThan(0);
 
@@ -277,7 +260,7 @@ describe('keys rekey: online key rotation', () => {
       expect(resumed.stderr).not.toMatch(/^failed /m);
       expect(resumed.code).toBe(0);
       expect(resumed.stdout).toMatch(/still under an old key: 0\b/);
-      expect(await keyIds(client, prefix, members)).toEqual(new Map([['k2', 2000]]));
+      expect(await keyIds(t.client, prefix, members)).toEqual(new Map([['k2', 2000]]));
       expect((await cliDone(['keys', 'status'], env)).stdout).toBe('k2 2000\n');
     },
     120_000,

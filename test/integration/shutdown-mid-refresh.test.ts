@@ -1,9 +1,9 @@
-import { BrokerProcess, ensureBuilt } from '../helpers/broker-process';
-import { FakeProvider, defaultTokenHandler } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
+import { BrokerProcess } from '../helpers/broker-process';
+import { defaultTokenHandler } from '../helpers/fake-provider';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
 import { until } from '../helpers/until';
 import { scheduledAt } from '../helpers/index-entries';
+import { useRedisAndFake } from '../helpers/redis-fixture';
 
 /**
  * SIGTERM while the sweeper has a background refresh in flight (a real `node dist/main.js`): the
@@ -15,30 +15,20 @@ const PREFIX = 'sigterm:';
 const TOKEN_DELAY_MS = 1500;
 
 describe('SIGTERM in the middle of a background refresh', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
   let broker: BrokerProcess | undefined;
   let reader: TestBroker | undefined;
+  afterAll(async () => {
+    await broker?.kill();
+    await reader?.close();
+  });
+  const t = useRedisAndFake({ rotateRefreshTokens: true }, { build: true });
   /** Refresh requests the fake has received, and those it has finished answering. */
   const started: string[] = [];
   const answered: Array<{ presented: string; at: number; status: number }> = [];
 
-  beforeAll(async () => {
-    await ensureBuilt();
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start({ rotateRefreshTokens: true });
-  }, 180_000);
-
-  afterAll(async () => {
-    await broker?.kill();
-    await reader?.close();
-    await fake?.close();
-    await redis?.close();
-  });
-
   it('lets the refresh under way finish and store the rotated tokens, starts no other, and exits 0', async () => {
     broker = await BrokerProcess.start({
-      REDIS_URL: redis.url,
+      REDIS_URL: t.redis.url,
       REDIS_KEY_PREFIX: PREFIX,
       // Due a second after import; looked for every 0.2 s; one refresh at a time for the provider,
       // so the second due connection waits behind the first.
@@ -48,10 +38,10 @@ describe('SIGTERM in the middle of a background refresh', () => {
       // Shorter than the refresh: the sweeper's own stop() must hold the exit, not the wait for
       // requests in flight (SHUTDOWN_TIMEOUT bounds those, never a refresh the provider answers).
       SHUTDOWN_TIMEOUT: '0.3',
-      ...providerEnv('bonjoro', fake.url),
+      ...providerEnv('bonjoro', t.fake.url),
     });
 
-    fake.onToken(async (req, res, provider) => {
+    t.fake.onToken(async (req, res, provider) => {
       if (req.params.grant_type !== 'refresh_token') return defaultTokenHandler(req, res, provider);
       const presented = req.params.refresh_token ?? '';
       started.push(presented);
@@ -62,7 +52,7 @@ describe('SIGTERM in the middle of a background refresh', () => {
 
     const ids = ['first', 'second'];
     for (const id of ids) {
-      fake.liveRefreshTokens.add(`rt-${id}`);
+      t.fake.liveRefreshTokens.add(`rt-${id}`);
       const res = await broker.api(`/internal/connections/bonjoro/${id}`, {
         method: 'PUT',
         body: { access_token: `at-${id}`, refresh_token: `rt-${id}`, expires_in: 3600 },
@@ -91,14 +81,14 @@ describe('SIGTERM in the middle of a background refresh', () => {
     expect(broker.logs().filter((l) => /refresh|sweep/i.test(String(l.msg)))).toEqual([]);
 
     // What the provider issued (the old refresh token died with it) is what Redis holds.
-    const issued = fake.issued[fake.issued.length - 1]!;
-    expect(fake.liveRefreshTokens.has(`rt-${refreshed}`)).toBe(false);
-    expect(fake.liveRefreshTokens.has(issued.refresh_token!)).toBe(true);
+    const issued = t.fake.issued[t.fake.issued.length - 1]!;
+    expect(t.fake.liveRefreshTokens.has(`rt-${refreshed}`)).toBe(false);
+    expect(t.fake.liveRefreshTokens.has(issued.refresh_token!)).toBe(true);
 
     reader = await startTestBroker({
-      REDIS_URL: redis.url,
+      REDIS_URL: t.redis.url,
       REDIS_KEY_PREFIX: PREFIX,
-      ...providerEnv('bonjoro', fake.url),
+      ...providerEnv('bonjoro', t.fake.url),
     });
     const meta = await reader.api(`/internal/connections/bonjoro/${refreshed}`);
     expect(meta.status).toBe(200);
@@ -110,16 +100,16 @@ describe('SIGTERM in the middle of a background refresh', () => {
     expect(token.body.access_token).toBe(issued.access_token);
 
     // The stored refresh token is the rotated one: a forced refresh presents it and succeeds.
-    fake.onToken(undefined);
+    t.fake.onToken(undefined);
     const forced = await reader.api(`/internal/connections/bonjoro/${refreshed}/token?force_refresh=true`);
     expect(forced.status).toBe(200);
-    expect(fake.refreshRequests[fake.refreshRequests.length - 1]!.params.refresh_token).toBe(
+    expect(t.fake.refreshRequests[t.fake.refreshRequests.length - 1]!.params.refresh_token).toBe(
       issued.refresh_token,
     );
 
     // The connection left waiting is untouched, still due for whichever process sweeps next.
     const untouched = await reader.api(`/internal/connections/bonjoro/${waiting}`);
     expect(untouched.body.last_refreshed_at).toBeNull();
-    expect(await scheduledAt(redis.client(), PREFIX, `bonjoro:${waiting}`)).not.toBeNull();
+    expect(await scheduledAt(t.redis.client(), PREFIX, `bonjoro:${waiting}`)).not.toBeNull();
   }, 60_000);
 });

@@ -1,7 +1,5 @@
-import Redis from 'ioredis';
 import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
+import { useRedisAndFake } from '../helpers/redis-fixture';
 import { scheduledAt } from '../helpers/index-entries';
 
 /**
@@ -13,46 +11,32 @@ import { scheduledAt } from '../helpers/index-entries';
 const BROKEN = 100;
 
 describe('sweeps past connections that cannot be refreshed', () => {
-  let redis: TestRedis;
-  let admin: Redis;
-  let fake: FakeProvider;
+  const t = useRedisAndFake({ rotateRefreshTokens: true });
   let broker: TestBroker;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    admin = redis.client();
-    fake = await FakeProvider.start({ rotateRefreshTokens: true });
-  });
 
   afterEach(async () => {
     await broker?.close();
   });
 
-  afterAll(async () => {
-    admin?.disconnect();
-    await fake?.close();
-    await redis?.close();
-  });
-
   /** Imports `ids`, then makes them due at `dueAt` (record and schedule alike). */
   async function importDue(prefix: string, ids: string[], dueAt: number): Promise<void> {
     for (const id of ids) {
-      const minted = fake.mint();
+      const minted = t.fake.mint();
       const res = await broker.api(`/internal/connections/bonjoro/${id}`, {
         method: 'PUT',
         body: { access_token: minted.access_token, refresh_token: minted.refresh_token, expires_in: 3600 },
       });
       expect(res.status).toBe(201);
-      await admin.hset(`${prefix}{bonjoro:${id}}:conn`, 'next_refresh_at', String(dueAt));
-      await admin.zadd(`${prefix}schedule`, dueAt, `bonjoro:${id}`);
+      await t.client.hset(`${prefix}{bonjoro:${id}}:conn`, 'next_refresh_at', String(dueAt));
+      await t.client.zadd(`${prefix}schedule`, dueAt, `bonjoro:${id}`);
     }
   }
 
   async function start(prefix: string): Promise<void> {
     broker = await startTestBroker({
-      REDIS_URL: redis.url,
+      REDIS_URL: t.redis.url,
       REDIS_KEY_PREFIX: prefix,
-      ...providerEnv('bonjoro', fake.url),
+      ...providerEnv('bonjoro', t.fake.url),
     });
   }
 
@@ -65,20 +49,21 @@ describe('sweeps past connections that cannot be refreshed', () => {
     const broken = ids('broken', BROKEN);
     await importDue(prefix, broken, now - 60_000);
     await importDue(prefix, ['healthy'], now - 1000);
-    for (const id of broken) await admin.set(`${prefix}{bonjoro:${id}}:sealed`, 'k1.not-a-sealed-document');
-    const before = fake.refreshRequests.length;
+    for (const id of broken)
+      await t.client.set(`${prefix}{bonjoro:${id}}:sealed`, 'k1.not-a-sealed-document');
+    const before = t.fake.refreshRequests.length;
 
     await broker.broker.sweeper.sweepOnce();
 
     const healthy = await broker.api('/internal/connections/bonjoro/healthy');
     expect(healthy.body.last_refreshed_at).not.toBeNull();
-    expect(fake.refreshRequests.length - before).toBe(1);
+    expect(t.fake.refreshRequests.length - before).toBe(1);
     for (const id of broken) {
       const meta = await broker.api(`/internal/connections/bonjoro/${id}`);
       expect(meta.body.refresh_failures).toBe(1);
       expect(meta.body.last_error.code).toBe('decryption_failed');
       expect(Date.parse(meta.body.next_refresh_at)).toBeGreaterThan(Date.now());
-      const score = Number(await scheduledAt(admin, prefix, `bonjoro:${id}`));
+      const score = Number(await scheduledAt(t.client, prefix, `bonjoro:${id}`));
       expect(score).toBe(Date.parse(meta.body.next_refresh_at));
     }
     // Nothing is due any more: the next sweep works on nothing.
@@ -95,14 +80,14 @@ describe('sweeps past connections that cannot be refreshed', () => {
     });
     expect(res.status).toBe(201);
     // A record that says it can be refreshed but holds no refresh token (written by hand, or damaged).
-    await admin.hset(
+    await t.client.hset(
       `${prefix}{bonjoro:bare}:conn`,
       'refreshable',
       '1',
       'next_refresh_at',
       String(now - 1000),
     );
-    await admin.zadd(`${prefix}schedule`, now - 1000, 'bonjoro:bare');
+    await t.client.zadd(`${prefix}schedule`, now - 1000, 'bonjoro:bare');
 
     await broker.broker.sweeper.sweepOnce();
 
@@ -112,7 +97,7 @@ describe('sweeps past connections that cannot be refreshed', () => {
       refresh_failures: 1,
       next_refresh_at: null,
     });
-    expect(await scheduledAt(admin, prefix, 'bonjoro:bare')).toBeNull();
+    expect(await scheduledAt(t.client, prefix, 'bonjoro:bare')).toBeNull();
   });
 
   it('handles each due entry once per sweep: connections locked by a dead process do not hide the ones behind them', async () => {
@@ -122,13 +107,14 @@ describe('sweeps past connections that cannot be refreshed', () => {
     const locked = ids('locked', BROKEN);
     await importDue(prefix, locked, now - 60_000);
     await importDue(prefix, ['healthy'], now - 1000);
-    for (const id of locked) await admin.set(`${prefix}{bonjoro:${id}}:lock`, 'dead-process', 'PX', 60_000);
-    const before = fake.refreshRequests.length;
+    for (const id of locked)
+      await t.client.set(`${prefix}{bonjoro:${id}}:lock`, 'dead-process', 'PX', 60_000);
+    const before = t.fake.refreshRequests.length;
 
     const worked = await broker.broker.sweeper.sweepOnce();
 
     expect(worked).toBe(BROKEN + 1);
-    expect(fake.refreshRequests.length - before).toBe(1);
+    expect(t.fake.refreshRequests.length - before).toBe(1);
     const healthy = await broker.api('/internal/connections/bonjoro/healthy');
     expect(healthy.body.last_refreshed_at).not.toBeNull();
   });

@@ -1,6 +1,6 @@
 import { FakeProvider, fakeJwt } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
-import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
+import { providerEnv } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
 
 /**
  * GET …/token: a token valid for at least min_validity, refreshed (RFC 6749 §6) only when it is
@@ -8,31 +8,21 @@ import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harn
  * that issues JWT access tokens without expires_in and rotates refresh tokens, as Jobber does.
  */
 describe('token API refresh (GET /internal/connections/:provider/:id/token)', () => {
-  let redis: TestRedis;
   let fake: FakeProvider;
-  let jwtFake: FakeProvider;
-  let broker: TestBroker;
-  let seq = 0;
-
   beforeAll(async () => {
-    redis = await TestRedis.start();
     fake = await FakeProvider.start();
-    jwtFake = await FakeProvider.start({ jwtAccessTokens: true, rotateRefreshTokens: true, expiresIn: 7200 });
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
+  });
+  // jobber on the fixture's fake: JWT access tokens, rotation.
+  const t = useBrokerOnRedis(
+    (jwtFakeUrl) => ({
       ...providerEnv('bonjoro', fake.url),
-      ...providerEnv('jobber', jwtFake.url),
       // bexio on the JWT fake: its catalogue entry reads expiry from expires_in only.
-      ...providerEnv('bexio', jwtFake.url, { BEXIO_ISSUER: '' }),
-    });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    await jwtFake.close();
-    await fake.close();
-    await redis.close();
-  });
+      ...providerEnv('bexio', jwtFakeUrl, { BEXIO_ISSUER: '' }),
+    }),
+    { jwtAccessTokens: true, rotateRefreshTokens: true, expiresIn: 7200 },
+  );
+  afterAll(() => fake?.close());
+  let seq = 0;
 
   /** Imports a connection whose refresh token the fake accepts. */
   async function importLive(
@@ -44,7 +34,7 @@ describe('token API refresh (GET /internal/connections/:provider/:id/token)', ()
     const id = `conn-${seq}`;
     const refresh = `live-refresh-${seq}`;
     on.liveRefreshTokens.add(refresh);
-    const put = await broker.api(`/internal/connections/${provider}/${id}`, {
+    const put = await t.broker.api(`/internal/connections/${provider}/${id}`, {
       method: 'PUT',
       body: { access_token: `imported-access-${seq}`, refresh_token: refresh, ...body },
     });
@@ -53,9 +43,9 @@ describe('token API refresh (GET /internal/connections/:provider/:id/token)', ()
   }
 
   const token = (provider: string, id: string, query = '') =>
-    broker.api(`/internal/connections/${provider}/${id}/token${query}`);
+    t.broker.api(`/internal/connections/${provider}/${id}/token${query}`);
   const meta = async (provider: string, id: string) =>
-    (await broker.api(`/internal/connections/${provider}/${id}`)).body;
+    (await t.broker.api(`/internal/connections/${provider}/${id}`)).body;
 
   it('refreshes a token that expires within min_validity once, and serves the new token', async () => {
     const { id, refresh } = await importLive('bonjoro', { expires_in: 100 });
@@ -141,7 +131,7 @@ describe('token API refresh (GET /internal/connections/:provider/:id/token)', ()
 
   it('serves a token without a refresh token until it expires, then answers 409 reauthorization_required and says so in the status', async () => {
     const id = 'no-refresh';
-    await broker.api(`/internal/connections/bonjoro/${id}`, {
+    await t.broker.api(`/internal/connections/bonjoro/${id}`, {
       method: 'PUT',
       body: { access_token: 'lonely-access', expires_in: 1 },
     });
@@ -167,7 +157,7 @@ describe('token API refresh (GET /internal/connections/:provider/:id/token)', ()
     expect(m.next_refresh_at).toBeNull();
 
     // An import starts the record afresh.
-    const put = await broker.api(`/internal/connections/bonjoro/${id}`, {
+    const put = await t.broker.api(`/internal/connections/bonjoro/${id}`, {
       method: 'PUT',
       body: { access_token: 'new-lonely', expires_in: 3600 },
     });
@@ -177,10 +167,10 @@ describe('token API refresh (GET /internal/connections/:provider/:id/token)', ()
   });
 
   it('reads the expiry from the JWT exp of a provider whose catalogue says jwt_exp (Jobber)', async () => {
-    const result = await broker.connect('jobber', 'jwt-connect');
+    const result = await t.broker.connect('jobber', 'jwt-connect');
     expect(result.callback.status).toBe(200);
-    const issued = jwtFake.issued[jwtFake.issued.length - 1]!;
-    const exchange = jwtFake.tokenRequests[jwtFake.tokenRequests.length - 1]!;
+    const issued = t.fake.issued[t.fake.issued.length - 1]!;
+    const exchange = t.fake.tokenRequests[t.fake.tokenRequests.length - 1]!;
     expect(exchange.params.grant_type).toBe('authorization_code');
     const exp = JSON.parse(Buffer.from(issued.access_token.split('.')[1]!, 'base64url').toString())
       .exp as number;
@@ -193,23 +183,23 @@ describe('token API refresh (GET /internal/connections/:provider/:id/token)', ()
 
   it('refreshes a JWT access token whose exp falls within min_validity', async () => {
     const soon = fakeJwt({ sub: 'x', exp: Math.floor(Date.now() / 1000) + 120 });
-    jwtFake.liveRefreshTokens.add('jwt-live-refresh');
+    t.fake.liveRefreshTokens.add('jwt-live-refresh');
     // An import states its expiry itself: the JWT's exp is for the provider's own answers.
-    await broker.api('/internal/connections/jobber/jwt-stale', {
+    await t.broker.api('/internal/connections/jobber/jwt-stale', {
       method: 'PUT',
       body: { access_token: soon, refresh_token: 'jwt-live-refresh', expires_in: 120 },
     });
-    const before = jwtFake.refreshRequests.length;
+    const before = t.fake.refreshRequests.length;
     const res = await token('jobber', 'jwt-stale');
     expect(res.status).toBe(200);
-    expect(jwtFake.refreshRequests.length).toBe(before + 1);
+    expect(t.fake.refreshRequests.length).toBe(before + 1);
     const exp = JSON.parse(Buffer.from(res.body.access_token.split('.')[1], 'base64url').toString())
       .exp as number;
     expect(res.body.expires_at).toBe(new Date(exp * 1000).toISOString());
   });
 
   it('does not read a JWT exp for a provider whose catalogue reads expires_in only (expiry unknown)', async () => {
-    const result = await broker.connect('bexio', 'jwt-but-not-trusted');
+    const result = await t.broker.connect('bexio', 'jwt-but-not-trusted');
     expect(result.callback.status).toBe(200);
     const res = await token('bexio', 'jwt-but-not-trusted');
     expect(res.status).toBe(200);
@@ -218,24 +208,24 @@ describe('token API refresh (GET /internal/connections/:provider/:id/token)', ()
   });
 
   it('survives 50 forced refreshes in a row with a provider that kills each refresh token at once (rotation)', async () => {
-    const result = await broker.connect('jobber', 'rotating');
+    const result = await t.broker.connect('jobber', 'rotating');
     expect(result.callback.status).toBe(200);
-    let presented = jwtFake.issued[jwtFake.issued.length - 1]!.refresh_token!;
-    let previousAccess = jwtFake.issued[jwtFake.issued.length - 1]!.access_token;
-    const before = jwtFake.refreshRequests.length;
+    let presented = t.fake.issued[t.fake.issued.length - 1]!.refresh_token!;
+    let previousAccess = t.fake.issued[t.fake.issued.length - 1]!.access_token;
+    const before = t.fake.refreshRequests.length;
     for (let i = 0; i < 50; i++) {
       const res = await token('jobber', 'rotating', '?force_refresh=true');
       expect(res.status).toBe(200);
-      const request = jwtFake.refreshRequests[before + i]!;
+      const request = t.fake.refreshRequests[before + i]!;
       expect(request.params.refresh_token).toBe(presented);
-      const issued = jwtFake.issued[jwtFake.issued.length - 1]!;
+      const issued = t.fake.issued[t.fake.issued.length - 1]!;
       expect(res.body.access_token).toBe(issued.access_token);
       expect(res.body.access_token).not.toBe(previousAccess);
-      expect(jwtFake.liveRefreshTokens.has(presented)).toBe(false);
+      expect(t.fake.liveRefreshTokens.has(presented)).toBe(false);
       presented = issued.refresh_token!;
       previousAccess = issued.access_token;
     }
-    expect(jwtFake.refreshRequests.length).toBe(before + 50);
+    expect(t.fake.refreshRequests.length).toBe(before + 50);
     const m = await meta('jobber', 'rotating');
     expect(m).toMatchObject({ status: 'active', refresh_failures: 0, last_error: null });
   });

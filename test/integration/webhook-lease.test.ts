@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { providerEnv } from '../helpers/broker-harness';
-import { BrokerProcess, ensureBuilt } from '../helpers/broker-process';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
+import { BrokerProcess } from '../helpers/broker-process';
 import { until } from '../helpers/until';
 import { ConcurrencyRecordingReceiver } from '../helpers/webhook-receiver';
+import { useRedisAndFake } from '../helpers/redis-fixture';
 
 const SECRET = 'webhook-lease-secret-0123456789abcdef';
 
@@ -16,20 +15,14 @@ const SECRET = 'webhook-lease-secret-0123456789abcdef';
  * however many events are queued, however slow the receiver, whatever each process's clock says.
  */
 describe('webhook leases: two processes, a slow receiver', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
+  const t = useRedisAndFake({}, { build: true });
   let dir: string;
 
-  beforeAll(async () => {
-    await ensureBuilt();
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'ob-skew-'));
-  }, 150_000);
+  });
 
-  afterAll(async () => {
-    await fake?.close();
-    await redis?.close();
+  afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -48,17 +41,17 @@ describe('webhook leases: two processes, a slow receiver', () => {
   ) {
     const receiver = await ConcurrencyRecordingReceiver.start(options.delayMs);
     const env = {
-      REDIS_URL: redis.url,
+      REDIS_URL: t.redis.url,
       REDIS_KEY_PREFIX: prefix,
       WEBHOOK_URL: receiver.url,
       WEBHOOK_SECRET: SECRET,
       PROVIDER_TIMEOUT: '5',
-      ...providerEnv('bonjoro', fake.url),
+      ...providerEnv('bonjoro', t.fake.url),
     };
     // The second process's clock runs ahead, as an unsynchronised host's does.
     const skew = join(dir, `skew-${prefix.replace(/\W/g, '')}.js`);
     writeFileSync(skew, `const real = Date.now; Date.now = () => real() + ${options.skewMs};\n`);
-    const client = redis.client();
+    const client = t.redis.client();
     const processes: BrokerProcess[] = [];
     try {
       processes.push(await BrokerProcess.start(env));
@@ -97,7 +90,7 @@ describe('webhook leases: two processes, a slow receiver', () => {
         );
         expect(imports.map((r) => r.status)).toEqual(names.map(() => 201));
         // The ids the broker gave the events, read from the queue it wrote.
-        const client = redis.client();
+        const client = t.redis.client();
         try {
           seen.push(...(await client.hkeys('whl1:{webhooks}:payloads')));
         } finally {
@@ -121,7 +114,7 @@ describe('webhook leases: two processes, a slow receiver', () => {
       skewMs: 0,
       delayMs: 1700,
       queue: async () => {
-        const client = redis.client();
+        const client = t.redis.client();
         try {
           const ids = Array.from(
             { length: 24 },

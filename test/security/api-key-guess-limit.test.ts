@@ -1,18 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { TEST_RETURN_ORIGIN, TestBroker, startTestBroker } from '../helpers/broker-harness';
+import { TEST_RETURN_ORIGIN } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
+import { hiddenField, useProvidersFiles } from '../helpers/providers-file';
 
 const MAX_REFUSED = 5;
-
-function hiddenField(html: string, name: string): string {
-  const match = new RegExp(`<input type="hidden" name="${name}" value="([^"]*)">`).exec(html);
-  if (!match) throw new Error(`no hidden ${name} field in the page`);
-  return match[1]!;
-}
 
 /**
  * One connect link must not be an oracle for guessing keys against the provider's `verify_url`:
@@ -20,51 +11,35 @@ function hiddenField(html: string, name: string): string {
  * the submissions are timed.
  */
 describe('API-key form: refused keys are capped per flow', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-  let dir: string;
+  const files = useProvidersFiles('key-guesses');
+  const t = useBrokerOnRedis(
+    (fakeUrl) => ({
+      PROVIDERS_FILE: files.write([
+        {
+          id: 'keyed',
+          auth_mode: 'api_key',
+          api_key: { header: 'X-API-KEY', verify_url: `${fakeUrl}/verify` },
+        },
+      ]),
+      PROVIDER_TIMEOUT: '1',
+    }),
+    {},
+    { jobber: false },
+  );
   let n = 0;
 
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
-    dir = mkdtempSync(join(tmpdir(), 'key-guesses-'));
-    const file = join(dir, 'providers.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        providers: [
-          {
-            id: 'keyed',
-            auth_mode: 'api_key',
-            api_key: { header: 'X-API-KEY', verify_url: `${fake.url}/verify` },
-          },
-        ],
-      }),
-    );
-    broker = await startTestBroker({ REDIS_URL: redis.url, PROVIDERS_FILE: file, PROVIDER_TIMEOUT: '1' });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    await fake.close();
-    await redis.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const verifications = (): number => fake.requests.filter((r) => r.path === '/verify').length;
+  const verifications = (): number => t.fake.requests.filter((r) => r.path === '/verify').length;
 
   async function openForm(connectionId: string) {
     const browser = new TestBrowser();
-    const link = await broker.connectLink('keyed', connectionId, {
+    const link = await t.broker.connectLink('keyed', connectionId, {
       return_to: `${TEST_RETURN_ORIGIN}/integrations`,
     });
     const page = await browser.get(link);
     expect(page.status).toBe(200);
     const fields = { flow: hiddenField(page.body, 'flow'), csrf: hiddenField(page.body, 'csrf') };
     const submit = (apiKey: string) =>
-      browser.postForm(`${broker.publicUrl}/auth/keyed`, { ...fields, api_key: apiKey });
+      browser.postForm(`${t.broker.publicUrl}/auth/keyed`, { ...fields, api_key: apiKey });
     return { browser, submit };
   }
 
@@ -88,7 +63,7 @@ describe('API-key form: refused keys are capped per flow', () => {
     expect(late.status).toBe(400);
     expect(late.body).not.toContain('<form');
     expect(verifications() - before).toBe(MAX_REFUSED);
-    expect((await broker.api(`/internal/connections/keyed/${id}`)).status).toBe(404);
+    expect((await t.broker.api(`/internal/connections/keyed/${id}`)).status).toBe(404);
   });
 
   it('lets a right key through after fewer than 5 refusals', async () => {
@@ -96,7 +71,7 @@ describe('API-key form: refused keys are capped per flow', () => {
     const form = await openForm(id);
     for (let i = 1; i < MAX_REFUSED; i++) expect((await form.submit(`bad-key-${i}`)).status).toBe(400);
     expect((await form.submit('good-key-in-time')).status).toBe(303);
-    expect((await broker.api(`/internal/connections/keyed/${id}`)).status).toBe(200);
+    expect((await t.broker.api(`/internal/connections/keyed/${id}`)).status).toBe(200);
   });
 
   it('does not count a key check that failed (502) as a refusal', async () => {
@@ -119,6 +94,6 @@ describe('API-key form: refused keys are capped per flow', () => {
     expect(verifications() - before).toBeLessThanOrEqual(MAX_REFUSED);
     expect((await form.submit('good-key-after-burst')).status).toBe(400);
     expect(verifications() - before).toBeLessThanOrEqual(MAX_REFUSED);
-    expect((await broker.api(`/internal/connections/keyed/${id}`)).status).toBe(404);
+    expect((await t.broker.api(`/internal/connections/keyed/${id}`)).status).toBe(404);
   });
 });

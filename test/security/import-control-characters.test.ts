@@ -1,9 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { TestBroker, providerEnv, startTestBroker } from '../helpers/broker-harness';
-import { FakeProvider } from '../helpers/fake-provider';
-import { TestRedis } from '../helpers/redis-server';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
+import { useProvidersFiles } from '../helpers/providers-file';
 
 /**
  * Imported credentials end up in request headers (the token API's ready-made `headers`, the
@@ -11,36 +7,11 @@ import { TestRedis } from '../helpers/redis-server';
  * them as the API-key form does, and stores nothing.
  */
 describe('PUT import refuses control characters and spaces in credentials', () => {
-  let redis: TestRedis;
-  let fake: FakeProvider;
-  let broker: TestBroker;
-  let dir: string;
+  const files = useProvidersFiles('import-chars');
+  const t = useBrokerOnRedis(() => ({
+    PROVIDERS_FILE: files.write([{ id: 'keyed', auth_mode: 'api_key', api_key: { header: 'X-API-KEY' } }]),
+  }));
   let n = 0;
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-    fake = await FakeProvider.start();
-    dir = mkdtempSync(join(tmpdir(), 'import-chars-'));
-    const file = join(dir, 'providers.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        providers: [{ id: 'keyed', auth_mode: 'api_key', api_key: { header: 'X-API-KEY' } }],
-      }),
-    );
-    broker = await startTestBroker({
-      REDIS_URL: redis.url,
-      PROVIDERS_FILE: file,
-      ...providerEnv('jobber', fake.url),
-    });
-  });
-
-  afterAll(async () => {
-    await broker.close();
-    await fake.close();
-    await redis.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   const BAD = [
     ['CR LF', 'abc\r\nX-Injected: 1'],
@@ -55,7 +26,7 @@ describe('PUT import refuses control characters and spaces in credentials', () =
   ];
 
   async function put(provider: string, id: string, body: Record<string, unknown>) {
-    return broker.api(`/internal/connections/${provider}/${id}`, { method: 'PUT', body });
+    return t.broker.api(`/internal/connections/${provider}/${id}`, { method: 'PUT', body });
   }
 
   it.each(BAD)(
@@ -66,7 +37,7 @@ describe('PUT import refuses control characters and spaces in credentials', () =
       expect(res.status).toBe(400);
       expect((res.body as { code: string }).code).toBe('invalid_request');
       expect(JSON.stringify(res.body)).not.toContain(key);
-      expect((await broker.api(`/internal/connections/keyed/${id}`)).status).toBe(404);
+      expect((await t.broker.api(`/internal/connections/keyed/${id}`)).status).toBe(404);
     },
   );
 
@@ -80,7 +51,7 @@ describe('PUT import refuses control characters and spaces in credentials', () =
         const res = await put('jobber', id, body);
         expect({ field, bad, status: res.status }).toEqual({ field, bad, status: 400 });
         expect((res.body as { code: string }).code).toBe('invalid_request');
-        expect((await broker.api(`/internal/connections/jobber/${id}`)).status).toBe(404);
+        expect((await t.broker.api(`/internal/connections/jobber/${id}`)).status).toBe(404);
       }
     },
   );

@@ -1,12 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../../src/config/config-error';
 import { loadConfig } from '../../src/config/load-config';
 import { loadProviderRegistry } from '../../src/providers/load-registry';
 import { baseEnv } from '../helpers/broker-harness';
-import { ensureBuilt } from '../helpers/broker-process';
-import { runBrokerToExit } from '../helpers/contract-process';
+import { problemsThrownBy, runBrokerWith } from '../helpers/startup-refusal';
 
 /** The start-up path main.ts takes: configuration, then the provider registry. */
 function load(env: Record<string, string | undefined>) {
@@ -14,15 +12,7 @@ function load(env: Record<string, string | undefined>) {
   return loadProviderRegistry(config);
 }
 
-function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    load(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const problemsOf = (env: Record<string, string | undefined>): string[] => problemsThrownBy(() => load(env));
 
 const CREDENTIALS = { JOBBER_CLIENT_ID: 'id', JOBBER_CLIENT_SECRET: 'jobber-client-secret-value' };
 
@@ -129,16 +119,10 @@ describe('insecure provider URLs', () => {
   });
 
   it('stops the broker process before it listens, with a line naming the variable, and exits non-zero', async () => {
-    await ensureBuilt();
-    const env = {
-      ...(baseEnv(1) as Record<string, string>),
-      REDIS_URL: 'redis://127.0.0.1:1',
-      PORT: '0',
-      INTERNAL_PORT: '0',
+    const outcome = await runBrokerWith({
       ...CREDENTIALS,
       JOBBER_TOKEN_URL: 'http://provider.example.com/token',
-    };
-    const outcome = await runBrokerToExit(env, 20_000);
+    });
     expect(outcome.code).not.toBe(0);
     expect(outcome.stderr).toContain('JOBBER_TOKEN_URL');
     expect(outcome.stderr).not.toContain('jobber-client-secret-value');

@@ -1,21 +1,9 @@
-import { ConfigError } from '../../src/config/config-error';
 import { loadConfig } from '../../src/config/load-config';
 import { baseEnv } from '../helpers/broker-harness';
-import { ensureBuilt } from '../helpers/broker-process';
-import { runBrokerToExit } from '../helpers/contract-process';
+import { configProblems as problemsOf, runBrokerWith } from '../helpers/startup-refusal';
 
 const SHORT_KEY = 'short-internal-key-1234';
 const LONG_KEY = 'a-long-internal-api-key-0123456789abcdef';
-
-function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig({ ...baseEnv(3000), ...env });
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 /**
  * The internal listener hands out tokens: it binds loopback by default, and the broker refuses to
@@ -69,16 +57,7 @@ describe('internal listener binding', () => {
   );
 
   it('stops the broker process before it listens, naming INTERNAL_API_KEYS, and exits non-zero', async () => {
-    await ensureBuilt();
-    const env = {
-      ...(baseEnv(1) as Record<string, string>),
-      REDIS_URL: 'redis://127.0.0.1:1',
-      PORT: '0',
-      INTERNAL_PORT: '0',
-      INTERNAL_HOST: '0.0.0.0',
-      INTERNAL_API_KEYS: SHORT_KEY,
-    };
-    const outcome = await runBrokerToExit(env, 20_000);
+    const outcome = await runBrokerWith({ INTERNAL_HOST: '0.0.0.0', INTERNAL_API_KEYS: SHORT_KEY });
     expect(outcome.code).not.toBe(0);
     expect(outcome.stderr).toContain('INTERNAL_API_KEYS');
     expect(outcome.stderr).not.toContain(SHORT_KEY);

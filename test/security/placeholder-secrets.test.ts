@@ -1,25 +1,11 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parse } from 'dotenv';
-import { ConfigError } from '../../src/config/config-error';
-import { loadConfig } from '../../src/config/load-config';
-import { baseEnv } from '../helpers/broker-harness';
-import { ensureBuilt } from '../helpers/broker-process';
+import { configProblems as problemsOf, runBrokerWith } from '../helpers/startup-refusal';
 
 const EXAMPLE = parse(readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8'));
 const LONG_KEY = 'a-long-internal-api-key-0123456789abcdef';
 const SHORT_KEY = 'short-internal-key-1234';
-
-function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig({ ...baseEnv(3000), ...env });
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 /**
  * A copy of `.env.example` whose secrets were not replaced must not start anywhere: the published
@@ -75,21 +61,9 @@ describe('placeholder secrets and short internal keys stop start-up', () => {
   });
 
   it('stops the broker process with the .env.example secrets, naming each, printing none, exit non-zero', async () => {
-    await ensureBuilt();
-    const main = resolve(__dirname, '../../dist/main.js');
-    const env = {
-      PATH: process.env.PATH,
-      ...baseEnv(1),
-      REDIS_URL: 'redis://127.0.0.1:1',
-      PORT: '0',
-      INTERNAL_PORT: '0',
+    const outcome = await runBrokerWith({
       INTERNAL_HOST: '127.0.0.1',
       ...Object.fromEntries(secretsShipped),
-    };
-    const outcome = await new Promise<{ code: number | null; stderr: string; stdout: string }>((done) => {
-      execFile(process.execPath, [main], { env, cwd: '/', timeout: 20_000 }, (error, stdout, stderr) => {
-        done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr, stdout });
-      });
     });
     expect(outcome.code).not.toBe(0);
     for (const [name] of secretsShipped) expect(outcome.stderr).toMatch(new RegExp(`${name}: .*placeholder`));
@@ -98,22 +72,7 @@ describe('placeholder secrets and short internal keys stop start-up', () => {
   }, 150_000);
 
   it('stops the broker process on loopback with a short internal key', async () => {
-    await ensureBuilt();
-    const main = resolve(__dirname, '../../dist/main.js');
-    const env = {
-      PATH: process.env.PATH,
-      ...baseEnv(1),
-      REDIS_URL: 'redis://127.0.0.1:1',
-      PORT: '0',
-      INTERNAL_PORT: '0',
-      INTERNAL_HOST: '127.0.0.1',
-      INTERNAL_API_KEYS: SHORT_KEY,
-    };
-    const outcome = await new Promise<{ code: number | null; stderr: string }>((done) => {
-      execFile(process.execPath, [main], { env, cwd: '/', timeout: 20_000 }, (error, _stdout, stderr) => {
-        done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr });
-      });
-    });
+    const outcome = await runBrokerWith({ INTERNAL_HOST: '127.0.0.1', INTERNAL_API_KEYS: SHORT_KEY });
     expect(outcome.code).not.toBe(0);
     expect(outcome.stderr).toMatch(/INTERNAL_API_KEYS: .*32/);
     expect(outcome.stderr).not.toContain(SHORT_KEY);

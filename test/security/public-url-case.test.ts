@@ -1,15 +1,8 @@
 import { loadConfig } from '../../src/config/load-config';
-import {
-  TEST_RETURN_ORIGIN,
-  TestBroker,
-  baseEnv,
-  providerEnv,
-  startTestBroker,
-} from '../helpers/broker-harness';
+import { TEST_RETURN_ORIGIN, baseEnv } from '../helpers/broker-harness';
+import { useBrokerOnRedis } from '../helpers/broker-fixture';
 import { TestBrowser } from '../helpers/browser';
-import { FakeProvider } from '../helpers/fake-provider';
 import { startFlow } from '../helpers/flow-steps';
-import { TestRedis } from '../helpers/redis-server';
 
 /**
  * URL schemes and host names are case-insensitive (RFC 3986 §3.1, §3.2.2): `HTTPS://` is https,
@@ -26,29 +19,11 @@ describe('PUBLIC_URL read case-insensitively', () => {
   });
 
   describe('a broker with PUBLIC_URL=HTTPS://…', () => {
-    let redis: TestRedis;
-    let fake: FakeProvider;
-    let broker: TestBroker;
-
-    beforeAll(async () => {
-      redis = await TestRedis.start();
-      fake = await FakeProvider.start();
-      broker = await startTestBroker({
-        REDIS_URL: redis.url,
-        PUBLIC_URL: 'HTTPS://Connect.Example.COM',
-        ...providerEnv('jobber', fake.url),
-      });
-    });
-
-    afterAll(async () => {
-      await broker.close();
-      await fake.close();
-      await redis.close();
-    });
+    const t = useBrokerOnRedis({ PUBLIC_URL: 'HTTPS://Connect.Example.COM' });
 
     it('sets a Secure session cookie, sends HSTS, and names the lower-case redirect URI', async () => {
       const { auth, authorizeUrl } = await startFlow(
-        broker,
+        t.broker,
         new TestBrowser(),
         'jobber',
         'acct-upper-https',
@@ -65,7 +40,7 @@ describe('PUBLIC_URL read case-insensitively', () => {
     });
 
     it('sends HSTS on /healthz too', async () => {
-      const res = await fetch(`${broker.publicUrl}/healthz`);
+      const res = await fetch(`${t.broker.publicUrl}/healthz`);
       expect(res.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
     });
   });

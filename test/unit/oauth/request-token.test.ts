@@ -1,4 +1,3 @@
-import { CircuitBreaker } from '../../../src/oauth/circuit-breaker';
 import { RawHttpResponse } from '../../../src/oauth/parse-token-response';
 import { ProviderNetworkError, ProviderRequest } from '../../../src/oauth/provider-http';
 import { TokenEndpointDeps, TokenGrant, requestToken } from '../../../src/oauth/request-token';
@@ -101,58 +100,5 @@ describe('requestToken: which failures are repeated (RFC 6749 §5.2 and idempote
     const again = deps([ok], { breakers: d.breakers });
     await expect(requestToken(again.d, provider, refresh)).rejects.toThrow(/circuit open/);
     expect(again.calls).toHaveLength(0);
-  });
-});
-
-describe('CircuitBreaker', () => {
-  let now = 0;
-  const clock = () => now;
-
-  beforeEach(() => {
-    now = 1_000_000;
-  });
-
-  it('stays closed below the threshold, and a success resets the count', () => {
-    const breaker = new CircuitBreaker(3, 1000, clock);
-    breaker.failed();
-    breaker.failed();
-    breaker.succeeded();
-    breaker.failed();
-    breaker.failed();
-    expect(breaker.allow()).toBe(true);
-    expect(breaker.isOpen).toBe(false);
-  });
-
-  it('opens at the threshold and refuses every call while open', () => {
-    const breaker = new CircuitBreaker(3, 1000, clock);
-    for (let i = 0; i < 3; i++) breaker.failed();
-    expect(breaker.isOpen).toBe(true);
-    expect(breaker.allow()).toBe(false);
-    now += 999;
-    expect(breaker.allow()).toBe(false);
-  });
-
-  it('half-opens after the open time: one probe at a time; a failed probe reopens it', () => {
-    const breaker = new CircuitBreaker(3, 1000, clock);
-    for (let i = 0; i < 3; i++) breaker.failed();
-    now += 1000;
-    expect(breaker.allow()).toBe(true);
-    expect(breaker.allow()).toBe(false); // the probe is out
-    breaker.failed();
-    expect(breaker.isOpen).toBe(true);
-    expect(breaker.allow()).toBe(false);
-    now += 1000;
-    expect(breaker.allow()).toBe(true);
-  });
-
-  it('closes when the probe succeeds', () => {
-    const breaker = new CircuitBreaker(3, 1000, clock);
-    for (let i = 0; i < 3; i++) breaker.failed();
-    now += 1000;
-    expect(breaker.allow()).toBe(true);
-    breaker.succeeded();
-    expect(breaker.isOpen).toBe(false);
-    expect(breaker.allow()).toBe(true);
-    expect(breaker.allow()).toBe(true);
   });
 });

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../../../src/config/config-error';
 import { BUILT_IN_PROVIDERS } from '../../../src/providers/catalogue';
 import { loadProviderRegistry } from '../../../src/providers/load-registry';
+import { problemsThrownBy as problemsOf } from '../../helpers/startup-refusal';
 
 /** `api_base_url` and `api_headers`: the proxy's upstream and its extra headers, checked at start-up. */
 let dir: string;
@@ -25,16 +25,6 @@ function load(env: Record<string, string> = {}, providers?: unknown[]) {
     keepaliveAfterSeconds: undefined,
     env,
   });
-}
-
-function problemsOf(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
 }
 
 describe('api_base_url and api_headers', () => {
