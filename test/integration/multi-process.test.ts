@@ -20,8 +20,9 @@ describe('several broker processes on one Redis', () => {
     env = {
       REDIS_URL: redis.url,
       ...providerEnv('jobber', fake.url),
-      // One second per provider call keeps the refresh lock's life (two calls + 5 s) short.
-      PROVIDER_TIMEOUT: '1',
+      // A short provider timeout keeps the refresh lock's life (two calls + 5 s) short; 1 s made the
+      // 300-caller stampede time out its 300 ms refresh on a loaded machine (every caller a 502).
+      PROVIDER_TIMEOUT: '2',
     };
     // Behind one load balancer the processes share PUBLIC_URL; the test reaches each directly.
     const publicPort = await freePort();
