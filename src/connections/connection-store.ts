@@ -684,19 +684,10 @@ export class ConnectionStore {
     args.push(mode, String(now), randomToken(9));
     for (const [name, value] of Object.entries(fields)) {
       if (value === undefined || IN_THE_KEY.has(name)) continue;
-      const owned = OWNER_ENCODERS[name];
+      const encode = FIELD_ENCODERS[name];
       args.push(
         name,
-        owned
-          ? (owned(value as never) ?? '\0')
-          : DEFAULTS[name] === value
-            ? '\0'
-            : name === 'scopes'
-              ? encodeScopes(value as string[])
-              : name === 'sealed' && value !== null
-                ? // Its bytes, one a char (see Sealed): a string would go out as UTF-8.
-                  Buffer.from(value as string, 'latin1')
-                : encodeField(value),
+        encode ? (encode(value as never) ?? '\0') : DEFAULTS[name] === value ? '\0' : encodeField(value),
       );
     }
     const [version, existed, endUser, tags] = await this.scripts.obWrite(
@@ -743,10 +734,17 @@ const DEFAULTS: Record<string, unknown> = { auth_mode: 'oauth2', status: 'active
  */
 const IN_THE_KEY = new Set(['provider', 'connection_id']);
 
-/** The owner fields, compact JSON, left out of the hash when empty (see connection-owner.ts). */
-const OWNER_ENCODERS: Record<string, (value: never) => string | undefined> = {
+/**
+ * Fields with an encoding of their own; `undefined` leaves the field out. The owner fields are
+ * compact JSON, left out when empty (see connection-owner.ts); scopes are space-separated where
+ * they can be; the sealed tokens go as their bytes, one a char (see Sealed): a string would go out
+ * as UTF-8.
+ */
+const FIELD_ENCODERS: Record<string, (value: never) => string | Buffer | undefined> = {
   end_user: encodeEndUser,
   tags: encodeTags,
+  scopes: encodeScopes,
+  sealed: (value: string | null) => (value === null ? undefined : Buffer.from(value, 'latin1')),
 };
 
 function encodeField(value: unknown): string {

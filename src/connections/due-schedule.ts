@@ -1,4 +1,4 @@
-import { APPEND_SLACK, CHUNK_MAX, CHUNK_OF } from './listing-index';
+import { APPEND_SLACK, CHUNK_MAX, CHUNK_OF, FIND_CHUNK } from './listing-index';
 import { LegacyPresence } from './legacy-presence';
 import { RedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
@@ -84,9 +84,10 @@ return 1
 /** For each of ARGV[2..], its score, or false when not scheduled. */
 const SCORES_SCRIPT = `
 local D, P = KEYS[1], ARGV[1]
+${FIND_CHUNK}
 local out = {}
 for i = 2, #ARGV do
-  local b = redis.call('ZREVRANGEBYLEX', D, '[' .. ARGV[i], '-', 'LIMIT', 0, 1)[1]
+  local b = findChunk(ARGV[i])
   out[#out + 1] = b and redis.call('ZSCORE', P .. b, ARGV[i]) or false
 end
 return out

@@ -13,13 +13,22 @@ export const CHUNK_MAX = 120;
 export const APPEND_SLACK = 8;
 
 /**
- * Finds the chunk a member belongs in: the one under the greatest bound at or below it (the
- * directory always holds the bound '', below everything). Expects P (chunk key prefix) and D
- * (directory key) as locals.
+ * The bound of the chunk a member falls under: the greatest bound at or below it, nil while the
+ * directory is empty. Expects D (directory key) as a local.
  */
-export const CHUNK_OF = `
+export const FIND_CHUNK = `
+local function findChunk(member)
+  return redis.call('ZREVRANGEBYLEX', D, '[' .. member, '-', 'LIMIT', 0, 1)[1]
+end
+`;
+
+/**
+ * Finds the chunk a member belongs in, making the first one (bound '', below everything) when the
+ * directory is empty. Expects P (chunk key prefix) and D (directory key) as locals.
+ */
+export const CHUNK_OF = `${FIND_CHUNK}
 local function chunkOf(member)
-  local b = redis.call('ZREVRANGEBYLEX', D, '[' .. member, '-', 'LIMIT', 0, 1)[1]
+  local b = findChunk(member)
   if not b then
     redis.call('ZADD', D, 0, '')
     b = ''
@@ -74,9 +83,10 @@ return removed
 /** Answers, for each of ARGV[2..], 1 when indexed, else 0. */
 const CONTAINS_SCRIPT = `
 local D, P = KEYS[1], ARGV[1]
+${FIND_CHUNK}
 local out = {}
 for i = 2, #ARGV do
-  local b = redis.call('ZREVRANGEBYLEX', D, '[' .. ARGV[i], '-', 'LIMIT', 0, 1)[1]
+  local b = findChunk(ARGV[i])
   out[#out + 1] = (b and redis.call('ZSCORE', P .. b, ARGV[i])) and 1 or 0
 end
 return out
@@ -90,9 +100,10 @@ return out
 const RANGE_SCRIPT = `
 local D, P = KEYS[1], ARGV[1]
 local min, max, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+${FIND_CHUNK}
 local start = '-'
 if min ~= '-' then
-  start = redis.call('ZREVRANGEBYLEX', D, '[' .. string.sub(min, 2), '-', 'LIMIT', 0, 1)[1]
+  start = findChunk(string.sub(min, 2))
   start = start and ('[' .. start) or '-'
 end
 local out = {}
