@@ -38,28 +38,30 @@ export type FlowStartResult =
 export const FORWARD_SECONDS = 5;
 
 /**
- * Uses up a connect link (KEYS[1]) and keeps the flow it starts (KEYS[2]), but only under the
- * link's own provider (ARGV[1]): a link opened under another provider's path stays unused. The
- * flow is ARGV[2] (its start, up to the session) .. the link's JSON .. '}', for ARGV[3] seconds.
- * Answers the link's JSON, 'wrong_provider', or nil.
+ * Uses up a connect link (KEYS[1]), but only under the link's own provider (ARGV[1]): a link
+ * opened under another provider's path stays unused. Leaves the link's JSON in `value`; answers
+ * 'wrong_provider' or nil when it is not used up.
  */
-const START_SCRIPT = `
+const USE_LINK_LUA = `
 local value = redis.call('GET', KEYS[1])
 if not value then return nil end
 local ok, session = pcall(cjson.decode, value)
 if not ok or session.provider ~= ARGV[1] then return 'wrong_provider' end
 redis.call('DEL', KEYS[1])
+`;
+
+/**
+ * USE_LINK_LUA, and keeps the flow the link starts (KEYS[2]) in the same script: ARGV[2] (its
+ * start, up to the session) .. the link's JSON .. '}', for ARGV[3] seconds. Answers the link's
+ * JSON, 'wrong_provider', or nil.
+ */
+const START_SCRIPT = `${USE_LINK_LUA}
 redis.call('SET', KEYS[2], ARGV[2] .. value .. '}', 'EX', ARGV[3])
 return value
 `;
 
-/** START_SCRIPT without the flow: uses up a link (KEYS[1]) under its own provider (ARGV[1]) only. */
-const USE_UNTAGGED_LINK_SCRIPT = `
-local value = redis.call('GET', KEYS[1])
-if not value then return nil end
-local ok, session = pcall(cjson.decode, value)
-if not ok or session.provider ~= ARGV[1] then return 'wrong_provider' end
-redis.call('DEL', KEYS[1])
+/** USE_LINK_LUA alone, for a link stored without a group (see startFromUntaggedLink). */
+const USE_UNTAGGED_LINK_SCRIPT = `${USE_LINK_LUA}
 return value
 `;
 
