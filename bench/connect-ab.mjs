@@ -20,9 +20,9 @@ import {
   makeAgent,
   percentile,
   request,
+  startBrokerProcess,
   startChild,
   startRedis,
-  tempDir,
   waitUntil,
 } from './lib.mjs';
 
@@ -63,41 +63,24 @@ async function startFake() {
   return url;
 }
 
-async function startBroker(name, dist, redisUrl, fakeUrl, secrets) {
-  const port = await freePort();
-  const internalPort = await freePort();
-  const proc = startChild(name, process.execPath, [join(dist, 'main.js')], {
+function startBroker(name, dist, redisUrl, fakeUrl, secrets) {
+  return startBrokerProcess({
+    name,
+    dist,
+    redisUrl,
+    agent,
+    cwdPrefix: 'ob-connect-ab-',
     env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      INTERNAL_HOST: '127.0.0.1',
-      INTERNAL_PORT: String(internalPort),
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      REDIS_URL: redisUrl,
       ...secrets,
       INTERNAL_API_KEYS: INTERNAL_KEY,
       ALLOWED_RETURN_URLS: RETURN_TO,
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '0',
       BEXIO_CLIENT_ID: 'bench-client',
       BEXIO_CLIENT_SECRET: 'bench-client-secret',
       BEXIO_AUTHORIZATION_URL: `${fakeUrl}/authorize`,
       BEXIO_TOKEN_URL: `${fakeUrl}/token`,
       BEXIO_REVOCATION_URL: `${fakeUrl}/revoke`,
     },
-    cwd: tempDir('ob-connect-ab-'),
   });
-  const internalUrl = `http://127.0.0.1:${internalPort}`;
-  await waitUntil(
-    `${name} /readyz`,
-    async () => (await request(agent, `${internalUrl}/readyz`)).status === 200,
-    20_000,
-    proc,
-  );
-  return { ...proc, publicUrl: `http://127.0.0.1:${port}`, internalUrl };
 }
 
 /** A TCP proxy in front of Redis that delays every chunk by `delayMs` each way, in order. */
