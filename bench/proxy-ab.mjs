@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startFakeApi } from './proxy.mjs';
 import {
   cpuSeconds,
   freePort,
@@ -61,19 +62,8 @@ const NODE_OPTIONS =
     .find(Boolean) ?? '';
 
 const redis = await startRedis();
-const upstreamPort = await freePort();
-const upstream = startChild('fake-api', process.execPath, [
-  join(HERE, 'proxy.mjs'),
-  '--serve-upstream',
-  String(upstreamPort),
-]);
-const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
-await waitUntil(
-  'fake API',
-  async () => (await request(agent, `${upstreamUrl}/api/small`)).status === 200,
-  10_000,
-  upstream,
-);
+const upstream = await startFakeApi(agent);
+const upstreamUrl = upstream.url;
 
 async function startBroker(name, dist, profile) {
   const internalPort = await freePort();

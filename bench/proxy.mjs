@@ -85,19 +85,8 @@ export async function runProxyBench({ quick = false, log = (l) => console.log(`b
   const auth = { authorization: `Bearer ${key}` };
 
   const redis = await startRedis();
-  const upstreamPort = await freePort();
-  const upstream = startChild('fake-api', process.execPath, [
-    fileURLToPath(import.meta.url),
-    '--serve-upstream',
-    String(upstreamPort),
-  ]);
-  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
-  await waitUntil(
-    'fake API',
-    async () => (await request(agent, `${upstreamUrl}/api/small`)).status === 200,
-    10_000,
-    upstream,
-  );
+  const upstream = await startFakeApi(agent);
+  const upstreamUrl = upstream.url;
 
   // --profile: the broker runs under --cpu-prof (bench/profiles/); bench/profile-summary.mjs reads it.
   const profile = process.argv.includes('--profile')
@@ -298,6 +287,24 @@ function stream(base, headers, method, path, uploadBytes) {
     };
     pump();
   });
+}
+
+/** The fake provider API (this file with --serve-upstream) in its own process, once it answers. */
+export async function startFakeApi(agent) {
+  const port = await freePort();
+  const proc = startChild('fake-api', process.execPath, [
+    fileURLToPath(import.meta.url),
+    '--serve-upstream',
+    String(port),
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(
+    'fake API',
+    async () => (await request(agent, `${url}/api/small`)).status === 200,
+    10_000,
+    proc,
+  );
+  return { ...proc, url };
 }
 
 const self = process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url;
